@@ -1,0 +1,186 @@
+"""How an API endpoint is declared: who may call it, what it takes, what it answers.
+
+``endpoint(...)`` registers a view on a blueprint and records its contract, which
+is enforced on every request (authentication, the caller's kind, strict body and
+query parsing) and published in ``/openapi.json``. A view cannot exist without
+declaring its access rule: the tests check every URL rule has one.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from pydantic import BaseModel, ValidationError
+
+from ..db import get_session, utcnow
+from ..errors import Forbidden, MalformedRequest, Unauthenticated, ValidationFailed
+from ..models import OrgKind
+from ..services.accounts import Principal, principal_for, resolve_token
+
+PUBLIC = "public"
+AUTHENTICATED = "authenticated"
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may call an endpoint: the public, any signed-in user, or some organisation kinds."""
+
+    level: str
+    kinds: tuple[OrgKind, ...] = ()
+    note: str = ""
+
+    def describe(self) -> str:
+        if self.level == PUBLIC:
+            text = "public"
+        elif self.kinds:
+            text = "signed-in " + " or ".join(k.value for k in self.kinds)
+        else:
+            text = "any signed-in user"
+        return f"{text}; {self.note}" if self.note else text
+
+
+def public(note: str = "") -> Access:
+    return Access(PUBLIC, note=note)
+
+
+def signed_in(*kinds: OrgKind, note: str = "") -> Access:
+    return Access(AUTHENTICATED, tuple(kinds), note)
+
+
+@dataclass
+class EndpointSpec:
+    rule: str
+    methods: tuple[str, ...]
+    endpoint: str
+    summary: str
+    access: Access
+    tags: tuple[str, ...]
+    body: type[BaseModel] | None = None
+    body_content_type: str = "application/json"
+    query: type[BaseModel] | None = None
+    responses: dict[int, str] = field(default_factory=dict)
+    response_schema: dict[str, Any] | None = None
+    success_status: int = 200
+    success_content_type: str = "application/json"
+
+
+SPECS: list[EndpointSpec] = []
+
+
+def _error_details(exc: ValidationError) -> list[dict[str, Any]]:
+    details = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "(body)"
+        problem = err["msg"]
+        if err["type"] == "extra_forbidden":
+            problem = "unknown field; remove it"
+        elif err["type"] == "missing":
+            problem = "required field is missing"
+        details.append({"field": loc, "problem": problem, "type": err["type"]})
+    return details
+
+
+def parse_model(model: type[BaseModel], data: Any, where: str) -> BaseModel:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        details = _error_details(exc)
+        first = details[0]
+        raise ValidationFailed(f"invalid {where}: {first['field']}: {first['problem']}"
+                               + (f" (and {len(details) - 1} more)" if len(details) > 1 else ""),
+                               details=details) from None
+
+
+def read_json_body() -> Any:
+    if not request.mimetype or request.mimetype != "application/json":
+        raise MalformedRequest(
+            f"send the body as JSON with Content-Type: application/json (got {request.mimetype or 'none'})",
+            code="unsupported_media_type", status=415)
+    raw = request.get_data(cache=True)
+    if not raw:
+        raise MalformedRequest("the request body is empty; send a JSON object", code="malformed_json")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedRequest(f"the request body is not valid JSON: {exc}", code="malformed_json") from None
+
+
+def current_principal() -> Principal | None:
+    """The caller resolved from `Authorization: Bearer …` (or the web session), cached per request."""
+    if "principal" in g:
+        return g.principal
+    principal = None
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("use `Authorization: Bearer <token>`", code="invalid_token")
+        session = get_session()
+        row = resolve_token(session, token.strip())
+        row.last_used_at = utcnow()
+        session.commit()
+        principal = principal_for(row.user, token_id=row.id)
+    else:
+        loader = current_app.extensions.get("gi_session_principal")
+        if loader is not None:
+            principal = loader()
+    g.principal = principal
+    return principal
+
+
+def enforce(access: Access) -> Principal | None:
+    principal = current_principal()
+    if access.level == PUBLIC:
+        return principal
+    if principal is None:
+        raise Unauthenticated("sign in first: send `Authorization: Bearer <token>`")
+    if access.kinds and principal.org_kind not in access.kinds:
+        raise Forbidden(f"this action is for {' or '.join(k.value for k in access.kinds)} accounts; "
+                        f"you are signed in as a {principal.kind}", code="wrong_role")
+    return principal
+
+
+def endpoint(bp: Blueprint, rule: str, *, methods: Iterable[str] = ("GET",), access: Access, summary: str,
+             tags: Iterable[str] = (), body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
+             responses: dict[int, str] | None = None, status: int = 200, response_schema: dict | None = None,
+             body_content_type: str = "application/json", content_type: str = "application/json"):
+    """Declare and register an API endpoint (see module docstring)."""
+    methods = tuple(m.upper() for m in methods)
+
+    def decorate(view: Callable[..., Any]):
+        name = view.__name__
+
+        @functools.wraps(view)
+        def wrapper(**kwargs):
+            kwargs["principal"] = enforce(access)
+            if query is not None:
+                kwargs["query"] = parse_model(query, request.args.to_dict(flat=True), "query string")
+            if body is not None and body_content_type == "application/json":
+                kwargs["body"] = parse_model(body, read_json_body(), "request body")
+            result = view(**kwargs)
+            if isinstance(result, Response):
+                return result
+            resp = jsonify(result)
+            resp.status_code = status
+            return resp
+
+        wrapper.gi_access = access  # type: ignore[attr-defined]
+        bp.add_url_rule(rule, endpoint=name, view_func=wrapper, methods=list(methods))
+        prefix = bp.url_prefix or ""
+        SPECS.append(EndpointSpec(
+            rule=prefix + rule, methods=methods, endpoint=f"{bp.name}.{name}", summary=summary, access=access,
+            tags=tuple(tags) or (bp.name,), body=body, body_content_type=body_content_type, query=query,
+            responses=dict(responses or {}), response_schema=response_schema, success_status=status,
+            success_content_type=content_type))
+        return wrapper
+
+    return decorate
+
+
+def require(condition: bool, message: str, *, code: str = "forbidden") -> None:
+    """Refuse with 403 unless `condition` holds."""
+    if not condition:
+        raise Forbidden(message, code=code)

@@ -1,0 +1,136 @@
+"""Typed settings read from GI_* environment variables.
+
+The embedded default (no variables set) is a working development service on a
+SQLite file under ``instance/``. Production mode (``GI_ENV=production``) refuses
+settings that are only safe on a developer's machine.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+DEFAULT_SECRET = "change-me"
+ENVIRONMENTS = ("development", "production", "test")
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "development"
+    instance_path: Path = Path("instance")
+    database_url: str = ""
+    secret_key: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_base_url: str = ""
+    max_upload_mb: int = 20
+    token_ttl_days: int = 90
+    log_level: str = "INFO"
+    cache_dir: Path | None = None
+    # Extra keys a test or embedding application passes straight to Flask.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+    def with_overrides(self, **overrides: Any) -> "Settings":
+        known = {f.name for f in fields(self)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return replace(self, **overrides)
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read settings from the environment (or a given mapping), then apply overrides."""
+    env = os.environ if env is None else env
+    app_env = env.get("GI_ENV", "development").strip().lower()
+    if app_env not in ENVIRONMENTS:
+        raise ConfigError(f"GI_ENV must be one of {', '.join(ENVIRONMENTS)}, got {app_env!r}")
+    instance_path = Path(env.get("GI_INSTANCE_PATH") or "instance").resolve()
+    port = _int(env, "GI_PORT", 8000, minimum=1)
+    settings = Settings(
+        env=app_env,
+        instance_path=instance_path,
+        database_url=env.get("GI_DATABASE_URL", "").strip(),
+        secret_key=env.get("GI_SECRET_KEY", "").strip(),
+        host=env.get("GI_HOST", "127.0.0.1"),
+        port=port,
+        public_base_url=env.get("GI_PUBLIC_BASE_URL", "").strip().rstrip("/"),
+        max_upload_mb=_int(env, "GI_MAX_UPLOAD_MB", 20, minimum=1),
+        token_ttl_days=_int(env, "GI_TOKEN_TTL_DAYS", 90, minimum=1),
+        log_level=env.get("GI_LOG_LEVEL", "INFO").upper(),
+        cache_dir=Path(env["GI_CACHE_DIR"]).resolve() if env.get("GI_CACHE_DIR") else None,
+    )
+    if overrides:
+        settings = settings.with_overrides(**overrides)
+    return finalize(settings)
+
+
+def finalize(settings: Settings) -> Settings:
+    """Fill embedded defaults and refuse unsafe production settings."""
+    problems: list[str] = []
+    if settings.is_production:
+        if not settings.secret_key or settings.secret_key == DEFAULT_SECRET or len(settings.secret_key) < 32:
+            problems.append(
+                "GI_SECRET_KEY must be set to a random value of at least 32 characters in production "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        if not settings.database_url:
+            problems.append("GI_DATABASE_URL must point at PostgreSQL in production "
+                            "(e.g. postgresql+psycopg://user@host/gi)")
+        elif settings.is_sqlite:
+            problems.append("GI_DATABASE_URL is SQLite; production needs PostgreSQL with PostGIS")
+        if not settings.public_base_url:
+            problems.append("GI_PUBLIC_BASE_URL must be set in production (the https address printed in QR codes)")
+        if problems:
+            raise ConfigError("refusing to start in production mode:\n  - " + "\n  - ".join(problems))
+        return settings
+
+    database_url = settings.database_url or f"sqlite:///{settings.instance_path / 'gi-service.sqlite3'}"
+    secret_key = settings.secret_key or _instance_secret(settings.instance_path)
+    public_base_url = settings.public_base_url or f"http://{settings.host}:{settings.port}"
+    return replace(settings, database_url=database_url, secret_key=secret_key, public_base_url=public_base_url)
+
+
+def _instance_secret(instance_path: Path) -> str:
+    """Generate a secret key into instance/ on first run and reuse it afterwards."""
+    path = instance_path / "secret_key"
+    if path.exists():
+        value = path.read_text().strip()
+        if value:
+            return value
+    instance_path.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    return value

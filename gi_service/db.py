@@ -1,0 +1,165 @@
+"""Declarative base, shared column types, engine and per-request sessions."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import shapely
+from flask import current_app, g
+from geoalchemy2 import Geometry as PostGISGeometry
+from geoalchemy2.elements import WKBElement
+from sqlalchemy import JSON, DateTime, Engine, LargeBinary, MetaData, String, create_engine, event
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SRID = 4326
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC timestamps on both backends (SQLite stores naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.timezone.utc)
+
+    def process_result_value(self, value: dt.datetime | None, dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+class GeometryType(TypeDecorator):
+    """A WGS-84 geometry: a PostGIS geometry column on PostgreSQL, WKB bytes elsewhere.
+
+    Services always see shapely geometries; spatial questions are answered by
+    PostGIS on PostgreSQL and by shapely on SQLite (see services/spatial.py).
+    """
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def __init__(self, geometry_type: str = "GEOMETRY", srid: int = SRID) -> None:
+        super().__init__()
+        self.geometry_type = geometry_type
+        self.srid = srid
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "postgresql":
+            # The GiST index is declared explicitly (models + migrations), not implicitly.
+            return dialect.type_descriptor(
+                PostGISGeometry(self.geometry_type, srid=self.srid, spatial_index=False)
+            )
+        return dialect.type_descriptor(LargeBinary())
+
+    def process_bind_param(self, value: Any, dialect):
+        if value is None:
+            return None
+        if not isinstance(value, shapely.Geometry):
+            raise TypeError(f"expected a shapely geometry, got {type(value).__name__}")
+        wkb = shapely.to_wkb(value, include_srid=False)
+        if dialect.name == "postgresql":
+            return WKBElement(wkb, srid=self.srid)
+        return wkb
+
+    def process_result_value(self, value: Any, dialect):
+        if value is None:
+            return None
+        if isinstance(value, WKBElement):
+            data = value.data
+            if isinstance(data, str):
+                return shapely.from_wkb(bytes.fromhex(data))
+            return shapely.from_wkb(bytes(data))
+        if isinstance(value, str):
+            return shapely.from_wkb(bytes.fromhex(value))
+        return shapely.from_wkb(bytes(value))
+
+
+class JSONType(TypeDecorator):
+    """JSONB on PostgreSQL, JSON text elsewhere."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(JSON())
+
+
+intpk = Annotated[int, mapped_column(primary_key=True)]
+str_short = Annotated[str, mapped_column(String(120))]
+str_long = Annotated[str, mapped_column(String(1000))]
+timestamp = Annotated[dt.datetime, mapped_column(UTCDateTime(), default=utcnow)]
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: JSONType(), list[Any]: JSONType()}
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine with the per-backend settings the service relies on."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - exercised by every sqlite test
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def init_app(app, engine: Engine) -> None:
+    app.extensions["gi_engine"] = engine
+    app.extensions["gi_sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
+
+    @app.teardown_appcontext
+    def _close_session(exc: BaseException | None) -> None:
+        session: Session | None = g.pop("db_session", None)
+        if session is not None:
+            # Anything the handler did not commit is rolled back: no half-written state.
+            session.rollback()
+            session.close()
+
+
+def get_session() -> Session:
+    """The request's session, opened on first use and closed at teardown."""
+    if "db_session" not in g:
+        g.db_session = current_app.extensions["gi_sessionmaker"]()
+    return g.db_session
+
+
+def get_engine() -> Engine:
+    return current_app.extensions["gi_engine"]
+
+
+def is_postgres(session_or_engine: Session | Engine) -> bool:
+    bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
+    return bind.dialect.name == "postgresql"

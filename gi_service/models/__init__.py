@@ -1,0 +1,10 @@
+"""All models, imported here so Alembic and the app see one metadata."""
+from .accounts import ApiToken, OrgKind, Organisation, User
+from .producers import Authorization, AuthorizationBasis, AuthorizationEvent, AuthorizationStatus, Plot
+from .registry import GI_FIELD_NAMES, GIAreaUnit, GICategory, GIKind, GIProduct, GIStatus, GIVersion, OriginArea
+
+__all__ = [
+    "ApiToken", "OrgKind", "Organisation", "User",
+    "Authorization", "AuthorizationBasis", "AuthorizationEvent", "AuthorizationStatus", "Plot",
+    "GI_FIELD_NAMES", "GIAreaUnit", "GICategory", "GIKind", "GIProduct", "GIStatus", "GIVersion", "OriginArea",
+]

@@ -1,0 +1,80 @@
+"""Organisations, users and API tokens."""
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Optional
+
+from sqlalchemy import Enum, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..db import Base, intpk, timestamp, utcnow
+
+
+class OrgKind(str, enum.Enum):
+    authority = "authority"        # an IP office with a jurisdiction
+    producer = "producer"          # a GI producer (authorized user of the special mark)
+    printer = "printer"            # an authorized printing house
+    inspection = "inspection"      # a market inspection unit with a jurisdiction
+
+
+def enum_column(enum_cls: type[enum.Enum], name: str):
+    """Enums stored as their values with a named CHECK constraint on both backends."""
+    return Enum(enum_cls, name=name, native_enum=False, create_constraint=True, length=32,
+                values_callable=lambda e: [m.value for m in e], validate_strings=True)
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+
+    id: Mapped[intpk]
+    kind: Mapped[OrgKind] = mapped_column(enum_column(OrgKind, "org_kind"))
+    name: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[Optional[str]] = mapped_column(String(200))
+    # Unified social credit code (GB 32100-2015); required for producers and printers.
+    uscc: Mapped[Optional[str]] = mapped_column(String(18), unique=True)
+    # Jurisdiction (authority, inspection unit) or registered place (producer, printer).
+    adcode: Mapped[str] = mapped_column(String(6), index=True)
+    address: Mapped[Optional[str]] = mapped_column(String(300))
+    contact: Mapped[Optional[str]] = mapped_column(String(200))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[timestamp]
+
+    users: Mapped[list["User"]] = relationship(back_populates="organisation")
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[intpk]
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[timestamp]
+    last_login_at: Mapped[Optional[dt.datetime]]
+
+    organisation: Mapped[Organisation] = relationship(back_populates="users", lazy="joined")
+
+
+class ApiToken(Base):
+    """A bearer token; only its SHA-256 is stored, the token itself is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[timestamp]
+    expires_at: Mapped[dt.datetime]
+    revoked_at: Mapped[Optional[dt.datetime]]
+    last_used_at: Mapped[Optional[dt.datetime]]
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+    def is_valid(self, now: dt.datetime | None = None) -> bool:
+        now = now or utcnow()
+        return self.revoked_at is None and self.expires_at > now

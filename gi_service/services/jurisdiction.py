@@ -1,0 +1,59 @@
+"""Point -> county/city/province, backed by one shared JurisdictionIndex per process."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from geodata.admin import AdminUnit, get_registry
+from geodata.lookup import JurisdictionIndex
+
+_lock = threading.Lock()
+_index: JurisdictionIndex | None = None
+_cache_dir: Path | None = None
+
+
+def configure(cache_dir: Path | None) -> None:
+    """Set where the converted county boundaries are cached (the app passes instance/cache)."""
+    global _cache_dir
+    _cache_dir = cache_dir
+
+
+def get_index() -> JurisdictionIndex:
+    global _index
+    if _index is None:
+        with _lock:
+            if _index is None:
+                _index = JurisdictionIndex.load(cache_dir=_cache_dir)
+    return _index
+
+
+def county_at(lon: float, lat: float) -> str | None:
+    code = get_index().lookup(np.array([lon]), np.array([lat]))[0]
+    return str(code) or None
+
+
+def _unit(unit: AdminUnit | None) -> dict | None:
+    return None if unit is None else {"adcode": unit.adcode, "name": unit.name, "level": unit.level}
+
+
+def classify(lons: Sequence[float], lats: Sequence[float]) -> list[dict]:
+    """County, city and province of each point (None where a point is outside China's counties)."""
+    codes = get_index().lookup(np.asarray(lons, dtype=float), np.asarray(lats, dtype=float))
+    registry = get_registry()
+    cache: dict[str, dict] = {}
+    out = []
+    for code in codes:
+        code = str(code)
+        if code not in cache:
+            levels = {"county": None, "city": None, "province": None}
+            unit = registry.get(code) if code else None
+            chain = [unit, *registry.ancestors(code)] if unit else []
+            for u in chain:
+                if u.level in levels and levels[u.level] is None:
+                    levels[u.level] = _unit(u)
+            cache[code] = levels
+        out.append(cache[code])
+    return out

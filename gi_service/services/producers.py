@@ -1,0 +1,267 @@
+"""Producers, their production plots and their authorizations to use the special mark."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import shapely
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from geodata.areas import AreaError, geodesic_area_m2, m2_to_mu, validate_area
+
+from ..db import utcnow
+from ..errors import Conflict, Forbidden, InvalidGeometry, InvalidTransition, NotFound, PlotOutsideArea, ValidationFailed
+from ..models import (Authorization, AuthorizationBasis, AuthorizationEvent, AuthorizationStatus, GIKind, OrgKind,
+                      Organisation, Plot)
+from .accounts import Principal
+from .registry import area_by_id, can_manage_gi, get_gi
+from .jurisdiction import county_at
+from .spatial import PLOT_TOLERANCE_M, outside_m2
+
+MAX_PLOT_KM2 = 200.0  # a single surveyed plot larger than this is a data error, not a field
+
+S = AuthorizationStatus
+TRANSITIONS: dict[AuthorizationStatus, set[AuthorizationStatus]] = {
+    S.pending: {S.approved, S.revoked},
+    S.approved: {S.suspended, S.revoked, S.lapsed},
+    S.suspended: {S.approved, S.revoked},
+    S.lapsed: {S.approved, S.revoked},
+    S.revoked: set(),
+}
+# Which basis fits which kind of GI (the legal users table in DOMAIN.md §1).
+BASIS_FOR_KIND = {
+    GIKind.protected_product: {AuthorizationBasis.approved_producer},
+    GIKind.collective_mark: {AuthorizationBasis.collective_member},
+    GIKind.certification_mark: {AuthorizationBasis.certification_licensee},
+    GIKind.foreign_gi: {AuthorizationBasis.foreign_gi_distributor},
+}
+
+
+# --- producers -------------------------------------------------------------------------------
+
+def get_producer(session: Session, producer_id: int) -> Organisation:
+    org = session.get(Organisation, producer_id)
+    if org is None or org.kind != OrgKind.producer:
+        raise NotFound(f"producer {producer_id} does not exist", code="producer_not_found")
+    return org
+
+
+def can_see_producer_private(principal: Principal | None, producer: Organisation) -> bool:
+    """The producer itself and authorities/inspectors covering its registered place."""
+    if principal is None:
+        return False
+    if principal.organisation_id == producer.id:
+        return True
+    return principal.covers(producer.adcode)
+
+
+def require_producer_access(principal: Principal, producer: Organisation, *, write: bool = False) -> None:
+    if principal.organisation_id == producer.id:
+        return
+    if principal.org_kind == OrgKind.authority and principal.covers(producer.adcode):
+        return
+    if not write and principal.org_kind == OrgKind.inspection and principal.covers(producer.adcode):
+        return
+    raise Forbidden(f"producer {producer.id} is not yours and not in your jurisdiction", code="not_your_producer")
+
+
+# --- plots -----------------------------------------------------------------------------------
+
+def _plot_geometry(geom: shapely.Geometry) -> shapely.Geometry:
+    try:
+        geom, _warnings, _repaired = validate_area(geom, max_km2=MAX_PLOT_KM2, min_m2=1.0)
+    except AreaError as exc:
+        raise InvalidGeometry(exc.message, details={"reason": exc.code, **(exc.details or {})}) from None
+    return geom
+
+
+def _check_inside(session: Session, gi_id: int, geom: shapely.Geometry) -> None:
+    gi = get_gi(session, gi_id)
+    area = area_by_id(session, gi.origin_area_id)
+    if area is None:
+        raise ValidationFailed(f"GI {gi_id} ({gi.name_zh}) has no production area yet; plots cannot be checked",
+                               code="gi_without_area")
+    outside = outside_m2(session, area, geom)
+    if outside > 0.0:
+        total = geodesic_area_m2(geom)
+        raise PlotOutsideArea(
+            f"{m2_to_mu(outside):.2f} mu of the plot ({outside / total:.1%} of {m2_to_mu(total):.2f} mu) lies outside "
+            f"the production area of {gi.name_zh} (tolerance {PLOT_TOLERANCE_M:g} m)",
+            details={"outside_mu": round(m2_to_mu(outside), 4), "outside_m2": round(outside, 2),
+                     "plot_mu": round(m2_to_mu(total), 4), "gi_id": gi_id})
+
+
+def create_plot(session: Session, producer_id: int, *, gi_id: int, name: str, geom: shapely.Geometry,
+                survey_year: int, by: Principal) -> Plot:
+    """Register a surveyed plot; it must lie inside its GI's production area."""
+    producer = get_producer(session, producer_id)
+    require_producer_access(by, producer, write=True)
+    geom = _plot_geometry(geom)
+    _check_inside(session, gi_id, geom)
+    _check_survey_year(survey_year)
+    area_m2 = geodesic_area_m2(geom)
+    c = geom.representative_point()
+    now = utcnow()
+    plot = Plot(producer_id=producer.id, gi_id=gi_id, name=name, geom=geom, area_m2=area_m2,
+                area_mu=m2_to_mu(area_m2), survey_year=survey_year, adcode=county_at(c.x, c.y),
+                created_by_id=by.user_id, created_at=now, updated_at=now)
+    session.add(plot)
+    session.flush()
+    return plot
+
+
+def _check_survey_year(year: int) -> None:
+    this_year = dt.date.today().year
+    if not 1980 <= year <= this_year:
+        raise ValidationFailed(f"survey_year must be between 1980 and {this_year}",
+                               details=[{"field": "survey_year", "problem": "out of range"}])
+
+
+def get_plot(session: Session, plot_id: int, *, by: Principal, write: bool = False) -> Plot:
+    plot = session.get(Plot, plot_id)
+    if plot is None or not plot.is_active:
+        raise NotFound(f"plot {plot_id} does not exist", code="plot_not_found")
+    require_producer_access(by, plot.producer, write=write)
+    return plot
+
+
+def update_plot(session: Session, plot_id: int, changes: dict[str, Any], *, by: Principal) -> Plot:
+    plot = get_plot(session, plot_id, by=by, write=True)
+    if "geom" in changes:
+        geom = _plot_geometry(changes["geom"])
+        _check_inside(session, plot.gi_id, geom)
+        area_m2 = geodesic_area_m2(geom)
+        plot.geom, plot.area_m2, plot.area_mu = geom, area_m2, m2_to_mu(area_m2)
+    if "survey_year" in changes:
+        _check_survey_year(changes["survey_year"])
+        plot.survey_year = changes["survey_year"]
+    if "name" in changes:
+        plot.name = changes["name"]
+    plot.updated_at = utcnow()
+    session.flush()
+    return plot
+
+
+def retire_plot(session: Session, plot_id: int, *, by: Principal) -> Plot:
+    """Plots are retired, not deleted: quotas of past years were computed from them."""
+    plot = get_plot(session, plot_id, by=by, write=True)
+    plot.is_active = False
+    plot.updated_at = utcnow()
+    return plot
+
+
+def list_plots(session: Session, producer_id: int, *, by: Principal, gi_id: int | None = None) -> list[Plot]:
+    producer = get_producer(session, producer_id)
+    require_producer_access(by, producer)
+    stmt = select(Plot).where(Plot.producer_id == producer_id, Plot.is_active.is_(True))
+    if gi_id is not None:
+        stmt = stmt.where(Plot.gi_id == gi_id)
+    return list(session.scalars(stmt.order_by(Plot.id)))
+
+
+# --- authorizations --------------------------------------------------------------------------
+
+def create_authorization(session: Session, *, producer_id: int, gi_id: int, basis: AuthorizationBasis,
+                         by: Principal, reason: str, announcement_no: str | None = None,
+                         valid_from: dt.date | None = None, valid_until: dt.date | None = None,
+                         approve: bool = False) -> Authorization:
+    """A producer applies (pending); an authority managing the GI may register it approved at once."""
+    producer = get_producer(session, producer_id)
+    gi = get_gi(session, gi_id)
+    if by.org_kind == OrgKind.producer:
+        if by.organisation_id != producer.id:
+            raise Forbidden("a producer applies only for itself", code="not_your_producer")
+        if approve:
+            raise Forbidden("a producer cannot approve its own authorization", code="wrong_role")
+    elif by.org_kind == OrgKind.authority:
+        if not can_manage_gi(session, by, gi):
+            raise Forbidden(f"GI {gi.id} is outside your jurisdiction", code="outside_jurisdiction")
+    else:
+        raise Forbidden("only the producer or the GI's authority can create an authorization", code="wrong_role")
+    if basis not in BASIS_FOR_KIND[gi.kind]:
+        allowed = ", ".join(b.value for b in BASIS_FOR_KIND[gi.kind])
+        raise ValidationFailed(f"basis {basis.value} does not fit a {gi.kind.value}; use {allowed}",
+                               details=[{"field": "basis", "problem": f"expected {allowed}"}], code="wrong_basis")
+    if valid_from and valid_until and valid_until < valid_from:
+        raise ValidationFailed("valid_until is before valid_from",
+                               details=[{"field": "valid_until", "problem": "before valid_from"}])
+    existing = session.scalar(select(Authorization).where(Authorization.producer_id == producer_id,
+                                                          Authorization.gi_id == gi_id))
+    if existing is not None:
+        raise Conflict(f"producer {producer_id} already has authorization {existing.id} for GI {gi_id} "
+                       f"(status {existing.status.value}); change its status instead",
+                       code="duplicate_authorization", details={"authorization_id": existing.id})
+    if approve and not announcement_no:
+        raise ValidationFailed("an approval needs the announcement number",
+                               details=[{"field": "announcement_no", "problem": "required when approving"}])
+    status = AuthorizationStatus.approved if approve else AuthorizationStatus.pending
+    now = utcnow()
+    auth = Authorization(producer_id=producer_id, gi_id=gi_id, basis=basis, status=status,
+                         announcement_no=announcement_no, valid_from=valid_from or (now.date() if approve else None),
+                         valid_until=valid_until, created_at=now, updated_at=now)
+    session.add(auth)
+    session.flush()
+    session.add(AuthorizationEvent(authorization_id=auth.id, from_status=None, to_status=status.value,
+                                   reason=reason, announcement_no=announcement_no, changed_by_id=by.user_id,
+                                   changed_at=now))
+    session.flush()
+    return auth
+
+
+def get_authorization(session: Session, auth_id: int) -> Authorization:
+    auth = session.get(Authorization, auth_id)
+    if auth is None:
+        raise NotFound(f"authorization {auth_id} does not exist", code="authorization_not_found")
+    return auth
+
+
+def can_see_authorization(session: Session, principal: Principal | None, auth: Authorization) -> bool:
+    if auth.status in (S.approved, S.suspended, S.revoked, S.lapsed):
+        return True  # approvals, suspensions and revocations are public announcements
+    return principal is not None and (principal.organisation_id == auth.producer_id
+                                      or can_manage_gi(session, principal, auth.gi)
+                                      or principal.covers(auth.producer.adcode))
+
+
+def transition_authorization(session: Session, auth_id: int, to: AuthorizationStatus, *, by: Principal,
+                             reason: str, announcement_no: str | None = None) -> Authorization:
+    """Move an authorization along its lifecycle; only the GI's authority may."""
+    auth = session.scalar(select(Authorization).where(Authorization.id == auth_id).with_for_update())
+    if auth is None:
+        raise NotFound(f"authorization {auth_id} does not exist", code="authorization_not_found")
+    if by.org_kind != OrgKind.authority or not can_manage_gi(session, by, auth.gi):
+        raise Forbidden("only the authority managing this GI changes its authorizations", code="outside_jurisdiction")
+    if to not in TRANSITIONS[auth.status]:
+        allowed = ", ".join(sorted(s.value for s in TRANSITIONS[auth.status])) or "none (final)"
+        raise InvalidTransition(f"an authorization that is {auth.status.value} cannot become {to.value}; "
+                                f"allowed: {allowed}", details={"from": auth.status.value, "to": to.value})
+    if to == S.approved and not (announcement_no or auth.announcement_no):
+        raise ValidationFailed("an approval needs the announcement number",
+                               details=[{"field": "announcement_no", "problem": "required when approving"}])
+    now = utcnow()
+    session.add(AuthorizationEvent(authorization_id=auth.id, from_status=auth.status.value, to_status=to.value,
+                                   reason=reason, announcement_no=announcement_no, changed_by_id=by.user_id,
+                                   changed_at=now))
+    if announcement_no:
+        auth.announcement_no = announcement_no
+    if to == S.approved and auth.valid_from is None:
+        auth.valid_from = now.date()
+    if to in (S.revoked, S.lapsed):
+        auth.valid_until = now.date()
+    auth.status = to
+    auth.updated_at = now
+    session.flush()
+    return auth
+
+
+def list_authorizations(session: Session, *, producer_id: int | None = None, gi_id: int | None = None,
+                        status: AuthorizationStatus | None = None) -> list[Authorization]:
+    stmt = select(Authorization)
+    if producer_id is not None:
+        stmt = stmt.where(Authorization.producer_id == producer_id)
+    if gi_id is not None:
+        stmt = stmt.where(Authorization.gi_id == gi_id)
+    if status is not None:
+        stmt = stmt.where(Authorization.status == status)
+    return list(session.scalars(stmt.order_by(Authorization.id)))
