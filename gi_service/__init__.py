@@ -1,0 +1,55 @@
+"""gi-service: GI registry, special-mark ledger, consumer verification and supervision."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+from .config import Settings, load_settings
+
+__version__ = "0.1.0"
+
+
+def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
+    """Build the application; importing this package has no side effects."""
+    from . import db, errors
+    from .services import jurisdiction
+
+    settings = settings or load_settings(**overrides)
+    app = Flask(__name__, instance_path=str(settings.instance_path))
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes,
+        JSON_SORT_KEYS=False,
+        GI_SETTINGS=settings,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.is_production,
+        **settings.extra,
+    )
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    db.init_app(app, db.make_engine(settings.database_url))
+    jurisdiction.configure(settings.cache_dir or settings.instance_path / "cache")
+    errors.register_error_handlers(app)
+
+    from .api import bp as api_bp
+    from .ogc import bp as ogc_bp
+    from .openapi import bp as openapi_bp
+    from .web import bp as web_bp
+
+    app.register_blueprint(api_bp)
+    app.register_blueprint(ogc_bp)
+    app.register_blueprint(openapi_bp)
+    app.register_blueprint(web_bp)
+
+    @app.after_request
+    def _security_headers(resp):
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+        return resp
+
+    return app

@@ -1,0 +1,6 @@
+"""The JSON API under /api/v1 (see framework.py for how endpoints are declared)."""
+from flask import Blueprint
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+from . import accounts, geo, producers, registry  # noqa: E402,F401  (register the routes)

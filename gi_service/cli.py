@@ -1,0 +1,201 @@
+"""Management commands: `gi-service db upgrade`, `users create`, `tokens create`, `demo load`, `serve`."""
+from __future__ import annotations
+
+import sys
+
+import click
+from sqlalchemy import select
+
+from .config import ConfigError, load_settings
+
+
+def _settings():
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _session():
+    from sqlalchemy.orm import Session
+
+    from .db import make_engine
+
+    return Session(make_engine(_settings().database_url), expire_on_commit=False)
+
+
+@click.group()
+def main() -> None:
+    """gi-service: GI registry, special-mark ledger and supervision."""
+
+
+@main.group()
+def db() -> None:
+    """Database schema (Alembic migrations)."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Migrate the database to REVISION (default: head)."""
+    from . import migrate
+
+    settings = _settings()
+    if settings.is_sqlite:
+        settings.instance_path.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.database_url, revision)
+    click.echo(f"database at {migrate.current(settings.database_url)}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Migrate the database down to REVISION (e.g. base)."""
+    from . import migrate
+
+    migrate.downgrade(_settings().database_url, revision)
+
+
+@db.command("current")
+def db_current() -> None:
+    """Print the database's migration revision."""
+    from . import migrate
+
+    click.echo(migrate.current(_settings().database_url) or "(empty database)")
+
+
+@main.group()
+def users() -> None:
+    """User accounts."""
+
+
+@users.command("create")
+@click.option("--username", required=True)
+@click.option("--organisation-id", type=int, required=True, help="id of the user's organisation")
+@click.option("--display-name")
+@click.password_option(help="at least 10 characters")
+def users_create(username: str, organisation_id: int, display_name: str | None, password: str) -> None:
+    """Create a user in an organisation."""
+    from .errors import GIError
+    from .services import accounts
+
+    with _session() as session:
+        try:
+            user = accounts.create_user(session, username=username, password=password,
+                                        organisation_id=organisation_id, display_name=display_name)
+        except GIError as exc:
+            raise click.ClickException(exc.message) from None
+        session.commit()
+        click.echo(f"user {user.username} (id {user.id}) created in organisation {organisation_id}")
+
+
+@main.group()
+def orgs() -> None:
+    """Organisations."""
+
+
+@orgs.command("create")
+@click.option("--kind", type=click.Choice(["authority", "producer", "printer", "inspection"]), required=True)
+@click.option("--name", required=True)
+@click.option("--adcode", help="jurisdiction (authority, inspection) or registered place")
+@click.option("--uscc", help="unified social credit code (producers and printers)")
+def orgs_create(kind: str, name: str, adcode: str | None, uscc: str | None) -> None:
+    """Register an organisation (the first national authority is created this way)."""
+    from .errors import GIError
+    from .models import OrgKind
+    from .services import accounts
+
+    with _session() as session:
+        try:
+            org = accounts.create_organisation(session, kind=OrgKind(kind), name=name, adcode=adcode, uscc=uscc)
+        except GIError as exc:
+            raise click.ClickException(exc.message) from None
+        session.commit()
+        click.echo(f"organisation {org.name} (id {org.id}, {org.kind.value}, {org.adcode}) created")
+
+
+@main.group()
+def tokens() -> None:
+    """API bearer tokens (stored hashed; shown once)."""
+
+
+@tokens.command("create")
+@click.option("--username", required=True)
+@click.option("--name", default="cli", show_default=True)
+@click.option("--ttl-days", type=int, default=90, show_default=True)
+def tokens_create(username: str, name: str, ttl_days: int) -> None:
+    """Create a token for a user and print it once."""
+    from .errors import GIError
+    from .models import User
+    from .services import accounts
+
+    with _session() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise click.ClickException(f"no user {username!r}")
+        try:
+            row, plaintext = accounts.create_token(session, user, name=name, ttl_days=ttl_days)
+        except GIError as exc:
+            raise click.ClickException(exc.message) from None
+        session.commit()
+        click.echo(f"token id {row.id} for {username}, expires {row.expires_at:%Y-%m-%d} (shown once):")
+        click.echo(plaintext)
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+def tokens_revoke(token_id: int) -> None:
+    """Revoke a token by id."""
+    from .db import utcnow
+    from .models import ApiToken
+
+    with _session() as session:
+        row = session.get(ApiToken, token_id)
+        if row is None:
+            raise click.ClickException(f"no token {token_id}")
+        row.revoked_at = row.revoked_at or utcnow()
+        session.commit()
+        click.echo(f"token {token_id} revoked")
+
+
+@main.group()
+def demo() -> None:
+    """Demonstration data (real GIs and boundaries, invented producers)."""
+
+
+@demo.command("load")
+def demo_load() -> None:
+    """Load the demo data; running it again changes nothing."""
+    from .demo import load_demo
+
+    settings = _settings()
+    if settings.is_production:
+        raise click.ClickException("refusing to load demo data in production mode")
+    with _session() as session:
+        created = load_demo(session)
+        session.commit()
+    click.echo("demo data loaded" if created else "demo data already present")
+
+
+@main.command("serve")
+@click.option("--host", default=None)
+@click.option("--port", type=int, default=None)
+@click.option("--threads", type=int, default=8, show_default=True)
+def serve(host: str | None, port: int | None, threads: int) -> None:
+    """Serve the application with waitress (embedded mode; use gunicorn in production)."""
+    from waitress import serve as waitress_serve
+
+    from . import create_app
+    from .demo import banner
+
+    settings = _settings()
+    host = host or settings.host
+    port = port or settings.port
+    app = create_app(settings)
+    click.echo(banner(settings, host, port))
+    sys.stdout.flush()
+    waitress_serve(app, host=host, port=port, threads=threads, ident="gi-service")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

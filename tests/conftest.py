@@ -1,0 +1,123 @@
+"""Fixtures: every app/session test runs on SQLite and, when configured, on PostgreSQL+PostGIS.
+
+Set GI_TEST_DATABASE_URL (e.g. postgresql+psycopg://postgres@127.0.0.1/gi_test) to add the
+PostgreSQL backend. Under CI=true it is required: a missing database fails the run.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from gi_service import create_app
+from gi_service.config import Settings, finalize
+from gi_service.db import Base, make_engine
+from gi_service import migrate
+
+PG_URL = os.environ.get("GI_TEST_DATABASE_URL", "").strip()
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+CACHE_DIR = Path(os.environ.get("GI_CACHE_DIR") or Path.home() / ".cache" / "gi-service")
+
+
+def pytest_configure(config):
+    if IN_CI and not PG_URL:
+        raise pytest.UsageError("CI=true but GI_TEST_DATABASE_URL is not set: the PostgreSQL backend must run in CI")
+
+
+def backends() -> list[str]:
+    return ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
+
+
+def with_schema(url: str, schema: str) -> str:
+    """The same PostgreSQL URL with its search_path set to `schema` then public (where PostGIS lives)."""
+    u = make_url(url)
+    return u.update_query_dict({"options": f"-csearch_path={schema},public"}).render_as_string(hide_password=False)
+
+
+class Database:
+    """A migrated database of one backend, emptied between tests."""
+
+    def __init__(self, backend: str, tmp: Path):
+        self.backend = backend
+        if backend == "sqlite":
+            self.url = f"sqlite:///{tmp / 'test.sqlite3'}"
+            self.schema = None
+        else:
+            self.schema = f"t_{uuid.uuid4().hex[:10]}"
+            admin = make_engine(PG_URL)
+            with admin.begin() as conn:
+                conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+                conn.execute(text(f'CREATE SCHEMA "{self.schema}"'))
+            admin.dispose()
+            self.url = with_schema(PG_URL, self.schema)
+        migrate.upgrade(self.url)
+        self.engine = make_engine(self.url)
+
+    def clear(self) -> None:
+        tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+        with self.engine.begin() as conn:
+            if self.backend == "postgresql":
+                conn.execute(text("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE"))
+            else:
+                conn.exec_driver_sql("PRAGMA defer_foreign_keys=ON")
+                for name in tables:
+                    conn.execute(text(f"DELETE FROM {name}"))
+
+    def drop(self) -> None:
+        self.engine.dispose()
+        if self.schema:
+            admin = make_engine(PG_URL)
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{self.schema}" CASCADE'))
+            admin.dispose()
+
+
+@pytest.fixture(scope="session", params=backends())
+def database(request, tmp_path_factory):
+    db = Database(request.param, tmp_path_factory.mktemp(request.param))
+    yield db
+    db.drop()
+
+
+@pytest.fixture
+def app(database, tmp_path):
+    settings = finalize(Settings(env="test", instance_path=tmp_path / "instance", database_url=database.url,
+                                 secret_key="test-secret-key-" + "x" * 32, cache_dir=CACHE_DIR,
+                                 public_base_url="http://gi.test"))
+    application = create_app(settings)
+    application.config["TESTING"] = True
+    yield application
+    application.extensions["gi_engine"].dispose()
+    database.clear()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def session(app):
+    """A session on the app's database, inside an app context (for service-level tests)."""
+    with app.app_context():
+        s = Session(app.extensions["gi_engine"], expire_on_commit=False)
+        yield s
+        s.rollback()
+        s.close()
+
+
+@pytest.fixture
+def backend(database) -> str:
+    return database.backend
+
+
+@pytest.fixture
+def factory(app, session):
+    from tests.factories import Factory
+
+    return Factory(app, session)
