@@ -58,6 +58,12 @@ class GeometryType(TypeDecorator):
 
     impl = LargeBinary
     cache_ok = True
+    # Read by GeoAlchemy2's DDL hooks: no implicit index or management, we declare the GiST index.
+    spatial_index = False
+    use_N_D_index = False
+    management = False
+    use_typmod = None
+    dimension = 2
 
     def __init__(self, geometry_type: str = "GEOMETRY", srid: int = SRID) -> None:
         super().__init__()
@@ -65,6 +71,10 @@ class GeometryType(TypeDecorator):
         self.srid = srid
 
     def load_dialect_impl(self, dialect):
+        # GeoAlchemy2's DDL hooks probe with dialect=None; they must see a plain column
+        # so they do not add indexes of their own behind the migrations' back.
+        if dialect is None:
+            return LargeBinary()
         if dialect.name == "postgresql":
             # The GiST index is declared explicitly (models + migrations), not implicitly.
             return dialect.type_descriptor(

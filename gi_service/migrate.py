@@ -19,6 +19,33 @@ def alembic_config(url: str, connection: Connection | None = None) -> Config:
     return cfg
 
 
+POSTGIS_TABLES = {"spatial_ref_sys", "geometry_columns", "geography_columns"}
+
+
+def include_object_for(dialect_name: str):
+    """Skip what exists only on one backend (GiST indexes, PostGIS's own tables)."""
+
+    def include_object(obj, name, type_, reflected, compare_to):
+        if type_ == "table" and reflected and compare_to is None and name in POSTGIS_TABLES:
+            return False
+        if type_ == "index" and not reflected and obj.dialect_options["postgresql"].get("using") == "gist":
+            return dialect_name == "postgresql"
+        return True
+
+    return include_object
+
+
+def compare_type(ctx, inspected_column, metadata_column, inspected_type, metadata_type):
+    """Compare our dialect-dependent geometry type by what it becomes on this backend."""
+    from .db import GeometryType
+
+    if isinstance(metadata_type, GeometryType):
+        if ctx.dialect.name == "postgresql":
+            return type(inspected_type).__name__.lower() != "geometry"
+        return type(inspected_type).__name__.upper() not in ("BLOB", "LARGEBINARY", "NULLTYPE")
+    return None  # the default comparison
+
+
 def upgrade(url: str, revision: str = "head", connection: Connection | None = None) -> None:
     command.upgrade(alembic_config(url, connection), revision)
 

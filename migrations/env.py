@@ -5,38 +5,18 @@ from alembic import context
 from sqlalchemy import pool
 
 import gi_service.models  # noqa: F401  (registers every table on Base.metadata)
-from gi_service.db import Base, GeometryType, make_engine
+from gi_service.db import Base, make_engine
+from gi_service.migrate import compare_type, include_object_for
 
 config = context.config
 target_metadata = Base.metadata
-
-
-def include_object(obj, name, type_, reflected, compare_to):
-    """Skip what exists only on one backend (GiST indexes, PostGIS's own tables)."""
-    if type_ == "table" and reflected and compare_to is None and name in {
-        "spatial_ref_sys", "geometry_columns", "geography_columns",
-    }:
-        return False
-    if type_ == "index" and not reflected and obj.dialect_options["postgresql"].get("using") == "gist":
-        return context.get_bind().dialect.name == "postgresql"
-    return True
-
-
-def compare_type(ctx, inspected_column, metadata_column, inspected_type, metadata_type):
-    """Compare our dialect-dependent types by what they become on this backend."""
-    if isinstance(metadata_type, GeometryType):
-        name = ctx.dialect.name
-        if name == "postgresql":
-            return type(inspected_type).__name__.lower() != "geometry"
-        return type(inspected_type).__name__.upper() not in ("BLOB", "LARGEBINARY")
-    return None  # default comparison
 
 
 def _configure(connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        include_object=include_object,
+        include_object=include_object_for(connection.dialect.name),
         compare_type=compare_type,
         render_as_batch=connection.dialect.name == "sqlite",
     )

@@ -103,12 +103,14 @@ def client(app):
 
 @pytest.fixture
 def session(app):
-    """A session on the app's database, inside an app context (for service-level tests)."""
-    with app.app_context():
-        s = Session(app.extensions["gi_engine"], expire_on_commit=False)
-        yield s
-        s.rollback()
-        s.close()
+    """A session on the app's database for service-level tests and factories.
+
+    No app context is kept pushed: each test-client request must get its own, as in production.
+    """
+    s = Session(app.extensions["gi_engine"], expire_on_commit=False)
+    yield s
+    s.rollback()
+    s.close()
 
 
 @pytest.fixture

@@ -1,0 +1,54 @@
+"""Settings: safe embedded defaults, and production refuses unsafe ones with a clear message."""
+from __future__ import annotations
+
+import pytest
+
+from gi_service import create_app
+from gi_service.config import ConfigError, load_settings
+
+
+def test_embedded_defaults_use_sqlite_under_instance_and_generate_a_secret(tmp_path):
+    """With no settings, is the database a SQLite file under instance/ and a secret generated once?"""
+    env = {"GI_INSTANCE_PATH": str(tmp_path / "instance")}
+    first = load_settings(env)
+    assert first.database_url == f"sqlite:///{tmp_path / 'instance' / 'gi-service.sqlite3'}"
+    assert len(first.secret_key) >= 32
+    assert (tmp_path / "instance" / "secret_key").stat().st_mode & 0o077 == 0
+    assert load_settings(env).secret_key == first.secret_key
+    assert first.public_base_url == "http://127.0.0.1:8000"
+
+
+@pytest.mark.parametrize("env, fragment", [
+    ({}, "GI_SECRET_KEY must be set"),
+    ({"GI_SECRET_KEY": "change-me"}, "GI_SECRET_KEY must be set"),
+    ({"GI_SECRET_KEY": "x" * 40, "GI_DATABASE_URL": "sqlite:///x.db"}, "production needs PostgreSQL"),
+    ({"GI_SECRET_KEY": "x" * 40}, "GI_DATABASE_URL must point at PostgreSQL"),
+    ({"GI_SECRET_KEY": "x" * 40, "GI_DATABASE_URL": "postgresql+psycopg://db/gi"}, "GI_PUBLIC_BASE_URL"),
+])
+def test_production_refuses_unsafe_settings(tmp_path, env, fragment):
+    """Does production mode refuse a missing/default secret, SQLite, or no public URL, saying which?"""
+    env = {"GI_ENV": "production", "GI_INSTANCE_PATH": str(tmp_path), **env}
+    with pytest.raises(ConfigError, match=fragment):
+        load_settings(env)
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_production_with_proper_settings_starts(tmp_path):
+    """Does production mode accept PostgreSQL, a real secret and a public URL?"""
+    env = {"GI_ENV": "production", "GI_SECRET_KEY": "s" * 48, "GI_INSTANCE_PATH": str(tmp_path),
+           "GI_DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1/none",
+           "GI_PUBLIC_BASE_URL": "https://gi.example.org"}
+    app = create_app(load_settings(env))
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+
+
+@pytest.mark.parametrize("env, fragment", [
+    ({"GI_PORT": "eighty"}, "GI_PORT must be an integer"),
+    ({"GI_PORT": "0"}, "GI_PORT must be >= 1"),
+    ({"GI_ENV": "staging"}, "GI_ENV must be one of"),
+    ({"GI_MAX_UPLOAD_MB": "-1"}, "GI_MAX_UPLOAD_MB"),
+])
+def test_malformed_settings_fail_fast(tmp_path, env, fragment):
+    """Does a malformed setting stop start-up with a message naming it?"""
+    with pytest.raises(ConfigError, match=fragment):
+        load_settings({"GI_INSTANCE_PATH": str(tmp_path), **env})
