@@ -105,7 +105,7 @@ def build_document(server_url: str = "/") -> dict[str, Any]:
         for method in spec.methods:
             item[method.lower()] = _operation(spec, method, schemas, refs)
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {"title": "gi-service API", "version": __version__,
                  "description": "Geographical-indication registry, production areas, producers and authorizations. "
                                 "Errors are JSON: {error, message, details}."},

@@ -1,0 +1,45 @@
+"""The OpenAPI document describes every endpoint and its errors; the docs page needs no CDN."""
+from __future__ import annotations
+
+import re
+
+from openapi_spec_validator import validate
+
+
+def test_openapi_document_is_valid_openapi_3(client):
+    """Is /openapi.json a valid OpenAPI 3 document?"""
+    doc = client.get("/openapi.json").json
+    validate(doc)
+    assert doc["openapi"].startswith("3.")
+
+
+def test_every_route_is_documented_with_access_and_errors(app, client):
+    """Does every URL rule appear in the document, with who may call it and its error responses?"""
+    doc = client.get("/openapi.json").json
+    documented = {(path, method.upper()) for path, item in doc["paths"].items() for method in item}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in ("static", "web.static"):
+            continue
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            assert (path, method) in documented, f"{method} {path} is not in /openapi.json"
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            assert op["x-access"], f"{method} {path} does not say who may call it"
+            assert "500" in op["responses"]
+            if "security" in op:
+                assert {"401", "403"} <= set(op["responses"]), f"{method} {path} lacks its refusals"
+            if "requestBody" in op:
+                assert "422" in op["responses"]
+    gi_post = doc["paths"]["/api/v1/gis"]["post"]
+    schema_name = gi_post["requestBody"]["content"]["application/json"]["schema"]["$ref"].split("/")[-1]
+    assert "name_zh" in doc["components"]["schemas"][schema_name]["properties"]
+
+
+def test_docs_page_loads_nothing_from_elsewhere(client):
+    """Is the HTML docs page complete without any external script, stylesheet or font?"""
+    r = client.get("/docs")
+    assert r.status_code == 200 and "text/html" in r.content_type
+    html = r.get_data(as_text=True)
+    assert "/api/v1/gis" in html
+    assert not re.search(r'(src|href)="(https?:)?//', html)
