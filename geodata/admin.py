@@ -28,7 +28,8 @@ COUNTRY_ADCODE = "100000"
 
 LEVELS = ("country", "province", "city", "county")
 _TIER_OF_INDEX_LEVEL = {"国": "country", "省": "province", "市": "city", "区县": "county"}
-_ADCODE_RE = re.compile(r"^[0-9]{6}$")
+# ASCII digits only: \d would also accept full-width and other Unicode digits.
+_ADCODE_RE = re.compile(r"[0-9]{6}")
 _LAND_PATH_RE = re.compile(r"^administrative/amap/land/([0-9]{6})\.geojson$")
 
 # Boundaries are big (the country alone is 150k vertices); keep the recent ones.
@@ -56,7 +57,8 @@ class UnknownAdcode(ValueError):
 
 def valid_adcode_format(s: object) -> bool:
     """True if `s` is a string of exactly six ASCII digits."""
-    return isinstance(s, str) and bool(_ADCODE_RE.match(s))
+    # fullmatch: "$" in match() would let a trailing newline through.
+    return isinstance(s, str) and _ADCODE_RE.fullmatch(s) is not None
 
 
 @dataclass(frozen=True)

@@ -132,7 +132,7 @@ def test_is_within_prefix_fallback_for_unknown_codes(registry, adcode, root, exp
     assert registry.is_within(adcode, root) is expected
 
 
-@pytest.mark.parametrize("bad", ["34160", "3416020", "abcdef", "", None, 341602])
+@pytest.mark.parametrize("bad", ["34160", "3416020", "abcdef", "", None, 341602, "341602\n", "３４１６０２", " 341602"])
 def test_malformed_codes_are_refused(registry, bad):
     """Are malformed adcodes refused with UnknownAdcode (a ValueError) saying six digits?"""
     assert not valid_adcode_format(bad)
