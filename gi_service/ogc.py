@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, render_template, request, url_for
 from sqlalchemy import func, select
+from sqlalchemy.orm import undefer
 
 from geodata.areas import to_geojson_geometry
 
@@ -187,6 +188,11 @@ def _feature(gi: GIProduct, area: OriginArea) -> dict[str, Any]:
     }
 
 
+def _with_area():
+    return (select(GIProduct, OriginArea).join(OriginArea, OriginArea.id == GIProduct.origin_area_id)
+            .options(undefer(OriginArea.geom)))
+
+
 def _geojson(body: dict[str, Any]):
     resp = jsonify(body)
     resp.mimetype = "application/geo+json"
@@ -205,8 +211,8 @@ def items(collection_id: str):
     session = get_session()
     ids = spatial.current_areas_intersecting(session, bbox)
     page_ids = ids[offset:offset + limit]
-    rows = session.execute(select(GIProduct, OriginArea).join(OriginArea, OriginArea.id == GIProduct.origin_area_id)
-                           .where(GIProduct.id.in_(page_ids)).order_by(GIProduct.id)).all() if page_ids else []
+    rows = session.execute(_with_area().where(GIProduct.id.in_(page_ids)).order_by(GIProduct.id)).all() \
+        if page_ids else []
     args = {k: v for k, v in request.args.items() if k not in ("offset", "limit")}
     links = [_link(_url("ogc.items", collection_id=COLLECTION, limit=limit, offset=offset, **args), "self",
                    "application/geo+json", "this page"),
@@ -236,8 +242,7 @@ def item(feature_id: int, collection_id: str = COLLECTION):
     _require_collection(collection_id)
     _check_params(set())
     session = get_session()
-    row = session.execute(select(GIProduct, OriginArea).join(OriginArea, OriginArea.id == GIProduct.origin_area_id)
-                          .where(GIProduct.id == feature_id)).first()
+    row = session.execute(_with_area().where(GIProduct.id == feature_id)).first()
     if row is None:
         raise NotFound(f"no feature {feature_id} in {COLLECTION}", code="feature_not_found")
     feature = _feature(*row)

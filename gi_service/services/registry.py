@@ -330,3 +330,11 @@ def search_gis(session: Session, *, q: str | None = None, category: GICategory |
 
 def area_by_id(session: Session, area_id: int | None) -> OriginArea | None:
     return session.get(OriginArea, area_id) if area_id else None
+
+
+def areas_by_id(session: Session, area_ids: Iterable[int | None]) -> dict[int, OriginArea]:
+    """Several areas in one query (their geometries stay unloaded until used)."""
+    ids = {i for i in area_ids if i}
+    if not ids:
+        return {}
+    return {a.id: a for a in session.scalars(select(OriginArea).where(OriginArea.id.in_(ids)))}
