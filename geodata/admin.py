@@ -356,7 +356,12 @@ class AdminRegistry:
         return shapely.force_2d(geom)
 
     def boundary(self, adcode: str):
-        """The unit's boundary as a shapely MultiPolygon in WGS-84 (converted, cached)."""
+        """The unit's boundary as a shapely MultiPolygon in WGS-84 (converted, cached).
+
+        The cached object is shared: do not `shapely.prepare` it (or pass it
+        alone to `intersects_xy`/`contains_xy`, which prepare implicitly),
+        because prepared geometries are unsafe to use from several threads.
+        """
         with self._lock:
             geom = self._boundaries.get(adcode)
             if geom is not None:

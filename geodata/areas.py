@@ -197,9 +197,9 @@ def _repair(polygon: Polygon) -> tuple[list[Polygon], str]:
 
 @lru_cache(maxsize=1)
 def _china_land():
-    land = get_registry().boundary(COUNTRY_ADCODE)
-    shapely.prepare(land)
-    return land
+    # Deliberately not prepared: GEOS fills a prepared geometry's indexes
+    # lazily without locking, and this object is shared by all threads.
+    return get_registry().boundary(COUNTRY_ADCODE)
 
 
 def china_share(geom, tolerance_km: float = CHINA_TOLERANCE_KM) -> float:
@@ -697,6 +697,7 @@ class _Tiles:
                 stack.extend(_polygonal_parts(shapely.intersection(g, half))[0])
         self.tiles = np.array(tiles, dtype=object)
         self.tree = shapely.STRtree(self.tiles)
+        self.tree.query(box(0.0, 0.0, 0.0, 0.0))  # build now: GEOS builds lazily, unlocked
 
     def window(self, window_box):
         """The part of the area inside `window_box`."""

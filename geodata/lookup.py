@@ -126,7 +126,12 @@ def _read_cache(path: Path, data_version: str) -> tuple[np.ndarray, np.ndarray] 
 
 
 class JurisdictionIndex:
-    """County polygons of China (WGS-84) with a spatial index for batch point lookup."""
+    """County polygons of China (WGS-84) with a spatial index for batch point lookup.
+
+    Safe to share between threads through its methods. `geometries` are
+    prepared on first lookup: run your own predicates on copies (see
+    `plain_geometries`), not on them, from several threads.
+    """
 
     def __init__(self, adcodes, geometries, registry: AdminRegistry | None = None):
         order = np.argsort(np.asarray(adcodes, dtype="<U6"), kind="stable")
@@ -136,8 +141,14 @@ class JurisdictionIndex:
         self.geometries: np.ndarray = geoms
         self.registry = registry or get_registry()
         self._tree = shapely.STRtree(self.geometries)
+        # GEOS builds the tree on its first query, without locking; do that
+        # now, before the index can be shared between threads.
+        self._tree.query(shapely.points(0.0, 0.0))
         self._position = {code: i for i, code in enumerate(self.adcodes)}
-        self._prepare_lock = threading.Lock()
+        # Prepared GEOS geometries fill internal indexes lazily and are not
+        # safe to query from several threads at once (concurrent lookups
+        # crashed the process in testing), so lookups take turns.
+        self._lookup_lock = threading.Lock()
         self._prepared = False
         # Filled in by load(): where the cache lives and what loading cost.
         self.cache_path: Path | None = None
@@ -182,10 +193,8 @@ class JurisdictionIndex:
 
     def _ensure_prepared(self) -> None:
         if not self._prepared:
-            with self._prepare_lock:
-                if not self._prepared:
-                    shapely.prepare(self.geometries)
-                    self._prepared = True
+            shapely.prepare(self.geometries)
+            self._prepared = True
 
     def geometry(self, adcode: str):
         """The WGS-84 polygon of one county-level unit."""
@@ -200,15 +209,16 @@ class JurisdictionIndex:
 
     def lookup_indices(self, lon, lat) -> np.ndarray:
         """Index into `adcodes` of the county holding each point, -1 where none."""
-        self._ensure_prepared()
         x = np.atleast_1d(np.asarray(lon, dtype=float)).ravel()
         y = np.atleast_1d(np.asarray(lat, dtype=float)).ravel()
         if x.shape != y.shape:
             raise ValueError(f"lon and lat differ in length ({x.size} != {y.size})")
         result = np.full(x.size, -1, dtype=np.int64)
-        for start in range(0, x.size, _CHUNK):
-            stop = min(start + _CHUNK, x.size)
-            self._classify_chunk(x[start:stop], y[start:stop], result[start:stop])
+        with self._lookup_lock:
+            self._ensure_prepared()
+            for start in range(0, x.size, _CHUNK):
+                stop = min(start + _CHUNK, x.size)
+                self._classify_chunk(x[start:stop], y[start:stop], result[start:stop])
         return result
 
     def _classify_chunk(self, x: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:

@@ -210,3 +210,29 @@ def test_unwritable_cache_dir_still_works(tmp_path, subset_registry):
     index = JurisdictionIndex.load(cache_dir=blocker / "cache", registry=subset_registry)
     assert index.loaded_from_cache is False
     assert index.lookup(115.78, 33.85).tolist() == ["341602"]
+
+
+def test_concurrent_first_lookups_agree(county_index, registry):
+    """Do threads hitting a fresh (unprepared) index at once all get the single-threaded answers?"""
+    import threading
+
+    rng = np.random.default_rng(11)
+    lon = rng.uniform(105.0, 122.0, 5_000)
+    lat = rng.uniform(22.0, 41.0, 5_000)
+    expected = county_index.lookup(lon, lat)
+    fresh = JurisdictionIndex(county_index.adcodes, county_index.plain_geometries(), registry=registry)
+    results: list[np.ndarray] = []
+    barrier = threading.Barrier(6)
+
+    def work():
+        barrier.wait()
+        results.append(fresh.lookup(lon, lat))
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 6
+    for got in results:
+        np.testing.assert_array_equal(got, expected)
