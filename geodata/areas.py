@@ -27,7 +27,7 @@ from shapely.geometry import MultiPolygon, Polygon, box
 from shapely.validation import explain_validity
 
 from .admin import COUNTRY_ADCODE, UnknownAdcode, get_registry, valid_adcode_format
-from .crs import CRS_GCJ02, WGS84
+from .crs import CRS_GCJ02, WGS84, geometry_gcj02_to_wgs84
 
 MU_M2 = 666.67
 """Square metres in one mu (亩)."""
@@ -397,9 +397,17 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
-def read_area_upload(filename: str, data: bytes) -> AreaResult:
-    """Read an uploaded GeoJSON, GeoPackage or zipped Shapefile into a validated WGS-84 area."""
+def read_area_upload(filename: str, data: bytes, *, assume_crs: str | None = None) -> AreaResult:
+    """Read an uploaded GeoJSON, GeoPackage or zipped Shapefile into a validated WGS-84 area.
+
+    The file's own CRS declaration is used (GeoJSON without one is WGS-84, as
+    RFC 7946 says). `assume_crs` is what the uploader states: 'GCJ-02' means
+    the longitude/latitude were taken from a Chinese web map and are shifted
+    back to WGS-84; any other CRS (e.g. 'EPSG:4547') applies only to layers
+    that declare none, such as a Shapefile sent without its .prj.
+    """
     filename = filename or "upload"
+    assumed = _parse_assumed_crs(assume_crs)
     if not data:
         raise AreaError("empty", f"{filename} is empty; upload the file again.")
     ext = Path(filename).suffix.lower()
@@ -434,9 +442,27 @@ def read_area_upload(filename: str, data: bytes) -> AreaResult:
             path.write_bytes(data)
             layers, driver = _read_layers(path, filename), "GeoPackage"
         else:
-            layers, driver = _read_zip(filename, data, tmpdir)
+            layers, driver = _read_zip(filename, data, tmpdir, prj_required=assumed is None)
 
-    return _combine(filename, driver, layers, warnings)
+    return _combine(filename, driver, layers, warnings, assumed)
+
+
+def _parse_assumed_crs(assume_crs: str | None):
+    """None, the string 'GCJ-02', or a pyproj CRS; AreaError('bad_crs') if unintelligible."""
+    if assume_crs is None or str(assume_crs).strip() == "":
+        return None
+    text = str(assume_crs).strip()
+    if text.upper().replace("_", "-") in ("GCJ-02", "GCJ02"):
+        return CRS_GCJ02
+    try:
+        return pyproj.CRS.from_user_input(text)
+    except pyproj.exceptions.CRSError as exc:
+        raise AreaError(
+            "bad_crs",
+            f"{text!r} is not a coordinate reference system I know; give an EPSG code such as "
+            "'EPSG:4547' (CGCS2000 / 3-degree Gauss-Kruger CM 114E) or 'GCJ-02'.",
+            {"crs": text, "reason": str(exc)},
+        ) from None
 
 
 def _check_geojson(filename: str, data: bytes) -> None:
@@ -497,7 +523,7 @@ def _read_layers(path: Path, filename: str) -> list[tuple[str, object, list]]:
     return layers
 
 
-def _read_zip(filename: str, data: bytes, tmpdir: Path) -> tuple[list, str]:
+def _read_zip(filename: str, data: bytes, tmpdir: Path, *, prj_required: bool = True) -> tuple[list, str]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = [m for m in archive.infolist() if not m.is_dir()]
@@ -539,11 +565,12 @@ def _read_zip(filename: str, data: bytes, tmpdir: Path) -> tuple[list, str]:
                         "zip all parts of the Shapefile together.",
                         {"filename": filename, "missing": missing},
                     )
-                if ".prj" not in parts:
+                if ".prj" not in parts and prj_required:
                     raise AreaError(
                         "no_crs",
                         f"{shp_name} in {filename} has no .prj file, so its coordinate system is "
-                        "unknown; export it again with the .prj (projection) file included.",
+                        "unknown; export it again with the .prj (projection) file included, "
+                        "or state the coordinate system with the upload.",
                         {"filename": filename, "layer": shp_name},
                     )
                 folder = tmpdir / f"layer{len(layers)}"
@@ -579,7 +606,7 @@ def _crs_label(crs) -> str:
     return crs.to_string()
 
 
-def _combine(filename: str, driver: str, layers: list, warnings: list[str]) -> AreaResult:
+def _combine(filename: str, driver: str, layers: list, warnings: list[str], assumed=None) -> AreaResult:
     import geopandas
 
     pieces = []
@@ -588,20 +615,40 @@ def _combine(filename: str, driver: str, layers: list, warnings: list[str]) -> A
     for name, crs, geoms in layers:
         if not geoms:
             continue
+        if assumed == CRS_GCJ02:
+            if crs is not None and not crs.is_geographic:
+                raise AreaError(
+                    "bad_crs",
+                    f"{filename} (layer {name}) is in the projected system {_crs_label(crs)}; "
+                    "GCJ-02 applies only to longitude/latitude from Chinese web maps.",
+                    {"filename": filename, "layer": name, "crs": _crs_label(crs)},
+                )
+            crs = pyproj.CRS(WGS84)  # GCJ-02 lon/lat: shifted back below
+        elif crs is None and assumed is not None:
+            crs = assumed
+            warnings.append(f"layer {name} declares no coordinate system; using the stated {_crs_label(crs)}")
+        elif crs is not None and assumed is not None and not crs.equals(assumed, ignore_axis_order=True):
+            warnings.append(
+                f"layer {name} declares {_crs_label(crs)}, which was used instead of the stated "
+                f"{_crs_label(assumed)}"
+            )
         if crs is None:
             raise AreaError(
                 "no_crs",
                 f"{filename} (layer {name}) does not declare its coordinate system; "
-                "export it again with the CRS set.",
+                "export it again with the CRS set, or state the coordinate system with the upload.",
                 {"filename": filename, "layer": name},
             )
-        label = _crs_label(crs)
+        label = CRS_GCJ02 if assumed == CRS_GCJ02 else _crs_label(crs)
         if label not in crs_labels:
             crs_labels.append(label)
         series = geopandas.GeoSeries(geoms, crs=crs)
         if not crs.equals(pyproj.CRS(WGS84), ignore_axis_order=True):
             series = series.to_crs(WGS84)
-        pieces.extend(series.tolist())
+        converted = series.tolist()
+        if assumed == CRS_GCJ02:
+            converted = [geometry_gcj02_to_wgs84(g) for g in converted]
+        pieces.extend(converted)
         feature_count += len(geoms)
     if not pieces:
         raise AreaError("empty", f"{filename} contains no features with geometry.", {"filename": filename})

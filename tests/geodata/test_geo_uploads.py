@@ -251,3 +251,56 @@ def test_uploaded_bow_tie_is_rejected_with_location():
         read_area_upload("bowtie.geojson", json.dumps(doc).encode())
     assert info.value.code == "self_intersection"
     assert np.allclose(info.value.details["location"], [115.785, 33.855])
+
+
+# -- the uploader's stated CRS ---------------------------------------------------
+
+
+def test_gcj02_geojson_is_shifted_back_to_wgs84():
+    """Is lon/lat copied from a Chinese web map (GCJ-02), when stated, shifted back to WGS-84?"""
+    from geodata.crs import geometry_wgs84_to_gcj02
+
+    shifted = geometry_wgs84_to_gcj02(FIELD_A.segmentize(0.001))
+    result = read_area_upload("amap.geojson", json.dumps(mapping(shifted)).encode(), assume_crs="GCJ-02")
+    assert result.source_crs == "GCJ-02"
+    _assert_same_area(result.geometry, FIELD_A.segmentize(0.001))
+    # Without the statement the same file is taken as WGS-84: a few hundred metres off.
+    plain = read_area_upload("amap.geojson", json.dumps(mapping(shifted)).encode())
+    assert shapely.hausdorff_distance(plain.geometry, FIELD_A) > 0.001
+
+
+def test_stated_crs_fills_in_a_missing_prj(tmp_path, to_crs):
+    """Is a Shapefile without .prj read when the uploader states its CRS, with a warning?"""
+    frame = gpd.GeoDataFrame({"name": ["a"]}, geometry=[to_crs(FIELD_A, "EPSG:4547")], crs="EPSG:4547")
+    parts = _shapefile_parts(tmp_path, frame)
+    del parts["fields.prj"]
+    result = read_area_upload("fields.zip", _zip(parts), assume_crs="EPSG:4547")
+    assert result.source_crs == "EPSG:4547"
+    _assert_same_area(result.geometry, FIELD_A)
+    assert any("declares no coordinate system" in w for w in result.warnings)
+
+
+def test_declared_crs_wins_over_stated_crs(tmp_path, to_crs):
+    """Does a file's own CRS declaration win over a different stated CRS, with a warning?"""
+    frame = gpd.GeoDataFrame(geometry=[to_crs(FIELD_A, "EPSG:32650")], crs="EPSG:32650")
+    frame.to_file(tmp_path / "a.gpkg", engine="pyogrio")
+    result = read_area_upload("a.gpkg", (tmp_path / "a.gpkg").read_bytes(), assume_crs="EPSG:4547")
+    assert result.source_crs == "EPSG:32650"
+    _assert_same_area(result.geometry, FIELD_A)
+    assert any("EPSG:32650" in w and "EPSG:4547" in w for w in result.warnings)
+
+
+def test_gcj02_refused_for_projected_files(tmp_path, to_crs):
+    """Is 'GCJ-02' refused for a file in metres, where it cannot apply?"""
+    frame = gpd.GeoDataFrame(geometry=[to_crs(FIELD_A, "EPSG:4547")], crs="EPSG:4547")
+    frame.to_file(tmp_path / "a.gpkg", engine="pyogrio")
+    with pytest.raises(AreaError) as info:
+        read_area_upload("a.gpkg", (tmp_path / "a.gpkg").read_bytes(), assume_crs="GCJ-02")
+    assert info.value.code == "bad_crs"
+
+
+def test_unintelligible_stated_crs_is_refused():
+    """Is a stated CRS that pyproj cannot parse refused as 'bad_crs'?"""
+    with pytest.raises(AreaError) as info:
+        read_area_upload("a.geojson", json.dumps(mapping(FIELD_A)).encode(), assume_crs="EPSG:not-a-code")
+    assert info.value.code == "bad_crs"
