@@ -17,6 +17,7 @@ import re
 import sqlite3
 import threading
 from collections import OrderedDict
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,7 +134,8 @@ class AdminRegistry:
     def _load(self) -> None:
         db_path = self._provider.get_index_db("administrative")
         dataset_root = Path(self._provider.get_dataset_root("administrative"))
-        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
+        # closing(): sqlite3's own context manager only commits, it never closes.
+        with closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as conn:
             rows = conn.execute(
                 "SELECT country, province, city, district, path, level FROM ADMINISTRATIVE "
                 "WHERE path LIKE 'administrative/amap/land/%'"
