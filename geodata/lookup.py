@@ -137,7 +137,6 @@ class JurisdictionIndex:
         order = np.argsort(np.asarray(adcodes, dtype="<U6"), kind="stable")
         self.adcodes: np.ndarray = np.asarray(adcodes, dtype="<U6")[order]
         geoms = np.asarray(geometries, dtype=object)[order]
-        self._wkb = shapely.to_wkb(geoms)  # for unprepared copies (naive baseline)
         self.geometries: np.ndarray = geoms
         self.registry = registry or get_registry()
         self._tree = shapely.STRtree(self.geometries)
@@ -269,7 +268,7 @@ class JurisdictionIndex:
 
     def plain_geometries(self) -> np.ndarray:
         """Fresh unprepared copies of the county polygons (for the naive baseline)."""
-        return shapely.from_wkb(self._wkb)
+        return shapely.from_wkb(shapely.to_wkb(self.geometries))
 
 
 def naive_lookup(lon, lat, geometries, adcodes) -> np.ndarray:
