@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from geodata.admin import AdminUnit, get_registry
+from geodata.admin import AdminUnit
 from geodata.lookup import JurisdictionIndex
 
 _lock = threading.Lock()
@@ -41,19 +41,15 @@ def _unit(unit: AdminUnit | None) -> dict | None:
 
 def classify(lons: Sequence[float], lats: Sequence[float]) -> list[dict]:
     """County, city and province of each point (None where a point is outside China's counties)."""
-    codes = get_index().lookup(np.asarray(lons, dtype=float), np.asarray(lats, dtype=float))
-    registry = get_registry()
+    index = get_index()
+    codes = index.lookup(np.asarray(lons, dtype=float), np.asarray(lats, dtype=float))
+    empty = {"county": None, "city": None, "province": None}
     cache: dict[str, dict] = {}
     out = []
     for code in codes:
         code = str(code)
         if code not in cache:
-            levels = {"county": None, "city": None, "province": None}
-            unit = registry.get(code) if code else None
-            chain = [unit, *registry.ancestors(code)] if unit else []
-            for u in chain:
-                if u.level in levels and levels[u.level] is None:
-                    levels[u.level] = _unit(u)
-            cache[code] = levels
+            # units_for knows the special tiers (Dongguan is a city standing in as a county, ...).
+            cache[code] = {tier: _unit(u) for tier, u in index.units_for(code).items()} if code else empty
         out.append(cache[code])
     return out

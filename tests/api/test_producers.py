@@ -129,3 +129,13 @@ def test_jurisdiction_lookup_single_and_batch(client):
     counties = [x["county"]["adcode"] if x["county"] else None for x in r.json["results"]]
     assert counties == ["341602", "230184", None]
     assert client.get("/api/v1/admin-units/341602").json["ancestors"][0]["adcode"] == "341600"
+
+
+def test_jurisdiction_of_special_units(client):
+    """Do cities without counties (Dongguan) and province-administered counties (Xiantao) get all three tiers?"""
+    r = client.post("/api/v1/jurisdiction", json={"points": [[113.75, 23.02], [113.45, 30.36]]}).json["results"]
+    dongguan, xiantao = r
+    assert dongguan["county"]["adcode"] == "441900" and dongguan["city"]["adcode"] == "441900"
+    assert dongguan["province"]["adcode"] == "440000"
+    assert xiantao["county"]["adcode"] == "429004" and xiantao["city"] is not None
+    assert xiantao["province"]["adcode"] == "420000"
