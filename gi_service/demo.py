@@ -14,10 +14,9 @@ import shapely
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from geodata.admin import get_registry
 
 from .config import Settings
-from .models import AuthorizationBasis, AuthorizationStatus, GICategory, GIKind, OrgKind, User
+from .models import AuthorizationBasis, GICategory, GIKind, OrgKind, User
 from .services import accounts, producers, registry
 from .services.accounts import principal_for
 from .services.uscc import make_uscc

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from click.testing import CliRunner
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 
 from gi_service.cli import main
 from gi_service.db import make_engine
-from gi_service.models import GIProduct, Organisation, User
+from gi_service.models import Organisation
 
 
 def _run(env, *args, input=None):

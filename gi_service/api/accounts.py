@@ -1,7 +1,6 @@
 """Sign-in, tokens, organisations and users."""
 from __future__ import annotations
 
-from flask import current_app
 from sqlalchemy import select
 
 from ..db import get_session

@@ -7,7 +7,6 @@ from ..db import get_session
 from ..errors import Forbidden, NotFound
 from ..models import OrgKind, Organisation
 from ..services import accounts, producers
-from ..services.registry import _fold
 from . import bp, serialize
 from .framework import endpoint, public, signed_in
 from .geojson import polygon_from_geojson

@@ -5,7 +5,7 @@ import datetime as dt
 import enum
 from typing import Optional
 
-from sqlalchemy import Enum, ForeignKey, Index, String
+from sqlalchemy import Enum, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import Base, intpk, timestamp, utcnow

@@ -8,7 +8,7 @@ from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
 from pypinyin import Style, lazy_pinyin
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from geodata.admin import get_registry
@@ -16,7 +16,7 @@ from geodata.areas import (AreaError, AreaResult, area_from_adcodes, bbox_of, co
                            geodesic_area_m2, m2_to_mu)
 
 from ..db import utcnow
-from ..errors import Forbidden, InvalidGeometry, NotFound, ValidationFailed
+from ..errors import Conflict, Forbidden, InvalidGeometry, NotFound, ValidationFailed
 from ..models import (GI_FIELD_NAMES, GIAreaUnit, GICategory, GIKind, GIProduct, GIStatus, GIVersion, OrgKind,
                       OriginArea)
 from .accounts import Principal
@@ -196,7 +196,6 @@ def amend_gi(session: Session, gi_id: int, changes: dict[str, Any], *, by: Princ
     gi = get_gi(session, gi_id, for_update=True)
     require_manage(session, by, gi)
     if expected_version is not None and expected_version != gi.version:
-        from ..errors import Conflict
         raise Conflict(f"GI {gi_id} is at version {gi.version}, not {expected_version}; reload and retry",
                        code="version_conflict", details={"current_version": gi.version})
     changes = _normalise(changes)

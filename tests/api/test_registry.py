@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import json
 import zipfile
 
 import geopandas as gpd
