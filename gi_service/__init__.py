@@ -5,10 +5,21 @@ import logging
 from typing import Any
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 from .config import Settings, load_settings
 
 __version__ = "0.1.0"
+
+
+MAX_ID = 2**31 - 1
+
+
+class IdConverter(IntegerConverter):
+    """Row ids in URLs: positive and within a 32-bit column, else the route does not match (404)."""
+
+    def __init__(self, map, *args, **kwargs):
+        super().__init__(map, min=1, max=MAX_ID)
 
 
 def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
@@ -28,6 +39,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         SESSION_COOKIE_SECURE=settings.is_production,
         **settings.extra,
     )
+    app.url_map.converters["id"] = IdConverter
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -117,6 +117,14 @@ def error_response(status: int, code: str, message: str, details: Any = None):
     return resp
 
 
+def _size(n: int) -> str:
+    if n % (1024 * 1024) == 0:
+        return f"{n // (1024 * 1024)} MB"
+    if n % 1024 == 0:
+        return f"{n // 1024} KB"
+    return f"{n} bytes"
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.before_request
     def _assign_request_id() -> None:
@@ -131,7 +139,13 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(GIError)
     def _gi_error(exc: GIError):
-        return error_response(int(exc.status), exc.code, exc.message, exc.details)
+        resp = error_response(int(exc.status), exc.code, exc.message, exc.details)
+        if int(exc.status) == 401:
+            challenge = 'Bearer realm="gi-service"'
+            if exc.code != "unauthenticated":
+                challenge += f', error="invalid_token", error_description="{exc.code}"'
+            resp.headers["WWW-Authenticate"] = challenge
+        return resp
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
@@ -143,7 +157,7 @@ def register_error_handlers(app: Flask) -> None:
             404: f"no resource at {request.path}; see /openapi.json for the API",
             405: f"{request.method} is not allowed on {request.path}; allowed: "
                  + ", ".join(sorted(getattr(exc, "valid_methods", None) or [])),
-            413: f"the request body is larger than the {app.config['MAX_CONTENT_LENGTH'] // (1024 * 1024)} MB limit",
+            413: f"the request body is larger than the limit of {_size(app.config['MAX_CONTENT_LENGTH'])}",
         }
         message = messages.get(status) or exc.description or HTTPStatus(status).phrase
         resp = error_response(status, code, message)

@@ -236,7 +236,7 @@ def items(collection_id: str):
     return _geojson(body)
 
 
-@_register("/collections/<collection_id>/items/<int:feature_id>", "item", "One production area (GeoJSON Feature)",
+@_register("/collections/<collection_id>/items/<id:feature_id>", "item", "One production area (GeoJSON Feature)",
            public(), content_type="application/geo+json")
 def item(feature_id: int, collection_id: str = COLLECTION):
     _require_collection(collection_id)

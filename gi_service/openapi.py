@@ -39,7 +39,8 @@ def _path(rule: str) -> tuple[str, list[dict[str, Any]]]:
 
     def repl(m: re.Match) -> str:
         converter, name = m.group(1), m.group(2)
-        schema = {"type": "integer"} if converter == "int" else {"type": "string"}
+        schema = ({"type": "integer", "minimum": 1, "maximum": 2**31 - 1} if converter in ("int", "id")
+                  else {"type": "string"})
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
         return "{" + name + "}"
 

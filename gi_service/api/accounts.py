@@ -44,7 +44,7 @@ def create_token(principal, body: TokenBody):
     return {"token": plaintext, "token_info": serialize.token(row)}
 
 
-@endpoint(bp, "/tokens/<int:token_id>", methods=["DELETE"], access=signed_in(note="own tokens only"),
+@endpoint(bp, "/tokens/<id:token_id>", methods=["DELETE"], access=signed_in(note="own tokens only"),
           summary="Revoke one of my tokens", tags=["accounts"], responses={404: "no such token of yours"})
 def revoke_token(principal, token_id: int):
     session = get_session()
@@ -72,14 +72,12 @@ def list_organisations(principal):
           responses={409: "duplicate USCC", 422: "invalid USCC or adcode"})
 def create_organisation(principal, body: OrganisationBody):
     session = get_session()
-    org = accounts.create_organisation(session, **body.model_dump())
-    if not principal.covers(org.adcode):
-        raise Forbidden(f"{org.adcode} is outside your jurisdiction ({principal.adcode})", code="outside_jurisdiction")
+    org = accounts.create_organisation(session, by=principal, **body.model_dump())
     session.commit()
     return serialize.organisation(org, private=True)
 
 
-@endpoint(bp, "/organisations/<int:org_id>", access=public(note="contact details only for the organisation "
+@endpoint(bp, "/organisations/<id:org_id>", access=public(note="contact details only for the organisation "
                                                                 "itself and authorities covering it"),
           summary="One organisation", tags=["accounts"], responses={404: "no such organisation"})
 def get_organisation(principal, org_id: int):

@@ -164,6 +164,11 @@ def endpoint(bp: Blueprint, rule: str, *, methods: Iterable[str] = ("GET",), acc
         def wrapper(**kwargs):
             kwargs["principal"] = enforce(access)
             if query is not None:
+                unknown = sorted(set(request.args) - set(query.model_fields))
+                if unknown:
+                    raise MalformedRequest(f"unknown query parameter(s): {', '.join(unknown)}; supported: "
+                                           f"{', '.join(query.model_fields)}", code="unknown_parameter",
+                                           details=[{"field": u, "problem": "unknown parameter"} for u in unknown])
                 kwargs["query"] = parse_model(query, request.args.to_dict(flat=True), "query string")
             if body is not None and body_content_type == "application/json":
                 read_json_body()

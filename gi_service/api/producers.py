@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from ..db import get_session
-from ..errors import Forbidden, NotFound
+from ..errors import NotFound, ValidationFailed
 from ..models import OrgKind, Organisation
 from ..services import accounts, producers
 from . import bp, serialize
@@ -27,6 +27,9 @@ def list_producers(principal, query: ProducerQuery):
         like = f"%{query.q}%"
         stmt = stmt.where(Organisation.name.like(like) | Organisation.uscc.like(like.upper()))
     if query.adcode and query.adcode != "100000":
+        if get_registry().get(query.adcode) is None:
+            raise ValidationFailed(f"adcode {query.adcode} is not a known administrative division",
+                                   details=[{"field": "adcode", "problem": "unknown adcode"}], code="unknown_adcode")
         units = [query.adcode] + [u.adcode for u in get_registry().descendants(query.adcode)]
         stmt = stmt.where(Organisation.adcode.in_(units))
     total = session.scalar(select(func.count()).select_from(stmt.subquery()))
@@ -41,15 +44,12 @@ def list_producers(principal, query: ProducerQuery):
           responses={403: "outside jurisdiction", 409: "duplicate USCC", 422: "invalid USCC, with the position"})
 def create_producer(principal, body: ProducerBody):
     session = get_session()
-    org = accounts.create_organisation(session, kind=OrgKind.producer, **body.model_dump())
-    if not principal.covers(org.adcode):
-        raise Forbidden(f"the producer's registered place {org.adcode} is outside your jurisdiction "
-                        f"({principal.adcode})", code="outside_jurisdiction")
+    org = accounts.create_organisation(session, kind=OrgKind.producer, by=principal, **body.model_dump())
     session.commit()
     return serialize.organisation(org, private=True)
 
 
-@endpoint(bp, "/producers/<int:producer_id>", access=public(note="address and contact only for " + PLOT_ACCESS),
+@endpoint(bp, "/producers/<id:producer_id>", access=public(note="address and contact only for " + PLOT_ACCESS),
           tags=["producers"], responses=PRODUCER_ERRORS, summary="One producer with its authorizations")
 def get_producer(principal, producer_id: int):
     session = get_session()
@@ -60,7 +60,7 @@ def get_producer(principal, producer_id: int):
     return data
 
 
-@endpoint(bp, "/producers/<int:producer_id>/plots", access=signed_in(note=PLOT_ACCESS), tags=["producers"],
+@endpoint(bp, "/producers/<id:producer_id>/plots", access=signed_in(note=PLOT_ACCESS), tags=["producers"],
           responses={**PRODUCER_ERRORS, 403: "not your producer"}, summary="A producer's active plots (GeoJSON)")
 def list_plots(principal, producer_id: int):
     plots = producers.list_plots(get_session(), producer_id, by=principal)
@@ -69,7 +69,7 @@ def list_plots(principal, producer_id: int):
          "properties": serialize.plot(p, geometry=False)} for p in plots]}
 
 
-@endpoint(bp, "/producers/<int:producer_id>/plots", methods=["POST"], body=PlotBody, status=201,
+@endpoint(bp, "/producers/<id:producer_id>/plots", methods=["POST"], body=PlotBody, status=201,
           access=signed_in(OrgKind.producer, OrgKind.authority, note="the producer itself or an authority covering it"),
           tags=["producers"], summary="Register a surveyed plot; it must lie inside its GI's production area (1 m "
                                       "tolerance)",
@@ -84,13 +84,13 @@ def create_plot(principal, producer_id: int, body: PlotBody):
     return serialize.plot(plot)
 
 
-@endpoint(bp, "/plots/<int:plot_id>", access=signed_in(note=PLOT_ACCESS), tags=["producers"],
+@endpoint(bp, "/plots/<id:plot_id>", access=signed_in(note=PLOT_ACCESS), tags=["producers"],
           responses={404: "no such plot", 403: "not your plot"}, summary="One plot")
 def get_plot(principal, plot_id: int):
     return serialize.plot(producers.get_plot(get_session(), plot_id, by=principal))
 
 
-@endpoint(bp, "/plots/<int:plot_id>", methods=["PATCH"], body=PlotPatchBody, tags=["producers"],
+@endpoint(bp, "/plots/<id:plot_id>", methods=["PATCH"], body=PlotPatchBody, tags=["producers"],
           access=signed_in(OrgKind.producer, OrgKind.authority, note="the producer itself or an authority covering it"),
           responses={404: "no such plot", 403: "not your plot", 422: "invalid or outside the area"},
           summary="Change a plot's name, survey year or geometry (re-checked against the area)")
@@ -104,7 +104,7 @@ def update_plot(principal, plot_id: int, body: PlotPatchBody):
     return serialize.plot(plot)
 
 
-@endpoint(bp, "/plots/<int:plot_id>", methods=["DELETE"], tags=["producers"],
+@endpoint(bp, "/plots/<id:plot_id>", methods=["DELETE"], tags=["producers"],
           access=signed_in(OrgKind.producer, OrgKind.authority, note="the producer itself or an authority covering it"),
           responses={404: "no such plot", 403: "not your plot"},
           summary="Retire a plot (kept for the quotas of past years)")
@@ -139,7 +139,7 @@ def create_authorization(principal, body: AuthorizationBody):
     return serialize.authorization(auth, events=True)
 
 
-@endpoint(bp, "/authorizations/<int:auth_id>", access=public(note="pending ones only for the producer and "
+@endpoint(bp, "/authorizations/<id:auth_id>", access=public(note="pending ones only for the producer and "
                                                                  "the GI's authority"),
           tags=["authorizations"], responses={404: "no such authorization"},
           summary="One authorization with its full history")
@@ -151,7 +151,7 @@ def get_authorization(principal, auth_id: int):
     return serialize.authorization(auth, events=True)
 
 
-@endpoint(bp, "/authorizations/<int:auth_id>/transitions", methods=["POST"], body=TransitionBody,
+@endpoint(bp, "/authorizations/<id:auth_id>/transitions", methods=["POST"], body=TransitionBody,
           access=signed_in(OrgKind.authority, note="the authority managing the GI"), tags=["authorizations"],
           summary="Approve, suspend, revoke, lapse or reinstate an authorization (with the reason)",
           responses={403: "outside jurisdiction", 404: "no such authorization", 409: "transition not allowed"})

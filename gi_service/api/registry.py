@@ -47,7 +47,7 @@ def create_gi(principal, body: GICreateBody):
     return serialize.gi(gi, registry.area_by_id(session, gi.origin_area_id))
 
 
-@endpoint(bp, "/gis/<int:gi_id>", access=public(), query=AsOfQuery, tags=["registry"], responses=GI_ERRORS,
+@endpoint(bp, "/gis/<id:gi_id>", access=public(), query=AsOfQuery, tags=["registry"], responses=GI_ERRORS,
           summary="A GI record: the current version, or ?as_of=YYYY-MM-DD for the one in force on that day")
 def get_gi(principal, gi_id: int, query: AsOfQuery):
     session = get_session()
@@ -62,7 +62,7 @@ def get_gi(principal, gi_id: int, query: AsOfQuery):
     return data
 
 
-@endpoint(bp, "/gis/<int:gi_id>", methods=["PATCH"], body=GIAmendBody, tags=["registry"],
+@endpoint(bp, "/gis/<id:gi_id>", methods=["PATCH"], body=GIAmendBody, tags=["registry"],
           access=signed_in(OrgKind.authority, note="the registering authority or one covering the whole area"),
           summary="Amend a GI record; every change is a new version with who, when and why",
           responses={**GI_ERRORS, 403: "outside jurisdiction", 409: "expected_version is stale",
@@ -75,20 +75,20 @@ def amend_gi(principal, gi_id: int, body: GIAmendBody):
     return serialize.gi(gi, registry.area_by_id(session, gi.origin_area_id))
 
 
-@endpoint(bp, "/gis/<int:gi_id>/versions", access=public(), tags=["registry"], responses=GI_ERRORS,
+@endpoint(bp, "/gis/<id:gi_id>/versions", access=public(), tags=["registry"], responses=GI_ERRORS,
           summary="The full history of a GI record, oldest first")
 def list_gi_versions(principal, gi_id: int):
     versions = registry.list_versions(get_session(), gi_id)
     return {"gi_id": gi_id, "versions": [serialize.gi_version(v) for v in versions]}
 
 
-@endpoint(bp, "/gis/<int:gi_id>/versions/<int:version>", access=public(), tags=["registry"],
+@endpoint(bp, "/gis/<id:gi_id>/versions/<id:version>", access=public(), tags=["registry"],
           responses={404: "no such GI or version"}, summary="One version of a GI record")
 def get_gi_version(principal, gi_id: int, version: int):
     return serialize.gi_version(registry.get_version(get_session(), gi_id, version))
 
 
-@endpoint(bp, "/gis/<int:gi_id>/area", access=public(), query=AsOfQuery, tags=["registry"],
+@endpoint(bp, "/gis/<id:gi_id>/area", access=public(), query=AsOfQuery, tags=["registry"],
           responses={404: "no such GI, or it has no area"}, content_type="application/geo+json",
           summary="The production area as a GeoJSON Feature (WGS-84), current or ?as_of")
 def get_gi_area(principal, gi_id: int, query: AsOfQuery):
@@ -109,7 +109,7 @@ def get_gi_area(principal, gi_id: int, query: AsOfQuery):
     return resp
 
 
-@endpoint(bp, "/gis/<int:gi_id>/area", methods=["PUT"], body=AreaBody, tags=["registry"],
+@endpoint(bp, "/gis/<id:gi_id>/area", methods=["PUT"], body=AreaBody, tags=["registry"],
           access=signed_in(OrgKind.authority, note="the GI's managing authority"),
           summary="Replace the production area with a GeoJSON geometry (a new version)",
           responses={**GI_ERRORS, 403: "outside jurisdiction", 422: "invalid geometry, with the reason"})
@@ -123,7 +123,7 @@ def put_gi_area(principal, gi_id: int, body: AreaBody):
     return serialize.gi(gi, registry.area_by_id(session, gi.origin_area_id))
 
 
-@endpoint(bp, "/gis/<int:gi_id>/area/upload", methods=["POST"], body_content_type="multipart/form-data",
+@endpoint(bp, "/gis/<id:gi_id>/area/upload", methods=["POST"], body_content_type="multipart/form-data",
           access=signed_in(OrgKind.authority, note="the GI's managing authority"), tags=["registry"],
           summary="Replace the production area from an uploaded GeoJSON, GeoPackage or zipped Shapefile "
                   "(form fields: file, reason, description); reprojected to WGS-84",

@@ -8,7 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..models import AuthorizationBasis, AuthorizationStatus, GICategory, GIKind, GIStatus, OrgKind
 
-Adcode = Annotated[str, Field(pattern=r"^\d{6}$", description="6-digit administrative division code")]
+Adcode = Annotated[str, Field(pattern=r"^[0-9]{6}$", description="6-digit administrative division code")]
+Id = Annotated[int, Field(ge=1, le=2**31 - 1, description="row id")]
+Offset = Annotated[int, Field(ge=0, le=2**31 - 1)]
 Reason = Annotated[str, Field(min_length=2, max_length=1000, description="why the change is made (kept in history)")]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 
@@ -47,7 +49,7 @@ class UserBody(Strict):
     username: str = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
     password: str = Field(min_length=10, max_length=200)
     display_name: Optional[str] = Field(default=None, max_length=120)
-    organisation_id: int
+    organisation_id: Id
 
 
 class QualityRequirements(Strict):
@@ -100,7 +102,7 @@ class GIAmendBody(GIFieldsBody):
     kind: Optional[GIKind] = None
     category: Optional[GICategory] = None
     reason: Reason
-    expected_version: Optional[int] = Field(default=None, ge=1,
+    expected_version: Optional[int] = Field(default=None, ge=1, le=2**31 - 1,
                                             description="refuse with 409 if the record moved on meanwhile")
 
     def values(self) -> dict[str, Any]:
@@ -117,7 +119,7 @@ class GISearchQuery(Query):
     status: Optional[GIStatus] = None
     region: Optional[Adcode] = Field(default=None, description="adcode; its sub-units are included")
     limit: int = Field(default=50, ge=1, le=500)
-    offset: int = Field(default=0, ge=0)
+    offset: Offset = 0
 
 
 class AsOfQuery(Query):
@@ -138,21 +140,21 @@ class AreaBody(Strict):
 
 
 class PlotBody(Strict):
-    gi_id: int
+    gi_id: Id
     name: str = Field(min_length=1, max_length=120)
     geometry: dict[str, Any] = Field(description="GeoJSON Polygon or MultiPolygon (WGS-84)")
-    survey_year: int
+    survey_year: int = Field(ge=1980, le=2100)
 
 
 class PlotPatchBody(Strict):
     name: Optional[str] = Field(default=None, min_length=1, max_length=120)
     geometry: Optional[dict[str, Any]] = None
-    survey_year: Optional[int] = None
+    survey_year: Optional[int] = Field(default=None, ge=1980, le=2100)
 
 
 class AuthorizationBody(Strict):
-    producer_id: int
-    gi_id: int
+    producer_id: Id
+    gi_id: Id
     basis: AuthorizationBasis
     reason: Reason = "application"
     announcement_no: Optional[str] = Field(default=None, max_length=100)
@@ -168,8 +170,8 @@ class TransitionBody(Strict):
 
 
 class AuthorizationQuery(Query):
-    producer_id: Optional[int] = None
-    gi_id: Optional[int] = None
+    producer_id: Optional[Id] = None
+    gi_id: Optional[Id] = None
     status: Optional[AuthorizationStatus] = None
 
 
@@ -195,7 +197,7 @@ class ProducerQuery(Query):
     q: Optional[str] = Field(default=None, max_length=100)
     adcode: Optional[Adcode] = None
     limit: int = Field(default=100, ge=1, le=500)
-    offset: int = Field(default=0, ge=0)
+    offset: Offset = 0
 
 
 class ProducerBody(Strict):

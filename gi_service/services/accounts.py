@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from geodata.admin import get_registry
 
 from ..db import utcnow
-from ..errors import Conflict, NotFound, Unauthenticated, ValidationFailed
+from ..errors import Conflict, Forbidden, NotFound, Unauthenticated, ValidationFailed
 from ..models import ApiToken, OrgKind, Organisation, User
 from .uscc import validate_uscc
 
@@ -64,14 +64,16 @@ def check_password_strength(password: str) -> None:
 
 def create_organisation(session: Session, *, kind: OrgKind, name: str, adcode: str | None = None,
                         uscc: str | None = None, name_en: str | None = None, address: str | None = None,
-                        contact: str | None = None) -> Organisation:
-    """Register an organisation; producers and printers need a valid USCC."""
+                        contact: str | None = None, by: Principal | None = None) -> Organisation:
+    """Register an organisation; producers and printers need a valid USCC.
+
+    With `by` (an authority), the organisation's place must lie in its jurisdiction; that is
+    checked before the USCC's uniqueness so nobody learns what is registered elsewhere.
+    """
     registry = get_registry()
-    if uscc:
-        info = validate_uscc(uscc)
+    info = validate_uscc(uscc) if uscc else None
+    if info is not None:
         uscc = info.code
-        if session.scalar(select(Organisation.id).where(Organisation.uscc == uscc)) is not None:
-            raise Conflict(f"an organisation with USCC {uscc} already exists", code="duplicate_uscc")
         if adcode is None:
             adcode = info.adcode if registry.get(info.adcode) else info.adcode[:2] + "0000"
     elif kind in (OrgKind.producer, OrgKind.printer):
@@ -83,6 +85,10 @@ def create_organisation(session: Session, *, kind: OrgKind, name: str, adcode: s
     if registry.get(adcode) is None:
         raise ValidationFailed(f"adcode {adcode} is not a known administrative division",
                                details=[{"field": "adcode", "problem": "unknown"}], code="unknown_adcode")
+    if by is not None and not by.covers(adcode):
+        raise Forbidden(f"{adcode} is outside your jurisdiction ({by.adcode})", code="outside_jurisdiction")
+    if uscc and session.scalar(select(Organisation.id).where(Organisation.uscc == uscc)) is not None:
+        raise Conflict(f"an organisation with USCC {uscc} already exists", code="duplicate_uscc")
     org = Organisation(kind=kind, name=name, name_en=name_en, uscc=uscc, adcode=adcode,
                        address=address, contact=contact)
     session.add(org)

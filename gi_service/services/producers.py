@@ -219,9 +219,9 @@ def get_authorization(session: Session, auth_id: int) -> Authorization:
 def can_see_authorization(session: Session, principal: Principal | None, auth: Authorization) -> bool:
     if auth.status in (S.approved, S.suspended, S.revoked, S.lapsed):
         return True  # approvals, suspensions and revocations are public announcements
+    # A pending application is between the producer and the GI's authority.
     return principal is not None and (principal.organisation_id == auth.producer_id
-                                      or can_manage_gi(session, principal, auth.gi)
-                                      or principal.covers(auth.producer.adcode))
+                                      or can_manage_gi(session, principal, auth.gi))
 
 
 def transition_authorization(session: Session, auth_id: int, to: AuthorizationStatus, *, by: Principal,

@@ -235,7 +235,7 @@ def replace_area(session: Session, gi_id: int, result: AreaResult, *, by: Princi
     require_manage(session, by, gi)
     derived = counties_intersecting(result.geometry)
     outside = [a for a in derived if not by.covers(a)]
-    if outside and gi.authority_id != by.organisation_id and by.adcode != "100000":
+    if outside:
         raise Forbidden(f"the uploaded area reaches outside your jurisdiction ({by.adcode}): {', '.join(outside)}",
                         code="outside_jurisdiction", details={"adcodes": outside})
     if description is not None:

@@ -200,10 +200,7 @@ def test_bad_enum_value(client, authority, field, value):
     "34160",
     "3416020",
     "34160A",
-    pytest.param("３４１６０２", id="fullwidth-digits", marks=pytest.mark.xfail(
-        strict=True, reason="BUG: schemas.py:11 Adcode pattern ^\\d{6}$ is Unicode-aware in pydantic's regex, so "
-                            "non-ASCII digits pass the format check (then fail later as unknown_adcode); "
-                            "use ^[0-9]{6}$ like geodata.admin.valid_adcode_format")),
+    pytest.param("３４１６０２", id="fullwidth-digits"),
 ])
 def test_bad_adcode_pattern(client, session, authority, adcode):
     """Is an adcode that is not six ASCII digits refused by the format check, naming its position in the list?"""
@@ -335,8 +332,6 @@ def test_oversized_upload(app, client, session, boxed, authority):
     assert count(session, OriginArea) == areas
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: errors.py:146 prints MAX_CONTENT_LENGTH // 1 MiB, so any limit "
-                                       "under 1 MiB is reported as '0 MB' (and 1.5 MiB as '1 MB')")
 def test_413_message_states_the_real_limit(app, client):
     """Does the 413 message state the limit actually in force (here 1024 bytes)?"""
     app.config["MAX_CONTENT_LENGTH"] = 1024
@@ -459,18 +454,12 @@ def test_request_id_is_generated_when_absent_or_unusable(client):
     f"/api/v1/producers?offset={HUGE}",
     f"/api/v1/authorizations?producer_id={HUGE}",
 ])
-@pytest.mark.xfail(strict=True, reason="BUG: ids and offsets are unbounded ints (werkzeug <int:...> in api/*.py, "
-                                       "schemas.py offset/producer_id/gi_id/organisation_id); the database "
-                                       "overflows (SQLite OverflowError, PostgreSQL NumericValueOutOfRange) -> 500")
 def test_out_of_range_integer_is_a_client_error(client, url):
     """Is an integer too large for any id or offset answered with a 4xx, never a 500?"""
     resp = client.get(url)
     assert resp.status_code < 500, resp.get_json()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: services/producers.py create_plot -> registry.get_gi with gi_id "
-                                       "10**20 overflows the database: 500 instead of 404/422 (PlotBody.gi_id "
-                                       "is unbounded)")
 def test_out_of_range_gi_id_in_plot_body_is_a_client_error(client, boxed):
     """Is a plot naming a gi_id too large for the database refused with a 4xx, never a 500?"""
     body = {**boxed.plot_body(boxed.square_over_east_edge(100, -200)), "gi_id": HUGE}
@@ -478,9 +467,6 @@ def test_out_of_range_gi_id_in_plot_body_is_a_client_error(client, boxed):
     assert resp.status_code < 500, resp.get_json()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: api/producers.py:31 calls get_registry().descendants() on an "
-                                       "unchecked adcode, which raises UnknownAdcode -> 500; /gis?region= answers "
-                                       "422 unknown_adcode")
 def test_unknown_adcode_filter_on_producers(client):
     """Is /producers?adcode=<unknown> refused with 422 unknown_adcode, like /gis?region=<unknown>?"""
     assert_error(client.get("/api/v1/gis?region=999999"), 422, "unknown_adcode")

@@ -196,9 +196,6 @@ def test_upload_area_file(client, session, world, who, expected):
     assert scalar(session, select(GIProduct.version).where(GIProduct.id == world.g1)) == 1 + replaced
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: services/registry.py:239 lets the registering authority set an "
-                                       "area outside its jurisdiction via PUT/upload, which create_gi and amend_gi "
-                                       "refuse (outside_jurisdiction)")
 def test_registering_authority_cannot_move_area_outside_its_jurisdiction(client, session, world):
     """Is A refused when it uploads an area for its GI that lies wholly in 杭州 (B's jurisdiction)?"""
     resp = client.put(f"/api/v1/gis/{world.g1}/area", headers=world.headers("A"),
@@ -386,10 +383,6 @@ def test_approved_authorization_is_public(client, world, who):
     assert [e["to"] for e in resp.get_json()["history"]] == ["approved"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (or undocumented rule): services/producers.py:224 shows pending "
-                                       "applications to anyone whose jurisdiction covers the producer's place, but "
-                                       "the endpoints declare 'pending ones only for the producer and the GI's "
-                                       "authority'")
 def test_pending_application_hidden_from_authority_that_does_not_manage_the_gi(client, factory, world):
     """Is P2's pending application for A's GI hidden from B, which covers P2's place but does not manage g1?"""
     pending = factory.authorization(world.actors["P2"], factory.session.get(GIProduct, world.g1),
@@ -542,9 +535,6 @@ def test_token_list_shows_only_own_tokens(client, world):
     assert world.actors["P1"].token[:10] not in {t["prefix"] for t in tokens}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: errors.py:110 error_response never sets WWW-Authenticate; RFC 9110 "
-                                       "§15.5.2 requires it on every 401 (suggest `Bearer realm=\"gi-service\"`, "
-                                       "with error=\"invalid_token\" for bad tokens)")
 def test_401_carries_a_bearer_challenge(client):
     """Does a 401 tell the client how to authenticate (WWW-Authenticate: Bearer ...)?"""
     resp = client.get("/api/v1/me")
