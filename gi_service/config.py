@@ -6,6 +6,7 @@ settings that are only safe on a developer's machine.
 """
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 from dataclasses import dataclass, field, fields, replace
@@ -33,6 +34,11 @@ class Settings:
     token_ttl_days: int = 90
     log_level: str = "INFO"
     cache_dir: Path | None = None
+    # Special-mark MAC keys "A:<base64url>,B:<base64url>" and the id of the one used for new batches.
+    mark_keys: str = ""
+    mark_key_id: str = ""
+    # Ed25519 private key (base64url of the 32-byte seed) that signs ledger checkpoints.
+    ledger_signing_key: str = ""
     # Extra keys a test or embedding application passes straight to Flask.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -89,6 +95,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         token_ttl_days=_int(env, "GI_TOKEN_TTL_DAYS", 90, minimum=1),
         log_level=env.get("GI_LOG_LEVEL", "INFO").upper(),
         cache_dir=Path(env["GI_CACHE_DIR"]).resolve() if env.get("GI_CACHE_DIR") else None,
+        mark_keys=env.get("GI_MARK_KEYS", "").strip(),
+        mark_key_id=env.get("GI_MARK_KEY_ID", "").strip(),
+        ledger_signing_key=env.get("GI_LEDGER_SIGNING_KEY", "").strip(),
     )
     if overrides:
         settings = settings.with_overrides(**overrides)
@@ -111,6 +120,11 @@ def finalize(settings: Settings) -> Settings:
             problems.append("GI_DATABASE_URL is SQLite; production needs PostgreSQL with PostGIS")
         if not settings.public_base_url:
             problems.append("GI_PUBLIC_BASE_URL must be set in production (the https address printed in QR codes)")
+        if not settings.mark_keys or not settings.mark_key_id:
+            problems.append("GI_MARK_KEYS and GI_MARK_KEY_ID must be set in production (`gi-service keys generate` "
+                            "prints new values); keep every key that printed labels were made with")
+        if not settings.ledger_signing_key:
+            problems.append("GI_LEDGER_SIGNING_KEY must be set in production (`gi-service keys generate`)")
         if problems:
             raise ConfigError("refusing to start in production mode:\n  - " + "\n  - ".join(problems))
         return settings
@@ -118,19 +132,39 @@ def finalize(settings: Settings) -> Settings:
     database_url = settings.database_url or f"sqlite:///{settings.instance_path / 'gi-service.sqlite3'}"
     secret_key = settings.secret_key or _instance_secret(settings.instance_path)
     public_base_url = settings.public_base_url or f"http://{settings.host}:{settings.port}"
-    return replace(settings, database_url=database_url, secret_key=secret_key, public_base_url=public_base_url)
+    mark_keys, mark_key_id = settings.mark_keys, settings.mark_key_id
+    if not mark_keys:
+        mark_keys = _instance_file(settings.instance_path, "mark_keys", _new_mark_keys)
+        mark_key_id = mark_key_id or mark_keys.split(":", 1)[0]
+    signing = settings.ledger_signing_key or _instance_file(settings.instance_path, "ledger_signing_key",
+                                                           _new_signing_key)
+    return replace(settings, database_url=database_url, secret_key=secret_key, public_base_url=public_base_url,
+                   mark_keys=mark_keys, mark_key_id=mark_key_id, ledger_signing_key=signing)
 
 
-def _instance_secret(instance_path: Path) -> str:
-    """Generate a secret key into instance/ on first run and reuse it afterwards."""
-    path = instance_path / "secret_key"
+def _new_mark_keys() -> str:
+    return "A:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+
+
+def _new_signing_key() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+
+
+def _instance_file(instance_path: Path, name: str, make) -> str:
+    """A value generated into instance/ on first run (embedded mode only) and reused afterwards."""
+    path = instance_path / name
     if path.exists():
         value = path.read_text().strip()
         if value:
             return value
     instance_path.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(48)
+    value = make()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(value + "\n")
     return value
+
+
+def _instance_secret(instance_path: Path) -> str:
+    """Generate a secret key into instance/ on first run and reuse it afterwards."""
+    return _instance_file(instance_path, "secret_key", lambda: secrets.token_urlsafe(48))

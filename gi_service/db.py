@@ -5,7 +5,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 import shapely
-from flask import current_app, g
+from flask import current_app, g, request
 from geoalchemy2 import Geometry as PostGISGeometry
 from geoalchemy2.elements import WKBElement
 from sqlalchemy import JSON, DateTime, Engine, LargeBinary, MetaData, String, create_engine, event
@@ -135,11 +135,22 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - exercised by every sqlite test
+            # We issue BEGIN ourselves (below); pysqlite's implicit transactions would defer it.
+            dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn):
+            # A writing request takes the write lock at BEGIN: a deferred transaction that reads
+            # and then writes fails with "database is locked" instead of waiting when another
+            # writer committed meanwhile, which would break concurrent approvals. Readers stay
+            # deferred so they never block anyone (WAL).
+            immediate = conn.get_execution_options().get("gi_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
@@ -162,8 +173,18 @@ def init_app(app, engine: Engine) -> None:
 def get_session() -> Session:
     """The request's session, opened on first use and closed at teardown."""
     if "db_session" not in g:
-        g.db_session = current_app.extensions["gi_sessionmaker"]()
+        session = current_app.extensions["gi_sessionmaker"]()
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            session.connection(execution_options={"gi_write": True})
+        g.db_session = session
     return g.db_session
+
+
+def write_session(engine: Engine) -> Session:
+    """A session whose transaction takes SQLite's write lock at once (for CLI and worker writes)."""
+    session = Session(engine, expire_on_commit=False)
+    session.connection(execution_options={"gi_write": True})
+    return session
 
 
 def get_engine() -> Engine:

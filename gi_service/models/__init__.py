@@ -1,9 +1,15 @@
 """All models, imported here so Alembic and the app see one metadata."""
 from .accounts import ApiToken, OrgKind, Organisation, User
 from .producers import Authorization, AuthorizationBasis, AuthorizationEvent, AuthorizationStatus, Plot
+from .marks import (BatchStatus, IdempotencyRecord, LedgerCheckpoint, LedgerEvent, LedgerHead, Lot, LotStatus,
+                    MarkBatch, MarkRange, MarkRequest, MarkState, QuotaAccount, QuotaEntry, RequestStatus,
+                    SerialCounter)
 from .registry import GI_FIELD_NAMES, GIAreaUnit, GICategory, GIKind, GIProduct, GIStatus, GIVersion, OriginArea
 
 __all__ = [
+    "BatchStatus", "IdempotencyRecord", "LedgerCheckpoint", "LedgerEvent", "LedgerHead", "Lot", "LotStatus",
+    "MarkBatch", "MarkRange", "MarkRequest", "MarkState", "QuotaAccount", "QuotaEntry", "RequestStatus",
+    "SerialCounter",
     "ApiToken", "OrgKind", "Organisation", "User",
     "Authorization", "AuthorizationBasis", "AuthorizationEvent", "AuthorizationStatus", "Plot",
     "GI_FIELD_NAMES", "GIAreaUnit", "GICategory", "GIKind", "GIProduct", "GIStatus", "GIVersion", "OriginArea",

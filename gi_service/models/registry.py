@@ -88,6 +88,8 @@ class GIProduct(GIFields, Base):
 
     id: Mapped[intpk]
     version: Mapped[int] = mapped_column(default=1)
+    # Four characters that start every special-mark serial of this GI (assigned at first use).
+    mark_prefix: Mapped[Optional[str]] = mapped_column(String(4), unique=True)
     # Lower-case name, pinyin without spaces or tones, and pinyin initials, for search.
     search_text: Mapped[str] = mapped_column(String(600), default="")
     created_at: Mapped[timestamp]
