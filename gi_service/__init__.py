@@ -44,6 +44,15 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.json.sort_keys = False
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+    from .codes import MarkKeyring
+    from .config import ConfigError
+    from .services.ledger import CheckpointSigner
+
+    try:
+        app.extensions["gi_keyring"] = MarkKeyring.from_setting(settings.mark_keys, settings.mark_key_id)
+        app.extensions["gi_signer"] = CheckpointSigner(settings.ledger_signing_key)
+    except ValueError as exc:
+        raise ConfigError(f"GI_MARK_KEYS / GI_MARK_KEY_ID / GI_LEDGER_SIGNING_KEY: {exc}") from None
     db.init_app(app, db.make_engine(settings.database_url))
     jurisdiction.configure(settings.cache_dir or settings.instance_path / "cache")
     errors.register_error_handlers(app)

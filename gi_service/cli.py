@@ -159,6 +159,65 @@ def tokens_revoke(token_id: int) -> None:
 
 
 @main.group()
+def ledger() -> None:
+    """The special-mark ledger (hash chain, checkpoints)."""
+
+
+@ledger.command("verify")
+def ledger_verify() -> None:
+    """Recompute the whole chain; name the first broken event (exit 1 if any)."""
+    from .services import ledger as ledger_service
+
+    settings = _settings()
+    signer = ledger_service.CheckpointSigner(settings.ledger_signing_key)
+    with _session() as session:
+        result = ledger_service.verify(session, signer=signer)
+    if result.ok:
+        click.echo(f"ledger OK: {result.events} events, head {result.head_seq} {result.head_hash}, "
+                   f"{result.checkpoints_checked} signed checkpoint(s) consistent")
+        return
+    click.echo(f"ledger BROKEN at event {result.first_broken_seq}: {result.problem}", err=True)
+    sys.exit(1)
+
+
+@ledger.command("checkpoint")
+def ledger_checkpoint() -> None:
+    """Sign the current chain head as a checkpoint (run it from cron)."""
+    from .db import write_session
+    from .db import make_engine
+    from .services import ledger as ledger_service
+
+    settings = _settings()
+    signer = ledger_service.CheckpointSigner(settings.ledger_signing_key)
+    with write_session(make_engine(settings.database_url)) as session:
+        cp = ledger_service.create_checkpoint(session, signer)
+        session.commit()
+        click.echo(f"checkpoint {cp.id}: event {cp.seq} hash {cp.hash} signed by key {cp.key_id}")
+
+
+@main.group()
+def keys() -> None:
+    """Key material for special-mark codes and ledger checkpoints."""
+
+
+@keys.command("generate")
+@click.option("--mark-key-id", default="A", show_default=True, help="letter of the new mark key")
+def keys_generate(mark_key_id: str) -> None:
+    """Print fresh GI_MARK_KEYS / GI_MARK_KEY_ID / GI_LEDGER_SIGNING_KEY values (store them as secrets)."""
+    import base64
+    import secrets
+
+    from .codes import MarkKeyring
+
+    _ring, text = MarkKeyring.generate(mark_key_id)
+    click.echo(f"GI_MARK_KEYS={text}")
+    click.echo(f"GI_MARK_KEY_ID={mark_key_id}")
+    click.echo("GI_LEDGER_SIGNING_KEY=" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="))
+    click.echo("# to rotate mark keys later, append a new KID:KEY to GI_MARK_KEYS and switch GI_MARK_KEY_ID; "
+               "never remove a key that printed labels were made with", err=True)
+
+
+@main.group()
 def demo() -> None:
     """Demonstration data (real GIs and boundaries, invented producers)."""
 

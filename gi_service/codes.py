@@ -28,10 +28,16 @@ MOD 37-36 works over the 36 characters ``0-9A-Z`` with values 0-35::
                                        p = (2 * s) mod 37
     check value c = (37 - p) mod 36    (so that one more step lands on s = 1)
 
-Every single-character substitution and every swap of two neighbouring
-characters (including the check character) changes the result, so such a
-typing mistake is always caught. The check character may be any of ``0-9A-Z``,
-including ``I`` and ``O``; only the prefix avoids those letters.
+Every single-character substitution is caught. Swaps of two neighbouring
+characters are caught with one narrow exception, which ISO/IEC 7064 admits for
+its hybrid systems ("all or nearly all transpositions"): two characters whose
+values are neighbours (``1``/``2``, ``8``/``9``, ``9``/``A``, ``A``/``B``,
+``Z``/``0``, ...) swapped where the running state p before the pair satisfies
+(p + smaller value) mod 36 = 18, i.e. in 1 of the 36 states. On random serials
+about 0.4% of adjacent swaps (0.6% of swaps inside the number) pass the check;
+a swap of the last digit with the check character passes only for ``0``/``1``.
+The check character may be any of ``0-9A-Z``, including ``I`` and ``O``; only
+the prefix avoids those letters.
 
 ``parse_serial`` accepts lower case, spaces and hyphens (and full-width
 characters typed with a Chinese input method) and raises ``SerialError`` whose
@@ -97,10 +103,27 @@ import unicodedata
 from dataclasses import dataclass, field
 
 __all__ = [
-    "ALPHABET", "PREFIX_ALPHABET", "TAG_ALPHABET", "SERIAL_LENGTH", "CODE_LENGTH", "TAG_BITS",
-    "SerialError", "Serial", "check_character", "format_serial", "display_serial", "parse_serial",
-    "suggest_prefix", "MarkKeyring", "CodeCheck", "make_code", "verify_code",
-    "code_url", "qr_version", "qr_capacity", "max_base_url_length",
+    "ALPHABET",
+    "CODE_LENGTH",
+    "PREFIX_ALPHABET",
+    "SERIAL_LENGTH",
+    "TAG_ALPHABET",
+    "TAG_BITS",
+    "CodeCheck",
+    "MarkKeyring",
+    "Serial",
+    "SerialError",
+    "check_character",
+    "code_url",
+    "display_serial",
+    "format_serial",
+    "make_code",
+    "max_base_url_length",
+    "parse_serial",
+    "qr_capacity",
+    "qr_version",
+    "suggest_prefix",
+    "verify_code",
 ]
 
 # ---------------------------------------------------------------------------
@@ -263,7 +286,9 @@ _SEPARATORS = str.maketrans("", "", " -\t\r\n\u00a0\u2010\u2011\u2012\u2013\u201
 
 def _normalise(text: str) -> str:
     # NFKC turns full-width letters and digits (ＢＢＳＨ２６) into ASCII.
-    return unicodedata.normalize("NFKC", text).translate(_SEPARATORS).upper()
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+    return text.translate(_SEPARATORS).upper()
 
 
 def _show(ch: str) -> str:
@@ -381,7 +406,7 @@ def suggest_prefix(pinyin_or_name: str, taken: set[str] | frozenset[str] = froze
     if not isinstance(pinyin_or_name, str):
         raise TypeError("pinyin_or_name must be a string")
     words = _latin_words(pinyin_or_name)
-    if not any(ch in _PREFIX_SET for w in words for ch in w):
+    if not words:
         raise ValueError(f"no Latin letters or digits in {pinyin_or_name!r}: "
                          "pass the GI's pinyin or English name (convert Chinese with pypinyin)")
     taken_upper = {t.upper() for t in taken}
@@ -461,7 +486,7 @@ class MarkKeyring:
         for kid, key in keys.items():
             _check_kid(kid)
             if not isinstance(key, (bytes, bytearray)):
-                raise ValueError(f"key {kid} must be bytes, got {type(key).__name__}")
+                raise TypeError(f"key {kid} must be bytes, got {type(key).__name__}")
             if len(key) < MIN_KEY_BYTES:
                 raise ValueError(f"key {kid} has {len(key)} bytes; at least {MIN_KEY_BYTES} random bytes are required")
             checked[kid] = bytes(key)

@@ -20,6 +20,7 @@ from ..db import get_session, utcnow
 from ..errors import Forbidden, MalformedRequest, Unauthenticated, ValidationFailed
 from ..models import OrgKind
 from ..services.accounts import Principal, principal_for, resolve_token
+from . import idempotency
 
 PUBLIC = "public"
 AUTHENTICATED = "authenticated"
@@ -66,6 +67,7 @@ class EndpointSpec:
     response_schema: dict[str, Any] | None = None
     success_status: int = 200
     success_content_type: str = "application/json"
+    idempotent: bool = False
 
 
 SPECS: list[EndpointSpec] = []
@@ -153,8 +155,13 @@ def enforce(access: Access) -> Principal | None:
 def endpoint(bp: Blueprint, rule: str, *, methods: Iterable[str] = ("GET",), access: Access, summary: str,
              tags: Iterable[str] = (), body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
              responses: dict[int, str] | None = None, status: int = 200, response_schema: dict | None = None,
-             body_content_type: str = "application/json", content_type: str = "application/json"):
-    """Declare and register an API endpoint (see module docstring)."""
+             body_content_type: str = "application/json", content_type: str = "application/json",
+             idempotent: bool = False):
+    """Declare and register an API endpoint (see module docstring).
+
+    Writes are committed here after the view returns (views may also commit themselves).
+    With `idempotent=True` an `Idempotency-Key` header makes retries return the first answer.
+    """
     methods = tuple(m.upper() for m in methods)
 
     def decorate(view: Callable[..., Any]):
@@ -163,6 +170,11 @@ def endpoint(bp: Blueprint, rule: str, *, methods: Iterable[str] = ("GET",), acc
         @functools.wraps(view)
         def wrapper(**kwargs):
             kwargs["principal"] = enforce(access)
+            if idempotent and request.headers.get("Idempotency-Key"):
+                return idempotency.run(kwargs["principal"], lambda: _call(view, kwargs, commit=False))
+            return _call(view, kwargs)
+
+        def _call(view, kwargs, commit: bool = True):
             if query is not None:
                 unknown = sorted(set(request.args) - set(query.model_fields))
                 if unknown:
@@ -174,6 +186,8 @@ def endpoint(bp: Blueprint, rule: str, *, methods: Iterable[str] = ("GET",), acc
                 read_json_body()
                 kwargs["body"] = parse_model(body, None, "request body", json_text=request.get_data(cache=True))
             result = view(**kwargs)
+            if commit and request.method not in ("GET", "HEAD") and "db_session" in g:
+                g.db_session.commit()
             if isinstance(result, Response):
                 return result
             resp = jsonify(result)
@@ -187,7 +201,7 @@ def endpoint(bp: Blueprint, rule: str, *, methods: Iterable[str] = ("GET",), acc
             rule=prefix + rule, methods=methods, endpoint=f"{bp.name}.{name}", summary=summary, access=access,
             tags=tuple(tags) or (bp.name,), body=body, body_content_type=body_content_type, query=query,
             responses=dict(responses or {}), response_schema=response_schema, success_status=status,
-            success_content_type=content_type))
+            success_content_type=content_type, idempotent=idempotent))
         return wrapper
 
     return decorate

@@ -207,3 +207,136 @@ class ProducerBody(Strict):
     adcode: Optional[Adcode] = None
     address: Optional[str] = Field(default=None, max_length=300)
     contact: Optional[str] = Field(default=None, max_length=200)
+
+
+# --- the special-mark ledger ------------------------------------------------------------------
+
+Year = Annotated[int, Field(ge=2000, le=2099)]
+Serial16 = Annotated[str, Field(min_length=16, max_length=24, description="a mark serial, e.g. BBSH26000001234K "
+                                                                           "(hyphens and spaces allowed)")]
+
+
+class SerialRange(Strict):
+    first: Serial16
+    last: Optional[Serial16] = Field(default=None, description="defaults to first (one mark)")
+
+    def pair(self) -> tuple[str, str]:
+        return self.first, self.last or self.first
+
+
+Ranges = Annotated[list[SerialRange], Field(min_length=1, max_length=1000)]
+
+
+class QuotaOpenBody(Strict):
+    producer_id: Id
+    gi_id: Id
+    year: Year
+    reason: Reason = "annual opening from surveyed plots"
+
+
+class QuotaQuery(Query):
+    year: Optional[Year] = None
+    producer_id: Optional[Id] = None
+    gi_id: Optional[Id] = None
+
+
+class AdjustmentBody(Strict):
+    amount_g: int = Field(ge=-10**15, le=10**15, description="grams; negative to reduce")
+    reason: Reason
+
+
+class TransferBody(Strict):
+    to_producer_id: Id
+    amount_g: int = Field(gt=0, le=10**15)
+    reason: Reason
+
+
+class MarkRequestBody(Strict):
+    gi_id: Id
+    pack_size_g: int = Field(gt=0, le=1_000_000, description="grams per pack, e.g. 250")
+    quantity: int = Field(gt=0, le=100_000_000)
+    gtin: Optional[str] = Field(default=None, min_length=8, max_length=14)
+    year: Optional[Year] = None
+    note: Optional[str] = Field(default=None, max_length=1000)
+
+
+class RequestQuery(Query):
+    status: Optional[str] = Field(default=None, pattern="^(requested|approved|refused|cancelled)$")
+    gi_id: Optional[Id] = None
+
+
+class ApproveBody(Strict):
+    printer_id: Optional[Id] = Field(default=None, description="place the print order at once")
+    reason: Reason = "approved within quota"
+
+
+class DecisionBody(Strict):
+    reason: Reason
+
+
+class PrintOrderBody(Strict):
+    printer_id: Id
+
+
+class PrintedBody(Strict):
+    spoiled: list[SerialRange] = Field(default_factory=list, max_length=10000)
+    note: Optional[str] = Field(default=None, max_length=1000)
+
+
+class SpoiledBody(Strict):
+    ranges: Ranges
+    reason: Reason
+
+
+class IssueBody(Strict):
+    ranges: Optional[list[SerialRange]] = Field(default=None, max_length=1000,
+                                                description="default: all of the printer's stock of the batch")
+
+
+class LotBody(Strict):
+    lot_no: str = Field(min_length=1, max_length=64)
+    production_date: dt.date
+    quantity: int = Field(gt=0, le=100_000_000, description="packs in the lot")
+    pack_size_g: int = Field(gt=0, le=1_000_000)
+    test_report_no: str = Field(min_length=1, max_length=100)
+    testing_body: str = Field(min_length=1, max_length=200)
+    test_passed: bool
+
+
+class ActivationBody(Strict):
+    ranges: Ranges
+    lot: LotBody
+
+
+class VoidBody(Strict):
+    ranges: Ranges
+    kind: Literal["voided", "lost", "stolen"]
+    reason: Reason
+
+
+class BatchQuery(Query):
+    status: Optional[str] = Field(default=None, pattern="^(approved|ordered|printed|issued|closed)$")
+
+
+class ReportQuery(Query):
+    year: Optional[Year] = None
+    gi_id: Optional[Id] = None
+    producer_id: Optional[Id] = None
+    printer_id: Optional[Id] = None
+    format: Literal["json", "csv"] = "json"
+    part: Literal["rows", "mismatches"] = "rows"
+
+
+class ConsistencyQuery(Query):
+    seq: int = Field(ge=0, le=2**62)
+    hash: str = Field(pattern="^[0-9a-f]{64}$")
+
+
+class EventsQuery(Query):
+    after: int = Field(default=0, ge=0, le=2**62)
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+class CheckpointQuery(Query):
+    limit: int = Field(default=50, ge=1, le=500)
+    before_id: Optional[Id] = None
