@@ -6,8 +6,8 @@ only the holder of the mark keys can make.
 
 Serial (human-readable, printed on the label)
 ---------------------------------------------
-``{prefix}{yy}{seq}{check}``, 16 characters, e.g. ``BBSH26000001234K``,
-displayed as ``BBSH-26-000001234-K``.
+``{prefix}{yy}{seq}{check}``, 16 characters, e.g. ``BBSH26000001234E``,
+displayed as ``BBSH-26-000001234-E``.
 
 ============  =====  ========================================================
 part          chars  rule
@@ -47,8 +47,9 @@ whose ``position`` is 1-based in the 16-character serial.
 Verification code (in the QR; not guessable)
 --------------------------------------------
 ``{kid}{serial15}{tag}``, 30 characters from ``0-9A-Z`` (upper case only, so
-the code itself fits the QR alphanumeric mode), e.g.
-``ABBSH26000001234`` + 14 tag characters.
+the code itself fits the QR alphanumeric mode). Example: with key id ``A``
+and the test key bytes 0x00..0x1F, serial ``BBSH26000001234E`` gives
+``ABBSH26000001234MLXBAETLQFOZT4`` (a known-answer test pins it).
 
 ============  =====  ========================================================
 part          chars  rule
@@ -63,12 +64,14 @@ part          chars  rule
 ``serial16`` is the full 16-character serial (ASCII) including its check
 character; the check character is recomputed, not carried in the code.
 
-Guessing bound: without the key, every 70-bit tag is equally likely, so one
-guessed code for a given valid serial is accepted with probability 2^-70
-(about 8.5e-22). If N marks have been issued and the guesser may hit any of
-them, one guess succeeds with probability at most N * 2^-70; for a billion
-issued marks (N = 10^9, about 2^30) that is about 2^-40 ≈ 9e-13 per guess,
-far below the 1-in-10,000 that EU medicine and tobacco rules ask for.
+Guessing bound: without the key (HMAC-SHA256 taken as a pseudo-random
+function) every 70-bit tag is equally likely, so one guessed code for a given
+valid serial is accepted with probability 2^-70 (about 8.5e-22). If N marks
+have been issued and the guesser may hit any of them, one guess succeeds with
+probability at most N * 2^-70, and G guesses with at most G * N * 2^-70: for a
+billion issued marks (N = 10^9, about 2^30) that is about 8.5e-13 per guess,
+and still below 1e-3 after a billion guesses -- far below the 1 in 10,000
+per guess that EU medicine and tobacco rules ask for.
 
 ``verify_code`` answers ``valid`` (the tag matches), ``forged`` (shaped like a
 code, but the key id is unknown or the tag does not match) or ``malformed``
