@@ -97,3 +97,48 @@ class Factory:
                                               approve=approve)
         self.session.commit()
         return auth
+
+
+class LedgerWorld:
+    """An authority, an authorized producer with plots and a quota, and a printer, for ledger tests."""
+
+    def __init__(self, factory: Factory, client, *, year: int = 2026, testing_body: str = "亳州市检验中心"):
+        self.factory, self.client, self.year = factory, client, year
+        self.authority = factory.authority("341600")
+        self.gi = factory.gi(self.authority, testing_body=testing_body, standard_yield_kg_per_mu=350,
+                             name_pinyin="Bo Bai Shao")
+        self.producer = factory.producer("341602")
+        factory.plot(self.producer, self.gi, side_m=100)        # 15 mu -> 5,249.7 kg at 350 kg/mu
+        factory.authorization(self.producer, self.gi, self.authority)
+        self.printer = factory.printer()
+        self.testing_body = testing_body
+        r = client.post("/api/v1/quota-accounts", headers=self.authority.headers,
+                        json={"producer_id": self.producer.org.id, "gi_id": self.gi.id, "year": year})
+        assert r.status_code == 201, r.json
+        self.account = r.json
+
+    def request(self, quantity: int = 1000, pack_size_g: int = 250, **extra) -> dict:
+        r = self.client.post("/api/v1/mark-requests", headers=self.producer.headers,
+                             json={"gi_id": self.gi.id, "pack_size_g": pack_size_g, "quantity": quantity,
+                                   "year": self.year, **extra})
+        assert r.status_code == 201, r.json
+        return r.json
+
+    def approve(self, request_id: int, printer: bool = True) -> dict:
+        body = {"printer_id": self.printer.org.id} if printer else {}
+        r = self.client.post(f"/api/v1/mark-requests/{request_id}/approve", headers=self.authority.headers, json=body)
+        assert r.status_code == 201, r.json
+        return r.json
+
+    def printed_and_issued(self, quantity: int = 1000, spoiled=()) -> dict:
+        batch = self.approve(self.request(quantity)["id"])
+        r = self.client.post(f"/api/v1/batches/{batch['id']}/printed", headers=self.printer.headers,
+                             json={"spoiled": [{"first": s} for s in spoiled]})
+        assert r.status_code == 200, r.json
+        r = self.client.post(f"/api/v1/batches/{batch['id']}/issue", headers=self.printer.headers, json={})
+        assert r.status_code == 200, r.json
+        return self.client.get(f"/api/v1/batches/{batch['id']}", headers=self.authority.headers).json
+
+    def lot(self, lot_no: str = "L-1", quantity: int = 1000, **overrides) -> dict:
+        return {"lot_no": lot_no, "production_date": "2026-04-10", "quantity": quantity, "pack_size_g": 250,
+                "test_report_no": "R-2026-001", "testing_body": self.testing_body, "test_passed": True, **overrides}
