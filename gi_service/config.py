@@ -125,6 +125,7 @@ def finalize(settings: Settings) -> Settings:
                             "prints new values); keep every key that printed labels were made with")
         if not settings.ledger_signing_key:
             problems.append("GI_LEDGER_SIGNING_KEY must be set in production (`gi-service keys generate`)")
+        problems += _qr_problems(settings.public_base_url)
         if problems:
             raise ConfigError("refusing to start in production mode:\n  - " + "\n  - ".join(problems))
         return settings
@@ -132,6 +133,9 @@ def finalize(settings: Settings) -> Settings:
     database_url = settings.database_url or f"sqlite:///{settings.instance_path / 'gi-service.sqlite3'}"
     secret_key = settings.secret_key or _instance_secret(settings.instance_path)
     public_base_url = settings.public_base_url or f"http://{settings.host}:{settings.port}"
+    qr = _qr_problems(public_base_url)
+    if qr:
+        raise ConfigError(qr[0])
     mark_keys, mark_key_id = settings.mark_keys, settings.mark_key_id
     if not mark_keys:
         mark_keys = _instance_file(settings.instance_path, "mark_keys", _new_mark_keys)
@@ -140,6 +144,16 @@ def finalize(settings: Settings) -> Settings:
                                                            _new_signing_key)
     return replace(settings, database_url=database_url, secret_key=secret_key, public_base_url=public_base_url,
                    mark_keys=mark_keys, mark_key_id=mark_key_id, ledger_signing_key=signing)
+
+
+def _qr_problems(base_url: str) -> list[str]:
+    from .codes import max_base_url_length
+
+    limit = max_base_url_length("M", 5)
+    if base_url and len(base_url.encode()) > limit:
+        return [f"GI_PUBLIC_BASE_URL is {len(base_url.encode())} bytes; label QR codes stay within version 5 "
+                f"at error correction M only up to {limit} bytes"]
+    return []
 
 
 def _new_mark_keys() -> str:
