@@ -231,7 +231,7 @@ def demo_load() -> None:
     if settings.is_production:
         raise click.ClickException("refusing to load demo data in production mode")
     with _session() as session:
-        created = load_demo(session)
+        created = load_demo(session, key_id=settings.mark_key_id)
         session.commit()
     click.echo("demo data loaded" if created else "demo data already present")
 

@@ -101,7 +101,34 @@ def _user(session: Session, org_id: int, username: str, display: str) -> User:
     return user
 
 
-def load_demo(session: Session) -> bool:
+def _demo_ledger(session: Session, admins: dict, producer_users: dict, gis: dict, printer_user, key_id: str) -> None:
+    """A year of special-mark work for 亳白芍: quota, a printed and issued batch, a tested lot."""
+    import datetime as dt
+
+    from .services import marks
+
+    year = dt.date.today().year
+    for username, gi_key in (("baishao-coop", "baishao"), ("wuchang-rice", "wuchang"), ("yuexi-tea", "cuilan")):
+        producer = producer_users[username]
+        authority = admins[next(g["authority"] for g in GIS if g["key"] == gi_key)]
+        marks.open_account(session, producer_id=producer.organisation_id, gi_id=gis[gi_key].id, year=year,
+                           by=authority, reason="演示：年度配额")
+    coop = producer_users["baishao-coop"]
+    request = marks.create_request(session, gi_id=gis["baishao"].id, pack_size_g=250, quantity=2000, by=coop,
+                                   year=year, note="演示：250 g 礼盒")
+    batch = marks.approve_request(session, request.id, by=admins["bozhou"], printer_id=printer_user.organisation_id,
+                                  key_id=key_id, reason="演示：配额内核准")
+    first, last = marks.span_serials(batch.series, batch.seq_start, batch.seq_end)
+    spoiled = marks.span_serials(batch.series, batch.seq_start + 7, batch.seq_start + 7)
+    marks.record_printed(session, batch.id, by=printer_user, spoiled=[spoiled], note="演示：印制完成")
+    marks.issue_batch(session, batch.id, by=printer_user)
+    on_lot = marks.span_serials(batch.series, batch.seq_start, batch.seq_start + 5)
+    marks.activate(session, by=coop, spans=[on_lot], lot_no=f"BZ-{year}-001", production_date=dt.date.today() - dt.timedelta(days=1),
+                   lot_quantity=500, pack_size_g=250, test_report_no=f"DEMO-检-{year}-0001",
+                   testing_body=gis["baishao"].testing_body, test_passed=True)
+
+
+def load_demo(session: Session, key_id: str = "A") -> bool:
     """Create the demo data in the session; False when it is already there."""
     if session.scalar(select(User.id).where(User.username == "cnipa-admin")) is not None:
         return False
@@ -110,6 +137,7 @@ def load_demo(session: Session) -> bool:
         org = accounts.create_organisation(session, kind=OrgKind.authority, name=name, adcode=adcode)
         admins[key] = principal_for(_user(session, org.id, f"{key}-admin", name + " 管理员"))
     gis = {}
+    producer_users = {}
     for spec in GIS:
         spec = dict(spec)
         key, authority = spec.pop("key"), spec.pop("authority")
@@ -121,6 +149,7 @@ def load_demo(session: Session) -> bool:
         uscc = make_uscc("9", org_type, adcode, body8)
         org = accounts.create_organisation(session, kind=OrgKind.producer, name=name, uscc=uscc, adcode=adcode)
         user = principal_for(_user(session, org.id, username, name))
+        producer_users[username] = user
         gi = gis[gi_key]
         area = registry.area_by_id(session, gi.origin_area_id)
         if gi.standard_yield_kg_per_mu is not None:
@@ -141,7 +170,8 @@ def load_demo(session: Session) -> bool:
     username, name, org_type, body8, adcode = PRINTER
     printer = accounts.create_organisation(session, kind=OrgKind.printer, name=name,
                                            uscc=make_uscc("9", org_type, adcode, body8), adcode=adcode)
-    _user(session, printer.id, username, name)
+    printer_user = principal_for(_user(session, printer.id, username, name))
+    _demo_ledger(session, admins, producer_users, gis, printer_user, key_id)
     username, name, adcode = INSPECTION
     unit = accounts.create_organisation(session, kind=OrgKind.inspection, name=name, adcode=adcode)
     _user(session, unit.id, username, name)
@@ -175,6 +205,9 @@ def banner(settings: Settings, host: str, port: int) -> str:
         f"  curl '{base}/collections/origin-areas/items?limit=5'       # GeoJSON, also: ogrinfo OAPIF:{base}",
         f"  curl '{base}/api/v1/jurisdiction?lon=120.13&lat=30.25'",
         f"  curl -H 'Authorization: Bearer {demo_token('baishao-coop')}' {base}/api/v1/me",
+        f"  curl -H 'Authorization: Bearer {demo_token('baishao-coop')}' {base}/api/v1/batches",
+        f"  curl -H 'Authorization: Bearer {demo_token('bozhou-admin')}' '{base}/api/v1/ledger/report'",
+        f"  curl {base}/api/v1/ledger/checkpoints",
         f"  open {base}/docs for the API documentation",
         "",
     ]
