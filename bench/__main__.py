@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["bench.jurisdiction", "bench.codes"]
+BENCHMARKS = ["bench.jurisdiction", "bench.codes", "bench.ledger"]
 
 
 def main() -> int:
