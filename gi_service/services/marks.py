@@ -699,13 +699,16 @@ class MarkStatus:
 
 
 def find_mark(session: Session, serial: Serial) -> MarkStatus | None:
-    """The fate of one serial: one index seek on (series, seq_start), whatever the ledger's size."""
-    r = session.scalar(select(MarkRange).where(MarkRange.series == serial.series, MarkRange.seq_start <= serial.seq)
-                       .order_by(MarkRange.seq_start.desc()).limit(1))
-    if r is None or r.seq_end < serial.seq:
+    """The fate of one serial: one query, an index seek on (series, seq_start), whatever the ledger's size."""
+    row = session.execute(
+        select(MarkRange, MarkBatch, Lot)
+        .join(MarkBatch, MarkBatch.id == MarkRange.batch_id)
+        .outerjoin(Lot, Lot.id == MarkRange.lot_id)
+        .where(MarkRange.series == serial.series, MarkRange.seq_start <= serial.seq)
+        .order_by(MarkRange.seq_start.desc()).limit(1)).first()
+    if row is None or row[0].seq_end < serial.seq:
         return None
-    batch = session.get(MarkBatch, r.batch_id)
-    lot = session.get(Lot, r.lot_id) if r.lot_id else None
+    r, batch, lot = row
     return MarkStatus(serial, r.state, batch, r, lot)
 
 
