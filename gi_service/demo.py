@@ -123,7 +123,8 @@ def _demo_ledger(session: Session, admins: dict, producer_users: dict, gis: dict
     marks.record_printed(session, batch.id, by=printer_user, spoiled=[spoiled], note="演示：印制完成")
     marks.issue_batch(session, batch.id, by=printer_user)
     on_lot = marks.span_serials(batch.series, batch.seq_start, batch.seq_start + 5)
-    marks.activate(session, by=coop, spans=[on_lot], lot_no=f"BZ-{year}-001", production_date=dt.date.today() - dt.timedelta(days=1),
+    marks.activate(session, by=coop, spans=[on_lot], lot_no=f"BZ-{year}-001",
+                   production_date=dt.date.today() - dt.timedelta(days=1),
                    lot_quantity=500, pack_size_g=250, test_report_no=f"DEMO-检-{year}-0001",
                    testing_body=gis["baishao"].testing_body, test_passed=True)
 
