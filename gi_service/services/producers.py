@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from geodata.areas import AreaError, geodesic_area_m2, m2_to_mu, validate_area
 
 from ..db import utcnow
-from ..errors import Conflict, Forbidden, InvalidGeometry, InvalidTransition, NotFound, PlotOutsideArea, ValidationFailed
+from ..errors import (Conflict, Forbidden, InvalidGeometry, InvalidTransition, NotFound, PlotOutsideArea,
+                      ValidationFailed)
 from ..models import (Authorization, AuthorizationBasis, AuthorizationEvent, AuthorizationStatus, GIKind, OrgKind,
                       Organisation, Plot)
 from .accounts import Principal

@@ -44,7 +44,8 @@ class ReportRow:
         f = self.figures
         return {
             "approved = not printed + printed": f["approved"] == f["not_printed"] + f["printed"],
-            "printed = issued + spoiled + printer stock": f["printed"] == f["issued"] + f["spoiled"] + f["printer_stock"],
+            "printed = issued + spoiled + printer stock":
+                f["printed"] == f["issued"] + f["spoiled"] + f["printer_stock"],
             "issued = activated + voided + lost + producer stock":
                 f["issued"] == f["activated"] + f["voided"] + f["lost"] + f["producer_stock"],
         }
