@@ -486,35 +486,51 @@ def _apply(session: Session, span: SerialSpan, ranges: list[MarkRange], state: M
 def _transition(session: Session, spans: list[SerialSpan], *, allowed: set[MarkState], state: MarkState,
                 kind: str, by: Principal, batch_ok, reason: str | None = None, lot_id: int | None = None,
                 data: dict | None = None) -> tuple[int, list[MarkBatch]]:
-    """Check every span, append one event per (batch, series) and move the spans to `state`."""
+    """Check every span, append one event per batch and move the spans to `state`."""
     if not spans:
         raise ValidationFailed("give at least one serial range", code="no_ranges")
-    touched: dict[int, list[tuple[SerialSpan, list[MarkRange]]]] = {}
-    for span in spans:
+    touched: dict[int, list[SerialSpan]] = {}
+    for span in spans:  # all checks first: nothing moves unless every span may move
         ranges = _ranges_of(session, span)
         _check_span(session, span, ranges, allowed, batch_ok)
         by_batch: dict[int, list[MarkRange]] = {}
         for r in ranges:
             by_batch.setdefault(r.batch_id, []).append(r)
         for batch_id, rs in by_batch.items():
-            sub = SerialSpan(span.series, max(span.first, rs[0].seq_start), min(span.last, rs[-1].seq_end))
-            touched.setdefault(batch_id, []).append((sub, rs))
+            touched.setdefault(batch_id, []).append(
+                SerialSpan(span.series, max(span.first, rs[0].seq_start), min(span.last, rs[-1].seq_end)))
     now = utcnow()
     total = 0
     batches = []
-    for batch_id, items in touched.items():
+    for batch_id, subs in touched.items():
         batch = session.get(MarkBatch, batch_id)
-        count = sum(s.count for s, _ in items)
+        count = sum(s.count for s in subs)
         event = ledger.append(session, kind, by=by, producer_id=batch.producer_id, gi_id=batch.gi_id,
                               printer_id=batch.printer_id, batch_id=batch.id, lot_id=lot_id,
-                              series=batch.series, ranges=[(s.first, s.last) for s, _ in items], count=count,
+                              series=batch.series, ranges=[(s.first, s.last) for s in subs], count=count,
                               reason=reason, data=data)
-        for sub, rs in items:
-            _apply(session, sub, rs, state, event.seq, lot_id=lot_id, reason=reason, now=now)
+        for sub in subs:
+            # Re-read after the previous span's split: two spans may fall inside one stored range.
+            session.flush()
+            _apply(session, sub, _ranges_of(session, sub), state, event.seq, lot_id=lot_id, reason=reason, now=now)
         total += count
         batches.append(batch)
     session.flush()
     return total, batches
+
+
+def _settle_status(session: Session, batch: MarkBatch) -> None:
+    """After stock moved: a batch with nothing left at the printer is issued, or closed if none was issued."""
+    counts = dict(session.execute(select(MarkRange.state, func.count()).where(MarkRange.batch_id == batch.id)
+                                  .group_by(MarkRange.state)).all())
+    if counts.get(MarkState.printed) or counts.get(MarkState.allocated):
+        return
+    post_issue = (MarkState.issued, MarkState.activated, MarkState.voided, MarkState.lost, MarkState.stolen)
+    if any(counts.get(s) for s in post_issue):
+        if batch.status != BatchStatus.issued:
+            batch.status, batch.issued_at = BatchStatus.issued, batch.issued_at or utcnow()
+    else:
+        batch.status = BatchStatus.closed
 
 
 def record_printed(session: Session, batch_id: int, *, by: Principal, spoiled: Sequence[tuple[str, str]] = (),
@@ -537,6 +553,7 @@ def record_printed(session: Session, batch_id: int, *, by: Principal, spoiled: S
         _transition(session, spoiled_spans, allowed={MarkState.printed}, state=MarkState.spoiled, kind="spoiled",
                     by=by, batch_ok=lambda b: b.id == batch.id, reason="spoiled in printing")
     batch.status, batch.printed_at = BatchStatus.printed, utcnow()
+    _settle_status(session, batch)  # everything spoiled: nothing to issue
     return batch
 
 
@@ -548,6 +565,7 @@ def record_spoiled(session: Session, batch_id: int, *, by: Principal, spans: Seq
         raise Forbidden("only the batch's printer writes off its stock", code="not_your_order")
     count, _ = _transition(session, parse_spans(spans), allowed={MarkState.printed}, state=MarkState.spoiled,
                            kind="spoiled", by=by, batch_ok=lambda b: b.id == batch.id, reason=reason)
+    _settle_status(session, batch)
     return count
 
 
@@ -570,10 +588,7 @@ def issue_batch(session: Session, batch_id: int, *, by: Principal, spans: Sequen
             raise WrongState(f"batch {batch_id} has no printed marks left to issue", code="nothing_to_issue")
     count, _ = _transition(session, chosen, allowed={MarkState.printed}, state=MarkState.issued, kind="issued",
                            by=by, batch_ok=lambda b: b.id == batch.id)
-    left = session.scalar(select(func.count()).select_from(MarkRange).where(
-        MarkRange.batch_id == batch.id, MarkRange.state == MarkState.printed))
-    if not left:
-        batch.status, batch.issued_at = BatchStatus.issued, utcnow()
+    _settle_status(session, batch)
     return count
 
 
@@ -626,8 +641,9 @@ def activate(session: Session, *, by: Principal, spans: Sequence[tuple[str, str]
             if b.producer_id == by.organisation_id and b.pack_size_g != pack_size_g:
                 raise ValidationFailed(f"marks of batch {b.id} are for {b.pack_size_g} g packs, the lot has "
                                        f"{pack_size_g} g packs", code="pack_size_mismatch")
+    # Voided labels free their pack: a damaged label can be replaced on the same lot.
     already = session.scalar(select(func.coalesce(func.sum(MarkRange.seq_end - MarkRange.seq_start + 1), 0))
-                             .where(MarkRange.lot_id == lot.id)) or 0
+                             .where(MarkRange.lot_id == lot.id, MarkRange.state == MarkState.activated)) or 0
     wanted = sum(s.count for s in chosen)
     if already + wanted > lot.quantity:
         raise ValidationFailed(f"lot {lot_no} has {lot.quantity} packs; {already} marks are already on it, "

@@ -121,10 +121,16 @@ def ledger_report(session: Session, by: Principal, *, year: int | None = None, g
             row(keys[0]).figures["requested"] += int(n)
     visible = [r for r in rows.values() if _may_see(session, by, r.key)]
     mismatches = []
-    for r in visible:
-        if not all(r.checks().values()):
-            mismatches.extend(_mismatched_ranges(session, r.key))
-    result_rows = [r.to_dict() for r in sorted(visible, key=lambda r: tuple(-1 if v is None else v for v in r.key))]
+    result_rows = []
+    for r in sorted(visible, key=lambda r: tuple(-1 if v is None else v for v in r.key)):
+        # Ranges are checked against their events even when the totals agree: a range moved from
+        # producer stock to activated by hand keeps every total but has no activation behind it.
+        found = _mismatched_ranges(session, r.key, totals_ok=all(r.checks().values()))
+        mismatches.extend(found)
+        row_dict = r.to_dict()
+        row_dict["checks"]["every range backed by its ledger event"] = not found
+        row_dict["balanced"] = all(row_dict["checks"].values())
+        result_rows.append(row_dict)
     return {"filters": filters, "rows": result_rows, "mismatches": mismatches,
             "balanced": all(r["balanced"] for r in result_rows)}
 
@@ -140,7 +146,7 @@ def _may_see(session: Session, by: Principal, key: tuple) -> bool:
     return can_manage_gi(session, by, gi) or (producer is not None and by.covers(producer.adcode))
 
 
-def _mismatched_ranges(session: Session, key: tuple) -> list[dict[str, Any]]:
+def _mismatched_ranges(session: Session, key: tuple, *, totals_ok: bool) -> list[dict[str, Any]]:
     """Ranges of the group whose state is not what the ledger event that last moved them says."""
     from ..codes import format_serial
 
@@ -165,7 +171,7 @@ def _mismatched_ranges(session: Session, key: tuple) -> list[dict[str, Any]]:
             out.append({"batch_id": batch.id, "state": r.state.value, "count": r.count, "problem": problem,
                         "first": format_serial(r.series[:4], year2, r.seq_start),
                         "last": format_serial(r.series[:4], year2, r.seq_end)})
-    if not out:
+    if not out and not totals_ok:
         out.append({"batch_id": None, "state": None, "count": None, "first": None, "last": None,
                     "problem": "the declared counts differ from the ranges, but every range matches its event: "
                                "an event count was altered (run `gi-service ledger verify`)",

@@ -293,10 +293,6 @@ def test_printing_is_reported_once_by_the_assigned_printer_with_spoils(w, factor
                                    (1000, 1000, "spoiled")]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: gi_service/services/marks.py:494/513 _transition looks up the ranges of "
-                                       "every span before applying any, so a second span inside the same original "
-                                       "range is applied to the row the first split already shortened "
-                                       "(CHECK range_order fails -> 500)")
 def test_print_report_with_several_spoiled_ranges(w, client, session):
     """Can a print report list several spoiled ranges (e.g. serial 5, 10-12 and the last one)?"""
     batch = ordered_batch(w, 1000)
@@ -307,9 +303,6 @@ def test_print_report_with_several_spoiled_ranges(w, client, session):
                                    (13, 999, "printed"), (1000, 1000, "spoiled")]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: gi_service/services/marks.py:494/513 _transition applies each span to "
-                                       "ranges fetched before the previous span split them (500 on issue/activate/"
-                                       "void with two spans inside one stored range)")
 def test_one_call_with_several_ranges_inside_one_stored_range(w, client, session):
     """Can one issue call hand over two separate ranges that lie inside the same printed range?"""
     batch = printed_batch(w, 1000)
