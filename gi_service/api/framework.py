@@ -16,7 +16,10 @@ from typing import Any, Callable, Iterable
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 
-from ..db import get_session, utcnow
+from sqlalchemy import update
+
+from ..db import utcnow, write_session
+from ..models import ApiToken
 from ..errors import Forbidden, MalformedRequest, Unauthenticated, ValidationFailed
 from ..models import OrgKind
 from ..services.accounts import Principal, principal_for, resolve_token
@@ -124,14 +127,18 @@ def current_principal() -> Principal | None:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("use `Authorization: Bearer <token>`", code="invalid_token")
-        session = get_session()
-        row = resolve_token(session, token.strip())
+        # Its own short session, before the request's: committing last_used_at must not end the
+        # request's transaction (on SQLite that would drop the write lock a writer took at BEGIN).
+        with current_app.extensions["gi_sessionmaker"]() as session:
+            row = resolve_token(session, token.strip())
+            principal = principal_for(row.user, token_id=row.id)
+            last_used = row.last_used_at
         now = utcnow()
         # Recording every use would turn each read into a write; a 5-minute resolution is enough.
-        if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=5):
-            row.last_used_at = now
-            session.commit()
-        principal = principal_for(row.user, token_id=row.id)
+        if last_used is None or now - last_used > dt.timedelta(minutes=5):
+            with write_session(current_app.extensions["gi_engine"]) as session:
+                session.execute(update(ApiToken).where(ApiToken.id == principal.token_id).values(last_used_at=now))
+                session.commit()
     else:
         loader = current_app.extensions.get("gi_session_principal")
         if loader is not None:

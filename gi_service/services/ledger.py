@@ -102,9 +102,11 @@ def verify(session: Session, *, signer: "CheckpointSigner | None" = None, batch:
         count += 1
         fields = {name: getattr(event, name) for name in HASHED_FIELDS}
         if event.seq != expected_seq:
-            what = "missing (deleted?)" if event.seq > expected_seq else "out of order or duplicated"
+            if event.seq > expected_seq:  # a gap: the first missing event is the broken one
+                return _broken(count, prev, expected_seq, f"expected event {expected_seq} next, found {event.seq}: "
+                                                          "event(s) missing (deleted?)")
             return _broken(count, prev, event.seq, f"expected event {expected_seq} next, found {event.seq}: "
-                                                   f"event(s) {what}")
+                                                   "events out of order or duplicated")
         if event.prev_hash != prev:
             return _broken(count, prev, event.seq, "its prev_hash is not the hash of the event before it "
                                                   "(an event before it was altered, deleted, inserted or reordered)")
@@ -117,7 +119,8 @@ def verify(session: Session, *, signer: "CheckpointSigner | None" = None, batch:
     head = session.get(LedgerHead, 1)
     head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS)
     if (head_seq, head_hash) != (last_seq, prev):
-        broken = last_seq + 1 if head_seq > last_seq else head_seq
+        # Name the first event the head and the chain disagree about.
+        broken = last_seq + 1 if head_seq > last_seq else (head_seq + 1 if head_seq < last_seq else head_seq)
         return _broken(count, prev, broken, f"the chain ends at event {last_seq} but the head records event "
                                             f"{head_seq}: events at the end were deleted, or the head was altered")
     checked = 0

@@ -168,17 +168,25 @@ def transfer(session: Session, from_account_id: int, *, to_producer_id: int, amo
     _org(session, to_producer_id, OrgKind.producer, "producer_not_found")
     _approved_authorization(session, source.producer_id, source.gi_id)
     _approved_authorization(session, to_producer_id, source.gi_id)
-    target = session.scalar(select(QuotaAccount).where(QuotaAccount.year == source.year,
-                                                       QuotaAccount.producer_id == to_producer_id,
-                                                       QuotaAccount.gi_id == source.gi_id))
+    find_target = select(QuotaAccount).where(QuotaAccount.year == source.year,
+                                             QuotaAccount.producer_id == to_producer_id,
+                                             QuotaAccount.gi_id == source.gi_id)
+    target = session.scalar(find_target)
     if target is None:
         # A packer with no plots of its own holds quota only by transfer.
-        target = QuotaAccount(year=source.year, producer_id=to_producer_id, gi_id=source.gi_id, base_g=0,
-                              adjusted_g=0, transferred_in_g=0, transferred_out_g=0, consumed_g=0,
-                              opened_by_id=by.user_id)
-        session.add(target)
-        session.flush()
-        _entry(session, target, "open", 0, "opened by transfer", by)
+        try:
+            with session.begin_nested():
+                target = QuotaAccount(year=source.year, producer_id=to_producer_id, gi_id=source.gi_id, base_g=0,
+                                      adjusted_g=0, transferred_in_g=0, transferred_out_g=0, consumed_g=0,
+                                      opened_by_id=by.user_id)
+                session.add(target)
+                session.flush()
+                _entry(session, target, "open", 0, "opened by transfer", by)
+        except IntegrityError:  # opened by a concurrent transfer: use that one
+            target = session.scalar(find_target)
+    # Lock both accounts in id order, so opposite transfers between two holders cannot deadlock.
+    list(session.scalars(select(QuotaAccount).where(QuotaAccount.id.in_((source.id, target.id)))
+                         .order_by(QuotaAccount.id).with_for_update()))
     if not _change_balance(session, source, QuotaAccount.transferred_out_g, amount_g, guard_available=amount_g):
         raise QuotaExceeded(f"only {source.available_g} g are available to transfer, not {amount_g} g",
                             details={"available_g": source.available_g, "requested_g": amount_g})
@@ -264,13 +272,21 @@ def can_see_request(session: Session, by: Principal, request: MarkRequest) -> bo
     return by.organisation_id == request.producer_id or can_manage_gi(session, by, request.gi)
 
 
-def _gi_prefix(session: Session, gi: GIProduct) -> str:
+def assign_prefix(session: Session, gi: GIProduct) -> str:
+    """Give a GI its serial prefix once (unique); later calls return it unchanged."""
     if gi.mark_prefix:
         return gi.mark_prefix
     taken = set(session.scalars(select(GIProduct.mark_prefix).where(GIProduct.mark_prefix.is_not(None))))
-    gi.mark_prefix = suggest_prefix(gi.name_pinyin or gi.name_en or f"GI{gi.id}", taken)
+    gi.mark_prefix = suggest_prefix(gi.name_pinyin or gi.name_en or f"GI {gi.id}", taken)
     session.flush()
     return gi.mark_prefix
+
+
+def _gi_prefix(session: Session, gi_id: int) -> str:
+    # Locked and re-read: two first approvals of a GI at once must agree on one prefix.
+    gi = session.scalar(select(GIProduct).where(GIProduct.id == gi_id).with_for_update()
+                        .execution_options(populate_existing=True))
+    return assign_prefix(session, gi)
 
 
 def _allocate(session: Session, series: str, quantity: int) -> int:
@@ -312,7 +328,7 @@ def approve_request(session: Session, request_id: int, *, by: Principal, printer
                             "kg are available", details={"needed_g": need, "available_g": account.available_g})
     crash_point("approve.after_quota")
     _entry(session, account, "consume", -need, f"request {request.id}", by, request_id=request.id)
-    series = _gi_prefix(session, request.gi) + f"{request.year % 100:02d}"
+    series = _gi_prefix(session, request.gi_id) + f"{request.year % 100:02d}"
     first = _allocate(session, series, request.quantity)
     last = first + request.quantity - 1
     now = utcnow()

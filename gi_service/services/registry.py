@@ -179,6 +179,8 @@ def create_gi(session: Session, values: dict[str, Any], *, by: Principal, reason
                    **values)
     session.add(gi)
     session.flush()
+    from .marks import assign_prefix
+    assign_prefix(session, gi)
     area = None
     if adcodes:
         result = build_area_from_adcodes(adcodes)

@@ -292,11 +292,6 @@ def test_concurrent_approvals_and_transfers_share_one_quota(app, client, factory
 
 def test_first_approvals_of_a_gi_share_one_series(app, client, factory, monkeypatch, backend, request):
     """When the first two approvals of a GI race, do both batches land in the GI's one series, contiguously?"""
-    request.applymarker(pytest.mark.xfail(
-        backend == "postgresql", strict=True,
-        reason="BUG: gi_service/services/marks.py:315 + 267-273: _gi_prefix reads request.gi loaded before the "
-               "quota lock; a concurrent first approval sees mark_prefix NULL, finds the winner's prefix taken and "
-               "gives the GI a second prefix, so the GI's serials split over two series and its prefix changes"))
     w = LedgerWorld(factory, client)
     ids = [w.request(100)["id"], w.request(100)["id"]]
     gate = Gate()
@@ -318,11 +313,6 @@ def test_first_approvals_of_a_gi_share_one_series(app, client, factory, monkeypa
 
 def test_concurrent_first_transfers_to_a_new_holder(app, client, factory, monkeypatch, backend, request):
     """When two transfers race to a producer who has no account yet, do both succeed into one new account?"""
-    request.applymarker(pytest.mark.xfail(
-        backend == "postgresql", strict=True,
-        reason="BUG: gi_service/services/marks.py:171-181: transfer() looks the target account up without a lock "
-               "and inserts it when missing; a concurrent transfer inserts it too and dies with an unhandled "
-               "IntegrityError on uq_quota_accounts_year_producer_gi (500)"))
     w = LedgerWorld(factory, client)
     p2 = second_holder(factory, w)
     gate = Gate()
@@ -354,11 +344,6 @@ def test_concurrent_first_transfers_to_a_new_holder(app, client, factory, monkey
 
 def test_opposite_transfers_between_two_accounts(app, client, factory, monkeypatch, backend, request):
     """Do simultaneous transfers A→B and B→A between two accounts both succeed (no deadlock, no 500)?"""
-    request.applymarker(pytest.mark.xfail(
-        backend == "postgresql", strict=True,
-        reason="BUG: gi_service/services/marks.py:182-185: transfer() locks the source account row, then the "
-               "target's; two opposite transfers lock them in opposite orders and PostgreSQL aborts one with "
-               "'deadlock detected' (500)"))
     w = LedgerWorld(factory, client)
     p2 = second_holder(factory, w)
     r = transfer_call(w.account["id"], w.producer.headers, p2.org.id, 100_000)(client)
@@ -392,12 +377,6 @@ def test_opposite_transfers_between_two_accounts(app, client, factory, monkeypat
 
 def test_write_by_a_token_used_for_the_first_time(app, client, factory, session, monkeypatch, backend, request):
     """Does an approval made with a never-used token survive another approval committing meanwhile?"""
-    request.applymarker(pytest.mark.xfail(
-        backend == "sqlite", strict=True,
-        reason="BUG: gi_service/api/framework.py:131-133: current_principal() commits last_used_at on a token's "
-               "first use (or after 5 min), which ends the request's BEGIN IMMEDIATE transaction; the rest of the "
-               "request runs in a deferred one and fails with 'database is locked' (500) when another writer "
-               "commits between its first read and its first write"))
     w = LedgerWorld(factory, client)
     w.approve(w.request(100)["id"], printer=False)
     user = session.get(User, w.authority.principal.user_id)

@@ -214,9 +214,6 @@ def test_deleted_middle_event_breaks_the_chain(built):
     assert out.exit_code == 1 and "expected event 6 next" in out.output, out.output
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: gi_service/services/ledger.py:106 names the event after the gap "
-                                       "(event.seq) instead of the deleted one (expected_seq), unlike a deleted "
-                                       "last event (line 120), which is named")
 def test_deleted_middle_event_is_named(built):
     """Does deleting a middle event name that very event (as deleting the last event does)?"""
     tamper(built, "DELETE FROM ledger_events WHERE seq = 6")
@@ -320,9 +317,6 @@ def test_head_moved_back_breaks_the_chain(built):
     assert cli_verify(built).exit_code == 1
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: gi_service/services/ledger.py:120 names head_seq (an intact event the "
-                                       "head still matches) when the head lags the chain; the first event it no "
-                                       "longer covers is head_seq + 1")
 def test_head_moved_back_names_the_uncovered_event(built):
     """Does a head moved back to event N-1 name event N, the one it no longer covers?"""
     prev = row(built, N - 1)
