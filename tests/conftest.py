@@ -123,3 +123,16 @@ def factory(app, session):
     from tests.factories import Factory
 
     return Factory(app, session)
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch):
+    """Factories create several accounts per test; production-strength argon2 would dominate the run.
+
+    Verification reads the parameters from each hash, so logins behave exactly as in production.
+    """
+    from argon2 import PasswordHasher
+
+    from gi_service.services import accounts
+
+    monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))

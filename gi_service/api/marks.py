@@ -8,7 +8,7 @@ from flask import current_app
 from ..codes import display_serial, parse_serial, SerialError
 from ..db import get_session
 from ..errors import NotFound, ValidationFailed
-from ..models import BatchStatus, Lot, MarkBatch, MarkRequest, OrgKind, QuotaAccount, RequestStatus
+from ..models import BatchStatus, GIProduct, Lot, MarkBatch, MarkRequest, OrgKind, QuotaAccount, RequestStatus
 from ..services import marks
 from ..services.registry import can_manage_gi
 from . import bp
@@ -258,14 +258,9 @@ def get_lot(principal, lot_id: int):
     session = get_session()
     lot = session.get(Lot, lot_id)
     if lot is None or not (principal.organisation_id == lot.producer_id or
-                           can_manage_gi(session, principal, lot_gi(session, lot))):
+                           can_manage_gi(session, principal, session.get(GIProduct, lot.gi_id))):
         raise NotFound(f"lot {lot_id} does not exist", code="lot_not_found")
     return lot_json(lot)
-
-
-def lot_gi(session, lot: Lot):
-    from ..models import GIProduct
-    return session.get(GIProduct, lot.gi_id)
 
 
 @endpoint(bp, "/lots/<id:lot_id>/recall", methods=["POST"], body=DecisionBody, tags=TAG,

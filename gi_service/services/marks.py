@@ -71,14 +71,19 @@ def grams(value_kg: Decimal | float) -> int:
 
 # --- quota -----------------------------------------------------------------------------------
 
-def get_account(session: Session, account_id: int, *, lock: bool = False) -> QuotaAccount:
-    stmt = select(QuotaAccount).where(QuotaAccount.id == account_id)
+def _get(session: Session, model, row_id: int, what: str, code: str, *, lock: bool = False):
+    """A row by primary key (optionally locked), or 404 with a stable code."""
+    stmt = select(model).where(model.id == row_id)
     if lock:
         stmt = stmt.with_for_update()
-    account = session.scalar(stmt)
-    if account is None:
-        raise NotFound(f"quota account {account_id} does not exist", code="quota_account_not_found")
-    return account
+    row = session.scalar(stmt)
+    if row is None:
+        raise NotFound(f"{what} {row_id} does not exist", code=code)
+    return row
+
+
+def get_account(session: Session, account_id: int, *, lock: bool = False) -> QuotaAccount:
+    return _get(session, QuotaAccount, account_id, "quota account", "quota_account_not_found", lock=lock)
 
 
 def can_see_account(session: Session, by: Principal, account: QuotaAccount) -> bool:
@@ -259,13 +264,7 @@ def create_request(session: Session, *, gi_id: int, pack_size_g: int, quantity: 
 
 
 def get_request(session: Session, request_id: int, *, lock: bool = False) -> MarkRequest:
-    stmt = select(MarkRequest).where(MarkRequest.id == request_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    request = session.scalar(stmt)
-    if request is None:
-        raise NotFound(f"mark request {request_id} does not exist", code="request_not_found")
-    return request
+    return _get(session, MarkRequest, request_id, "mark request", "request_not_found", lock=lock)
 
 
 def can_see_request(session: Session, by: Principal, request: MarkRequest) -> bool:
@@ -386,13 +385,7 @@ def cancel_request(session: Session, request_id: int, *, by: Principal, reason: 
 # --- batches and ranges ----------------------------------------------------------------------
 
 def get_batch(session: Session, batch_id: int, *, lock: bool = False) -> MarkBatch:
-    stmt = select(MarkBatch).where(MarkBatch.id == batch_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    batch = session.scalar(stmt)
-    if batch is None:
-        raise NotFound(f"batch {batch_id} does not exist", code="batch_not_found")
-    return batch
+    return _get(session, MarkBatch, batch_id, "batch", "batch_not_found", lock=lock)
 
 
 def can_see_batch(session: Session, by: Principal, batch: MarkBatch) -> bool:
@@ -693,9 +686,7 @@ def void(session: Session, *, by: Principal, spans: Sequence[tuple[str, str]], k
 
 def recall_lot(session: Session, lot_id: int, *, by: Principal, reason: str) -> Lot:
     """Recall a lot: every mark on it answers 'recalled' from now on."""
-    lot = session.scalar(select(Lot).where(Lot.id == lot_id).with_for_update())
-    if lot is None:
-        raise NotFound(f"lot {lot_id} does not exist", code="lot_not_found")
+    lot = _get(session, Lot, lot_id, "lot", "lot_not_found", lock=True)
     gi = session.get(GIProduct, lot.gi_id)
     if not (by.organisation_id == lot.producer_id or
             (by.org_kind == OrgKind.authority and can_manage_gi(session, by, gi))):
@@ -777,7 +768,3 @@ def list_batches(session: Session, by: Principal, *, status: BatchStatus | None 
         stmt = stmt.where(MarkBatch.status == status)
     return [b for b in session.scalars(stmt) if can_see_batch(session, by, b)]
 
-
-__all__ = ["QuotaExceeded", "WrongState", "open_account", "adjust_account", "transfer", "create_request",
-           "approve_request", "refuse_request", "order_print", "record_printed", "issue_batch", "activate", "void",
-           "recall_lot", "find_mark"]

@@ -22,7 +22,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..models import LedgerEvent, MarkBatch, MarkRange, MarkRequest, MarkState, OrgKind, RequestStatus
+from ..codes import format_serial
+from ..models import (GIProduct, LedgerEvent, MarkBatch, MarkRange, MarkRequest, MarkState, OrgKind, Organisation,
+                      RequestStatus)
 from .accounts import Principal
 from .registry import can_manage_gi
 
@@ -140,7 +142,6 @@ def _may_see(session: Session, by: Principal, key: tuple) -> bool:
         return True  # already narrowed to their own
     if by.org_kind != OrgKind.authority:
         return False
-    from ..models import GIProduct, Organisation
     gi = session.get(GIProduct, key[1])
     producer = session.get(Organisation, key[2])
     return can_manage_gi(session, by, gi) or (producer is not None and by.covers(producer.adcode))
@@ -148,8 +149,6 @@ def _may_see(session: Session, by: Principal, key: tuple) -> bool:
 
 def _mismatched_ranges(session: Session, key: tuple, *, totals_ok: bool) -> list[dict[str, Any]]:
     """Ranges of the group whose state is not what the ledger event that last moved them says."""
-    from ..codes import format_serial
-
     year, gi_id, producer_id, printer_id = key
     stmt = (select(MarkRange, MarkBatch, LedgerEvent.kind)
             .join(MarkBatch, MarkBatch.id == MarkRange.batch_id)

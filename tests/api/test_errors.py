@@ -10,25 +10,18 @@ from dataclasses import dataclass
 import pytest
 import shapely
 import shapely.geometry
-from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
 from geodata.areas import AreaError
 from gi_service.api.geojson import area_from_json
 from gi_service.models import AuthorizationEvent, GIProduct, GIVersion, Organisation, OrgKind, OriginArea, Plot
-from gi_service.services import accounts, registry
+from gi_service.services import registry
 from gi_service.services.uscc import make_uscc
 from tests.factories import Actor, square
 
 HUGE = 10**20  # beyond every integer column of both backends
 GI_BODY = {"name_zh": "亳白芍", "kind": "protected_product", "category": "herbal_medicine",
            "area_adcodes": ["341602"]}
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch):
-    """Accounts are made for nearly every test; production-strength argon2 would dominate the run (no login here)."""
-    monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
 def assert_error(resp, status: int, code: str):

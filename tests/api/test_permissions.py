@@ -18,14 +18,12 @@ from dataclasses import dataclass
 
 import pytest
 import shapely.geometry
-from argon2 import PasswordHasher
 from sqlalchemy import func, select, update
 
 from gi_service.api.framework import Access
 from gi_service.db import utcnow
 from gi_service.models import (ApiToken, Authorization, AuthorizationEvent, AuthorizationStatus, GIProduct, GIVersion,
                                Organisation, OriginArea, Plot, User)
-from gi_service.services import accounts
 from tests.factories import Actor, square
 
 UNAUTHENTICATED = (401, "unauthenticated")
@@ -39,12 +37,6 @@ def case_id(value):
     if isinstance(value, tuple):
         return "-".join(map(str, value))
     return None
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch):
-    """Every test builds eight accounts; production-strength argon2 would dominate the run (no login here)."""
-    monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
 @dataclass

@@ -14,8 +14,6 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
@@ -27,11 +25,6 @@ from tests.factories import LedgerWorld
 
 TIMEOUT = 120          # bound on every thread join, barrier and gate wait (seconds)
 PACK = 250
-
-
-@pytest.fixture(autouse=True)
-def cheap_hasher(monkeypatch):
-    monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -15,13 +15,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gi_service.models import (GIProduct, LedgerHead, Lot, MarkBatch, MarkRange, MarkRequest, MarkState,
                                QuotaAccount, QuotaEntry, SerialCounter)
-from gi_service.services import accounts, ledger
+from gi_service.services import ledger
 from tests.factories import LedgerWorld
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,11 +47,6 @@ else:
 session.commit()
 print("committed")
 """
-
-
-@pytest.fixture(autouse=True)
-def cheap_hasher(monkeypatch):
-    monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
 def run_worker(args: dict, fault: str | None) -> subprocess.CompletedProcess:

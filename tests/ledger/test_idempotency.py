@@ -7,7 +7,6 @@ once, and failures (409) not being cached.
 from __future__ import annotations
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -17,11 +16,6 @@ from tests.factories import Actor, LedgerWorld
 from tests.ledger.test_concurrency import TIMEOUT, Gate, run_parallel, start, wait_blocked_by
 
 PACK = 250
-
-
-@pytest.fixture(autouse=True)
-def cheap_hasher(monkeypatch):
-    monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
 def fresh(app) -> Session:

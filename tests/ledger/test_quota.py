@@ -11,7 +11,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
 from gi_service.codes import format_serial, parse_serial
@@ -22,17 +21,10 @@ from gi_service.models import (
     QuotaAccount,
     QuotaEntry,
 )
-from gi_service.services import accounts
 from tests.factories import LedgerWorld
 
 API = "/api/v1"
 YEAR = 2026
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch):
-    """Factories create several accounts per test; production-strength argon2 would dominate the run."""
-    monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
 @pytest.fixture

@@ -16,23 +16,15 @@ import csv
 import io
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import text
 
 from gi_service.codes import format_serial, parse_serial
-from gi_service.services import accounts
 from tests.factories import LedgerWorld
 
 API = "/api/v1"
 YEAR = 2026
 COLUMNS = ["year", "gi_id", "producer_id", "printer_id", "requested", "approved", "printed", "spoiled", "issued",
            "activated", "voided", "lost", "printer_stock", "producer_stock", "not_printed", "balanced"]
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch):
-    """Factories create several accounts per test; production-strength argon2 would dominate the run."""
-    monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
 # --- helpers ---------------------------------------------------------------------------------

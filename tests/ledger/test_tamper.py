@@ -13,7 +13,6 @@ import hashlib
 from dataclasses import dataclass
 
 import pytest
-from argon2 import PasswordHasher
 from click.testing import CliRunner
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -22,18 +21,13 @@ from sqlalchemy.orm import Session
 
 from gi_service.cli import main
 from gi_service.models import LedgerCheckpoint, LedgerEvent, LedgerHead
-from gi_service.services import accounts, ledger
+from gi_service.services import ledger
 from tests.factories import LedgerWorld
 
 EVENTS = LedgerEvent.__table__
 KINDS = ["quota_opened", "requested", "approved", "ordered", "printed", "issued", "activated", "requested",
          "approved", "quota_adjusted", "voided"]
 N = len(KINDS)
-
-
-@pytest.fixture(autouse=True)
-def cheap_hasher(monkeypatch):
-    monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
 @dataclass
