@@ -4,12 +4,22 @@ VENV := .venv
 BIN := $(VENV)/bin
 export GI_PORT ?= 8000
 
-.PHONY: run test bench install install-dev migrate demo clean help
+# Labels are drawn with Noto Sans CJK (SIL Open Font License), from Debian's fonts-noto-cjk.
+CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test bench install install-dev migrate demo clean help fonts
 
 help:
 	@echo "make run    - set up, migrate the embedded SQLite database, load demo data, serve on http://127.0.0.1:$(GI_PORT)"
 	@echo "make test   - set up and run the whole test suite (add GI_TEST_DATABASE_URL for PostgreSQL+PostGIS)"
 	@echo "make bench  - run the benchmarks under bench/ (they print ratios)"
+
+fonts:
+	@if [ -z "$$GI_LABEL_FONT" ] && [ ! -f $(CJK_FONT) ]; then \
+	  echo "installing the CJK label font (fonts-noto-cjk)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq fonts-noto-cjk; \
+	fi
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +33,8 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(VENV)/.installed $@
 
-install: $(VENV)/.installed
-install-dev: $(VENV)/.installed-dev
+install: $(VENV)/.installed fonts
+install-dev: $(VENV)/.installed-dev fonts
 
 migrate: install
 	$(BIN)/gi-service db upgrade
