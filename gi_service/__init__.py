@@ -53,6 +53,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         app.extensions["gi_signer"] = CheckpointSigner(settings.ledger_signing_key)
     except ValueError as exc:
         raise ConfigError(f"GI_MARK_KEYS / GI_MARK_KEY_ID / GI_LEDGER_SIGNING_KEY: {exc}") from None
+    from .storage import FileStore
+
+    app.extensions["gi_storage"] = FileStore(settings.storage_dir or settings.instance_path / "storage")
     db.init_app(app, db.make_engine(settings.database_url))
     jurisdiction.configure(settings.cache_dir or settings.instance_path / "cache")
     errors.register_error_handlers(app)

@@ -34,6 +34,8 @@ class Settings:
     token_ttl_days: int = 90
     log_level: str = "INFO"
     cache_dir: Path | None = None
+    # Where files live outside database rows (artwork, evidence photos); default instance/storage.
+    storage_dir: Path | None = None
     # Special-mark MAC keys "A:<base64url>,B:<base64url>" and the id of the one used for new batches.
     mark_keys: str = ""
     mark_key_id: str = ""
@@ -95,6 +97,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         token_ttl_days=_int(env, "GI_TOKEN_TTL_DAYS", 90, minimum=1),
         log_level=env.get("GI_LOG_LEVEL", "INFO").upper(),
         cache_dir=Path(env["GI_CACHE_DIR"]).resolve() if env.get("GI_CACHE_DIR") else None,
+        storage_dir=Path(env["GI_STORAGE_DIR"]).resolve() if env.get("GI_STORAGE_DIR") else None,
         mark_keys=env.get("GI_MARK_KEYS", "").strip(),
         mark_key_id=env.get("GI_MARK_KEY_ID", "").strip(),
         ledger_signing_key=env.get("GI_LEDGER_SIGNING_KEY", "").strip(),

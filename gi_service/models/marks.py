@@ -145,6 +145,9 @@ class MarkBatch(Base):
     ordered_at: Mapped[Optional[dt.datetime]]
     printed_at: Mapped[Optional[dt.datetime]]
     issued_at: Mapped[Optional[dt.datetime]]
+    # Print files handed out for this order; more than one download is flagged for the authority.
+    print_downloads: Mapped[int] = mapped_column(default=0, server_default="0")
+    last_download_at: Mapped[Optional[dt.datetime]]
 
     producer: Mapped[Organisation] = relationship(foreign_keys=[producer_id])
     printer: Mapped[Optional[Organisation]] = relationship(foreign_keys=[printer_id])
