@@ -1,0 +1,118 @@
+"""What goes on a batch's labels, who may fetch them, and the ledger record of print files.
+
+The label data of a batch is computed from its serial range (no row per mark), so a
+print file streams in constant memory. Every print-file download is a ledger event;
+a second download of the same order is flagged on the order.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+from sqlalchemy.orm import Session
+
+from ..codes import MarkKeyring, Serial, code_url, display_serial, format_serial, make_code
+from ..db import utcnow
+from ..errors import Forbidden, GIError
+from ..models import BatchStatus, GIProduct, MarkBatch, OrgKind, Organisation
+from . import ledger
+from .accounts import Principal
+from .marks import get_batch
+from .registry import can_manage_gi
+
+ARTWORK_NATIONAL = "artwork/special-mark.png"
+
+
+def artwork_key(gi_id: int | None) -> str:
+    return ARTWORK_NATIONAL if gi_id is None else f"artwork/gi-{gi_id}.png"
+
+
+@dataclass(frozen=True)
+class MarkLabel:
+    """One mark's variable data: what a printer's data file and a label image need."""
+
+    serial: str        # 16 characters, as stored
+    display: str       # BBSH-26-000001234-E, as printed
+    code: str          # the 30-character verification code
+    url: str           # what the QR encodes
+
+
+def mark_url(base_url: str, code: str, serial: str, gtin: str | None) -> str:
+    """The QR payload: `{base}/v/{code}`, or its GS1 Digital Link form when the product has a GTIN.
+
+    The GS1 form carries the key id and MAC tag in `?v=` so it is as unguessable as the
+    short form (GS1 resolvers pass unknown query parameters on).
+    """
+    if gtin:
+        return f"{base_url.rstrip('/')}/01/{gtin}/21/{serial}?v={code[0]}{code[16:]}"
+    return code_url(base_url, code)
+
+
+def iter_batch_marks(batch: MarkBatch, keyring: MarkKeyring, base_url: str,
+                     first: int | None = None, last: int | None = None) -> Iterator[MarkLabel]:
+    """The labels of a batch (or part of it) in serial order, computed, never loaded."""
+    prefix, year = batch.series[:4], 2000 + int(batch.series[4:])
+    lo = batch.seq_start if first is None else max(first, batch.seq_start)
+    hi = batch.seq_end if last is None else min(last, batch.seq_end)
+    for seq in range(lo, hi + 1):
+        serial = format_serial(prefix, year, seq)
+        code = make_code(keyring, serial, kid=batch.key_id)
+        yield MarkLabel(serial, display_serial(serial), code, mark_url(base_url, code, serial, batch.gtin))
+
+
+def one_mark(batch: MarkBatch, keyring: MarkKeyring, base_url: str, serial: Serial) -> MarkLabel:
+    return next(iter_batch_marks(batch, keyring, base_url, serial.seq, serial.seq))
+
+
+@dataclass(frozen=True)
+class LabelFacts:
+    """The fixed part of every label of a batch (per the 2020 Measures)."""
+
+    gi_name_zh: str
+    uscc: str
+    registration_or_standard: str
+    producer_name: str
+    printer_name: str | None
+    artwork_png: bytes | None
+
+
+def label_facts(session: Session, batch: MarkBatch, store) -> LabelFacts:
+    gi = session.get(GIProduct, batch.gi_id)
+    producer = session.get(Organisation, batch.producer_id)
+    printer = session.get(Organisation, batch.printer_id) if batch.printer_id else None
+    number = gi.registration_no or gi.standard or ""
+    artwork = store.get(artwork_key(gi.id)) or store.get(artwork_key(None))
+    return LabelFacts(gi.name_zh, producer.uscc or "", number, producer.name, printer.name if printer else None,
+                      artwork)
+
+
+def can_see_labels(session: Session, by: Principal, batch: MarkBatch) -> bool:
+    """A mark's label: its producer, its printer, or an authority managing the GI."""
+    return (by.organisation_id in (batch.producer_id, batch.printer_id)
+            or (by.org_kind == OrgKind.authority and can_manage_gi(session, by, batch.gi)))
+
+
+def record_print_download(session: Session, batch_id: int, *, by: Principal | None, fmt: str) -> tuple[MarkBatch, bool]:
+    """Only the order's printer and the GI's authority get print files; each download is a ledger event.
+
+    Returns the batch and whether this download repeats an earlier one (flagged on the order).
+    `by=None` is the operator's command line.
+    """
+    batch = get_batch(session, batch_id, lock=True)
+    if by is not None and not ((by.org_kind == OrgKind.printer and by.organisation_id == batch.printer_id) or
+                               (by.org_kind == OrgKind.authority and can_manage_gi(session, by, batch.gi))):
+        raise Forbidden("print files go only to the printer the order was placed with and the GI's authority",
+                        code="not_your_order")
+    if batch.printer_id is None or batch.status == BatchStatus.approved:
+        raise GIError(f"batch {batch_id} has no print order yet; order it from a printer first",
+                      code="not_ordered", status=409)
+    batch.print_downloads += 1
+    batch.last_download_at = utcnow()
+    repeated = batch.print_downloads > 1
+    ledger.append(session, "print_file_downloaded", by=by, producer_id=batch.producer_id, gi_id=batch.gi_id,
+                  printer_id=batch.printer_id, batch_id=batch.id, series=batch.series,
+                  ranges=[(batch.seq_start, batch.seq_end)], count=batch.quantity,
+                  reason="repeated download" if repeated else None,
+                  data={"format": fmt, "download_no": batch.print_downloads})
+    session.flush()
+    return batch, repeated
