@@ -6,13 +6,17 @@ import io
 from flask import Response, current_app, request
 from PIL import Image, UnidentifiedImageError
 
+from ..codes import SerialError, parse_serial
 from ..db import get_session
-from ..errors import Forbidden, GIError, MalformedRequest, ValidationFailed
+from ..errors import Forbidden, GIError, MalformedRequest, NotFound, ValidationFailed
 from ..models import OrgKind
 from ..services import labels as label_service
+from ..services import marks
+from ..streaming import stream_writer
 from ..services.registry import get_gi, require_manage
 from . import bp
 from .framework import endpoint, public, signed_in
+from .schemas import LabelQuery, PrintFileQuery
 
 TAG = ["labels"]
 MAX_ARTWORK_BYTES = 5 * 1024 * 1024
@@ -87,3 +91,86 @@ def get_national_artwork(principal):
         raise GIError("no official artwork uploaded; labels show the neutral placeholder", code="no_artwork",
                       status=404)
     return Response(png, mimetype="image/png")
+
+
+# --- label images and print files --------------------------------------------------------------
+
+def _label_error(exc) -> GIError:
+    return GIError(exc.message, code=exc.code, status=422)
+
+
+@endpoint(bp, "/marks/<serial>/label", access=signed_in(note="the mark's producer, its printer or the GI's authority"),
+          query=LabelQuery, tags=TAG, content_type="image/png",
+          summary="One mark's label as PNG or SVG (preset 20x20, 30x30, 40x60 or custom mm; 300 or 600 dpi)",
+          responses={404: "unknown serial", 422: "malformed serial, or a size whose QR module would be < 0.25 mm"})
+def mark_label(principal, serial: str, query: LabelQuery):
+    from labels.errors import LabelError
+    from labels.raster import render_png
+    from labels.svg import render_svg
+
+    session = get_session()
+    try:
+        parsed = parse_serial(serial)
+    except SerialError as exc:
+        raise ValidationFailed(str(exc), code="invalid_serial") from None
+    status = marks.find_mark(session, parsed)
+    if status is None or not label_service.can_see_labels(session, principal, status.batch):
+        raise NotFound(f"serial {parsed.display} was never issued", code="unknown_serial")
+    keyring = current_app.extensions["gi_keyring"]
+    base = current_app.config["GI_SETTINGS"].public_base_url
+    mark = label_service.one_mark(status.batch, keyring, base, parsed)
+    facts = label_service.label_facts(session, status.batch, _store())
+    try:
+        spec = label_service.label_spec(preset=query.preset, width_mm=query.width_mm, height_mm=query.height_mm,
+                                        dpi=query.dpi, ec=query.ec)
+        content = next(label_service.contents(facts, iter([mark])))
+        if query.format == "svg":
+            return Response(render_svg(content, spec), mimetype="image/svg+xml")
+        return Response(render_png(content, spec), mimetype="image/png")
+    except LabelError as exc:
+        raise _label_error(exc) from None
+
+
+PRINT_TYPES = {"pdf": ("application/pdf", "pdf"), "csv": ("text/csv", "csv"), "png-zip": ("application/zip", "zip")}
+
+
+@endpoint(bp, "/batches/<id:batch_id>/print-file", query=PrintFileQuery, tags=TAG, content_type="application/pdf",
+          access=signed_in(OrgKind.printer, OrgKind.authority, note="only the printer the order was placed with "
+                                                                    "and the GI's authority"),
+          summary="The order's print file: PDF sheets (A4/A3, N-up, bleed, crop marks, cover page with checksum), "
+                  "a variable-data CSV (serial, code, URL) or a zip of PNGs. Each download is a ledger event; a "
+                  "repeated download is flagged on the order (X-Repeated-Download)",
+          responses={403: "not the order's printer", 404: "no such batch", 409: "no print order yet",
+                     422: "label size refused"})
+def print_file(principal, batch_id: int, query: PrintFileQuery):
+    from labels.errors import LabelError
+
+    from labels.qr import url_qr_version
+    from labels.spec import layout
+
+    session = get_session()
+    keyring = current_app.extensions["gi_keyring"]
+    base = current_app.config["GI_SETTINGS"].public_base_url
+    batch, repeated = label_service.record_print_download(session, batch_id, by=principal, fmt=query.format)
+    try:  # refuse a bad size before the download is recorded (the rollback undoes it)
+        spec = label_service.label_spec(preset=query.preset, width_mm=query.width_mm, height_mm=query.height_mm,
+                                        dpi=query.dpi, ec=query.ec)
+        first = next(label_service.iter_batch_marks(batch, keyring, base, batch.seq_start, batch.seq_start))
+        layout(spec, url_qr_version(first.url, query.ec))
+    except LabelError as exc:
+        raise _label_error(exc) from None
+    facts = label_service.label_facts(session, batch, _store())
+    session.commit()
+    marks_iter = label_service.iter_batch_marks(batch, keyring, base)
+    mimetype, ext = PRINT_TYPES[query.format]
+
+    def write(out):
+        label_service.write_print_file(query.format, out, batch=batch, facts=facts, marks=marks_iter, spec=spec,
+                                       paper=query.paper, bleed_mm=query.bleed_mm, workers=1)
+
+    resp = Response(stream_writer(write), mimetype=mimetype)
+    resp.headers["Content-Disposition"] = f"attachment; filename=order-{batch.id}.{ext}"
+    resp.headers["X-Print-Downloads"] = str(batch.print_downloads)
+    if repeated:
+        resp.headers["X-Repeated-Download"] = "true"
+    return resp

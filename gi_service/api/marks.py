@@ -56,7 +56,8 @@ def batch_json(b: MarkBatch, ranges: bool = False) -> dict[str, Any]:
             "printer_id": b.printer_id, "year": b.year, "series": b.series, "first_serial": first,
             "last_serial": last, "quantity": b.quantity, "pack_size_g": b.pack_size_g, "gtin": b.gtin,
             "status": b.status.value, "approved_at": plain(b.approved_at), "ordered_at": plain(b.ordered_at),
-            "printed_at": plain(b.printed_at), "issued_at": plain(b.issued_at)}
+            "printed_at": plain(b.printed_at), "issued_at": plain(b.issued_at),
+            "print_downloads": b.print_downloads, "repeated_download": b.print_downloads > 1}
     if ranges:
         data["ranges"] = []
         for r in marks.batch_ranges(get_session(), b.id):
