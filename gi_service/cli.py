@@ -196,6 +196,66 @@ def ledger_checkpoint() -> None:
 
 
 @main.group()
+def labels() -> None:
+    """Special-mark labels and print files."""
+
+
+@labels.command("render")
+@click.argument("batch_id", type=int)
+@click.option("--format", "fmt", type=click.Choice(["pdf", "csv", "png-zip"]), default="pdf", show_default=True)
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, writable=True), help="default: order-ID.EXT")
+@click.option("--preset", type=click.Choice(["20x20", "30x30", "40x60"]), default="30x30", show_default=True)
+@click.option("--width-mm", type=float, help="custom label width (with --height-mm)")
+@click.option("--height-mm", type=float)
+@click.option("--dpi", type=click.Choice(["300", "600"]), default="300", show_default=True)
+@click.option("--ec", type=click.Choice(["M", "Q"]), default="M", show_default=True, help="QR error correction")
+@click.option("--paper", type=click.Choice(["A4", "A3"]), default="A4", show_default=True)
+@click.option("--workers", type=int, default=0, show_default=True, help="processes drawing PDF pages (0 = all cores)")
+def labels_render(batch_id: int, fmt: str, out_path: str | None, preset: str, width_mm: float | None,
+                  height_mm: float | None, dpi: str, ec: str, paper: str, workers: int) -> None:
+    """Write an order's print file with a progress bar (recorded in the ledger like a download)."""
+    from pathlib import Path
+
+    from labels.errors import LabelError
+
+    from .codes import MarkKeyring
+    from .db import make_engine, write_session
+    from .errors import GIError
+    from .services import labels as label_service
+    from .storage import FileStore
+
+    settings = _settings()
+    keyring = MarkKeyring.from_setting(settings.mark_keys, settings.mark_key_id)
+    store = FileStore(settings.storage_dir or settings.instance_path / "storage")
+    ext = {"pdf": "pdf", "csv": "csv", "png-zip": "zip"}[fmt]
+    path = Path(out_path or f"order-{batch_id}.{ext}")
+    try:
+        spec = label_service.label_spec(preset=None if width_mm else preset, width_mm=width_mm,
+                                        height_mm=height_mm, dpi=int(dpi), ec=ec)
+        with write_session(make_engine(settings.database_url)) as session:
+            batch, repeated = label_service.record_print_download(session, batch_id, by=None, fmt=fmt)
+            facts = label_service.label_facts(session, batch, store)
+            session.commit()
+    except (GIError, LabelError) as exc:
+        raise click.ClickException(exc.message) from None
+    if repeated:
+        click.echo(f"note: order {batch_id} was already downloaded {batch.print_downloads - 1} time(s); "
+                   "this download is flagged on the order", err=True)
+    marks_iter = label_service.iter_batch_marks(batch, keyring, settings.public_base_url)
+    tmp = path.with_name(path.name + ".part")
+    try:
+        with open(tmp, "wb") as fh, click.progressbar(length=batch.quantity, label=f"order {batch_id} → {path}",
+                                                      show_pos=True, show_eta=True) as bar:
+            label_service.write_print_file(fmt, fh, batch=batch, facts=facts, marks=marks_iter, spec=spec,
+                                           paper=paper, workers=workers, progress=bar.update)
+        tmp.replace(path)
+    except LabelError as exc:
+        tmp.unlink(missing_ok=True)
+        raise click.ClickException(exc.message) from None
+    click.echo(f"wrote {batch.quantity} labels to {path} ({path.stat().st_size:,} bytes)")
+
+
+@main.group()
 def keys() -> None:
     """Key material for special-mark codes and ledger checkpoints."""
 

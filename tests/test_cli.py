@@ -64,3 +64,32 @@ def test_db_upgrade_on_a_fresh_embedded_database(tmp_path):
     assert "database at" in out
     assert (tmp_path / "instance" / "gi-service.sqlite3").exists()
     assert _run(env, "db", "current").output.strip() != "(empty database)"
+
+
+def test_labels_render_writes_a_print_file_and_records_it(app, client, database, tmp_path):
+    """Does `labels render` write an order's CSV with a progress bar and record the download in the ledger?"""
+    import csv as csv_module
+
+    from tests.factories import Factory, LedgerWorld
+    from sqlalchemy.orm import Session
+
+    with Session(app.extensions["gi_engine"], expire_on_commit=False) as session:
+        w = LedgerWorld(Factory(app, session), client)
+        batch = w.approve(w.request(30)["id"])
+    settings = app.config["GI_SETTINGS"]
+    env = {"GI_DATABASE_URL": database.url, "GI_INSTANCE_PATH": str(tmp_path), "GI_MARK_KEYS": settings.mark_keys,
+           "GI_MARK_KEY_ID": settings.mark_key_id, "GI_PUBLIC_BASE_URL": "https://gi.example.org"}
+    out = tmp_path / "order.csv"
+    result = _run(env, "labels", "render", str(batch["id"]), "--format", "csv", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    rows = list(csv_module.reader(out.open()))
+    assert len(rows) == 31 and rows[1][3].startswith("https://gi.example.org/v/")
+    again = _run(env, "labels", "render", str(batch["id"]), "--format", "csv", "--out", str(out))
+    assert "already downloaded 1 time" in again.output
+    engine = make_engine(database.url)
+    with engine.connect() as conn:
+        n = conn.execute(text("SELECT count(*) FROM ledger_events WHERE kind = 'print_file_downloaded'")).scalar_one()
+    engine.dispose()
+    assert n == 2
+    bad = _run(env, "labels", "render", "999999", "--format", "csv", "--out", str(out))
+    assert bad.exit_code != 0 and "does not exist" in bad.output
