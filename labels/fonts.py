@@ -38,6 +38,7 @@ import re
 import shutil
 import subprocess
 import threading
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
@@ -120,7 +121,7 @@ def _pick_face(path: str) -> int | None:
         for i, font in ranked:
             if _covers(font, PROBE_TEXT):
                 return i
-    except Exception:            # not a font fontTools can read
+    except Exception:  # noqa: BLE001 -- fontTools raises many kinds on a file it cannot read: not a usable font
         return None
     return None
 
@@ -141,6 +142,51 @@ def _fc_match() -> tuple[str, int] | None:
     return None if index is None else (lines[0], index)
 
 
+class GlyphMetrics:
+    """Codes and advances of a few characters of a LabelFont: all a page-drawing worker process needs.
+
+    Picklable and small, so worker processes start without loading the font file.
+    """
+
+    def __init__(self, family: str, ascent: float, descent: float, glyphs: dict[str, tuple[int, float]]):
+        self.family = family
+        self.ascent = ascent
+        self.descent = descent
+        self._code = {ch: code for ch, (code, _) in glyphs.items()}
+        self._advance = {ch: adv for ch, (_, adv) in glyphs.items()}
+
+    def __reduce__(self):
+        return (GlyphMetrics, (self.family, self.ascent, self.descent,
+                               {ch: (self._code[ch], self._advance[ch]) for ch in self._code}))
+
+    def has(self, ch: str) -> bool:
+        return ch in self._code
+
+    def check(self, text: str, what: str = "text") -> None:
+        for ch in text:
+            if ch not in self._code:
+                raise LabelError("glyph_missing", f"the {what} {text!r} has {ch!r} (U+{ord(ch):04X}), which this "
+                                                  f"label run cannot draw")
+
+    def code(self, ch: str) -> int:
+        try:
+            return self._code[ch]
+        except KeyError:
+            self.check(ch)
+            raise
+
+    def width(self, text: str) -> float:
+        adv = self._advance
+        try:
+            return sum(adv[ch] for ch in text)
+        except KeyError:
+            self.check(text)
+            raise
+
+    def advance(self, ch: str) -> float:
+        return self._advance[ch]
+
+
 class LabelFont:
     """One face of a CJK font: metrics and character codes for layout and PDF, Pillow fonts, SVG outlines."""
 
@@ -153,7 +199,7 @@ class LabelFont:
         try:
             font = TTFont(self.path, fontNumber=index, lazy=True)
             cmap = font.getBestCmap()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 -- any parse failure: not a usable font
             raise LabelError("font_unsupported", f"cannot read the font {self.path} (face {index}): {exc}") from None
         if not cmap:
             raise LabelError("font_unsupported", f"the font {self.path} (face {index}) has no Unicode character map")
@@ -176,7 +222,7 @@ class LabelFont:
         else:
             raise LabelError("font_unsupported", f"{self.path}: only CFF (OpenType) and TrueType outlines are "
                                                  f"supported (variable CFF2 fonts are not)")
-        os2 = font["OS/2"] if "OS/2" in font else None
+        os2 = font.get("OS/2")
         upm = self.units_per_em
         if os2 is not None and os2.sTypoAscender:
             self.ascent = os2.sTypoAscender / upm
@@ -202,6 +248,7 @@ class LabelFont:
         self.notdef_advance = hmtx[glyph_order[0]][0] / upm
         self._outlines: dict[int, str] = {}
         self._pillow: dict[float, object] = {}
+        self._programs: dict[frozenset[str], bytes] = {}
 
     def __repr__(self) -> str:
         return f"LabelFont({self.path!r}, index={self.index}, family={self.family!r})"
@@ -240,6 +287,11 @@ class LabelFont:
     def advance(self, ch: str) -> float:
         return self._advance[ch]
 
+    def metrics(self, chars: Iterable[str]) -> GlyphMetrics:
+        """A small picklable table of the given characters (those the font has)."""
+        return GlyphMetrics(self.family, self.ascent, self.descent,
+                            {ch: (self._code[ch], self._advance[ch]) for ch in set(chars) if ch in self._code})
+
     # -- renderers ----------------------------------------------------------
 
     def pillow(self, size_px: float):
@@ -275,8 +327,18 @@ class LabelFont:
             glyphs[self._font.getGlyphOrder()[0]].draw(pen)
             return pen.getCommands()
 
-    def embedding_program(self, chars: set[str] | frozenset[str]) -> bytes:
+    def embedding_program(self, chars: Iterable[str]) -> bytes:
         """The font program to embed in a PDF for ``chars``: a bare CFF table (CFF) or a TrueType file."""
+        key = frozenset(chars)
+        program = self._programs.get(key)      # the same GI's print files share their subset
+        if program is None:
+            program = self._subset(key)
+            if len(self._programs) >= 16:
+                self._programs.clear()
+            self._programs[key] = program
+        return program
+
+    def _subset(self, chars: frozenset[str]) -> bytes:
         from fontTools import subset
         from fontTools.ttLib import TTFont
 
@@ -284,17 +346,23 @@ class LabelFont:
             self.code(ch)
         options = subset.Options()
         options.layout_features = []
-        options.name_IDs = ["*"] if self.kind == "truetype" else []
         options.notdef_outline = True
         options.hinting = False
         options.desubroutinize = True
         options.glyph_names = False
+        options.name_IDs = []
         # TrueType: glyph ids are the PDF character codes (CIDToGIDMap /Identity), so keep them.
         # CID-keyed CFF keeps each glyph's CID in its charset whatever its new glyph id.
         options.retain_gids = self.kind == "truetype"
-        font = TTFont(self.path, fontNumber=self.index, lazy=False)     # a fresh copy: subsetting edits it
+        font = TTFont(self.path, fontNumber=self.index, lazy=True)     # a fresh copy: subsetting edits it
+        # Only the outline tables go into the PDF; not decoding the rest (cmap, layout) saves most of the time.
+        keep = {"CFF ", "head", "hhea", "hmtx", "maxp"} if self.kind == "cff" else \
+            {"glyf", "loca", "head", "hhea", "hmtx", "maxp", "post", "OS/2", "name"}
+        for tag in list(font.keys()):
+            if tag not in keep and tag != "GlyphOrder":
+                del font[tag]
         subsetter = subset.Subsetter(options)
-        subsetter.populate(unicodes=sorted(ord(ch) for ch in chars))
+        subsetter.populate(glyphs=sorted({self._cmap[ord(ch)] for ch in chars}))
         subsetter.subset(font)
         buf = io.BytesIO()
         if self.kind == "cff":

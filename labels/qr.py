@@ -19,7 +19,7 @@ Choices
   (percent-encode anything else): byte mode carries no character set.
 * **Error correction**: M (15% of codewords recoverable) by default, Q (25%)
   on request. L and H are available to ``qr_matrix`` but not offered for labels.
-* **Mask**: ``DEFAULT_MASK`` = 2 (dark where the column is a multiple of 3),
+* **Mask**: ``DEFAULT_MASK`` = 2 (inverts every third column of data modules),
   fixed for every label instead of scoring all 8 masks per label. The
   standard's score (penalty rules N1-N4) only steers away from patterns that
   trouble weak decoders; any mask decodes. Measured with qrcode's
@@ -32,9 +32,9 @@ Choices
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Iterable
 
 import numpy as np
 
@@ -267,7 +267,7 @@ class QRPlan:
                     for dx in range(-2, 3):
                         put(cx + dx, cy + dy, int(max(abs(dx), abs(dy)) != 1))
         fmt = _format_bits(level, self.mask)                   # format information, twice
-        bit = lambda value, i: (value >> i) & 1                 # noqa: E731
+        bit = lambda value, i: (value >> i) & 1
         for i in range(6):
             put(8, i, bit(fmt, i))
         put(8, 7, bit(fmt, 6))
@@ -365,6 +365,38 @@ class QRPlan:
         nbytes = (nbits + pad) // 8
         fill = self._data_total - nbytes
         return value.to_bytes(nbytes, "big") + (b"\xec\x11" * (fill // 2 + 1))[:fill]
+
+    @property
+    def function_patterns(self) -> np.ndarray:
+        """The modules every symbol of this plan shares (finder, timing, alignment, format, version), 1 = dark.
+
+        Data modules are 0 here; ``matrices(..., function_patterns=False)`` gives the complement.
+        """
+        return self._template.reshape(self.size, self.size).copy()
+
+    def matrices(self, urls: list[str], function_patterns: bool = True) -> np.ndarray:
+        """Symbols for many URLs at once as a (len(urls), size, size) uint8 array, 1 = dark.
+
+        With ``function_patterns=False`` only the data modules are set, for drawing the
+        shared patterns once (see ``function_patterns``) and the data per label.
+        """
+        n_urls = len(urls)
+        data = np.frombuffer(b"".join(self.codewords(url) for url in urls), dtype=np.uint8)
+        data = data.reshape(n_urls, self._data_total)
+        parts = [data]
+        for start, k, table, rows in self._blocks:
+            parts.append(np.bitwise_xor.reduce(table[rows, data[:, start:start + k]], axis=1))
+        stream = np.concatenate(parts, axis=1)[:, self._order]
+        bits = np.unpackbits(stream, axis=1)
+        n = bits.shape[1]
+        if function_patterns:
+            out = np.repeat(self._template[None, :], n_urls, axis=0)
+        else:
+            out = np.zeros((n_urls, self.size * self.size), dtype=np.uint8)
+        places = self._places
+        out[:, places[:n]] = bits ^ self._mask_bits[:n]
+        out[:, places[n:]] = self._mask_bits[n:]
+        return out.reshape(n_urls, self.size, self.size)
 
     def matrix(self, url: str) -> np.ndarray:
         """The symbol for ``url`` as a (size, size) uint8 array, 1 = dark, without the quiet zone."""

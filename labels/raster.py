@@ -5,7 +5,8 @@ import io
 import itertools
 import zipfile
 from collections import OrderedDict
-from typing import BinaryIO, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import BinaryIO
 
 import numpy as np
 
@@ -13,8 +14,18 @@ from .draw import fit_inside, open_artwork
 from .errors import LabelError
 from .fonts import LabelFont, default_font
 from .qr import DEFAULT_MASK, plan, url_qr_version
-from .spec import (QUIET_ZONE, Layout, LabelContent, LabelSpec, check_content, layout, placeholder_runs,
-                   placeholder_stroke, serial_run, static_runs)
+from .spec import (
+    QUIET_ZONE,
+    LabelContent,
+    LabelSpec,
+    Layout,
+    check_content,
+    layout,
+    placeholder_runs,
+    placeholder_stroke,
+    serial_run,
+    static_runs,
+)
 
 
 class _Rasterizer:

@@ -196,7 +196,8 @@ def _metrics(w: float, h: float) -> dict[str, float]:
         q = min(mid, 0.62 * W)
         a = min(mid, W - q - g)
         spare = 0.0
-    return dict(tall=tall, m=m, W=W, H=H, g=g, name_h=name_h, line_h=line_h, q=q, a=a, spare=spare)
+    return {"tall": tall, "m": m, "W": W, "H": H, "g": g, "name_h": name_h, "line_h": line_h, "q": q, "a": a,
+            "spare": spare}
 
 
 def _qr_side(w: float, h: float) -> float:

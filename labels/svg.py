@@ -7,8 +7,17 @@ from xml.sax.saxutils import escape, quoteattr
 from .draw import fit_inside, module_runs, num, open_artwork
 from .fonts import LabelFont, default_font
 from .qr import DEFAULT_MASK, plan, url_qr_version
-from .spec import (LabelContent, LabelSpec, TextRun, check_content, layout, placeholder_runs, placeholder_stroke,
-                   serial_run, static_runs)
+from .spec import (
+    LabelContent,
+    LabelSpec,
+    TextRun,
+    check_content,
+    layout,
+    placeholder_runs,
+    placeholder_stroke,
+    serial_run,
+    static_runs,
+)
 
 
 def _text(run: TextRun, font: LabelFont) -> str:
@@ -35,8 +44,8 @@ def render_svg(content: LabelContent, spec: LabelSpec, *, qr_version: int | None
     lay = layout(spec, version)
     w, h = num(spec.width_mm), num(spec.height_mm)
     out = ['<?xml version="1.0" encoding="UTF-8"?>\n',
-           f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" version="1.1" '
-           f'width="{w}mm" height="{h}mm" viewBox="0 0 {w} {h}">',
+           (f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" version="1.1" '
+            f'width="{w}mm" height="{h}mm" viewBox="0 0 {w} {h}">'),
            f"<title>{escape(content.gi_name_zh)} {escape(content.printed_serial)}</title>",
            f'<rect width="{w}" height="{h}" fill="#fff"/>']
     box = lay.artwork
