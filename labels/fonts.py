@@ -357,7 +357,7 @@ class LabelFont:
         font = TTFont(self.path, fontNumber=self.index, lazy=True)     # a fresh copy: subsetting edits it
         # Only the outline tables go into the PDF; not decoding the rest (cmap, layout) saves most of the time.
         keep = {"CFF ", "head", "hhea", "hmtx", "maxp"} if self.kind == "cff" else \
-            {"glyf", "loca", "head", "hhea", "hmtx", "maxp", "post", "OS/2", "name"}
+            {"glyf", "loca", "head", "hhea", "hmtx", "maxp", "post", "OS/2", "name", "cmap"}
         for tag in list(font.keys()):
             if tag not in keep and tag != "GlyphOrder":
                 del font[tag]

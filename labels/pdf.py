@@ -71,6 +71,13 @@ MARK_WIDTH_MM = 0.25 / PT_PER_MM
 MAX_BLEED_MM = 5.0
 FOOTER_SIZE_MM = 2.2
 CHUNK_PAGES = 2                 # pages per task handed to a worker
+COVER_TITLE = "地理标志专用标志 印制文件 / GI special-mark print file"
+COVER_LABELS = {
+    "order": "订单 Order", "gi": "地理标志 GI", "number": "公告/标准号 Announcement/standard",
+    "producer": "生产者 Producer", "uscc": "统一社会信用代码 USCC", "printer": "印制单位 Printer",
+    "label": "标签 Label", "sheet": "纸张 Sheet", "serials": "序列号 Serials", "count": "数量 Count",
+    "sha256": "序列号清单 SHA-256", "created": "日期 Created", "notes": "备注 Notes",
+}
 
 
 def serial_list_sha256(serials: Iterable[str]) -> str:
@@ -516,31 +523,30 @@ class _SheetWriter:
         uscc = self.first_content.uscc if self.first_content else ""
         number = self.first_content.registration_or_standard_no if self.first_content else ""
         return [
-            ("订单 Order", c.order_id),
-            ("地理标志 GI", c.gi_name),
-            ("公告/标准号 Announcement/standard", number),
-            ("生产者 Producer", c.producer_name),
-            ("统一社会信用代码 USCC", uscc),
-            ("印制单位 Printer", c.printer_name),
-            ("标签 Label", (f"{num(s.width_mm)} x {num(s.height_mm)} mm, QR version {self.qr_version}-"
+            (COVER_LABELS["order"], c.order_id),
+            (COVER_LABELS["gi"], c.gi_name),
+            (COVER_LABELS["number"], number),
+            (COVER_LABELS["producer"], c.producer_name),
+            (COVER_LABELS["uscc"], uscc),
+            (COVER_LABELS["printer"], c.printer_name),
+            (COVER_LABELS["label"], (f"{num(s.width_mm)} x {num(s.height_mm)} mm, QR version {self.qr_version}-"
                            f"{s.error_correction} mask {self.mask}, module {lay.module_mm:.3f} mm")),
-            ("纸张 Sheet", (f"{sheet.paper}, {sheet.cols} x {sheet.rows} = {sheet.per_sheet} labels per sheet, "
+            (COVER_LABELS["sheet"], (f"{sheet.paper}, {sheet.cols} x {sheet.rows} = {sheet.per_sheet} labels per sheet, "
                            f"bleed {num(sheet.bleed)} mm, crop marks")),
-            ("序列号 Serials", f"{first} .. {last}"),
-            ("数量 Count", f"{count:,} labels on {sheets:,} sheets (after this cover)"),
-            ("序列号清单 SHA-256", sha256[:32]),
+            (COVER_LABELS["serials"], f"{first} .. {last}"),
+            (COVER_LABELS["count"], f"{count:,} labels on {sheets:,} sheets (after this cover)"),
+            (COVER_LABELS["sha256"], sha256[:32]),
             ("", sha256[32:]),
             ("", "SHA-256 of the serials in print order, UTF-8, joined by LF, no final LF"),
-            ("日期 Created", c.created),
-            ("备注 Notes", c.notes),
+            (COVER_LABELS["created"], c.created),
+            (COVER_LABELS["notes"], c.notes),
         ]
 
     def _cover_stream(self, count: int, first: str, last: str, sha256: str) -> bytes:
         sheet = self.sheet
         left, top = 20.0, 30.0
         ops = [f"q {num(PT_PER_MM, 6)} 0 0 {num(PT_PER_MM, 6)} 0 0 cm 0 g\n"]
-        title = "地理标志专用标志 印制文件 / GI special-mark print file"
-        runs = [TextRun(title, left, top, 6.0)]
+        runs = [TextRun(COVER_TITLE, left, top, 6.0)]
         y = top + 14
         for label, value in self.cover_lines(count, first, last, sha256):
             if label:
