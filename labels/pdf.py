@@ -71,6 +71,7 @@ MARK_WIDTH_MM = 0.25 / PT_PER_MM
 MAX_BLEED_MM = 5.0
 FOOTER_SIZE_MM = 2.2
 CHUNK_PAGES = 2                 # pages per task handed to a worker
+WRITE_BUFFER_BYTES = 1 << 20    # output is handed to ``out`` in pieces of about this size
 COVER_TITLE = "地理标志专用标志 印制文件 / GI special-mark print file"
 COVER_LABELS = {
     "order": "订单 Order", "gi": "地理标志 GI", "number": "公告/标准号 Announcement/standard",
@@ -340,7 +341,7 @@ class _PDFFile:
         self._buf.append(data)
         self.pos += len(data)
         self._buffered += len(data)
-        if self._buffered >= 1 << 20:
+        if self._buffered >= WRITE_BUFFER_BYTES:
             self.flush()
 
     def flush(self) -> None:
@@ -648,10 +649,12 @@ def write_pdf_sheets(items: Iterable[LabelContent], spec: LabelSpec, out: Binary
     digest = hashlib.sha256()
     state = {"count": 0, "first": first_item.serial, "last": ""}
     per_sheet = sheet.per_sheet
-    serial_chars = writer.chars
     worker_glyphs = font.metrics(WORKER_CHARS)
     font.check(cover.order_id, "order id")
     drawable = frozenset(ch for ch in WORKER_CHARS if worker_glyphs.has(ch))
+    # All of printable ASCII goes into the font subset (a few kB): serials need no per-label bookkeeping,
+    # and every file of the same GI and order texts shares one cached subset.
+    writer.chars.update(drawable)
     if not drawable.issuperset(cover.order_id):
         raise LabelError("bad_cover", f"the order id {cover.order_id!r} must be printable ASCII (it is on every sheet)")
     page_sizes: deque[int] = deque()          # labels on each sheet handed out and not yet written
@@ -671,8 +674,6 @@ def write_pdf_sheets(items: Iterable[LabelContent], spec: LabelSpec, out: Binary
                     if not (drawable.issuperset(printed) and drawable.issuperset(serial)):
                         raise LabelError("bad_serial", f"serials are printed in ASCII letters, digits and "
                                                        f"punctuation; {printed!r} / {serial!r} is not")
-                    serial_chars.update(printed)
-                    serial_chars.update(serial)
                     digest.update(serial.encode("utf-8") if state["count"] == 0 else b"\n" + serial.encode("utf-8"))
                     state["count"] += 1
                     state["last"] = serial
