@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["bench.jurisdiction", "bench.codes", "bench.ledger"]
+BENCHMARKS = ["bench.jurisdiction", "bench.codes", "bench.ledger", "bench.labels"]
 
 
 def main() -> int:

@@ -71,7 +71,7 @@ MARK_WIDTH_MM = 0.25 / PT_PER_MM
 MAX_BLEED_MM = 5.0
 FOOTER_SIZE_MM = 2.2
 CHUNK_PAGES = 2                 # pages per task handed to a worker
-WRITE_BUFFER_BYTES = 1 << 20    # output is handed to ``out`` in pieces of about this size
+WRITE_BUFFER_BYTES = 256 * 1024  # output is handed to ``out`` in pieces of about this size
 COVER_TITLE = "地理标志专用标志 印制文件 / GI special-mark print file"
 COVER_LABELS = {
     "order": "订单 Order", "gi": "地理标志 GI", "number": "公告/标准号 Announcement/standard",
