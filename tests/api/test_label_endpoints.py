@@ -76,3 +76,24 @@ def test_png_zip_print_file_holds_one_scannable_png_per_mark(client, factory):
         assert len(names) == 4
         image = Image.open(io.BytesIO(zf.read(names[0])))
         assert len(zxingcpp.read_barcodes(image)) == 1
+
+
+def test_pdf_print_file_has_a_cover_and_sheets_whose_codes_decode(client, factory, app):
+    """Is the PDF print file a cover page plus sheets whose every QR decodes to that order's codes?"""
+    import pypdfium2
+
+    w, batch = _world(factory, client, n=12)
+    r = client.get(f"/api/v1/batches/{batch['id']}/print-file?format=pdf&preset=40x60&paper=A4",
+                   headers=w.printer.headers)
+    assert r.status_code == 200 and r.mimetype == "application/pdf" and r.data.startswith(b"%PDF")
+    pdf = pypdfium2.PdfDocument(r.data)
+    cover_text = pdf[0].get_textpage().get_text_range()
+    assert batch["first_serial"] in cover_text.replace("-", "") or batch["first_serial"] in cover_text
+    keyring = app.extensions["gi_keyring"]
+    found = set()
+    for i in range(1, len(pdf)):
+        image = pdf[i].render(scale=600 / 72).to_pil()
+        for res in zxingcpp.read_barcodes(image):
+            code = res.text.rsplit("/", 1)[1]
+            found.add(verify_code(keyring, code).serial.text)
+    assert len(found) == 12
