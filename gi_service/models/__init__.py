@@ -4,6 +4,7 @@ from .producers import Authorization, AuthorizationBasis, AuthorizationEvent, Au
 from .marks import (BatchStatus, IdempotencyRecord, LedgerCheckpoint, LedgerEvent, LedgerHead, Lot, LotStatus,
                     MarkBatch, MarkRange, MarkRequest, MarkState, QuotaAccount, QuotaEntry, RequestStatus,
                     SerialCounter)
+from .scans import MarkCheck, Scan, UAClass, Verdict
 from .registry import GI_FIELD_NAMES, GIAreaUnit, GICategory, GIKind, GIProduct, GIStatus, GIVersion, OriginArea
 
 __all__ = [
@@ -12,5 +13,6 @@ __all__ = [
     "SerialCounter",
     "ApiToken", "OrgKind", "Organisation", "User",
     "Authorization", "AuthorizationBasis", "AuthorizationEvent", "AuthorizationStatus", "Plot",
+    "MarkCheck", "Scan", "UAClass", "Verdict",
     "GI_FIELD_NAMES", "GIAreaUnit", "GICategory", "GIKind", "GIProduct", "GIStatus", "GIVersion", "OriginArea",
 ]
