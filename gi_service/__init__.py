@@ -63,12 +63,14 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     from .api import bp as api_bp
     from .ogc import bp as ogc_bp
     from .openapi import bp as openapi_bp
+    from .verify import bp as verify_bp
     from .web import bp as web_bp
 
     app.register_blueprint(api_bp)
     app.register_blueprint(ogc_bp)
     app.register_blueprint(openapi_bp)
     app.register_blueprint(web_bp)
+    app.register_blueprint(verify_bp)
 
     @app.after_request
     def _security_headers(resp):

@@ -1,0 +1,207 @@
+"""The scan log: one row per consumer check, per-serial counters, and opt-in locations.
+
+Privacy by construction:
+
+* No IP address is stored. ``ip_hash`` is HMAC-SHA256 of the IP under a key derived from
+  the app secret and the date (China Standard Time), so one day's checks from one address
+  can be linked (abuse signals) but not across days, and not without the secret.
+* The user-agent string is reduced to a class (mobile, in-app, desktop, bot, other).
+* A location is stored only when the consumer presses the button on the page; the page
+  rounds it to 0.01° before sending and the server rounds again. It is resolved to a
+  county with the service's own boundaries; no third-party geolocation is asked.
+
+Counting stays cheap at scale: ``mark_checks`` holds one row per checked serial, upserted
+in the same transaction as the scan (``INSERT … ON CONFLICT DO UPDATE … RETURNING`` on
+both PostgreSQL and SQLite), so "checked N times, first on DATE in CITY" is one row read.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import case, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from ..codes import Serial
+from ..db import utcnow
+from ..errors import Conflict, Forbidden, NotFound
+from ..models import MarkCheck, Scan, UAClass, Verdict
+from .registry import CHINA_TZ
+
+LOCATION_PRECISION = 2              # decimal places of a shared location: 0.01° ≈ 1.1 km
+TOKEN_TTL = dt.timedelta(hours=1)   # how long after a check its location may still be shared
+
+_IN_APP = re.compile(r"MicroMessenger|AlipayClient|DingTalk|Weibo|\bQQ/|baiduboxapp|aweme|NewsArticle|Lark",
+                     re.IGNORECASE)
+_BOT = re.compile(r"bot\b|bot/|crawl|spider|slurp|preview|facebookexternalhit|embedly|curl/|wget/|python-|httpx|"
+                  r"go-http-client|java/|okhttp|headless|libwww|scrapy", re.IGNORECASE)
+_MOBILE = re.compile(r"Mobile|Android|iPhone|iPad|iPod|HarmonyOS|OpenHarmony", re.IGNORECASE)
+_DESKTOP = re.compile(r"Windows NT|Macintosh|X11|CrOS", re.IGNORECASE)
+
+
+def ua_class(user_agent: str | None) -> UAClass:
+    """A coarse class of a User-Agent header; bots are recognised first, in-app browsers before phones."""
+    ua = user_agent or ""
+    if _BOT.search(ua):
+        return UAClass.bot
+    if _IN_APP.search(ua):
+        return UAClass.in_app
+    if _MOBILE.search(ua):
+        return UAClass.mobile
+    if _DESKTOP.search(ua):
+        return UAClass.desktop
+    return UAClass.other
+
+
+def _subkey(secret: str, purpose: bytes) -> bytes:
+    return hmac.new(secret.encode(), purpose, hashlib.sha256).digest()
+
+
+def ip_hash(secret: str, ip: str | None, at: dt.datetime) -> str | None:
+    """HMAC of an IP under that day's key (China date): linkable within a day, not across days."""
+    if not ip:
+        return None
+    day = at.astimezone(CHINA_TZ).date().isoformat()
+    key = _subkey(secret, b"gi-scan-ip-v1|" + day.encode())
+    return hmac.new(key, ip.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+# --- scan tokens -------------------------------------------------------------------------------
+
+def _token_mac(secret: str, scan_id: int, expires: int, code: str) -> str:
+    msg = f"{scan_id}.{expires}.{code}".encode()
+    digest = hmac.new(_subkey(secret, b"gi-scan-token-v1"), msg, hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def scan_token(secret: str, scan: Scan, code: str) -> str:
+    """A token that lets the page add a location to this one scan, for an hour."""
+    expires = int((scan.at + TOKEN_TTL).timestamp())
+    return f"{scan.id}.{expires}.{_token_mac(secret, scan.id, expires, code)}"
+
+
+def read_scan_token(secret: str, token: str, code: str, now: dt.datetime | None = None) -> int:
+    """The scan id a token names, if it was made for this code and has not expired (else 403)."""
+    bad = Forbidden("the scan token is not valid for this code, or it has expired; check the code again",
+                    code="invalid_scan_token")
+    parts = token.split(".") if isinstance(token, str) else []
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+        raise bad
+    scan_id, expires = int(parts[0]), int(parts[1])
+    if not hmac.compare_digest(_token_mac(secret, scan_id, expires, code), parts[2]):
+        raise bad
+    if (now or utcnow()).timestamp() > expires:
+        raise bad
+    return scan_id
+
+
+# --- recording ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Checks:
+    """The counters of one serial's checks (this check included when it was counted)."""
+
+    count: int
+    first_at: dt.datetime | None
+    first_adcode: str | None
+    last_adcode: str | None
+
+    @classmethod
+    def none(cls) -> Checks:
+        return cls(0, None, None, None)
+
+
+def _insert_for(session: Session):
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def record_scan(session: Session, *, verdict: Verdict, detail: str | None, serial: Serial | None, mac_ok: bool,
+                counted: bool, secret: str, ip: str | None, user_agent: str | None,
+                now: dt.datetime | None = None) -> tuple[Scan, Checks | None]:
+    """Log one check; when `counted` (a real mark, a person), bump its serial's counters in one upsert."""
+    now = now or utcnow()
+    ua = ua_class(user_agent)
+    scan = Scan(at=now, series=serial.series if serial else None, seq=serial.seq if serial else None,
+                mac_ok=mac_ok, verdict=verdict, detail=detail, ip_hash=ip_hash(secret, ip, now), ua_class=ua)
+    session.add(scan)
+    session.flush()
+    if serial is None or not counted:
+        return scan, None
+    if ua == UAClass.bot:  # link previews and crawlers would inflate "checked N times"
+        return scan, checks_of(session, serial)
+    insert = _insert_for(session)
+    stmt = insert(MarkCheck).values(series=serial.series, seq=serial.seq, count=1, first_at=now,
+                                    first_scan_id=scan.id, last_at=now, last_scan_id=scan.id)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[MarkCheck.series, MarkCheck.seq],
+        set_={"count": MarkCheck.count + 1, "last_at": stmt.excluded.last_at,
+              "last_scan_id": stmt.excluded.last_scan_id},
+    ).returning(MarkCheck.count, MarkCheck.first_at, MarkCheck.first_adcode, MarkCheck.last_adcode)
+    row = session.execute(stmt).one()
+    return scan, Checks(int(row[0]), row[1], row[2], row[3])
+
+
+def checks_of(session: Session, serial: Serial) -> Checks:
+    """The counters of a serial without counting (HEAD requests, bots)."""
+    row = session.execute(select(MarkCheck.count, MarkCheck.first_at, MarkCheck.first_adcode, MarkCheck.last_adcode)
+                          .where(MarkCheck.series == serial.series, MarkCheck.seq == serial.seq)).first()
+    return Checks(int(row[0]), row[1], row[2], row[3]) if row else Checks.none()
+
+
+def rounded(value: float) -> float:
+    return round(float(value), LOCATION_PRECISION)
+
+
+def record_location(session: Session, scan_id: int, *, lat: float, lon: float,
+                    now: dt.datetime | None = None) -> dict[str, Any]:
+    """Add a consumer-shared location (rounded, with its county) to a scan, once."""
+    from . import jurisdiction
+
+    now = now or utcnow()
+    lat, lon = rounded(lat), rounded(lon)
+    units = jurisdiction.classify([lon], [lat])[0]
+    adcode = units["county"]["adcode"] if units["county"] else None
+    result = session.execute(update(Scan).where(Scan.id == scan_id, Scan.located_at.is_(None))
+                             .values(lat=lat, lon=lon, adcode=adcode, located_at=now)
+                             .execution_options(synchronize_session=False))
+    scan = session.get(Scan, scan_id)
+    if scan is None:
+        raise NotFound(f"scan {scan_id} does not exist", code="scan_not_found")
+    if result.rowcount != 1:
+        raise Conflict("this check already has a location", code="already_located")
+    if adcode and scan.mac_ok and scan.series is not None:
+        session.execute(update(MarkCheck)
+                        .where(MarkCheck.series == scan.series, MarkCheck.seq == scan.seq)
+                        .values(last_adcode=adcode, last_located_at=now,
+                                first_adcode=case((MarkCheck.first_scan_id == scan_id, adcode),
+                                                  else_=MarkCheck.first_adcode))
+                        .execution_options(synchronize_session=False))
+    return {"lat": lat, "lon": lon, "adcode": adcode, "place": place(adcode)}
+
+
+def place(adcode: str | None) -> dict[str, Any] | None:
+    """County, city and province names of a county adcode (None if unknown)."""
+    if not adcode:
+        return None
+    from geodata.admin import get_registry
+
+    registry = get_registry()
+    unit = registry.get(adcode)
+    if unit is None:
+        return None
+    chain = [unit, *registry.ancestors(adcode)]
+
+    def first(tier: str):
+        u = next((u for u in chain if tier in u.tiers), None)
+        return {"adcode": u.adcode, "name": u.name} if u else None
+
+    out = {"adcode": adcode, "county": first("county"), "city": first("city"), "province": first("province")}
+    # What a person calls "the city": the prefecture, else (e.g. a province-administered county) the county.
+    out["city_name"] = (out["city"] or out["county"] or {"name": unit.name})["name"]
+    return out

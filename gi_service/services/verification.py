@@ -1,0 +1,427 @@
+"""Consumer verification of a special-mark code: the verdict, and what the page shows about the mark.
+
+Order of checks (each step runs only if the previous one passed):
+
+1. **syntax** — a code is 30 characters ``{kid}{serial15}{tag}`` (``codes.verify_code``);
+2. **MAC** — the tag is recomputed with the mark keys, offline: a forged or malformed code
+   never touches the database;
+3. **ledger** — ``marks.find_mark``, one index seek: never issued → *unknown*; voided or
+   spoiled → *voided*; lost or stolen → *lost_or_stolen* (for a GS1 Digital Link the GTIN
+   in the URI must also be the batch's, else *unknown*);
+4. **authorization** — the producer's authorization for the GI must be ``approved`` (and
+   not past ``valid_until``), else *authorization_suspended* (suspension takes effect on
+   every label at once);
+5. **activation and lot** — not activated → *genuine_not_activated*; activated on a
+   recalled lot → *recalled*; otherwise *genuine*.
+
+Dead labels (voided, lost, stolen) are named before the authorization: what happened to
+the label itself is the more specific news. The verdict texts are given in Chinese and
+English; the web layer picks one.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import shapely
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from ..codes import CodeCheck, MarkKeyring, Serial, SerialError, parse_serial, verify_code
+from ..db import utcnow
+from ..models import (Authorization, AuthorizationStatus, GIKind, GIProduct, LedgerEvent, LotStatus, MarkState,
+                      Organisation, OriginArea, Plot, Verdict)
+from .marks import MarkStatus, find_mark
+from .registry import CHINA_TZ
+from .scans import Checks, place
+
+# --- verdicts ----------------------------------------------------------------------------------
+
+#: HTTP status of each verdict: only a genuine mark answers 200 (see verify.py for the reasons).
+STATUS = {
+    Verdict.genuine: 200,
+    Verdict.malformed: 400,
+    Verdict.unknown: 404,
+    Verdict.genuine_not_activated: 409,
+    Verdict.voided: 410,
+    Verdict.lost_or_stolen: 410,
+    Verdict.recalled: 410,
+    Verdict.authorization_suspended: 451,
+}
+
+_REPORT_ZH = "请勿购买。请保留商品和购物凭证，拨打 12315 或向当地市场监督管理部门举报。"
+_REPORT_EN = ("Do not buy it. Keep the product and the receipt, and report it to the local market regulation "
+              "office (in China, call 12315).")
+
+TEXTS: dict[Verdict, dict[str, dict[str, str]]] = {
+    Verdict.genuine: {
+        "title": {"zh": "正品：地理标志专用标志有效", "en": "Genuine GI special mark"},
+        "message": {"zh": "此标志由授权印制企业印制，已激活在检验合格的生产批次上，生产者的使用授权有效。",
+                    "en": "This mark was printed by an authorized printer and activated on a production lot that "
+                          "passed its quality test, and the producer's authorization is in force."},
+        "advice": {"zh": "请核对下方的产品名称、生产者和统一社会信用代码是否与包装一致；如不一致，请拨打 12315 举报。",
+                   "en": "Check that the product, producer and unified social credit code below match the package. "
+                         "If they do not, report it (in China, call 12315)."},
+    },
+    Verdict.genuine_not_activated: {
+        "title": {"zh": "警告：此标志尚未激活", "en": "Warning: this mark was never activated"},
+        "message": {"zh": "这是真实印制的标志，但从未激活到经检验合格的生产批次上，不应出现在销售的商品上。",
+                    "en": "This label was really printed, but it was never activated on a production lot that "
+                          "passed its quality test: it must not be on a product for sale."},
+        "advice": {"zh": _REPORT_ZH, "en": _REPORT_EN},
+    },
+    Verdict.voided: {
+        "title": {"zh": "警告：此标志已作废", "en": "Warning: this mark was voided"},
+        "message": {"zh": "此标志已被作废（损坏、退回、销毁或印制废品），不再有效。",
+                    "en": "This label was voided (damaged, returned, destroyed or spoiled in printing) and is no "
+                          "longer valid."},
+        "advice": {"zh": _REPORT_ZH, "en": _REPORT_EN},
+    },
+    Verdict.lost_or_stolen: {
+        "title": {"zh": "警告：此标志已挂失（遗失或被盗）", "en": "Warning: this mark was reported lost or stolen"},
+        "message": {"zh": "此标志的持有人已报告其遗失或被盗，贴在商品上的很可能是被盗用的标签。",
+                    "en": "Its holder reported this label lost or stolen: on a product it is most likely a "
+                          "diverted label."},
+        "advice": {"zh": _REPORT_ZH, "en": _REPORT_EN},
+    },
+    Verdict.recalled: {
+        "title": {"zh": "警告：该批次产品已召回", "en": "Warning: this lot was recalled"},
+        "message": {"zh": "此标志所在的生产批次已被召回。请勿食用或使用该产品。",
+                    "en": "The production lot this mark was activated on has been recalled. Do not consume or use "
+                          "the product."},
+        "advice": {"zh": "请停止使用，联系销售者退货，并留意召回公告；如仍在销售，请拨打 12315 举报。",
+                   "en": "Stop using it, return it to the seller and follow the recall notice. If it is still on "
+                         "sale, report it (in China, call 12315)."},
+    },
+    Verdict.authorization_suspended: {
+        "title": {"zh": "警告：生产者的专用标志使用资格不在有效期内",
+                  "en": "Warning: the producer may not use this mark now"},
+        "message": {"zh": "该生产者使用此地理标志专用标志的授权已被暂停、撤销或已失效，其标志目前不能证明产品来源。",
+                    "en": "The producer's authorization to use this GI special mark is suspended, revoked or has "
+                          "lapsed, so its marks do not vouch for the product now."},
+        "advice": {"zh": _REPORT_ZH, "en": _REPORT_EN},
+    },
+    Verdict.unknown: {
+        "title": {"zh": "无法验证：查无此码", "en": "Not verified: unknown code"},
+        "message": {"zh": "系统从未签发过这个验证码，该标签可能是伪造的。",
+                    "en": "No such code was ever issued. The label may be counterfeit."},
+        "advice": {"zh": _REPORT_ZH, "en": _REPORT_EN},
+    },
+    Verdict.malformed: {
+        "title": {"zh": "无法识别的验证码", "en": "This is not a valid code"},
+        "message": {"zh": "这不是格式正确的验证码。请重新扫描标签上的二维码，或核对手动输入的字符。",
+                    "en": "This is not shaped like a verification code. Scan the QR code on the label again, or "
+                          "check the characters you typed."},
+        "advice": {"zh": "如果重新扫描后仍然如此，该标签可能是伪造的。" + _REPORT_ZH,
+                   "en": "If a new scan gives the same answer, the label may be counterfeit. " + _REPORT_EN},
+    },
+}
+
+# More specific messages for some details of a verdict.
+DETAIL_TEXTS: dict[str, dict[str, str]] = {
+    "no_tag": {"zh": "链接中缺少验证参数（v=），无法验证此标签。正品标签的二维码总带有该参数。",
+               "en": "The link lacks its verification tag (v=), so this label cannot be verified. The QR code of "
+                     "a genuine label always carries it."},
+    "gtin_mismatch": {"zh": "此验证码不是为这个商品条码（GTIN）签发的，标签可能被挪用到其他商品上。",
+                      "en": "This code was not issued for this product number (GTIN): the label may have been "
+                            "moved to another product."},
+    "spoiled": {"zh": "此标志在印制时已报废，本应被销毁，不应出现在商品上。",
+                "en": "This label was spoiled in printing and should have been destroyed; it must not be on a "
+                      "product."},
+    "expired": {"zh": "该生产者使用此地理标志专用标志的授权已过有效期。",
+                "en": "The producer's authorization to use this GI special mark has expired."},
+}
+
+KIND_LABELS = {
+    GIKind.protected_product: {"zh": "地理标志保护产品", "en": "Protected GI product"},
+    GIKind.collective_mark: {"zh": "地理标志集体商标", "en": "GI collective trademark"},
+    GIKind.certification_mark: {"zh": "地理标志证明商标", "en": "GI certification trademark"},
+    GIKind.foreign_gi: {"zh": "中欧地理标志协定互认互保产品", "en": "Foreign GI under the EU–China agreement"},
+}
+
+_DEAD = {MarkState.voided: (Verdict.voided, "voided"), MarkState.spoiled: (Verdict.voided, "spoiled"),
+         MarkState.lost: (Verdict.lost_or_stolen, "lost"), MarkState.stolen: (Verdict.lost_or_stolen, "stolen")}
+
+
+@dataclass(frozen=True)
+class Check:
+    """The verdict on one code and what it rests on."""
+
+    verdict: Verdict
+    detail: str | None               # never_issued, bad_mac, unknown_key, no_tag, gtin_mismatch, spoiled, ...
+    reason: str                      # one English sentence for logs and JSON errors
+    code: str | None = None          # canonical (upper-case) code, if well-formed
+    serial: Serial | None = None     # verified if mac_ok, else only claimed by the code
+    mac_ok: bool = False
+    mark: MarkStatus | None = None
+    authorization: Authorization | None = None
+
+    @property
+    def status(self) -> int:
+        return STATUS[self.verdict]
+
+    @property
+    def genuine(self) -> bool:
+        return self.verdict == Verdict.genuine
+
+
+def _claimed_serial(code: str) -> Serial | None:
+    """The serial a well-formed but unverified code claims (kept for later copied-label signals)."""
+    try:
+        c = code.strip().upper()
+        return Serial(c[1:5], 2000 + int(c[5:7]), int(c[7:16]))
+    except (SerialError, ValueError, AttributeError):
+        return None
+
+
+def check_code(session: Session, keyring: MarkKeyring, code: str, *, gtin: str | None = None,
+               today: dt.date | None = None) -> Check:
+    """Syntax → MAC (offline) → ledger → authorization → lot; see the module docstring."""
+    mac: CodeCheck = verify_code(keyring, code)
+    if mac.status == "malformed":
+        return Check(Verdict.malformed, "malformed", mac.reason)
+    canonical = code.strip().upper()
+    if mac.status != "valid":
+        detail = "unknown_key" if mac.reason.startswith("unknown key") else "bad_mac"
+        return Check(Verdict.unknown, detail, mac.reason, canonical, _claimed_serial(canonical))
+    return _check_ledger(session, mac.serial, canonical, gtin=gtin, today=today)
+
+
+def check_gs1(session: Session, keyring: MarkKeyring, *, gtin: str, serial_text: str, tag: str | None,
+              today: dt.date | None = None) -> Check:
+    """A GS1 Digital Link `/01/{gtin}/21/{serial}?v={kid}{tag}`: the same checks, plus the GTIN must match."""
+    try:
+        serial = parse_serial(serial_text)
+    except SerialError as exc:
+        return Check(Verdict.unknown, "not_a_serial", f"the serial is not one of ours: {exc.message}")
+    tag = (tag or "").strip().upper()
+    if not tag:
+        return Check(Verdict.unknown, "no_tag", "the link has no verification tag (v=)", serial=serial)
+    code = tag[:1] + serial.text[:15] + tag[1:]
+    check = check_code(session, keyring, code, gtin=gtin, today=today)
+    if check.verdict == Verdict.malformed:  # a well-formed serial with a wrong-shaped tag
+        return Check(Verdict.unknown, "bad_tag", "the verification tag (v=) is not shaped like one", serial=serial)
+    return check
+
+
+def _check_ledger(session: Session, serial: Serial, code: str, *, gtin: str | None,
+                  today: dt.date | None) -> Check:
+    mark = find_mark(session, serial)
+    base = dict(code=code, serial=serial, mac_ok=True)
+    if mark is None:
+        return Check(Verdict.unknown, "never_issued", "a valid tag, but this serial was never issued", **base)
+    if gtin is not None and mark.batch.gtin != gtin:
+        return Check(Verdict.unknown, "gtin_mismatch", "the code was not issued for this GTIN", **base)
+    base["mark"] = mark
+    if mark.state in _DEAD:
+        verdict, detail = _DEAD[mark.state]
+        return Check(verdict, detail, f"the mark is {mark.state.value}", **base)
+    auth = session.scalar(select(Authorization).where(Authorization.producer_id == mark.batch.producer_id,
+                                                      Authorization.gi_id == mark.batch.gi_id))
+    base["authorization"] = auth
+    today = today or utcnow().astimezone(CHINA_TZ).date()
+    if auth is None or auth.status != AuthorizationStatus.approved:
+        state = auth.status.value if auth else "none"
+        return Check(Verdict.authorization_suspended, state, f"the producer's authorization is {state}", **base)
+    if auth.valid_until is not None and auth.valid_until < today:
+        return Check(Verdict.authorization_suspended, "expired",
+                     f"the producer's authorization expired on {auth.valid_until}", **base)
+    if mark.state != MarkState.activated:
+        return Check(Verdict.genuine_not_activated, mark.state.value,
+                     f"the mark is {mark.state.value}, not activated", **base)
+    if mark.lot is None or mark.lot.status == LotStatus.recalled:
+        return Check(Verdict.recalled, "recalled", "the mark's lot was recalled", **base)
+    return Check(Verdict.genuine, None, "activated on an active lot, authorization in force", **base)
+
+
+# --- what the page shows ------------------------------------------------------------------------
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z") if value else None
+
+
+def china_date(value: dt.datetime | None) -> str | None:
+    return value.astimezone(CHINA_TZ).date().isoformat() if value else None
+
+
+def texts(check: Check) -> dict[str, dict[str, str]]:
+    out = {k: dict(v) for k, v in TEXTS[check.verdict].items()}
+    if check.detail in DETAIL_TEXTS:
+        out["message"] = dict(DETAIL_TEXTS[check.detail])
+    return out
+
+
+TIMELINE_KINDS = ("printed", "issued", "activated", "spoiled", "voided", "lost", "stolen")
+
+
+def timeline(session: Session, mark: MarkStatus) -> list[dict[str, Any]]:
+    """Ledger events of the mark's batch whose ranges cover its serial (printed, issued, activated, …).
+
+    Bounded whatever the batch's history: printed/issued/spoiled events of the batch (a few),
+    the event that gave the mark its current state, and its activation on its lot.
+    """
+    r = mark.range
+    conditions = [LedgerEvent.kind.in_(("printed", "issued", "spoiled")), LedgerEvent.seq == r.event_seq]
+    if r.lot_id is not None:
+        conditions.append(and_(LedgerEvent.kind == "activated", LedgerEvent.lot_id == r.lot_id))
+    rows = session.execute(select(LedgerEvent.seq, LedgerEvent.at, LedgerEvent.kind, LedgerEvent.ranges)
+                           .where(LedgerEvent.batch_id == mark.batch.id, or_(*conditions))
+                           .order_by(LedgerEvent.seq)).all()
+    seq = mark.serial.seq
+    events = []
+    for _seq, at, kind, ranges in rows:
+        if kind in TIMELINE_KINDS and any(a <= seq <= b for a, b in ranges or ()):
+            events.append({"event": kind, "at": _iso(at), "date": china_date(at)})
+    lot = mark.lot
+    if lot is not None and lot.status == LotStatus.recalled and lot.recalled_at is not None:
+        events.append({"event": "recalled", "at": _iso(lot.recalled_at), "date": china_date(lot.recalled_at)})
+    return events
+
+
+def describe(session: Session, check: Check, checks: Checks | None, *, base_url: str) -> dict[str, Any]:
+    """The verification answer as plain data (the JSON body; the HTML page renders the same)."""
+    words = texts(check)
+    doc: dict[str, Any] = {
+        "verdict": check.verdict.value,
+        "genuine": check.genuine,
+        "status": check.status,
+        "detail": check.detail,
+        "title": words["title"],
+        "message": words["message"],
+        "advice": words["advice"],
+        "code": check.code,
+        "serial": check.serial.text if check.serial and check.mac_ok else None,
+        "serial_display": check.serial.display if check.serial and check.mac_ok else None,
+    }
+    mark = check.mark
+    if mark is None:
+        return doc
+    batch = mark.batch
+    gi = session.get(GIProduct, batch.gi_id)
+    producer = session.get(Organisation, batch.producer_id)
+    doc["mark"] = {"state": mark.state.value, "pack_size_g": batch.pack_size_g, "gtin": batch.gtin}
+    doc["gi"] = {
+        "id": gi.id, "name_zh": gi.name_zh, "name_en": gi.name_en, "name_pinyin": gi.name_pinyin,
+        "kind": gi.kind.value, "kind_label": KIND_LABELS[gi.kind], "registration_no": gi.registration_no,
+        "registration_date": gi.registration_date.isoformat() if gi.registration_date else None,
+        "standard": gi.standard, "area_description": gi.area_description,
+        "area_url": f"{base_url}/collections/origin-areas/items/{gi.id}" if gi.origin_area_id else None,
+    }
+    doc["producer"] = {"name": producer.name, "name_en": producer.name_en, "uscc": producer.uscc}
+    auth = check.authorization
+    doc["authorization"] = ({"status": auth.status.value, "announcement_no": auth.announcement_no,
+                             "valid_until": auth.valid_until.isoformat() if auth.valid_until else None}
+                            if auth else None)
+    lot = mark.lot
+    doc["lot"] = None if lot is None else {
+        "lot_no": lot.lot_no, "production_date": lot.production_date.isoformat(), "quantity": lot.quantity,
+        "test_report_no": lot.test_report_no, "testing_body": lot.testing_body, "status": lot.status.value,
+        "recalled_at": _iso(lot.recalled_at), "recall_reason": lot.recall_reason,
+    }
+    doc["timeline"] = timeline(session, mark)
+    if checks is not None:
+        doc["checks"] = {
+            "count": checks.count, "first_at": _iso(checks.first_at), "first_date": china_date(checks.first_at),
+            "first_place": place(checks.first_adcode), "last_place": place(checks.last_adcode),
+        }
+    return doc
+
+
+# --- the production area as a small inline SVG ----------------------------------------------------
+
+MAP_WIDTH = 320.0
+MAP_MAX_HEIGHT = 360.0
+MAX_PLOTS = 50
+_cache_lock = threading.Lock()
+_area_cache: OrderedDict[int, tuple[tuple[float, ...], str]] = OrderedDict()
+_AREA_CACHE_SIZE = 128
+
+
+def _frame(min_x: float, min_y: float, max_x: float, max_y: float) -> tuple[float, ...]:
+    """(x0, y1, sx, sy, width, height): an equirectangular projection of the bbox fitted to the map."""
+    pad_x, pad_y = (max_x - min_x) * 0.04 or 0.01, (max_y - min_y) * 0.04 or 0.01
+    x0, x1, y0, y1 = min_x - pad_x, max_x + pad_x, min_y - pad_y, max_y + pad_y
+    k = math.cos(math.radians((y0 + y1) / 2))  # metres per degree of longitude shrink with latitude
+    scale = MAP_WIDTH / ((x1 - x0) * k)
+    if (y1 - y0) * scale > MAP_MAX_HEIGHT:
+        scale = MAP_MAX_HEIGHT / (y1 - y0)
+    width, height = (x1 - x0) * k * scale, (y1 - y0) * scale
+    return (x0, y1, k * scale, scale, round(width, 1), round(height, 1))
+
+
+def _project(frame, lon: float, lat: float) -> tuple[float, float]:
+    x0, y1, sx, sy = frame[:4]
+    return (lon - x0) * sx, (y1 - lat) * sy
+
+
+def _rings(geom):
+    for poly in getattr(geom, "geoms", [geom]):
+        if poly.is_empty or poly.geom_type != "Polygon":
+            continue
+        yield poly.exterior
+        yield from poly.interiors
+
+
+def _path(frame, geom, min_px: float = 1.0) -> str:
+    parts = []
+    for ring in _rings(geom):
+        pts = [_project(frame, x, y) for x, y in ring.coords]
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        if max(xs) - min(xs) < min_px and max(ys) - min(ys) < min_px:
+            continue  # an island smaller than a pixel adds bytes, not information
+        coords = "L".join(f"{x:.1f} {y:.1f}" for x, y in pts[:-1])
+        parts.append(f"M{coords}Z")
+    return "".join(parts)
+
+
+def outline(geom, bounds: tuple[float, float, float, float]) -> tuple[tuple[float, ...], str]:
+    """The map frame for `bounds` and the SVG path of `geom` in it, simplified to about one pixel."""
+    frame = _frame(*bounds)
+    simplified = shapely.simplify(geom, 1.0 / frame[3], preserve_topology=True)
+    return frame, _path(frame, simplified)
+
+
+def _area_path(session: Session, area: OriginArea) -> tuple[tuple[float, ...], str]:
+    """The projected, simplified outline of an area; areas are immutable, so it is cached by id."""
+    with _cache_lock:
+        hit = _area_cache.get(area.id)
+        if hit is not None:
+            _area_cache.move_to_end(area.id)
+            return hit
+    geom = session.scalar(select(OriginArea.geom).where(OriginArea.id == area.id))
+    value = outline(geom, (area.min_x, area.min_y, area.max_x, area.max_y))
+    with _cache_lock:
+        _area_cache[area.id] = value
+        while len(_area_cache) > _AREA_CACHE_SIZE:
+            _area_cache.popitem(last=False)
+    return value
+
+
+def area_map(session: Session, gi_id: int, producer_id: int, *, title: str, plots_label: str) -> str | None:
+    """An inline SVG of the GI's production area with the producer's plots marked (None if no area)."""
+    gi = session.get(GIProduct, gi_id)
+    area = session.get(OriginArea, gi.origin_area_id) if gi and gi.origin_area_id else None
+    if area is None:
+        return None
+    frame, outline = _area_path(session, area)
+    plots = list(session.scalars(select(Plot.geom).where(Plot.producer_id == producer_id, Plot.gi_id == gi_id,
+                                                         Plot.is_active.is_(True))
+                                 .order_by(Plot.id).limit(MAX_PLOTS)))
+    width, height = frame[4], frame[5]
+    marks = []
+    for geom in plots:
+        c = geom.centroid
+        x, y = _project(frame, c.x, c.y)
+        shape = _path(frame, geom, min_px=4.0)
+        if shape:
+            marks.append(f'<path d="{shape}"/>')
+        marks.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5"/>')
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
+            f'aria-label="{title}" class="map"><title>{title}</title>'
+            f'<path d="{outline}" fill="#dfe8dc" stroke="#24553a" stroke-width="1" fill-rule="evenodd"/>'
+            f'<g fill="#c0392b" fill-opacity=".75" stroke="#fff" stroke-width="1.5" aria-label="{plots_label}">'
+            f'{"".join(marks)}</g></svg>')

@@ -1,0 +1,64 @@
+"""The production area drawn as an inline SVG: lon/lat projected with the latitude's shrink of longitude,
+simplified to about a pixel so even an archipelago stays small, with the producer's plots marked.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+import shapely
+
+from geodata.admin import get_registry
+from gi_service.services import verification
+from gi_service.services.verification import MAP_MAX_HEIGHT, MAP_WIDTH, _frame, _project, outline
+
+
+def test_projection_keeps_shapes_and_fits_the_map():
+    """Does a square kilometre stay square (longitude shrunk by cos(latitude)) and the bbox fit the map?"""
+    lat = 45.0
+    frame = _frame(120.0, lat, 121.0, lat + 0.5)
+    x0, y0 = _project(frame, 120.0, lat)
+    x1, y1 = _project(frame, 121.0, lat + 0.5)
+    assert 0 < x0 < x1 <= frame[4] and 0 < y1 < y0 <= frame[5]          # north is up
+    assert frame[4] <= MAP_WIDTH + 0.1 and frame[5] <= MAP_MAX_HEIGHT + 0.1
+    width_per_deg, height_per_deg = (x1 - x0), (y0 - y1) / 0.5
+    assert math.isclose(width_per_deg / height_per_deg, math.cos(math.radians(lat + 0.25)), rel_tol=0.01)
+
+
+def test_an_archipelago_stays_small():
+    """Is Zhoushan (舟山市, 12,000+ vertices, hundreds of islands) drawn in under 16 KB of path?"""
+    geom = get_registry().boundary("330900")
+    frame, path = outline(geom, geom.bounds)
+    assert shapely.get_num_coordinates(geom) > 10_000
+    assert 0 < len(path) < 16_000
+    assert path.count("M") < len(geom.geoms)                # islands below a pixel are left out
+
+
+def test_a_dense_outline_is_simplified_to_about_a_pixel():
+    """Does a 100,000-vertex circle come out as a few hundred points at most?"""
+    circle = shapely.Point(116.0, 40.0).buffer(0.5, quad_segs=25_000)
+    _, path = outline(circle, circle.bounds)
+    points = path.count("L") + 1
+    assert 20 < points < 600
+
+
+def test_map_marks_every_plot(world, session, factory):
+    """Does the map of the GI's area mark each of the producer's active plots (and nobody else's)?"""
+    factory.plot(world.producer, world.gi, side_m=3000, name="big")       # large enough to draw as a shape
+    other = factory.producer("341602")
+    factory.plot(other, world.gi)
+    svg = verification.area_map(session, world.gi.id, world.producer.org.id, title="产地范围", plots_label="地块")
+    assert svg.startswith('<svg xmlns="http://www.w3.org/2000/svg"') and "<title>产地范围</title>" in svg
+    assert svg.count("<circle") == 2
+    marks = svg[svg.index("<g "):]
+    assert marks.count("<path") == 1                       # the 3 km plot is drawn, the 100 m one only marked
+    width, height = map(float, re.search(r'viewBox="0 0 ([\d.]+) ([\d.]+)"', svg).groups())
+    for cx, cy in re.findall(r'cx="([\d.]+)" cy="([\d.]+)"', svg):
+        assert 0 < float(cx) < width and 0 < float(cy) < height
+
+
+def test_no_area_no_map(world, session):
+    """Is there no map (None) for a GI without a production-area geometry?"""
+    world.gi.origin_area_id = None
+    session.commit()
+    assert verification.area_map(session, world.gi.id, world.producer.org.id, title="t", plots_label="p") is None

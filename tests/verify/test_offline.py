@@ -1,0 +1,55 @@
+"""Syntax and MAC are checked offline: a forged or malformed code never reaches the ledger. Counted with an
+SQLAlchemy `before_cursor_execute` listener on the app's engine.
+"""
+from __future__ import annotations
+
+import pytest
+
+from gi_service.models import Verdict
+from gi_service.services import verification
+
+from .conftest import forged
+
+JSON = {"Accept": "application/json"}
+
+
+@pytest.mark.parametrize("kind", ["forged_tag", "unknown_key", "malformed", "lower_case_garbage"])
+def test_service_checks_forged_and_malformed_codes_without_sql(world, session, sql, kind):
+    """Does check_code decide 'unknown' (bad MAC) or 'malformed' without one SQL statement?"""
+    b = world.batch(10)
+    world.activate(b, 1, 10)
+    code = {"forged_tag": forged(b.code(1)),
+            "unknown_key": "Q" + b.code(1)[1:], "malformed": b.code(1)[:-1],
+            "lower_case_garbage": "not a code at all"}[kind]
+    sql.statements.clear()
+    check = verification.check_code(session, world.keyring, code)
+    assert check.verdict in (Verdict.unknown, Verdict.malformed)
+    assert sql.statements == []
+
+
+@pytest.mark.parametrize("path", ["/v/{forged}", "/v/{malformed}"])
+def test_http_check_of_a_forged_code_only_logs_the_scan(world, client, sql, path):
+    """Is the only statement of a forged or malformed check the INSERT of its scan row (no SELECT at all)?"""
+    gtin = "09506000134352"
+    b = world.batch(10, gtin=gtin)
+    world.activate(b, 1, 10)
+    fake = forged(b.code(1))
+    bad_tag = b.tag(2)  # a real tag, of another serial
+    url = path.format(forged=fake, malformed="XYZ", gtin=gtin, serial=b.serial(1), bad_tag=bad_tag)
+    sql.statements.clear()
+    r = client.get(url, headers=JSON)
+    assert r.status_code in (400, 404), r.json
+    assert r.json["error"] in ("unknown", "malformed")
+    data = sql.data_statements()
+    assert len(data) == 1 and data[0].upper().startswith("INSERT INTO SCANS"), data
+
+
+def test_a_valid_code_is_looked_up_in_the_ledger_then_the_authorization(world, client, sql):
+    """After the MAC, is the ledger (mark_ranges) read first and the authorization second?"""
+    b = world.batch(10)
+    world.activate(b, 1, 10)
+    sql.statements.clear()
+    assert client.get(f"/v/{b.code(1)}", headers=JSON).status_code == 200
+    selects = [s for s in sql.data_statements() if s.upper().startswith("SELECT")]
+    assert "FROM mark_ranges" in selects[0] and "lots" in selects[0]      # find_mark: range, batch and lot at once
+    assert "FROM authorizations" in selects[1]
