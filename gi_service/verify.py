@@ -1,4 +1,4 @@
-"""Consumer verification: `/v/{code}`.
+"""Consumer verification: `/v/{code}` and the GS1 Digital Link resolver `/01/{gtin}/21/{serial}`.
 
 `GET /v/{code}` answers a mobile-first HTML page (Chinese by default; English for
 `Accept-Language: en…` or `?lang=en`) or, for `Accept: application/json`, the same answer
@@ -26,25 +26,42 @@ saying what happened and what to do, and JSON in the error contract
 
 Answers are `Cache-Control: no-store` (each check counts, and a verdict can change) and
 `Vary: Accept, Accept-Language`.
+
+The GS1 resolver (GS1-Conformant Resolver standard): the URI is checked (400 on bad syntax,
+e.g. a wrong GTIN check digit, an unknown or misplaced qualifier, anything after the
+serial); the `v` query parameter carries the key id and MAC tag. An item whose tag is
+valid and whose serial was issued for that GTIN has links — `gs1:defaultLink`,
+`gs1:verificationService`, `gs1:pip`, `gs1:traceability`, all on its `/v/{code}` page — and
+is answered with a 307 redirect (query string passed on, less `linkType` and `v`, which the
+resolver consumed), a 404 for an unavailable `linkType`, or an RFC 9264 linkset for
+`linkType=linkset` (or `all`) or `Accept: application/linkset+json`. An item without links
+(no tag, a wrong tag, never issued, another GTIN) is answered directly with the *unknown*
+verdict (404), never redirected. Every resolver answer carries `Access-Control-Allow-Origin: *`;
+`/.well-known/gs1resolver` describes the resolver.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, g, jsonify, render_template, request
+from flask import Blueprint, Response, current_app, g, jsonify, redirect, render_template, request
 from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict, Field
 
 from .api.framework import Access, EndpointSpec, SPECS, endpoint, public
 from .codes import verify_code
 from .db import get_session, utcnow
+from .errors import MalformedRequest, NotFound
 from .services import scans, verification
 from .services.verification import Check
 
 bp = Blueprint("verify", __name__)
 
 LANGS = ("zh", "en")
+LINKSET_TYPE = "application/linkset+json"
+GS1_VOC = "https://gs1.org/voc/"
+LINKSET_CONTEXT = "https://ref.gs1.org/standards/resolver/linkset-context"
 
 
 def _register(rule: str, name: str, summary: str, access: Access, responses: dict[int, str],
@@ -63,14 +80,15 @@ def _register(rule: str, name: str, summary: str, access: Access, responses: dic
 
 @bp.after_request
 def _cors_and_caching(resp: Response) -> Response:
-    # Verification answers may be read from anywhere; POST stays same-origin: it is not among
-    # the allowed methods.
+    # Resolvers and verification answers are read from anywhere (GS1: "SHALL support CORS");
+    # POST stays same-origin: it is not among the allowed methods.
     resp.headers["Access-Control-Allow-Origin"] = "*"
     resp.headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
     resp.headers["Access-Control-Allow-Headers"] = "Accept, Accept-Language"
     resp.headers["Access-Control-Expose-Headers"] = "Link, Location, Content-Language"
-    resp.headers["Cache-Control"] = "no-store"
-    resp.vary.update(("Accept", "Accept-Language"))
+    if request.endpoint != "verify.resolver_description":
+        resp.headers["Cache-Control"] = "no-store"
+        resp.vary.update(("Accept", "Accept-Language"))
     return resp
 
 
@@ -93,8 +111,8 @@ def _lang() -> str:
 
 def _wants_json() -> bool:
     accept = request.accept_mimetypes
-    best = accept.best_match(["text/html", "application/json"])
-    return best == "application/json" and accept[best] > accept["text/html"]
+    best = accept.best_match(["text/html", "application/json", LINKSET_TYPE])
+    return best in ("application/json", LINKSET_TYPE) and accept[best] > accept["text/html"]
 
 
 def _write_if_recording(code: str) -> None:
@@ -249,3 +267,188 @@ def record_location(principal, code: str, body: LocationBody):
     canonical = code.strip().upper()
     scan_id = scans.read_scan_token(_settings().secret_key, body.token, canonical)
     return scans.record_location(get_session(), scan_id, lat=body.lat, lon=body.lon)
+
+
+# --- GS1 Digital Link -----------------------------------------------------------------------------
+
+_QUALIFIERS = ("22", "10", "21")      # the key qualifiers of a GTIN, in the order the syntax requires
+_CSET82 = re.compile(r"[!\"%&'()*+,\-./0-9:;<=>?A-Z_a-z]{1,20}")
+
+
+def gtin14(raw: str) -> str:
+    """A GTIN-8/12/13/14 from a URI, padded to 14 digits, or 400 saying what is wrong."""
+    if not raw.isascii() or not raw.isdigit() or len(raw) not in (8, 12, 13, 14):
+        raise MalformedRequest(f"/01/ takes a GTIN of 8, 12, 13 or 14 digits, not {raw!r}",
+                               code="invalid_digital_link")
+    digits = raw.zfill(14)
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(digits[:13]))
+    check = (10 - total % 10) % 10
+    if int(digits[13]) != check:
+        raise MalformedRequest(f"GTIN {raw}: the check digit should be {check}", code="invalid_digital_link",
+                               details={"gtin": raw, "check_digit": check})
+    return digits
+
+
+def parse_digital_link(path: str) -> tuple[str, dict[str, str]]:
+    """`{gtin}[/22/{cpv}][/10/{lot}][/21/{serial}]` -> (GTIN-14, qualifiers); 400 on any other shape."""
+    segments = path[:-1].split("/") if path.endswith("/") else path.split("/")
+    gtin = gtin14(segments[0])
+    rest = segments[1:]
+    if len(rest) % 2:
+        raise MalformedRequest(f"/{'/'.join(rest)}: a key qualifier needs its value, and nothing may follow the "
+                               "last one", code="invalid_digital_link")
+    qualifiers: dict[str, str] = {}
+    last = -1
+    for ai, value in zip(rest[::2], rest[1::2], strict=True):
+        if ai not in _QUALIFIERS:
+            raise MalformedRequest(f"/{ai}/ is not a key qualifier of a GTIN (22, 10, 21)", code="invalid_digital_link")
+        position = _QUALIFIERS.index(ai)
+        if position <= last:
+            raise MalformedRequest("the key qualifiers of a GTIN come in the order 22, 10, 21, each once",
+                                   code="invalid_digital_link")
+        if not _CSET82.fullmatch(value):
+            raise MalformedRequest(f"AI {ai}: {value!r} is not 1-20 characters of GS1 character set 82",
+                                   code="invalid_digital_link")
+        last = position
+        qualifiers[ai] = value
+    return gtin, qualifiers
+
+
+LINK_TYPES: dict[str, dict[str, Any]] = {
+    "defaultLink": {"fragment": "", "title": {"en": "Verify this GI special mark", "zh": "验证地理标志专用标志"}},
+    "verificationService": {"fragment": "", "title": {"en": "Verification of this GI special mark",
+                                                      "zh": "地理标志专用标志验证服务"}},
+    "pip": {"fragment": "#product", "title": {"en": "Product information: GI, producer, lot",
+                                             "zh": "产品信息：地理标志、生产者、批次"}},
+    "traceability": {"fragment": "#timeline", "title": {"en": "Mark history: printed, issued, activated",
+                                                        "zh": "标志记录：印制、发放、激活"}},
+}
+
+
+def normalise_link_type(value: str) -> str | None:
+    """`gs1:pip`, `https://gs1.org/voc/pip` or `https://ref.gs1.org/voc/pip` -> `pip` (None if foreign)."""
+    for prefix in ("gs1:", "https://gs1.org/voc/", "http://gs1.org/voc/", "https://ref.gs1.org/voc/"):
+        if value.startswith(prefix):
+            return value[len(prefix):]
+    return None
+
+
+def _links(check: Check) -> list[dict[str, Any]]:
+    target = f"{_base_url()}/v/{check.code}"
+    out = []
+    for name, spec in LINK_TYPES.items():
+        types = ("text/html", "application/json") if name == "verificationService" else ("text/html",)
+        for media in types:
+            out.append({"rel": GS1_VOC + name, "name": name, "href": target + spec["fragment"], "type": media,
+                        "title": spec["title"], "hreflang": ["zh", "en"]})
+    return out
+
+
+def _anchor(gtin: str, qualifiers: dict[str, str]) -> str:
+    path = "".join(f"/{ai}/{qualifiers[ai]}" for ai in _QUALIFIERS if ai in qualifiers)
+    return f"{_base_url()}/01/{gtin}{path}"
+
+
+def _link_header(links: list[dict[str, Any]], linkset_url: str) -> str:
+    # Header values are Latin-1: English titles here; the linkset has both languages.
+    parts = []
+    for link in links:
+        langs = "".join(f'; hreflang="{h}"' for h in link["hreflang"])
+        parts.append(f'<{link["href"]}>; rel="{link["rel"]}"; type="{link["type"]}"{langs}; '
+                     f'title="{link["title"]["en"]}"')
+    parts.append(f'<{linkset_url}>; rel="linkset"; type="{LINKSET_TYPE}"; title="All links for this label"')
+    return ", ".join(parts)
+
+
+def _redirect_to(href: str) -> Response:
+    """307 to `href`, passing on the request's query string (GS1: SHALL) less what the resolver consumed.
+
+    `linkType` chose the link and `v` is already inside the target's code, so neither is repeated: the
+    default answer's Location is then exactly the default link's href.
+    """
+    base, _, fragment = href.partition("#")
+    args = [(k, v) for k, v in request.args.items(multi=True) if k not in ("linkType", "v")]
+    location = base + (f"?{urlencode(args)}" if args else "") + (f"#{fragment}" if fragment else "")
+    return redirect(location, code=307)
+
+
+def _wants_linkset(link_type: str | None) -> bool:
+    if link_type is not None:
+        return link_type in ("linkset", "all")
+    accept = request.accept_mimetypes
+    return accept.best_match(["text/html", LINKSET_TYPE]) == LINKSET_TYPE and accept[LINKSET_TYPE] > accept["text/html"]
+
+
+def _linkset_response(anchor: str, links: list[dict[str, Any]], description: str) -> Response:
+    entry: dict[str, Any] = {"anchor": anchor, "description": description}
+    for link in links:
+        entry.setdefault(link["rel"], []).append(
+            {"href": link["href"], "title": f'{link["title"]["zh"]} / {link["title"]["en"]}', "type": link["type"],
+             "hreflang": link["hreflang"]})
+    accept = request.accept_mimetypes
+    best = accept.best_match([LINKSET_TYPE, "application/json", "application/ld+json"]) or LINKSET_TYPE
+    body: dict[str, Any] = {"linkset": [entry]}
+    if best == "application/ld+json":
+        body = {"@context": LINKSET_CONTEXT, **body}
+    resp = jsonify(body)
+    resp.mimetype = best
+    return resp
+
+
+@_register("/01/<path:dl_path>", "gs1_resolve",
+           "GS1 Digital Link resolver for special-mark labels: /01/{gtin}/21/{serial}?v={kid}{tag} redirects "
+           "(307) to the verification answer; linkType selects a link, linkType=linkset lists them (RFC 9264)",
+           public("consumers and GS1 applications; no sign-in"),
+           {400: "not a valid GS1 Digital Link URI",
+            404: "unknown item (answered with the 'unknown' verdict), or the linkType is not available"},
+           content_type=LINKSET_TYPE,
+           query={"v": "key id and MAC tag of the label (15 characters); without it nothing verifies",
+                  "linkType": "gs1:defaultLink, gs1:verificationService, gs1:pip, gs1:traceability, linkset, all"})
+def gs1_resolve(dl_path: str):
+    gtin, qualifiers = parse_digital_link(dl_path)
+    if "21" not in qualifiers:
+        raise NotFound("this resolver answers for individual labels: /01/{gtin}/21/{serial}?v=…", code="no_links")
+    link_type = request.args.get("linkType")
+    wants_linkset = _wants_linkset(link_type)
+    keyring = current_app.extensions["gi_keyring"]
+    tag = request.args.get("v")
+    if tag and not wants_linkset:
+        _write_if_recording(tag.strip().upper()[:1] + qualifiers["21"].upper()[:15] + tag.strip().upper()[1:])
+    session = get_session()
+    check = verification.check_gs1(session, keyring, gtin=gtin, serial_text=qualifiers["21"], tag=tag)
+    if check.mark is None:  # no links: answer the verdict here rather than redirect to it
+        return _answer(check, record=not wants_linkset)
+    links = _links(check)
+    anchor = _anchor(gtin, qualifiers)
+    linkset_url = f"{anchor}?{urlencode({'v': tag, 'linkType': 'linkset'})}"
+    if wants_linkset:
+        description = f"{check.serial.display} · 地理标志专用标志 GI special mark"
+        resp = _linkset_response(anchor, links, description)
+    elif link_type is None or normalise_link_type(link_type) == "defaultLink":
+        resp = _redirect_to(links[0]["href"])
+    else:
+        name = normalise_link_type(link_type)
+        chosen = next((link for link in links if link["name"] == name), None)
+        if chosen is None:
+            available = sorted({"gs1:" + link["name"] for link in links})
+            raise NotFound(f"link type {link_type!r} is not available for this item; available: "
+                           f"{', '.join(available)}, linkset", code="link_type_unavailable",
+                           details={"available": available})
+        resp = _redirect_to(chosen["href"])
+    resp.headers["Link"] = _link_header(links, linkset_url)
+    return resp
+
+
+@_register("/.well-known/gs1resolver", "resolver_description", "GS1 resolver description file",
+           public(), {}, content_type="application/json")
+def resolver_description():
+    return jsonify({
+        "name": "gi-service: GI special-mark labels (地理标志专用标志)",
+        "resolverRoot": _base_url(),
+        "supportedPrimaryKeys": ["01"],
+        "supportedLinkType": [{"namespace": GS1_VOC, "prefix": "gs1:"}],
+        "linkTypeDefaultCanBeLinkset": False,
+        "jsonLdContextLocation": LINKSET_CONTEXT,
+        "activeLinkTypes": {lang: {f"gs1:{name}": {"title": spec["title"][lang], "url": GS1_VOC + name}
+                                   for name, spec in LINK_TYPES.items()} for lang in ("en", "zh")},
+    })

@@ -27,7 +27,8 @@ def test_service_checks_forged_and_malformed_codes_without_sql(world, session, s
     assert sql.statements == []
 
 
-@pytest.mark.parametrize("path", ["/v/{forged}", "/v/{malformed}"])
+@pytest.mark.parametrize("path", ["/v/{forged}", "/v/{malformed}", "/01/{gtin}/21/{serial}?v={bad_tag}",
+                                  "/01/{gtin}/21/{serial}", "/01/{gtin}/21/{serial}?v=short"])
 def test_http_check_of_a_forged_code_only_logs_the_scan(world, client, sql, path):
     """Is the only statement of a forged or malformed check the INSERT of its scan row (no SELECT at all)?"""
     gtin = "09506000134352"
