@@ -39,6 +39,13 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         SESSION_COOKIE_SECURE=settings.is_production,
         **settings.extra,
     )
+    if settings.trusted_proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Behind nginx/a load balancer the client address (scan IP hashes, rate limits) comes from
+        # X-Forwarded-For, but only as many hops as are trusted.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     app.url_map.converters["id"] = IdConverter
     app.json.ensure_ascii = False
     app.json.sort_keys = False

@@ -32,6 +32,8 @@ class Settings:
     public_base_url: str = ""
     max_upload_mb: int = 20
     token_ttl_days: int = 90
+    # Reverse proxies in front of the app whose X-Forwarded-* headers are trusted (0: none).
+    trusted_proxies: int = 0
     log_level: str = "INFO"
     cache_dir: Path | None = None
     # Where files live outside database rows (artwork, evidence photos); default instance/storage.
@@ -95,6 +97,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         public_base_url=env.get("GI_PUBLIC_BASE_URL", "").strip().rstrip("/"),
         max_upload_mb=_int(env, "GI_MAX_UPLOAD_MB", 20, minimum=1),
         token_ttl_days=_int(env, "GI_TOKEN_TTL_DAYS", 90, minimum=1),
+        trusted_proxies=_int(env, "GI_TRUSTED_PROXIES", 0, minimum=0),
         log_level=env.get("GI_LOG_LEVEL", "INFO").upper(),
         cache_dir=Path(env["GI_CACHE_DIR"]).resolve() if env.get("GI_CACHE_DIR") else None,
         storage_dir=Path(env["GI_STORAGE_DIR"]).resolve() if env.get("GI_STORAGE_DIR") else None,

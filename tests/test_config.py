@@ -58,3 +58,15 @@ def test_malformed_settings_fail_fast(tmp_path, env, fragment):
     """Does a malformed setting stop start-up with a message naming it?"""
     with pytest.raises(ConfigError, match=fragment):
         load_settings({"GI_INSTANCE_PATH": str(tmp_path), **env})
+
+
+def test_trusted_proxies_make_the_client_address_the_forwarded_one(tmp_path):
+    """Behind one trusted proxy, is the client's address taken from X-Forwarded-For (and not without it)?"""
+    from flask import request
+
+    for proxies, expected in ((0, "10.0.0.1"), (1, "203.0.113.9")):
+        app = create_app(load_settings({"GI_INSTANCE_PATH": str(tmp_path), "GI_TRUSTED_PROXIES": str(proxies)}))
+        app.add_url_rule("/_ip", "ip", lambda: request.remote_addr)
+        r = app.test_client().get("/_ip", headers={"X-Forwarded-For": "203.0.113.9"},
+                                  environ_base={"REMOTE_ADDR": "10.0.0.1"})
+        assert r.get_data(as_text=True) == expected
