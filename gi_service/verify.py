@@ -43,14 +43,14 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from flask import Blueprint, Response, current_app, g, jsonify, redirect, render_template, request
 from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict, Field
 
 from .api.framework import Access, EndpointSpec, SPECS, endpoint, public
-from .codes import verify_code
+from .codes import SerialError, parse_serial, verify_code
 from .db import get_session, utcnow
 from .errors import MalformedRequest, NotFound
 from .services import scans, verification
@@ -345,7 +345,8 @@ def _links(check: Check) -> list[dict[str, Any]]:
 
 
 def _anchor(gtin: str, qualifiers: dict[str, str]) -> str:
-    path = "".join(f"/{ai}/{qualifiers[ai]}" for ai in _QUALIFIERS if ai in qualifiers)
+    # Percent-encoded: qualifier values may hold characters (<>;,") that would break a Link header.
+    path = "".join(f"/{ai}/{quote(qualifiers[ai], safe='')}" for ai in _QUALIFIERS if ai in qualifiers)
     return f"{_base_url()}/01/{gtin}{path}"
 
 
@@ -413,7 +414,12 @@ def gs1_resolve(dl_path: str):
     keyring = current_app.extensions["gi_keyring"]
     tag = request.args.get("v")
     if tag and not wants_linkset:
-        _write_if_recording(tag.strip().upper()[:1] + qualifiers["21"].upper()[:15] + tag.strip().upper()[1:])
+        try:  # the lock code from the parsed serial, so display forms (hyphens, lower case) lock too
+            serial15 = parse_serial(qualifiers["21"]).text[:15]
+        except SerialError:
+            serial15 = None
+        if serial15:
+            _write_if_recording(tag.strip().upper()[:1] + serial15 + tag.strip().upper()[1:])
     session = get_session()
     check = verification.check_gs1(session, keyring, gtin=gtin, serial_text=qualifiers["21"], tag=tag)
     if check.mark is None:  # no links: answer the verdict here rather than redirect to it

@@ -9,7 +9,7 @@ from PIL import Image, UnidentifiedImageError
 from ..codes import SerialError, parse_serial
 from ..db import get_session
 from ..errors import Forbidden, GIError, MalformedRequest, NotFound, ValidationFailed
-from ..models import OrgKind
+from ..models import MarkState, OrgKind
 from ..services import labels as label_service
 from ..services import marks
 from ..streaming import stream_writer
@@ -116,6 +116,11 @@ def mark_label(principal, serial: str, query: LabelQuery):
     status = marks.find_mark(session, parsed)
     if status is None or not label_service.can_see_labels(session, principal, status.batch):
         raise NotFound(f"serial {parsed.display} was never issued", code="unknown_serial")
+    if principal.org_kind == OrgKind.producer and status.state in (MarkState.allocated, MarkState.printed,
+                                                                   MarkState.spoiled):
+        # A producer sees the labels it holds; before issue they exist only at the authorized printer.
+        raise Forbidden(f"serial {parsed.display} is {status.state.value}: a producer gets the label images of "
+                        "marks issued to it; print files go to the order's printer", code="not_issued_yet")
     keyring = current_app.extensions["gi_keyring"]
     base = current_app.config["GI_SETTINGS"].public_base_url
     mark = label_service.one_mark(status.batch, keyring, base, parsed)
@@ -148,6 +153,9 @@ def print_file(principal, batch_id: int, query: PrintFileQuery):
     from labels.qr import url_qr_version
     from labels.spec import layout
 
+    mimetype, ext = PRINT_TYPES[query.format]
+    if request.method == "HEAD":  # headers only: a HEAD is not a download and records nothing
+        return Response(status=200, mimetype=mimetype)
     session = get_session()
     keyring = current_app.extensions["gi_keyring"]
     base = current_app.config["GI_SETTINGS"].public_base_url
@@ -162,7 +170,6 @@ def print_file(principal, batch_id: int, query: PrintFileQuery):
     facts = label_service.label_facts(session, batch, _store())
     session.commit()
     marks_iter = label_service.iter_batch_marks(batch, keyring, base)
-    mimetype, ext = PRINT_TYPES[query.format]
 
     def write(out):
         label_service.write_print_file(query.format, out, batch=batch, facts=facts, marks=marks_iter, spec=spec,

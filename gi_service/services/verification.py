@@ -33,8 +33,8 @@ from sqlalchemy.orm import Session
 
 from ..codes import CodeCheck, MarkKeyring, Serial, SerialError, parse_serial, verify_code
 from ..db import utcnow
-from ..models import (Authorization, AuthorizationStatus, GIKind, GIProduct, LedgerEvent, LotStatus, MarkState,
-                      Organisation, OriginArea, Plot, Verdict)
+from ..models import (Authorization, AuthorizationStatus, GIKind, GIProduct, GIStatus, LedgerEvent, LotStatus,
+                      MarkState, Organisation, OriginArea, Plot, Verdict)
 from .marks import MarkStatus, find_mark
 from .registry import CHINA_TZ
 from .scans import Checks, place
@@ -132,6 +132,10 @@ DETAIL_TEXTS: dict[str, dict[str, str]] = {
     "spoiled": {"zh": "此标志在印制时已报废，本应被销毁，不应出现在商品上。",
                 "en": "This label was spoiled in printing and should have been destroyed; it must not be on a "
                       "product."},
+    "gi_revoked": {"zh": "该地理标志已被撤销，其专用标志不得再使用。",
+                   "en": "This geographical indication has been revoked; its special mark may no longer be used."},
+    "not_printed": {"zh": "此编号从未印制成标签，正品商品上不会出现此验证码。",
+                    "en": "This serial was never printed on a label; no genuine product carries this code."},
     "expired": {"zh": "该生产者使用此地理标志专用标志的授权已过有效期。",
                 "en": "The producer's authorization to use this GI special mark has expired."},
 }
@@ -142,6 +146,8 @@ KIND_LABELS = {
     GIKind.certification_mark: {"zh": "地理标志证明商标", "en": "GI certification trademark"},
     GIKind.foreign_gi: {"zh": "中欧地理标志协定互认互保产品", "en": "Foreign GI under the EU–China agreement"},
 }
+
+PLOT_GRID_PX = 12   # about 1/25 of the map's width: a few km for a county-sized area
 
 _DEAD = {MarkState.voided: (Verdict.voided, "voided"), MarkState.spoiled: (Verdict.voided, "spoiled"),
          MarkState.lost: (Verdict.lost_or_stolen, "lost"), MarkState.stolen: (Verdict.lost_or_stolen, "stolen")}
@@ -186,8 +192,9 @@ def check_code(session: Session, keyring: MarkKeyring, code: str, *, gtin: str |
         return Check(Verdict.malformed, "malformed", mac.reason)
     canonical = code.strip().upper()
     if mac.status != "valid":
-        detail = "unknown_key" if mac.reason.startswith("unknown key") else "bad_mac"
-        return Check(Verdict.unknown, detail, mac.reason, canonical, _claimed_serial(canonical))
+        # One public detail for both: telling "unknown key id" from "bad tag" would list our key ids.
+        return Check(Verdict.unknown, "bad_mac", "the verification tag does not match", canonical,
+                     _claimed_serial(canonical))
     return _check_ledger(session, mac.serial, canonical, gtin=gtin, today=today)
 
 
@@ -216,6 +223,9 @@ def _check_ledger(session: Session, serial: Serial, code: str, *, gtin: str | No
         return Check(Verdict.unknown, "never_issued", "a valid tag, but this serial was never issued", **base)
     if gtin is not None and mark.batch.gtin != gtin:
         return Check(Verdict.unknown, "gtin_mismatch", "the code was not issued for this GTIN", **base)
+    if mark.state == MarkState.allocated:
+        # Approved but never printed: a real code for it can only have leaked; no genuine label carries it.
+        return Check(Verdict.unknown, "not_printed", "this serial was never printed", **base)
     base["mark"] = mark
     if mark.state in _DEAD:
         verdict, detail = _DEAD[mark.state]
@@ -223,6 +233,10 @@ def _check_ledger(session: Session, serial: Serial, code: str, *, gtin: str | No
     auth = session.scalar(select(Authorization).where(Authorization.producer_id == mark.batch.producer_id,
                                                       Authorization.gi_id == mark.batch.gi_id))
     base["authorization"] = auth
+    gi = session.get(GIProduct, mark.batch.gi_id)
+    if gi is not None and gi.status == GIStatus.revoked:
+        return Check(Verdict.authorization_suspended, "gi_revoked", "the geographical indication was revoked",
+                     **base)
     today = today or utcnow().astimezone(CHINA_TZ).date()
     if auth is None or auth.status != AuthorizationStatus.approved:
         state = auth.status.value if auth else "none"
@@ -313,14 +327,14 @@ def describe(session: Session, check: Check, checks: Checks | None, *, base_url:
     }
     doc["producer"] = {"name": producer.name, "name_en": producer.name_en, "uscc": producer.uscc}
     auth = check.authorization
-    doc["authorization"] = ({"status": auth.status.value, "announcement_no": auth.announcement_no,
+    doc["authorization"] = ({"status": auth.status.value,
                              "valid_until": auth.valid_until.isoformat() if auth.valid_until else None}
                             if auth else None)
     lot = mark.lot
     doc["lot"] = None if lot is None else {
-        "lot_no": lot.lot_no, "production_date": lot.production_date.isoformat(), "quantity": lot.quantity,
+        "lot_no": lot.lot_no, "production_date": lot.production_date.isoformat(),
         "test_report_no": lot.test_report_no, "testing_body": lot.testing_body, "status": lot.status.value,
-        "recalled_at": _iso(lot.recalled_at), "recall_reason": lot.recall_reason,
+        "recalled_at": _iso(lot.recalled_at),
     }
     doc["timeline"] = timeline(session, mark)
     if checks is not None:
@@ -413,13 +427,16 @@ def area_map(session: Session, gi_id: int, producer_id: int, *, title: str, plot
                                  .order_by(Plot.id).limit(MAX_PLOTS)))
     width, height = frame[4], frame[5]
     marks = []
+    # Plots are private (the plot API needs a sign-in): mark only roughly where they are, snapped
+    # to a coarse grid, never their outlines.
+    seen = set()
     for geom in plots:
         c = geom.centroid
         x, y = _project(frame, c.x, c.y)
-        shape = _path(frame, geom, min_px=4.0)
-        if shape:
-            marks.append(f'<path d="{shape}"/>')
-        marks.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5"/>')
+        cell = (round(x / PLOT_GRID_PX) * PLOT_GRID_PX, round(y / PLOT_GRID_PX) * PLOT_GRID_PX)
+        if cell not in seen:
+            seen.add(cell)
+            marks.append(f'<circle cx="{cell[0]}" cy="{cell[1]}" r="6"/>')
     return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
             f'aria-label="{title}" class="map"><title>{title}</title>'
             f'<path d="{outline}" fill="#dfe8dc" stroke="#24553a" stroke-width="1" fill-rule="evenodd"/>'

@@ -18,9 +18,14 @@ def _world(factory, client, n=20):
     return w, batch
 
 
+def _issued(factory, client, n=20):
+    w = LedgerWorld(factory, client)
+    return w, w.printed_and_issued(n)
+
+
 def test_a_producer_gets_its_mark_label_as_png_and_svg_that_scans(client, factory, app):
-    """Does the producer get its mark's label as PNG (QR decodes to the /v/ URL) and as SVG?"""
-    w, batch = _world(factory, client)
+    """Does the producer get its issued mark's label as PNG (QR decodes to the /v/ URL) and as SVG?"""
+    w, batch = _issued(factory, client)
     serial = batch["first_serial"]
     r = client.get(f"/api/v1/marks/{serial}/label?preset=30x30&dpi=300", headers=w.producer.headers)
     assert r.status_code == 200 and r.mimetype == "image/png", r.data[:200]
@@ -34,9 +39,26 @@ def test_a_producer_gets_its_mark_label_as_png_and_svg_that_scans(client, factor
     assert r.status_code == 200 and r.mimetype == "image/svg+xml" and b"<svg" in r.data
 
 
+def test_producers_get_no_labels_before_the_marks_are_issued_to_them(client, factory):
+    """Before the printer has printed and issued them, does a producer get no label images (the printer does)?"""
+    w, batch = _world(factory, client)
+    r = client.get(f"/api/v1/marks/{batch['first_serial']}/label", headers=w.producer.headers)
+    assert r.status_code == 403 and r.json["error"] == "not_issued_yet"
+    assert client.get(f"/api/v1/marks/{batch['first_serial']}/label", headers=w.printer.headers).status_code == 200
+
+
+def test_head_on_a_print_file_records_nothing(client, factory):
+    """Is a HEAD request on a print file answered without counting as a download?"""
+    w, batch = _world(factory, client)
+    r = client.head(f"/api/v1/batches/{batch['id']}/print-file?format=csv", headers=w.printer.headers)
+    assert r.status_code == 200
+    detail = client.get(f"/api/v1/batches/{batch['id']}", headers=w.authority.headers).json
+    assert detail["print_downloads"] == 0
+
+
 def test_label_access_and_size_refusals(client, factory):
     """Are other producers refused, and a size whose QR modules would be under 0.25 mm refused with 422?"""
-    w, batch = _world(factory, client)
+    w, batch = _issued(factory, client)
     stranger = factory.producer("341602")
     serial = batch["first_serial"]
     assert client.get(f"/api/v1/marks/{serial}/label", headers=stranger.headers).status_code == 404
