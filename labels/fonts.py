@@ -32,6 +32,8 @@ How each output draws text
 """
 from __future__ import annotations
 
+import abc
+
 import io
 import os
 import re
@@ -142,7 +144,44 @@ def _fc_match() -> tuple[str, int] | None:
     return None if index is None else (lines[0], index)
 
 
-class GlyphMetrics:
+class _CharTable(abc.ABC):
+    """Character codes and advances, shared by a loaded font and its picklable metrics.
+
+    Subclasses fill ``_code`` and ``_advance`` and say in ``check`` why a character is missing.
+    """
+
+    _code: dict[str, int]
+    _advance: dict[str, float]
+
+    @abc.abstractmethod
+    def check(self, text: str, what: str = "text") -> None:
+        """Raise LabelError('glyph_missing') for the first character of ``text`` that cannot be drawn."""
+
+    def has(self, ch: str) -> bool:
+        return ch in self._code
+
+    def code(self, ch: str) -> int:
+        """The PDF character code (CID for CFF fonts, glyph id for TrueType) of a character."""
+        try:
+            return self._code[ch]
+        except KeyError:
+            self.check(ch)
+            raise
+
+    def width(self, text: str) -> float:
+        """Advance width of ``text`` in ems (no kerning: labels are short lines)."""
+        adv = self._advance
+        try:
+            return sum(adv[ch] for ch in text)
+        except KeyError:
+            self.check(text)
+            raise
+
+    def advance(self, ch: str) -> float:
+        return self._advance[ch]
+
+
+class GlyphMetrics(_CharTable):
     """Codes and advances of a few characters of a LabelFont: all a page-drawing worker process needs.
 
     Picklable and small, so worker processes start without loading the font file.
@@ -159,35 +198,15 @@ class GlyphMetrics:
         return (GlyphMetrics, (self.family, self.ascent, self.descent,
                                {ch: (self._code[ch], self._advance[ch]) for ch in self._code}))
 
-    def has(self, ch: str) -> bool:
-        return ch in self._code
-
     def check(self, text: str, what: str = "text") -> None:
         for ch in text:
             if ch not in self._code:
                 raise LabelError("glyph_missing", f"the {what} {text!r} has {ch!r} (U+{ord(ch):04X}), which this "
                                                   f"label run cannot draw")
 
-    def code(self, ch: str) -> int:
-        try:
-            return self._code[ch]
-        except KeyError:
-            self.check(ch)
-            raise
-
-    def width(self, text: str) -> float:
-        adv = self._advance
-        try:
-            return sum(adv[ch] for ch in text)
-        except KeyError:
-            self.check(text)
-            raise
-
-    def advance(self, ch: str) -> float:
-        return self._advance[ch]
 
 
-class LabelFont:
+class LabelFont(_CharTable):
     """One face of a CJK font: metrics and character codes for layout and PDF, Pillow fonts, SVG outlines."""
 
     def __init__(self, path: str, index: int = 0):
@@ -255,9 +274,6 @@ class LabelFont:
 
     # -- characters -------------------------------------------------------
 
-    def has(self, ch: str) -> bool:
-        return ch in self._code
-
     def check(self, text: str, what: str = "text") -> None:
         """Raise LabelError('glyph_missing') naming the first character of ``text`` the font cannot draw."""
         for ch in text:
@@ -266,26 +282,6 @@ class LabelFont:
                                  f"the label font {self.family or self.path} has no glyph for {ch!r} (U+{ord(ch):04X}) "
                                  f"in the {what} {text!r}; use another character or set {FONT_ENV} to a font "
                                  f"that has it")
-
-    def code(self, ch: str) -> int:
-        """The PDF character code (CID for CFF fonts, glyph id for TrueType) of a character."""
-        try:
-            return self._code[ch]
-        except KeyError:
-            self.check(ch)
-            raise
-
-    def width(self, text: str) -> float:
-        """Advance width of ``text`` in ems (no kerning: labels are short lines)."""
-        adv = self._advance
-        try:
-            return sum(adv[ch] for ch in text)
-        except KeyError:
-            self.check(text)
-            raise
-
-    def advance(self, ch: str) -> float:
-        return self._advance[ch]
 
     def metrics(self, chars: Iterable[str]) -> GlyphMetrics:
         """A small picklable table of the given characters (those the font has)."""
