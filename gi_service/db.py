@@ -191,6 +191,14 @@ def get_engine() -> Engine:
     return current_app.extensions["gi_engine"]
 
 
+def where_given(stmt, model, **values: Any):
+    """Add `model.<name> == value` to a select for every value that is not None (optional filters)."""
+    for name, value in values.items():
+        if value is not None:
+            stmt = stmt.where(getattr(model, name) == value)
+    return stmt
+
+
 def is_postgres(session_or_engine: Session | Engine) -> bool:
     bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
     return bind.dialect.name == "postgresql"

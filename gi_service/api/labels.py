@@ -6,6 +6,12 @@ import io
 from flask import Response, current_app, request
 from PIL import Image, UnidentifiedImageError
 
+from labels.errors import LabelError
+from labels.qr import url_qr_version
+from labels.raster import render_png
+from labels.spec import layout
+from labels.svg import render_svg
+
 from ..codes import SerialError, parse_serial
 from ..db import get_session
 from ..errors import Forbidden, GIError, MalformedRequest, NotFound, ValidationFailed
@@ -104,10 +110,6 @@ def _label_error(exc) -> GIError:
           summary="One mark's label as PNG or SVG (preset 20x20, 30x30, 40x60 or custom mm; 300 or 600 dpi)",
           responses={404: "unknown serial", 422: "malformed serial, or a size whose QR module would be < 0.25 mm"})
 def mark_label(principal, serial: str, query: LabelQuery):
-    from labels.errors import LabelError
-    from labels.raster import render_png
-    from labels.svg import render_svg
-
     session = get_session()
     try:
         parsed = parse_serial(serial)
@@ -148,11 +150,6 @@ PRINT_TYPES = {"pdf": ("application/pdf", "pdf"), "csv": ("text/csv", "csv"), "p
           responses={403: "not the order's printer", 404: "no such batch", 409: "no print order yet",
                      422: "label size refused"})
 def print_file(principal, batch_id: int, query: PrintFileQuery):
-    from labels.errors import LabelError
-
-    from labels.qr import url_qr_version
-    from labels.spec import layout
-
     mimetype, ext = PRINT_TYPES[query.format]
     if request.method == "HEAD":  # headers only: a HEAD is not a download and records nothing
         return Response(status=200, mimetype=mimetype)

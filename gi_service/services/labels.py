@@ -6,10 +6,15 @@ a second download of the same order is flagged on the order.
 """
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from typing import Iterator
 
 from sqlalchemy.orm import Session
+
+from labels.pdf import CoverInfo, write_pdf_sheets
+from labels.raster import write_png_zip
+from labels.spec import LabelContent, LabelSpec
 
 from ..codes import MarkKeyring, Serial, code_url, display_serial, format_serial, make_code
 from ..db import utcnow
@@ -120,8 +125,6 @@ def record_print_download(session: Session, batch_id: int, *, by: Principal | No
 
 def label_spec(*, preset: str | None, width_mm: float | None, height_mm: float | None, dpi: int, ec: str):
     """The label size asked for: a preset, or a custom width and height."""
-    from labels.spec import LabelSpec
-
     if width_mm is not None or height_mm is not None:
         if preset is not None or width_mm is None or height_mm is None:
             raise GIError("give either a preset or both width_mm and height_mm", code="bad_label_size", status=422)
@@ -131,8 +134,6 @@ def label_spec(*, preset: str | None, width_mm: float | None, height_mm: float |
 
 def contents(facts: LabelFacts, marks: Iterator[MarkLabel]):
     """Label contents for the label library, the fixed facts joined to each mark."""
-    from labels.spec import LabelContent
-
     for m in marks:
         yield LabelContent(gi_name_zh=facts.gi_name_zh, uscc=facts.uscc,
                            registration_or_standard_no=facts.registration_or_standard, serial=m.serial, url=m.url,
@@ -140,8 +141,6 @@ def contents(facts: LabelFacts, marks: Iterator[MarkLabel]):
 
 
 def cover_info(batch: MarkBatch, facts: LabelFacts):
-    from labels.pdf import CoverInfo
-
     first, last = (format_serial(batch.series[:4], 2000 + int(batch.series[4:]), s)
                    for s in (batch.seq_start, batch.seq_end))
     return CoverInfo(order_id=f"{batch.id}", gi_name=facts.gi_name_zh, producer_name=facts.producer_name,
@@ -153,8 +152,6 @@ def cover_info(batch: MarkBatch, facts: LabelFacts):
 def write_print_file(fmt: str, out, *, batch: MarkBatch, facts: LabelFacts, marks: Iterator[MarkLabel], spec,
                      paper: str = "A4", bleed_mm: float = 2.0, workers: int = 1, progress=None) -> None:
     """Write a batch's print file (PDF sheets, variable-data CSV or a zip of PNGs) to `out`."""
-    import csv
-
     if fmt == "csv":
         class _Text:  # csv writes text; the file takes UTF-8 bytes
             def write(self, chunk: str) -> int:
@@ -171,12 +168,8 @@ def write_print_file(fmt: str, out, *, batch: MarkBatch, facts: LabelFacts, mark
         if progress:
             progress(done % 1000)
     elif fmt == "png-zip":
-        from labels.raster import write_png_zip
-
         write_png_zip(contents(facts, marks), spec, out, progress=progress)
     elif fmt == "pdf":
-        from labels.pdf import write_pdf_sheets
-
         write_pdf_sheets(contents(facts, marks), spec, out, cover=cover_info(batch, facts), paper=paper,
                          bleed_mm=bleed_mm, workers=workers, progress=progress)
     else:  # pragma: no cover - validated by the callers

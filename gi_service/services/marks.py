@@ -16,8 +16,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..codes import Serial, SerialError, format_serial, parse_serial, suggest_prefix
-from ..db import utcnow
+from ..codes import Serial, SerialError, format_serial, parse_serial
+from ..db import utcnow, where_given
 from ..errors import Conflict, Forbidden, GIError, NotFound, ValidationFailed
 from ..faults import crash_point
 from ..models import (Authorization, AuthorizationStatus, BatchStatus, GIProduct, Lot, LotStatus, MarkBatch,
@@ -25,7 +25,7 @@ from ..models import (Authorization, AuthorizationStatus, BatchStatus, GIProduct
                       RequestStatus, SerialCounter)
 from . import ledger
 from .accounts import Principal
-from .registry import can_manage_gi, get_gi
+from .registry import assign_prefix, can_manage_gi, get_gi
 
 MAX_BATCH = 100_000_000
 MAX_SEQ = 999_999_999
@@ -211,12 +211,7 @@ def list_accounts(session: Session, by: Principal, *, year: int | None = None,
         stmt = stmt.where(QuotaAccount.producer_id == by.organisation_id)
     elif by.org_kind not in (OrgKind.authority, OrgKind.inspection):
         return []
-    if year is not None:
-        stmt = stmt.where(QuotaAccount.year == year)
-    if producer_id is not None:
-        stmt = stmt.where(QuotaAccount.producer_id == producer_id)
-    if gi_id is not None:
-        stmt = stmt.where(QuotaAccount.gi_id == gi_id)
+    stmt = where_given(stmt, QuotaAccount, year=year, producer_id=producer_id, gi_id=gi_id)
     return [a for a in session.scalars(stmt) if can_see_account(session, by, a)]
 
 
@@ -269,16 +264,6 @@ def get_request(session: Session, request_id: int, *, lock: bool = False) -> Mar
 
 def can_see_request(session: Session, by: Principal, request: MarkRequest) -> bool:
     return by.organisation_id == request.producer_id or can_manage_gi(session, by, request.gi)
-
-
-def assign_prefix(session: Session, gi: GIProduct) -> str:
-    """Give a GI its serial prefix once (unique); later calls return it unchanged."""
-    if gi.mark_prefix:
-        return gi.mark_prefix
-    taken = set(session.scalars(select(GIProduct.mark_prefix).where(GIProduct.mark_prefix.is_not(None))))
-    gi.mark_prefix = suggest_prefix(gi.name_pinyin or gi.name_en or f"GI {gi.id}", taken)
-    session.flush()
-    return gi.mark_prefix
 
 
 def _gi_prefix(session: Session, gi_id: int) -> str:
@@ -751,10 +736,7 @@ def list_requests(session: Session, by: Principal, *, status: RequestStatus | No
         stmt = stmt.where(MarkRequest.producer_id == by.organisation_id)
     elif by.org_kind != OrgKind.authority:
         return []
-    if status is not None:
-        stmt = stmt.where(MarkRequest.status == status)
-    if gi_id is not None:
-        stmt = stmt.where(MarkRequest.gi_id == gi_id)
+    stmt = where_given(stmt, MarkRequest, status=status, gi_id=gi_id)
     return [r for r in session.scalars(stmt) if can_see_request(session, by, r)]
 
 
@@ -764,7 +746,6 @@ def list_batches(session: Session, by: Principal, *, status: BatchStatus | None 
         stmt = stmt.where(MarkBatch.producer_id == by.organisation_id)
     elif by.org_kind == OrgKind.printer:
         stmt = stmt.where(MarkBatch.printer_id == by.organisation_id)
-    if status is not None:
-        stmt = stmt.where(MarkBatch.status == status)
+    stmt = where_given(stmt, MarkBatch, status=status)
     return [b for b in session.scalars(stmt) if can_see_batch(session, by, b)]
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from geodata.areas import AreaError, geodesic_area_m2, m2_to_mu, validate_area
 
-from ..db import utcnow
+from ..db import utcnow, where_given
 from ..errors import (Conflict, Forbidden, InvalidGeometry, InvalidTransition, NotFound, PlotOutsideArea,
                       ValidationFailed)
 from ..models import (Authorization, AuthorizationBasis, AuthorizationEvent, AuthorizationStatus, GIKind, OrgKind,
@@ -155,9 +155,8 @@ def retire_plot(session: Session, plot_id: int, *, by: Principal) -> Plot:
 def list_plots(session: Session, producer_id: int, *, by: Principal, gi_id: int | None = None) -> list[Plot]:
     producer = get_producer(session, producer_id)
     require_producer_access(by, producer)
-    stmt = select(Plot).where(Plot.producer_id == producer_id, Plot.is_active.is_(True))
-    if gi_id is not None:
-        stmt = stmt.where(Plot.gi_id == gi_id)
+    stmt = where_given(select(Plot).where(Plot.producer_id == producer_id, Plot.is_active.is_(True)), Plot,
+                       gi_id=gi_id)
     return list(session.scalars(stmt.order_by(Plot.id)))
 
 
@@ -258,11 +257,5 @@ def transition_authorization(session: Session, auth_id: int, to: AuthorizationSt
 
 def list_authorizations(session: Session, *, producer_id: int | None = None, gi_id: int | None = None,
                         status: AuthorizationStatus | None = None) -> list[Authorization]:
-    stmt = select(Authorization)
-    if producer_id is not None:
-        stmt = stmt.where(Authorization.producer_id == producer_id)
-    if gi_id is not None:
-        stmt = stmt.where(Authorization.gi_id == gi_id)
-    if status is not None:
-        stmt = stmt.where(Authorization.status == status)
+    stmt = where_given(select(Authorization), Authorization, producer_id=producer_id, gi_id=gi_id, status=status)
     return list(session.scalars(stmt.order_by(Authorization.id)))

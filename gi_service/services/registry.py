@@ -15,6 +15,7 @@ from geodata.admin import get_registry
 from geodata.areas import (AreaError, AreaResult, area_from_adcodes, bbox_of, counties_intersecting,
                            geodesic_area_m2, m2_to_mu)
 
+from ..codes import suggest_prefix
 from ..db import utcnow
 from ..errors import Conflict, Forbidden, InvalidGeometry, NotFound, ValidationFailed
 from ..models import (GI_FIELD_NAMES, GIAreaUnit, GICategory, GIKind, GIProduct, GIStatus, GIVersion, OrgKind,
@@ -179,7 +180,6 @@ def create_gi(session: Session, values: dict[str, Any], *, by: Principal, reason
                    **values)
     session.add(gi)
     session.flush()
-    from .marks import assign_prefix
     assign_prefix(session, gi)
     area = None
     if adcodes:
@@ -261,6 +261,16 @@ def get_gi(session: Session, gi_id: int, *, for_update: bool = False) -> GIProdu
     if gi is None:
         raise NotFound(f"GI {gi_id} does not exist", code="gi_not_found")
     return gi
+
+
+def assign_prefix(session: Session, gi: GIProduct) -> str:
+    """Give a GI its special-mark serial prefix once (unique); later calls return it unchanged."""
+    if gi.mark_prefix:
+        return gi.mark_prefix
+    taken = set(session.scalars(select(GIProduct.mark_prefix).where(GIProduct.mark_prefix.is_not(None))))
+    gi.mark_prefix = suggest_prefix(gi.name_pinyin or gi.name_en or f"GI {gi.id}", taken)
+    session.flush()
+    return gi.mark_prefix
 
 
 def end_of_day(day: dt.date) -> dt.datetime:

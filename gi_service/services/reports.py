@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..codes import format_serial
+from ..db import where_given
 from ..models import (GIProduct, LedgerEvent, MarkBatch, MarkRange, MarkRequest, MarkState, OrgKind, Organisation,
                       RequestStatus)
 from .accounts import Principal
@@ -57,16 +58,8 @@ class ReportRow:
         return {**dict(zip(GROUP, self.key)), **self.figures, "balanced": all(checks.values()), "checks": checks}
 
 
-def _batch_filter(stmt, *, year, gi_id, producer_id, printer_id):
-    if year is not None:
-        stmt = stmt.where(MarkBatch.year == year)
-    if gi_id is not None:
-        stmt = stmt.where(MarkBatch.gi_id == gi_id)
-    if producer_id is not None:
-        stmt = stmt.where(MarkBatch.producer_id == producer_id)
-    if printer_id is not None:
-        stmt = stmt.where(MarkBatch.printer_id == printer_id)
-    return stmt
+def _batch_filter(stmt, **filters):
+    return where_given(stmt, MarkBatch, **filters)
 
 
 def scope_for(session: Session, by: Principal, **filters: Any) -> dict[str, Any]:
@@ -112,9 +105,7 @@ def ledger_report(session: Session, by: Principal, *, year: int | None = None, g
         req = select(MarkRequest.year, MarkRequest.gi_id, MarkRequest.producer_id, func.sum(MarkRequest.quantity)) \
             .where(MarkRequest.status != RequestStatus.cancelled) \
             .group_by(MarkRequest.year, MarkRequest.gi_id, MarkRequest.producer_id)
-        for name in ("year", "gi_id", "producer_id"):
-            if filters.get(name) is not None:
-                req = req.where(getattr(MarkRequest, name) == filters[name])
+        req = where_given(req, MarkRequest, **{k: filters.get(k) for k in ("year", "gi_id", "producer_id")})
         printers = defaultdict(list)
         for key in rows:
             printers[key[:3]].append(key)
