@@ -43,6 +43,22 @@ class Settings:
     mark_key_id: str = ""
     # Ed25519 private key (base64url of the 32-byte seed) that signs ledger checkpoints.
     ledger_signing_key: str = ""
+    # Copied-label signals (services/signals.py): checks of one code before it is suspect (a GI may set
+    # its own), the speed no pack travels at, the shortest distance that counts as travel (browser
+    # locations can be off by kilometres), how far outside declared sales regions counts, and how many
+    # unknown codes from one client within how many minutes make a burst.
+    check_alert_threshold: int = 15
+    travel_max_kmh: int = 1000
+    travel_min_km: int = 25
+    sales_region_tolerance_km: int = 50
+    unknown_burst_count: int = 20
+    unknown_burst_minutes: int = 10
+    # Rate limits per client (flask-limiter syntax, e.g. "60/minute;1000/hour") on the consumer pages
+    # and on fake reports; storage "memory://" (one process) or "redis://host:6379/0" (production).
+    ratelimit_enabled: bool = True
+    ratelimit_storage_url: str = "memory://"
+    ratelimit_verify: str = "60/minute;1000/hour"
+    ratelimit_report: str = "5/hour;20/day"
     # Extra keys a test or embedding application passes straight to Flask.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -79,6 +95,17 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -
     return value
 
 
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false (1/0, yes/no, on/off), got {raw!r}")
+
+
 def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Read settings from the environment (or a given mapping), then apply overrides."""
     env = os.environ if env is None else env
@@ -104,6 +131,16 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         mark_keys=env.get("GI_MARK_KEYS", "").strip(),
         mark_key_id=env.get("GI_MARK_KEY_ID", "").strip(),
         ledger_signing_key=env.get("GI_LEDGER_SIGNING_KEY", "").strip(),
+        check_alert_threshold=_int(env, "GI_CHECK_ALERT_THRESHOLD", 15, minimum=2),
+        travel_max_kmh=_int(env, "GI_TRAVEL_MAX_KMH", 1000, minimum=1),
+        travel_min_km=_int(env, "GI_TRAVEL_MIN_KM", 25, minimum=0),
+        sales_region_tolerance_km=_int(env, "GI_SALES_REGION_TOLERANCE_KM", 50, minimum=0),
+        unknown_burst_count=_int(env, "GI_UNKNOWN_BURST_COUNT", 20, minimum=2),
+        unknown_burst_minutes=_int(env, "GI_UNKNOWN_BURST_MINUTES", 10, minimum=1),
+        ratelimit_enabled=_bool(env, "GI_RATELIMIT_ENABLED", True),
+        ratelimit_storage_url=env.get("GI_RATELIMIT_STORAGE_URL", "").strip() or "memory://",
+        ratelimit_verify=env.get("GI_RATELIMIT_VERIFY", "").strip() or "60/minute;1000/hour",
+        ratelimit_report=env.get("GI_RATELIMIT_REPORT", "").strip() or "5/hour;20/day",
     )
     if overrides:
         settings = settings.with_overrides(**overrides)
@@ -131,6 +168,9 @@ def finalize(settings: Settings) -> Settings:
                             "prints new values); keep every key that printed labels were made with")
         if not settings.ledger_signing_key:
             problems.append("GI_LEDGER_SIGNING_KEY must be set in production (`gi-service keys generate`)")
+        if settings.ratelimit_enabled and settings.ratelimit_storage_url.startswith("memory"):
+            problems.append("GI_RATELIMIT_STORAGE_URL must point at Redis in production (e.g. redis://127.0.0.1:6379/0): "
+                            "in-memory limits count per worker process and reset on restart")
         problems += _qr_problems(settings.public_base_url)
         if problems:
             raise ConfigError("refusing to start in production mode:\n  - " + "\n  - ".join(problems))
