@@ -53,7 +53,8 @@ from .api.framework import Access, EndpointSpec, SPECS, endpoint, public
 from .codes import SerialError, parse_serial, verify_code
 from .db import get_session, utcnow
 from .errors import MalformedRequest, NotFound
-from .services import scans, verification
+from .services import scans, signals, verification
+from .services.marks import find_mark
 from .services.verification import Check
 
 bp = Blueprint("verify", __name__)
@@ -206,6 +207,11 @@ def _answer(check: Check, *, record: bool = True) -> Response:
                                          mac_ok=check.mac_ok, counted=check.mark is not None,
                                          secret=settings.secret_key, ip=request.remote_addr,
                                          user_agent=request.headers.get("User-Agent"))
+        batch = check.mark.batch if check.mark is not None else None
+        raised = signals.after_check(session, settings, scan, checks=checks, gi_id=batch.gi_id if batch else None,
+                                     producer_id=batch.producer_id if batch else None)
+        if raised and check.mark is not None:
+            checks = scans.checks_of(session, check.serial)  # with the suspect flag just set
     elif check.mark is not None:
         checks = scans.checks_of(session, check.serial)
     doc = verification.describe(session, check, checks, base_url=_base_url())
@@ -265,8 +271,17 @@ class LocationBody(BaseModel):
           responses={403: "invalid or expired scan token", 409: "this check already has a location"})
 def record_location(principal, code: str, body: LocationBody):
     canonical = code.strip().upper()
-    scan_id = scans.read_scan_token(_settings().secret_key, body.token, canonical)
-    return scans.record_location(get_session(), scan_id, lat=body.lat, lon=body.lon)
+    settings = _settings()
+    scan_id = scans.read_scan_token(settings.secret_key, body.token, canonical)
+    session = get_session()
+    scan, answer = scans.record_location(session, scan_id, lat=body.lat, lon=body.lon)
+    answer["suspect"] = False
+    if scan.mac_ok and scan.series is not None:
+        mark = find_mark(session, signals.serial_of(scan.series, scan.seq))
+        if mark is not None:
+            signals.after_location(session, settings, scan, gi_id=mark.batch.gi_id, producer_id=mark.batch.producer_id)
+            answer["suspect"] = bool(scans.checks_of(session, mark.serial).suspect_reasons)
+    return answer
 
 
 # --- GS1 Digital Link -----------------------------------------------------------------------------

@@ -82,6 +82,12 @@ class GIFieldsBody(Strict):
     standard_yield_kg_per_mu: Optional[float] = Field(default=None, gt=0, le=100000)
     area_description: Optional[str] = Field(default=None, max_length=20000)
     area_adcodes: Optional[list[Adcode]] = Field(default=None, max_length=500)
+    sales_adcodes: Optional[list[Adcode]] = Field(
+        default=None, max_length=500,
+        description="declared sales regions (adcodes, sub-units included); checks far outside them raise an alert")
+    check_alert_threshold: Optional[int] = Field(
+        default=None, ge=2, le=1_000_000,
+        description="checks of one code before it is suspect of being copied (default: GI_CHECK_ALERT_THRESHOLD)")
 
     def values(self) -> dict[str, Any]:
         data = self.model_dump(exclude_unset=True)
@@ -109,7 +115,7 @@ class GIAmendBody(GIFieldsBody):
         data = super().values()
         data.pop("reason", None)
         data.pop("expected_version", None)
-        return {k: v for k, v in data.items() if v is not None or k in ("registration_date",)}
+        return {k: v for k, v in data.items() if v is not None or k in ("registration_date", "check_alert_threshold")}
 
 
 class GISearchQuery(Query):

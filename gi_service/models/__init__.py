@@ -5,6 +5,7 @@ from .marks import (BatchStatus, IdempotencyRecord, LedgerCheckpoint, LedgerEven
                     MarkBatch, MarkRange, MarkRequest, MarkState, QuotaAccount, QuotaEntry, RequestStatus,
                     SerialCounter)
 from .scans import MarkCheck, Scan, UAClass, Verdict
+from .clues import AlertKind, Clue, ClueKind, CluePlace, ClueStatus, ConsumerReport, PlaceRole
 from .registry import GI_FIELD_NAMES, GIAreaUnit, GICategory, GIKind, GIProduct, GIStatus, GIVersion, OriginArea
 
 __all__ = [
@@ -14,5 +15,6 @@ __all__ = [
     "ApiToken", "OrgKind", "Organisation", "User",
     "Authorization", "AuthorizationBasis", "AuthorizationEvent", "AuthorizationStatus", "Plot",
     "MarkCheck", "Scan", "UAClass", "Verdict",
+    "AlertKind", "Clue", "ClueKind", "CluePlace", "ClueStatus", "ConsumerReport", "PlaceRole",
     "GI_FIELD_NAMES", "GIAreaUnit", "GICategory", "GIKind", "GIProduct", "GIStatus", "GIVersion", "OriginArea",
 ]

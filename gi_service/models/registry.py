@@ -6,7 +6,7 @@ import enum
 from decimal import Decimal
 from typing import Any, Optional
 
-from sqlalchemy import Date, Float, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import Date, Float, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from ..db import Base, GeometryType, JSONType, intpk, timestamp
@@ -63,6 +63,10 @@ class GIFields:
     standard_yield_kg_per_mu: Mapped[Optional[Decimal]] = mapped_column(Numeric(10, 2))
     area_description: Mapped[Optional[str]] = mapped_column(Text)
     area_adcodes: Mapped[list[Any]] = mapped_column(JSONType(), default=list)
+    # Declared sales regions (adcodes, sub-units included); checks far outside them raise an alert.
+    sales_adcodes: Mapped[list[Any]] = mapped_column(JSONType(), default=list)
+    # Checks of one code before it is suspect of being copied (NULL: the service default).
+    check_alert_threshold: Mapped[Optional[int]] = mapped_column(Integer)
 
     @declared_attr
     def authority_id(cls) -> Mapped[int]:
@@ -77,7 +81,7 @@ GI_FIELD_NAMES = (
     "name_zh", "name_pinyin", "name_en", "kind", "registration_no", "registration_date",
     "legacy_agi_code", "status", "category", "origin_country", "managing_body", "standard",
     "quality_requirements", "testing_body", "standard_yield_kg_per_mu", "area_description",
-    "area_adcodes", "authority_id", "origin_area_id",
+    "area_adcodes", "sales_adcodes", "check_alert_threshold", "authority_id", "origin_area_id",
 )
 
 

@@ -54,6 +54,8 @@ class Scan(Base):
     __table_args__ = (
         # Per-serial history (copied-label signals); ids grow with time, so no index on `at`.
         Index("ix_scans_series_seq", "series", "seq"),
+        # Bursts of unknown codes from one client (the hash rotates daily).
+        Index("ix_scans_ip_hash_at", "ip_hash", "at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -92,3 +94,9 @@ class MarkCheck(Base):
     # The county of the latest check that shared a location, and when it was shared.
     last_adcode: Mapped[Optional[str]] = mapped_column(String(6))
     last_located_at: Mapped[Optional[dt.datetime]]
+    # The scan whose location last_adcode is (locations may be shared out of order).
+    last_located_scan_id: Mapped[Optional[int]] = mapped_column(BigInteger)
+    # Set when a copied-label alert names this serial; the page then warns the consumer.
+    suspect_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime())
+    # The alert kinds raised, comma-separated (e.g. "too_many_checks,impossible_travel").
+    suspect_reasons: Mapped[Optional[str]] = mapped_column(String(120))

@@ -82,13 +82,13 @@ def require_manage(session: Session, principal: Principal, gi: GIProduct) -> Non
 
 # --- areas -----------------------------------------------------------------------------------
 
-def _check_adcodes(adcodes: Iterable[str]) -> list[str]:
+def _check_adcodes(adcodes: Iterable[str], field: str = "area_adcodes") -> list[str]:
     registry = get_registry()
     result: list[str] = []
     unknown = [a for a in adcodes if registry.get(a) is None]
     if unknown:
-        raise ValidationFailed(f"unknown adcode(s): {', '.join(unknown)}",
-                               details=[{"field": "area_adcodes", "problem": f"{a} is not a known division"}
+        raise ValidationFailed(f"{field}: unknown adcode(s): {', '.join(unknown)}",
+                               details=[{"field": field, "problem": f"{a} is not a known division"}
                                         for a in unknown], code="unknown_adcode")
     for a in adcodes:
         if a not in result:
@@ -151,6 +151,8 @@ def _normalise(values: dict[str, Any]) -> dict[str, Any]:
         values["quality_requirements"] = {k: v for k, v in qr.items() if v}
     if "area_adcodes" in values:
         values["area_adcodes"] = _check_adcodes(values["area_adcodes"] or [])
+    if "sales_adcodes" in values:
+        values["sales_adcodes"] = _check_adcodes(values["sales_adcodes"] or [], "sales_adcodes")
     if values.get("standard_yield_kg_per_mu") is not None:
         values["standard_yield_kg_per_mu"] = Decimal(str(values["standard_yield_kg_per_mu"]))
     return values
@@ -171,6 +173,7 @@ def create_gi(session: Session, values: dict[str, Any], *, by: Principal, reason
                                details=[{"field": "origin_country", "problem": "required for foreign_gi"}])
     values.setdefault("status", GIStatus.registered)
     values.setdefault("quality_requirements", {})
+    values.setdefault("sales_adcodes", [])
     values.setdefault("origin_country", "CN")
     if not values.get("name_pinyin") and values.get("origin_country", "CN") == "CN":
         values["name_pinyin"] = default_pinyin(values["name_zh"])

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import case, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -111,10 +111,21 @@ class Checks:
     first_at: dt.datetime | None
     first_adcode: str | None
     last_adcode: str | None
+    # Set once a copied-label alert named this serial (services/signals.py), with the alert kinds.
+    suspect_at: dt.datetime | None = None
+    suspect_reasons: tuple[str, ...] = ()
 
     @classmethod
     def none(cls) -> Checks:
         return cls(0, None, None, None)
+
+    @classmethod
+    def from_row(cls, row) -> Checks:
+        return cls(int(row[0]), row[1], row[2], row[3], row[4], tuple(r for r in (row[5] or "").split(",") if r))
+
+
+_CHECK_COLUMNS = (MarkCheck.count, MarkCheck.first_at, MarkCheck.first_adcode, MarkCheck.last_adcode,
+                  MarkCheck.suspect_at, MarkCheck.suspect_reasons)
 
 
 def _insert_for(session: Session):
@@ -142,16 +153,15 @@ def record_scan(session: Session, *, verdict: Verdict, detail: str | None, seria
         index_elements=[MarkCheck.series, MarkCheck.seq],
         set_={"count": MarkCheck.count + 1, "last_at": stmt.excluded.last_at,
               "last_scan_id": stmt.excluded.last_scan_id},
-    ).returning(MarkCheck.count, MarkCheck.first_at, MarkCheck.first_adcode, MarkCheck.last_adcode)
-    row = session.execute(stmt).one()
-    return scan, Checks(int(row[0]), row[1], row[2], row[3])
+    ).returning(*_CHECK_COLUMNS)
+    return scan, Checks.from_row(session.execute(stmt).one())
 
 
 def checks_of(session: Session, serial: Serial) -> Checks:
     """The counters of a serial without counting (HEAD requests, bots)."""
-    row = session.execute(select(MarkCheck.count, MarkCheck.first_at, MarkCheck.first_adcode, MarkCheck.last_adcode)
+    row = session.execute(select(*_CHECK_COLUMNS)
                           .where(MarkCheck.series == serial.series, MarkCheck.seq == serial.seq)).first()
-    return Checks(int(row[0]), row[1], row[2], row[3]) if row else Checks.none()
+    return Checks.from_row(row) if row else Checks.none()
 
 
 def rounded(value: float) -> float:
@@ -159,8 +169,12 @@ def rounded(value: float) -> float:
 
 
 def record_location(session: Session, scan_id: int, *, lat: float, lon: float,
-                    now: dt.datetime | None = None) -> dict[str, Any]:
-    """Add a consumer-shared location (rounded, with its county) to a scan, once."""
+                    now: dt.datetime | None = None) -> tuple[Scan, dict[str, Any]]:
+    """Add a consumer-shared location (rounded, with its county) to a scan, once.
+
+    The serial's "latest place" moves only forward: a location shared late for an older check
+    does not replace that of a newer one. Bots' checks are not counted, so they move nothing.
+    """
     from . import jurisdiction
 
     now = now or utcnow()
@@ -175,14 +189,17 @@ def record_location(session: Session, scan_id: int, *, lat: float, lon: float,
         raise NotFound(f"scan {scan_id} does not exist", code="scan_not_found")
     if result.rowcount != 1:
         raise Conflict("this check already has a location", code="already_located")
-    if adcode and scan.mac_ok and scan.series is not None:
+    if adcode and scan.mac_ok and scan.series is not None and scan.ua_class != UAClass.bot:
+        newest = or_(MarkCheck.last_located_scan_id.is_(None), MarkCheck.last_located_scan_id < scan_id)
         session.execute(update(MarkCheck)
                         .where(MarkCheck.series == scan.series, MarkCheck.seq == scan.seq)
-                        .values(last_adcode=adcode, last_located_at=now,
+                        .values(last_adcode=case((newest, adcode), else_=MarkCheck.last_adcode),
+                                last_located_at=case((newest, now), else_=MarkCheck.last_located_at),
+                                last_located_scan_id=case((newest, scan_id), else_=MarkCheck.last_located_scan_id),
                                 first_adcode=case((MarkCheck.first_scan_id == scan_id, adcode),
                                                   else_=MarkCheck.first_adcode))
                         .execution_options(synchronize_session=False))
-    return {"lat": lat, "lon": lon, "adcode": adcode, "place": place(adcode)}
+    return scan, {"lat": lat, "lon": lon, "adcode": adcode, "place": place(adcode)}
 
 
 def place(adcode: str | None) -> dict[str, Any] | None:

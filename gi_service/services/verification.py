@@ -342,7 +342,34 @@ def describe(session: Session, check: Check, checks: Checks | None, *, base_url:
             "count": checks.count, "first_at": _iso(checks.first_at), "first_date": china_date(checks.first_at),
             "first_place": place(checks.first_adcode), "last_place": place(checks.last_adcode),
         }
+        if checks.suspect_reasons:
+            doc["suspect"] = suspect_warning(checks)
     return doc
+
+
+SUSPECT_TEXTS = {
+    "title": {"zh": "注意：此标签可能被复制", "en": "Caution: this label may have been copied"},
+    "message": {"zh": "同一个真实标签只贴在一件商品上。这个码的查询记录显示它可能被复制到了多件商品上，"
+                      "监管部门已收到提示。",
+                "en": "A genuine label sits on one product only. The checks of this code suggest it was copied "
+                      "onto several products; the market regulators have been alerted."},
+    "advice": {"zh": "如果您是第一次查询这个码，请谨慎购买，保留商品和购物凭证，并可在下方举报。",
+               "en": "If this is your first check of this code, be careful: keep the product and the receipt, and "
+                     "report it below."},
+}
+SUSPECT_REASONS = {
+    "too_many_checks": {"zh": "查询次数异常多", "en": "checked unusually often"},
+    "impossible_travel": {"zh": "几乎同时在相距很远的地方被查询", "en": "checked far apart within too short a time"},
+    "outside_sales_regions": {"zh": "在该产品的销售区域之外被查询", "en": "checked far outside the product's sales "
+                                                                  "regions"},
+}
+
+
+def suspect_warning(checks: Checks) -> dict[str, Any]:
+    """What the page says about a code a copied-label alert named."""
+    return {"since": _iso(checks.suspect_at), "reasons": list(checks.suspect_reasons),
+            "reason_labels": [SUSPECT_REASONS[r] for r in checks.suspect_reasons if r in SUSPECT_REASONS],
+            **SUSPECT_TEXTS}
 
 
 # --- the production area as a small inline SVG ----------------------------------------------------

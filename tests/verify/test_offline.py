@@ -30,7 +30,8 @@ def test_service_checks_forged_and_malformed_codes_without_sql(world, session, s
 @pytest.mark.parametrize("path", ["/v/{forged}", "/v/{malformed}", "/01/{gtin}/21/{serial}?v={bad_tag}",
                                   "/01/{gtin}/21/{serial}", "/01/{gtin}/21/{serial}?v=short"])
 def test_http_check_of_a_forged_code_only_logs_the_scan(world, client, sql, path):
-    """Is the only statement of a forged or malformed check the INSERT of its scan row (no SELECT at all)?"""
+    """Does a forged or malformed check touch only the scan log: the INSERT of its scan row and, for an
+    unknown code, the count of this client's recent unknown codes (burst signal) — never the ledger?"""
     gtin = "09506000134352"
     b = world.batch(10, gtin=gtin)
     world.activate(b, 1, 10)
@@ -42,7 +43,11 @@ def test_http_check_of_a_forged_code_only_logs_the_scan(world, client, sql, path
     assert r.status_code in (400, 404), r.json
     assert r.json["error"] in ("unknown", "malformed")
     data = sql.data_statements()
-    assert len(data) == 1 and data[0].upper().startswith("INSERT INTO SCANS"), data
+    assert data[0].upper().startswith("INSERT INTO SCANS"), data
+    burst = [s for s in data[1:]]
+    assert len(burst) <= 1 and all(s.startswith("SELECT count(*)") and "FROM scans" in s and "ip_hash" in s
+                                   for s in burst), data
+    assert (len(burst) == 1) == (r.json["error"] == "unknown")
 
 
 def test_a_valid_code_is_looked_up_in_the_ledger_then_the_authorization(world, client, sql):
