@@ -42,18 +42,19 @@ verdict (404), never redirected. Every resolver answer carries `Access-Control-A
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Optional
 from urllib.parse import quote, urlencode
 
 from flask import Blueprint, Response, current_app, g, jsonify, redirect, render_template, request
 from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict, Field
 
-from .api.framework import Access, EndpointSpec, SPECS, endpoint, public
+from .api.framework import Access, EndpointSpec, SPECS, endpoint, parse_model, public, read_json_body
 from .codes import SerialError, parse_serial, verify_code
 from .db import get_session, utcnow
-from .errors import MalformedRequest, NotFound
-from .services import scans, signals, verification
+from .errors import GIError, MalformedRequest, NotFound, ValidationFailed
+from . import photos
+from .services import clues, scans, signals, verification
 from .services.marks import find_mark
 from .services.verification import Check
 
@@ -146,6 +147,13 @@ UI = {
                       "不保存您的 IP 地址。",
         "shared": "已记录大致位置：", "share_failed": "未能记录位置。", "other_lang": "English",
         "no_map": "产地范围未以地图形式登记。", "code": "验证码",
+        "report": "举报疑似假冒", "report_intro": "发现假冒、标签被复制或与包装信息不符？请告诉我们，市场监管部门会收到您的线索。",
+        "description": "情况说明", "description_hint": "例如：包装上的生产者与本页不一致、同一标签出现在多件商品上",
+        "shop_name": "店铺或市场名称", "shop_address": "店铺地址（可选）", "photo": "照片（可选，JPEG 或 PNG，不超过 10 MB）",
+        "photo_note": "照片会被重新编码并去除拍摄位置等 EXIF 信息。",
+        "report_location": "附上店铺位置（浏览器定位，约 10 米）", "send": "提交举报",
+        "thanks_title": "感谢您的举报", "thanks": "您的线索已转给当地和产地的市场监管部门（编号 {id}）。",
+        "report_failed": "举报未能提交", "back": "返回上一页",
     },
     "en": {
         "page_title": "GI special mark verification", "serial": "Mark serial", "product": "Product", "kind": "Kind",
@@ -165,6 +173,17 @@ UI = {
                       "counterfeit and copied labels. Your IP address is not stored.",
         "shared": "Approximate location recorded: ", "share_failed": "The location could not be recorded.",
         "other_lang": "中文", "no_map": "The production area is not registered as a map.", "code": "Code",
+        "report": "Report a suspected fake", "report_intro": "A fake, a copied label, or details that do not match "
+        "the package? Tell us: the market regulators will receive your report.",
+        "description": "What did you see?", "description_hint": "e.g. the producer on the package differs from this "
+        "page; the same label on several products",
+        "shop_name": "Shop or market", "shop_address": "Shop address (optional)",
+        "photo": "Photo (optional, JPEG or PNG, up to 10 MB)",
+        "photo_note": "The photo is re-encoded; its location and other EXIF data are removed.",
+        "report_location": "Add the shop's location (your browser's, to about 10 m)", "send": "Send the report",
+        "thanks_title": "Thank you for your report",
+        "thanks": "Your report went to the market regulators of this place and of the production place (no. {id}).",
+        "report_failed": "The report could not be sent", "back": "Back",
     },
 }
 
@@ -282,6 +301,94 @@ def record_location(principal, code: str, body: LocationBody):
             signals.after_location(session, settings, scan, gi_id=mark.batch.gi_id, producer_id=mark.batch.producer_id)
             answer["suspect"] = bool(scans.checks_of(session, mark.serial).suspect_reasons)
     return answer
+
+
+class ReportForm(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    token: str = Field(min_length=1, max_length=200, description="scan.token from the verification answer")
+    description: str = Field(min_length=5, max_length=2000, description="what the consumer saw")
+    shop_name: str = Field(min_length=1, max_length=200, description="shop or market where the product is sold")
+    shop_address: Optional[str] = Field(default=None, max_length=300)
+    lat: Optional[float] = Field(default=None, ge=-90, le=90, description="WGS-84; stored rounded to 0.0001°")
+    lon: Optional[float] = Field(default=None, ge=-180, le=180, description="WGS-84; stored rounded to 0.0001°")
+    lang: Optional[str] = Field(default=None, max_length=5)
+
+
+REPORT_PHOTO_MAX_BYTES = 10 * 1024 * 1024
+
+
+def _report_input() -> tuple[ReportForm, bytes | None]:
+    """The report from a multipart form (the page) or a JSON body (no photo)."""
+    if request.mimetype == "application/json":
+        read_json_body()
+        return parse_model(ReportForm, None, "report", json_text=request.get_data(cache=True)), None
+    if request.mimetype not in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        raise MalformedRequest("send the report as multipart/form-data (with an optional `photo` file) or JSON",
+                               code="unsupported_media_type", status=415)
+    fields = {k: v for k, v in request.form.to_dict(flat=True).items() if v.strip() != ""}
+    form = parse_model(ReportForm, fields, "report")
+    if (form.lat is None) != (form.lon is None):
+        raise ValidationFailed("give both lat and lon, or neither", details=[{"field": "lat", "problem": "pair"}])
+    upload = request.files.get("photo")
+    photo = None
+    if upload is not None and upload.filename:
+        photo = upload.read(REPORT_PHOTO_MAX_BYTES + 1)
+    return form, photo
+
+
+@endpoint(bp, "/v/<code>/report", methods=["POST"], access=public("the consumer who just checked the code, with "
+          "the scan token of that check (one report per check)"), body_content_type="multipart/form-data",
+          tags=["verification"], status=201,
+          summary="Report a suspected fake from the verification page: description, shop, optional photo (re-encoded, "
+                  "EXIF removed) and location; it becomes a clue in the inspectors' queue",
+          responses={403: "invalid or expired scan token", 409: "this check was already reported",
+                     413: "photo larger than 10 MB", 415: "not multipart/form-data or JSON",
+                     422: "a field is missing or invalid, or the photo is not a JPEG/PNG image",
+                     429: "too many reports from this client"})
+def report_fake(principal, code: str):
+    settings = _settings()
+    canonical = code.strip().upper()
+    lang = _lang()
+    try:
+        form, photo_data = _report_input()
+        if form.lang in LANGS:
+            lang = form.lang
+        scan_id = scans.read_scan_token(settings.secret_key, form.token, canonical)
+        store = current_app.extensions["gi_storage"]
+        photo = photos.store_photo(store, "reports", photo_data, max_bytes=REPORT_PHOTO_MAX_BYTES) \
+            if photo_data is not None else None
+        session = get_session()
+        try:
+            data = clues.ReportInput(description=form.description, shop_name=form.shop_name,
+                                     shop_address=form.shop_address, lat=form.lat, lon=form.lon)
+            clue = clues.create_report(session, scan_id=scan_id, code=canonical,
+                                       keyring=current_app.extensions["gi_keyring"], data=data, photo=photo,
+                                       secret=settings.secret_key, ip=request.remote_addr)
+            session.commit()
+        except BaseException:
+            session.rollback()
+            if photo is not None:  # nothing half-written: no photo without its report
+                store.delete(photo.key)
+            raise
+    except GIError as exc:
+        if _wants_json() or request.mimetype == "application/json":
+            raise
+        return _report_page(lang, canonical, ok=False, message=exc.message, status=exc.status)
+    if _wants_json() or request.mimetype == "application/json":
+        resp = jsonify({"id": clue.id, "status": clue.status.value, "verdict": clue.report.verdict,
+                        "photo": {"sha256": photo.sha256, "bytes": photo.bytes} if photo else None})
+        resp.status_code = 201
+        return resp
+    return _report_page(lang, canonical, ok=True, message=UI[lang]["thanks"].format(id=clue.id), status=201)
+
+
+def _report_page(lang: str, code: str, *, ok: bool, message: str, status: int) -> Response:
+    t = UI[lang]
+    html = render_template("report_result.html", lang=lang, t=t, ok=ok, message=message, code=code)
+    resp = Response(html, status=status, mimetype="text/html")
+    resp.headers["Content-Language"] = "zh-CN" if lang == "zh" else "en"
+    return resp
 
 
 # --- GS1 Digital Link -----------------------------------------------------------------------------

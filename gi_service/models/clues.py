@@ -123,6 +123,9 @@ class ConsumerReport(Base):
     photo_bytes: Mapped[Optional[int]] = mapped_column(Integer)
     photo_width: Mapped[Optional[int]] = mapped_column(Integer)
     photo_height: Mapped[Optional[int]] = mapped_column(Integer)
+    # The uploaded file's own hash (to match a copy the sender kept) and its EXIF capture time.
+    photo_original_sha256: Mapped[Optional[str]] = mapped_column(String(64))
+    photo_taken_at: Mapped[Optional[str]] = mapped_column(String(19))
     # The same keyed daily IP hash as the scan log (for abuse review), never the IP.
     ip_hash: Mapped[Optional[str]] = mapped_column(String(32))
 

@@ -138,7 +138,7 @@ def mark_suspect(session: Session, series: str, seq: int, kind: AlertKind, at: d
                     .execution_options(synchronize_session=False))
 
 
-def _home_places(session: Session, gi_id: int | None, producer_id: int | None) -> list[tuple[PlaceRole, str]]:
+def home_places(session: Session, gi_id: int | None, producer_id: int | None) -> list[tuple[PlaceRole, str]]:
     """The producer's place, or the GI authority's jurisdiction when there is no producer."""
     if producer_id is not None:
         adcode = session.scalar(select(Organisation.adcode).where(Organisation.id == producer_id))
@@ -168,7 +168,7 @@ def after_check(session: Session, settings: Settings, scan: Scan, *, checks: Che
         threshold = threshold_for(gi, settings)
         if checks.count >= threshold:
             serial = _serial_text(scan.series, scan.seq)
-            places = [(PlaceRole.scan_place, checks.last_adcode), *_home_places(session, gi_id, producer_id)]
+            places = [(PlaceRole.scan_place, checks.last_adcode), *home_places(session, gi_id, producer_id)]
             raised.append(raise_alert(
                 session, AlertKind.too_many_checks, subject=f"{scan.series}:{scan.seq}", at=scan.at,
                 summary=SUMMARIES[AlertKind.too_many_checks].format(serial=serial, count=checks.count,
@@ -201,7 +201,7 @@ def _unknown_burst(session: Session, settings: Settings, scan: Scan) -> list[Rai
         summary=SUMMARIES[AlertKind.unknown_burst].format(count=count, minutes=settings.unknown_burst_minutes),
         details={"count": count, "minutes": settings.unknown_burst_minutes, "client": scan.ip_hash[:12],
                  "claimed_series": [{"series": s, "checks": n} for s, n in claimed]},
-        places=_home_places(session, claimed_gi_id, None) if claimed_gi_id else [(PlaceRole.gi_authority, "100000")],
+        places=home_places(session, claimed_gi_id, None) if claimed_gi_id else [(PlaceRole.gi_authority, "100000")],
         gi_id=claimed_gi_id, scan_id=scan.id)]
 
 
@@ -213,7 +213,7 @@ def after_location(session: Session, settings: Settings, scan: Scan, *, gi_id: i
         return []
     raised = []
     travel = _impossible_travel(session, settings, scan)
-    home = _home_places(session, gi_id, producer_id)
+    home = home_places(session, gi_id, producer_id)
     serial = _serial_text(scan.series, scan.seq)
     if travel is not None:
         other, km, hours = travel

@@ -77,6 +77,8 @@ def upgrade() -> None:
     sa.Column('photo_bytes', sa.Integer(), nullable=True),
     sa.Column('photo_width', sa.Integer(), nullable=True),
     sa.Column('photo_height', sa.Integer(), nullable=True),
+    sa.Column('photo_original_sha256', sa.String(length=64), nullable=True),
+    sa.Column('photo_taken_at', sa.String(length=19), nullable=True),
     sa.Column('ip_hash', sa.String(length=32), nullable=True),
     sa.ForeignKeyConstraint(['clue_id'], ['clues.id'], name=op.f('fk_consumer_reports_clue_id_clues'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_consumer_reports')),
