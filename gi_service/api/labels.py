@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 
 from flask import Response, current_app, request
 from PIL import Image, UnidentifiedImageError
@@ -165,14 +166,19 @@ def print_file(principal, batch_id: int, query: PrintFileQuery):
     except LabelError as exc:
         raise _label_error(exc) from None
     facts = label_service.label_facts(session, batch, _store())
-    session.commit()
     marks_iter = label_service.iter_batch_marks(batch, keyring, base)
 
     def write(out):
         label_service.write_print_file(query.format, out, batch=batch, facts=facts, marks=marks_iter, spec=spec,
                                        paper=query.paper, bleed_mm=query.bleed_mm, workers=1)
 
-    resp = Response(stream_writer(write), mimetype=mimetype)
+    # The download is recorded only once the writer has produced its first chunk (cover page, first
+    # sheets): a file that cannot be made answers an error and counts as no download. A failure after
+    # that can only cut the stream short, which the client sees as a truncated file.
+    chunks = stream_writer(write)
+    first_chunk = next(chunks, b"")
+    session.commit()
+    resp = Response(itertools.chain((first_chunk,), chunks), mimetype=mimetype)
     resp.headers["Content-Disposition"] = f"attachment; filename=order-{batch.id}.{ext}"
     resp.headers["X-Print-Downloads"] = str(batch.print_downloads)
     if repeated:

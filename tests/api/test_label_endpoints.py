@@ -119,3 +119,22 @@ def test_pdf_print_file_has_a_cover_and_sheets_whose_codes_decode(client, factor
             code = res.text.rsplit("/", 1)[1]
             found.add(verify_code(keyring, code).serial.text)
     assert len(found) == 12
+
+
+def test_a_print_file_that_cannot_be_made_counts_as_no_download(client, factory, monkeypatch):
+    """If the writer fails before its first chunk, is the answer a 500 error with no download recorded?"""
+    from gi_service.services import labels as label_service
+
+    w, batch = _world(factory, client)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("font file vanished")
+
+    monkeypatch.setattr(label_service, "write_print_file", broken)
+    r = client.get(f"/api/v1/batches/{batch['id']}/print-file?format=pdf", headers=w.printer.headers)
+    assert r.status_code == 500 and r.json["error"] == "internal_error", r.get_data(as_text=True)[:300]
+    detail = client.get(f"/api/v1/batches/{batch['id']}", headers=w.authority.headers).json
+    assert detail["print_downloads"] == 0
+    events = client.get("/api/v1/ledger/events?limit=1000", headers=w.authority.headers)
+    assert events.status_code == 200
+    assert all(e["kind"] != "print_file_downloaded" for e in events.json["events"]), events.json
