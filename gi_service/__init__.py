@@ -79,6 +79,10 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.register_blueprint(web_bp)
     app.register_blueprint(verify_bp)
 
+    from . import ratelimit
+
+    ratelimit.init_app(app, settings)
+
     @app.after_request
     def _security_headers(resp):
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")

@@ -2,6 +2,10 @@
 
 Set GI_TEST_DATABASE_URL (e.g. postgresql+psycopg://postgres@127.0.0.1/gi_test) to add the
 PostgreSQL backend. Under CI=true it is required: a missing database fails the run.
+
+Rate limits are off in the ordinary `app`; tests/verify/test_ratelimit.py builds limited apps. Set
+GI_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/15) to run those against Redis too; under CI=true it
+is required, and a Redis that does not answer fails the tests that use it.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from gi_service.db import Base, make_engine
 from gi_service import migrate
 
 PG_URL = os.environ.get("GI_TEST_DATABASE_URL", "").strip()
+REDIS_URL = os.environ.get("GI_TEST_REDIS_URL", "").strip()
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CACHE_DIR = Path(os.environ.get("GI_CACHE_DIR") or Path.home() / ".cache" / "gi-service")
 
@@ -27,10 +32,31 @@ CACHE_DIR = Path(os.environ.get("GI_CACHE_DIR") or Path.home() / ".cache" / "gi-
 def pytest_configure(config):
     if IN_CI and not PG_URL:
         raise pytest.UsageError("CI=true but GI_TEST_DATABASE_URL is not set: the PostgreSQL backend must run in CI")
+    if IN_CI and not REDIS_URL:
+        raise pytest.UsageError("CI=true but GI_TEST_REDIS_URL is not set: the rate limits must be tested on Redis in CI")
 
 
 def backends() -> list[str]:
     return ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
+
+
+def ratelimit_storages() -> list[str]:
+    """Rate-limit storages to test: in memory always, Redis when GI_TEST_REDIS_URL is set."""
+    return ["memory", "redis"] if REDIS_URL else ["memory"]
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """GI_TEST_REDIS_URL, checked to answer: a configured Redis that is down fails (never skips)."""
+    import redis
+
+    if not REDIS_URL:
+        pytest.fail("a Redis test ran without GI_TEST_REDIS_URL; parametrize it with ratelimit_storages()")
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2).ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"GI_TEST_REDIS_URL={REDIS_URL} does not answer: {exc}", pytrace=False)
+    return REDIS_URL
 
 
 def with_schema(url: str, schema: str) -> str:
@@ -88,7 +114,7 @@ def database(request, tmp_path_factory):
 def app(database, tmp_path):
     settings = finalize(Settings(env="test", instance_path=tmp_path / "instance", database_url=database.url,
                                  secret_key="test-secret-key-" + "x" * 32, cache_dir=CACHE_DIR,
-                                 public_base_url="http://gi.test"))
+                                 public_base_url="http://gi.test", ratelimit_enabled=False))
     application = create_app(settings)
     application.config["TESTING"] = True
     yield application

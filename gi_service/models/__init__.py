@@ -6,6 +6,9 @@ from .marks import (BatchStatus, IdempotencyRecord, LedgerCheckpoint, LedgerEven
                     SerialCounter)
 from .scans import MarkCheck, Scan, UAClass, Verdict
 from .clues import AlertKind, Clue, ClueKind, CluePlace, ClueStatus, ConsumerReport, PlaceRole
+from .supervision import (AnnualReport, AnnualReportStatus, Case, CaseEvent, CaseEvidence, CaseOutcome, CaseParty,
+                          CasePartyRole, CaseStatus, CreditEntry, CreditEntryKind, Finding, FindingCode, FindingPhoto,
+                          PremisesKind, SeriousViolator, ViolationKind)
 from .registry import GI_FIELD_NAMES, GIAreaUnit, GICategory, GIKind, GIProduct, GIStatus, GIVersion, OriginArea
 
 __all__ = [
@@ -16,5 +19,8 @@ __all__ = [
     "Authorization", "AuthorizationBasis", "AuthorizationEvent", "AuthorizationStatus", "Plot",
     "MarkCheck", "Scan", "UAClass", "Verdict",
     "AlertKind", "Clue", "ClueKind", "CluePlace", "ClueStatus", "ConsumerReport", "PlaceRole",
+    "AnnualReport", "AnnualReportStatus", "Case", "CaseEvent", "CaseEvidence", "CaseOutcome", "CaseParty",
+    "CasePartyRole", "CaseStatus", "CreditEntry", "CreditEntryKind", "Finding", "FindingCode", "FindingPhoto",
+    "PremisesKind", "SeriousViolator", "ViolationKind",
     "GI_FIELD_NAMES", "GIAreaUnit", "GICategory", "GIKind", "GIProduct", "GIStatus", "GIVersion", "OriginArea",
 ]

@@ -88,7 +88,8 @@ class AuthorizationEvent(Base):
     to_status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(String(1000))
     announcement_no: Mapped[Optional[str]] = mapped_column(String(100))
-    changed_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # None: the service itself (lapse after two years without use, suspension by the credit rules).
+    changed_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
     changed_at: Mapped[timestamp]
 
     authorization: Mapped[Authorization] = relationship(back_populates="events")

@@ -1,0 +1,316 @@
+"""Rate limits per client on the consumer checks, locations and fake reports (gi_service/ratelimit.py).
+
+Every storage test runs in memory and, with GI_TEST_REDIS_URL, on that real Redis, under a key prefix
+unique to the test run and the test; the test deletes only its own keys afterwards. Limits are
+"N/hour" or larger: a fixed window starts at a client's first request, so counts do not depend on
+how fast the test runs.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+
+import pytest
+import redis as redis_lib
+
+from gi_service import create_app, ratelimit
+from gi_service.codes import TAG_ALPHABET, format_serial
+from gi_service.config import ConfigError, Settings, finalize
+from gi_service.ratelimit import LIMITED_ENDPOINTS
+from gi_service.verify import gtin14
+from tests.conftest import CACHE_DIR, ratelimit_storages
+
+RUN = uuid.uuid4().hex[:10]          # one key prefix per test run, never shared with another run
+JSON = {"Accept": "application/json"}
+HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+OTHER = {"REMOTE_ADDR": "203.0.113.7"}
+GTIN = gtin14("9506000134352")
+
+
+def random_code(rng: random.Random) -> str:
+    """A well-formed code (key A, prefix BBSH, 2026) for a random serial with a random tag."""
+    return f"ABBSH26{rng.randrange(1, 10**9):09d}" + "".join(rng.choices(TAG_ALPHABET, k=14))
+
+
+class Limited:
+    """Builds apps with rate limits on, on the session's database and one storage."""
+
+    def __init__(self, database, tmp_path, storage: str, url: str):
+        self.database, self.tmp_path, self.storage, self.url = database, tmp_path, storage, url
+        self.prefix = f"gi-test-{RUN}-{uuid.uuid4().hex[:8]}"
+        self.apps = []
+        self.rng = random.Random()
+
+    def app(self, **overrides):
+        fields = dict(env="test", instance_path=self.tmp_path / "instance", database_url=self.database.url,
+                      secret_key="test-secret-key-" + "x" * 32, cache_dir=CACHE_DIR,
+                      public_base_url="http://gi.test", ratelimit_storage_url=self.url,
+                      extra={"RATELIMIT_KEY_PREFIX": self.prefix})
+        fields.update(overrides)
+        application = create_app(finalize(Settings(**fields)))
+        application.config["TESTING"] = True
+        self.apps.append(application)
+        return application
+
+    def client(self, **overrides):
+        return self.app(**overrides).test_client()
+
+    def code(self) -> str:
+        return random_code(self.rng)
+
+    def redis_keys(self) -> list[str]:
+        r = redis_lib.Redis.from_url(self.url)
+        return [k.decode() for k in r.scan_iter(match=f"*LIMITER/{self.prefix}/*")]
+
+    def close(self) -> None:
+        for application in self.apps:
+            application.extensions["gi_engine"].dispose()
+        if self.apps:
+            self.database.clear()
+        if self.storage == "redis":
+            r = redis_lib.Redis.from_url(self.url)
+            keys = list(r.scan_iter(match=f"*LIMITER/{self.prefix}/*"))
+            if keys:
+                r.delete(*keys)
+
+
+@pytest.fixture(params=ratelimit_storages())
+def limited(request, database, tmp_path):
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else "memory://"
+    lim = Limited(database, tmp_path, request.param, url)
+    yield lim
+    lim.close()
+
+
+def test_every_limited_endpoint_is_registered(app):
+    """Does every endpoint named in the table of limits exist, with the methods the table limits?
+
+    (verify.report_fake is written separately; until it lands this test names it.)
+    """
+    methods: dict[str, set[str]] = {}
+    for rule in app.url_map.iter_rules():
+        methods.setdefault(rule.endpoint, set()).update(rule.methods or ())
+    missing = [name for name in LIMITED_ENDPOINTS if name not in app.view_functions]
+    assert not missing, f"limited endpoints that are not registered: {missing}"
+    for name, rule in LIMITED_ENDPOINTS.items():
+        assert set(rule.methods) <= methods[name], (name, rule.methods, methods[name])
+        assert not {"HEAD", "OPTIONS"} & set(rule.methods)
+
+
+def test_checks_are_limited_per_client(limited):
+    """After N checks from one client, is the next one refused with 429 while another client is still answered?"""
+    client = limited.client(ratelimit_verify="3/hour")
+    remaining = []
+    for _ in range(3):
+        r = client.get(f"/v/{limited.code()}", headers=JSON)
+        assert r.status_code == 404 and r.json["error"] == "unknown"
+        remaining.append(r.headers["X-RateLimit-Remaining"])
+        assert r.headers["X-RateLimit-Limit"] == "3"
+    assert remaining == ["2", "1", "0"]
+    r = client.get(f"/v/{limited.code()}", headers=JSON)
+    assert r.status_code == 429 and r.json["error"] == "rate_limited"
+    assert int(r.headers["Retry-After"]) > 0
+
+    r = client.get(f"/v/{limited.code()}", headers=JSON, environ_base=OTHER)
+    assert r.status_code == 404 and r.headers["X-RateLimit-Remaining"] == "2"
+    assert client.get(f"/v/{limited.code()}", headers=JSON).status_code == 429
+    if limited.storage == "redis":
+        keys = limited.redis_keys()
+        assert len(keys) == 2, keys                       # one bucket per client, in Redis
+        assert not any("127.0.0.1" in k or "203.0.113.7" in k for k in keys), keys
+
+
+def test_the_gs1_resolver_and_the_code_page_share_one_bucket(limited):
+    """Do checks through /01/…?v= and /v/ count against the same per-client limit (one enumeration budget)?"""
+    client = limited.client(ratelimit_verify="3/hour")
+    serial = format_serial("BBSH", 2026, 7)
+    gs1 = f"/01/{GTIN}/21/{serial}?v=A" + "".join(random.choices(TAG_ALPHABET, k=14))
+    assert client.get(f"/v/{limited.code()}", headers=JSON).status_code == 404
+    assert client.get(gs1, headers=JSON).status_code == 404
+    assert client.get(f"/v/{limited.code()}", headers=JSON).status_code == 404
+    r = client.get(gs1, headers=JSON)
+    assert r.status_code == 429 and r.json["error"] == "rate_limited"
+    assert client.get(f"/v/{limited.code()}", headers=JSON).status_code == 429
+
+
+def test_429_json_follows_the_error_contract(limited):
+    """Does a refused JSON client get error, message, details.limit/retry_after, request_id and the headers?"""
+    client = limited.client(ratelimit_verify="2/hour")
+    for _ in range(2):
+        client.get(f"/v/{limited.code()}", headers=JSON)
+    r = client.get(f"/v/{limited.code()}", headers={**JSON, "X-Request-Id": "rl-test-0001"})
+    assert r.status_code == 429 and r.mimetype == "application/json"
+    body = r.json
+    assert set(body) == {"error", "message", "details", "request_id"}
+    assert body["error"] == "rate_limited" and body["request_id"] == "rl-test-0001"
+    assert body["details"]["limit"] == "2 per 1 hour"
+    retry = body["details"]["retry_after"]
+    assert isinstance(retry, int) and 1 <= retry <= 3600
+    assert r.headers["Retry-After"] == str(retry)
+    assert f"{retry} seconds" in body["message"]
+    assert r.headers["X-RateLimit-Limit"] == "2" and r.headers["X-RateLimit-Remaining"] == "0"
+    assert int(r.headers["X-RateLimit-Reset"]) >= int(time.time())
+    exposed = r.headers["Access-Control-Expose-Headers"]
+    assert "Retry-After" in exposed and "X-RateLimit-Remaining" in exposed
+    assert r.headers["Cache-Control"] == "no-store"
+
+
+def test_429_for_a_browser_is_a_bilingual_page(limited):
+    """Does a browser get a small self-contained page, Chinese first, saying when to try again?"""
+    client = limited.client(ratelimit_verify="1/hour")
+    assert client.get(f"/v/{limited.code()}", headers=HTML).status_code == 404
+    r = client.get(f"/v/{limited.code()}", headers=HTML)
+    assert r.status_code == 429 and r.mimetype == "text/html"
+    page = r.get_data(as_text=True)
+    seconds = r.headers["Retry-After"]
+    zh = page.index("查询过于频繁，请稍后再试")
+    en = page.index(f"Too many checks from your network; try again in {seconds} seconds")
+    assert zh < en
+    assert f"请在 {seconds} 秒后再试" in page
+    assert "<script" not in page and "src=" not in page and "<link" not in page
+    # A client that asks for nothing in particular (curl) gets the page too, like the verification page.
+    r = client.get(f"/v/{limited.code()}")
+    assert r.status_code == 429 and r.mimetype == "text/html"
+
+
+def test_locations_have_their_own_bucket(limited):
+    """Is POST /v/{code}/location limited separately from checks, and answered in JSON when refused?"""
+    client = limited.client(ratelimit_verify="2/hour")
+    code = limited.code()
+    for _ in range(2):
+        assert client.get(f"/v/{code}", headers=JSON).status_code == 404
+    assert client.get(f"/v/{code}", headers=JSON).status_code == 429
+    body = {"token": "not-a-token", "lat": 30.25, "lon": 120.15}
+    for _ in range(2):
+        r = client.post(f"/v/{code}/location", json=body)
+        assert r.status_code == 403, r.json       # counted, then refused for its token
+    r = client.post(f"/v/{code}/location", json=body, headers={"Accept": "*/*"})
+    assert r.status_code == 429 and r.json["error"] == "rate_limited"
+    assert r.headers["Retry-After"] == str(r.json["details"]["retry_after"])
+
+
+def test_reports_are_limited_by_their_own_setting(limited):
+    """Is POST /v/{code}/report refused after GI_RATELIMIT_REPORT reports, without touching the check budget?"""
+    app = limited.app(ratelimit_verify="100/hour", ratelimit_report="2/hour")
+    client = app.test_client()
+    code = limited.code()
+    assert app.url_map.bind("gi.test").match(f"/v/{code}/report", method="POST")[0] == "verify.report_fake"
+    for _ in range(2):
+        r = client.post(f"/v/{code}/report", json={}, headers=JSON)
+        assert r.status_code != 429, r.json      # whatever the report's own answer to an empty body
+    r = client.post(f"/v/{code}/report", json={}, headers=JSON)
+    assert r.status_code == 429 and r.json["details"]["limit"] == "2 per 1 hour"
+    assert "reports" in r.json["message"]
+    r = client.post(f"/v/{code}/report", data={"reason": "x"}, headers=HTML)
+    assert r.status_code == 429 and "举报过于频繁，请稍后再试" in r.get_data(as_text=True)
+    assert client.get(f"/v/{code}", headers=JSON).status_code == 404
+
+
+def test_head_and_options_are_not_counted(limited):
+    """Do HEAD and OPTIONS requests leave the count alone and never get 429?"""
+    client = limited.client(ratelimit_verify="2/hour")
+    code = limited.code()
+    for _ in range(5):
+        r = client.head(f"/v/{code}")
+        assert r.status_code == 404 and "X-RateLimit-Limit" not in r.headers
+        assert client.options(f"/v/{code}").status_code == 200
+        assert client.options(f"/v/{code}/location").status_code == 200
+    assert client.get(f"/v/{code}", headers=JSON).headers["X-RateLimit-Remaining"] == "1"
+    assert client.get(f"/v/{code}", headers=JSON).status_code == 404
+    assert client.get(f"/v/{code}", headers=JSON).status_code == 429
+    assert client.head(f"/v/{code}").status_code == 404
+
+
+def test_workers_share_the_count_only_through_redis(limited):
+    """Do two app processes (gunicorn workers) count one client together on Redis, and separately in memory?"""
+    first = limited.client(ratelimit_verify="3/hour")
+    second = limited.client(ratelimit_verify="3/hour")
+    for client in (first, second, first):
+        assert client.get(f"/v/{limited.code()}", headers=JSON).status_code == 404
+    r = second.get(f"/v/{limited.code()}", headers=JSON)
+    if limited.storage == "redis":
+        assert r.status_code == 429
+    else:
+        assert r.status_code == 404 and r.headers["X-RateLimit-Remaining"] == "1"
+
+
+def test_other_endpoints_are_not_limited(limited):
+    """Once a client's checks are refused, do the API and the resolver description still answer it?"""
+    client = limited.client(ratelimit_verify="1/hour")
+    client.get(f"/v/{limited.code()}", headers=JSON)
+    assert client.get(f"/v/{limited.code()}", headers=JSON).status_code == 429
+    for path in ("/api/v1/gis", "/.well-known/gs1resolver", "/openapi.json"):
+        r = client.get(path)
+        assert r.status_code == 200, path
+        assert "X-RateLimit-Limit" not in r.headers
+
+
+def test_behind_a_trusted_proxy_the_forwarded_client_is_counted(limited):
+    """With GI_TRUSTED_PROXIES=1, are clients told apart by X-Forwarded-For, and without it, not?"""
+    proxied = limited.client(ratelimit_verify="1/hour", trusted_proxies=1)
+    a, b = {"X-Forwarded-For": "198.51.100.1", **JSON}, {"X-Forwarded-For": "198.51.100.2", **JSON}
+    assert proxied.get(f"/v/{limited.code()}", headers=a).status_code == 404
+    assert proxied.get(f"/v/{limited.code()}", headers=a).status_code == 429
+    assert proxied.get(f"/v/{limited.code()}", headers=b).status_code == 404
+
+    direct = limited.client(ratelimit_verify="1/hour")
+    c, d = {"X-Forwarded-For": "198.51.100.3", **JSON}, {"X-Forwarded-For": "198.51.100.4", **JSON}
+    assert direct.get(f"/v/{limited.code()}", headers=c, environ_base=OTHER).status_code == 404
+    assert direct.get(f"/v/{limited.code()}", headers=d, environ_base=OTHER).status_code == 429
+
+
+def test_an_ipv6_client_is_counted_by_its_64(limited):
+    """Do addresses in one IPv6 /64 share a count, while the next /64 has its own?"""
+    client = limited.client(ratelimit_verify="1/hour")
+    assert client.get(f"/v/{limited.code()}", headers=JSON,
+                      environ_base={"REMOTE_ADDR": "2001:db8:1:2::1"}).status_code == 404
+    assert client.get(f"/v/{limited.code()}", headers=JSON,
+                      environ_base={"REMOTE_ADDR": "2001:db8:1:2:aaaa:bbbb:cccc:dddd"}).status_code == 429
+    assert client.get(f"/v/{limited.code()}", headers=JSON,
+                      environ_base={"REMOTE_ADDR": "2001:db8:1:3::1"}).status_code == 404
+
+
+def test_disabled_rate_limits_never_refuse(limited):
+    """With GI_RATELIMIT_ENABLED=false, is a client never refused and given no rate-limit headers?"""
+    app = limited.app(ratelimit_enabled=False, ratelimit_verify="1/hour")
+    client = app.test_client()
+    for _ in range(5):
+        r = client.get(f"/v/{limited.code()}", headers=JSON)
+        assert r.status_code == 404 and "X-RateLimit-Limit" not in r.headers
+    assert "gi_limiter" not in app.extensions
+
+
+def test_an_unreachable_redis_fails_open(database, tmp_path, caplog):
+    """With Redis down, do checks keep their normal answers, a warning get logged, and counting go on in memory?"""
+    lim = Limited(database, tmp_path, "redis-down", "redis://127.0.0.1:1/0")
+    try:
+        client = lim.client(ratelimit_verify="3/hour")
+        with caplog.at_level(logging.WARNING):
+            for _ in range(3):
+                r = client.get(f"/v/{lim.code()}", headers=JSON)
+                assert r.status_code == 404 and r.json["error"] == "unknown"
+        assert any(rec.levelno == logging.WARNING and "unreachable" in rec.getMessage() for rec in caplog.records)
+        assert client.get(f"/v/{lim.code()}", headers=JSON).status_code == 429
+        assert client.get(f"/v/{lim.code()}", headers=JSON, environ_base=OTHER).status_code == 404
+    finally:
+        lim.close()
+
+
+def test_a_malformed_limit_is_refused_at_start_up(database, tmp_path):
+    """Does a limit flask-limiter cannot parse stop the app from starting, naming the variable?"""
+    lim = Limited(database, tmp_path, "memory", "memory://")
+    with pytest.raises(ConfigError, match="GI_RATELIMIT_REPORT"):
+        lim.app(ratelimit_report="five an hour")
+
+
+def test_a_missing_endpoint_is_named_at_start_up(limited, monkeypatch, caplog):
+    """Does a table entry naming no endpoint get a warning at start-up while the other limits still apply?"""
+    table = {**LIMITED_ENDPOINTS, "verify.no_such_view": ratelimit.Rule("ratelimit_verify", "x", ("GET",), "checks")}
+    monkeypatch.setattr(ratelimit, "LIMITED_ENDPOINTS", table)
+    with caplog.at_level(logging.WARNING, logger="gi_service.ratelimit"):
+        client = limited.client(ratelimit_verify="1/hour")
+    assert any("verify.no_such_view" in rec.getMessage() for rec in caplog.records)
+    client.get(f"/v/{limited.code()}", headers=JSON)
+    assert client.get(f"/v/{limited.code()}", headers=JSON).status_code == 429
