@@ -73,7 +73,7 @@ class Finding(Base):
     producer_id: Mapped[Optional[int]] = mapped_column(ForeignKey("organisations.id"), index=True)
     violations: Mapped[list[Any]] = mapped_column(JSONType(), default=list)   # ViolationKind values
     notes: Mapped[Optional[str]] = mapped_column(Text)
-    case_id: Mapped[Optional[int]] = mapped_column(ForeignKey("cases.id", use_alter=True), index=True)
+    case_id: Mapped[Optional[int]] = mapped_column(ForeignKey("cases.id"), index=True)
 
     codes: Mapped[list["FindingCode"]] = relationship(back_populates="finding", cascade="all, delete-orphan",
                                                       order_by="FindingCode.position")

@@ -93,7 +93,7 @@ def upgrade() -> None:
     sa.Column('violations', gi_service.db.JSONType(), nullable=False),
     sa.Column('notes', sa.Text(), nullable=True),
     sa.Column('case_id', sa.Integer(), nullable=True),
-    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_findings_case_id_cases'), use_alter=True),
+    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_findings_case_id_cases')),
     sa.ForeignKeyConstraint(['filed_by_id'], ['users.id'], name=op.f('fk_findings_filed_by_id_users')),
     sa.ForeignKeyConstraint(['gi_id'], ['gis.id'], name=op.f('fk_findings_gi_id_gis')),
     sa.ForeignKeyConstraint(['organisation_id'], ['organisations.id'], name=op.f('fk_findings_organisation_id_organisations')),
