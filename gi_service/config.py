@@ -59,6 +59,11 @@ class Settings:
     ratelimit_storage_url: str = "memory://"
     ratelimit_verify: str = "60/minute;1000/hour"
     ratelimit_report: str = "5/hour;20/day"
+    # Credit supervision: a JSON file of rules deciding which confirmed violations are serious (default:
+    # the built-in rules in services/credit.py), and how long an authorization may go without any mark
+    # use before `gi-service authorizations expire` lapses it.
+    credit_rules_path: Path | None = None
+    authorization_lapse_days: int = 730
     # Extra keys a test or embedding application passes straight to Flask.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -141,6 +146,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         ratelimit_storage_url=env.get("GI_RATELIMIT_STORAGE_URL", "").strip() or "memory://",
         ratelimit_verify=env.get("GI_RATELIMIT_VERIFY", "").strip() or "60/minute;1000/hour",
         ratelimit_report=env.get("GI_RATELIMIT_REPORT", "").strip() or "5/hour;20/day",
+        credit_rules_path=Path(env["GI_CREDIT_RULES"]).resolve() if env.get("GI_CREDIT_RULES") else None,
+        authorization_lapse_days=_int(env, "GI_AUTHORIZATION_LAPSE_DAYS", 730, minimum=1),
     )
     if overrides:
         settings = settings.with_overrides(**overrides)
