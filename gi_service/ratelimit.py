@@ -9,7 +9,8 @@ Which endpoints are limited, by which setting, is declared once, in ``LIMITED_EN
   not use up checks;
 * ``POST /v/{code}/report`` has its own, much smaller limit (``GI_RATELIMIT_REPORT``).
 
-HEAD and OPTIONS are never limited. The client is ``request.remote_addr`` as Flask sees it
+HEAD on the consumer checks counts like GET (its status code is the verdict); OPTIONS (CORS
+preflight) is never limited. The client is ``request.remote_addr`` as Flask sees it
 (``GI_TRUSTED_PROXIES`` makes that the X-Forwarded-For client); an IPv6 client is counted by its
 /64, the block one subscriber gets, or rotating addresses would escape the limit. Storage keys hold
 a keyed hash of that address, never the address itself (the verification page promises that IP
@@ -60,14 +61,15 @@ EXPOSED_HEADERS = ("Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", 
 class Rule:
     setting: str                 # the Settings field holding the limit, e.g. "60/minute;1000/hour"
     scope: str                   # endpoints with the same scope count in one bucket per client
-    methods: tuple[str, ...]     # only these methods count (never HEAD or OPTIONS)
+    methods: tuple[str, ...]     # only these methods count (never OPTIONS)
     kind: str                    # "checks" or "reports": the wording of the 429 page
 
 
 # The one table of limited endpoints (tests/verify/test_ratelimit.py checks every name is registered).
 LIMITED_ENDPOINTS: dict[str, Rule] = {
-    "verify.verify_code_page": Rule("ratelimit_verify", "verify", ("GET",), "checks"),
-    "verify.gs1_resolve": Rule("ratelimit_verify", "verify", ("GET",), "checks"),
+    # HEAD counts too: its status code alone (200 vs 404) would answer a guess without limit.
+    "verify.verify_code_page": Rule("ratelimit_verify", "verify", ("GET", "HEAD"), "checks"),
+    "verify.gs1_resolve": Rule("ratelimit_verify", "verify", ("GET", "HEAD"), "checks"),
     "verify.record_location": Rule("ratelimit_verify", "verify-location", ("POST",), "checks"),
     "verify.report_fake": Rule("ratelimit_report", "report", ("POST",), "reports"),
 }

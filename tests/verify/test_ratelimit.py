@@ -96,7 +96,9 @@ def test_every_limited_endpoint_is_registered(app):
     assert not missing, f"limited endpoints that are not registered: {missing}"
     for name, rule in LIMITED_ENDPOINTS.items():
         assert set(rule.methods) <= methods[name], (name, rule.methods, methods[name])
-        assert not {"HEAD", "OPTIONS"} & set(rule.methods)
+        assert "OPTIONS" not in rule.methods
+        # A HEAD's status code is the verdict: where GET is limited as a check, HEAD must be too.
+        assert ("HEAD" in rule.methods) == (rule.setting == "ratelimit_verify" and "GET" in rule.methods)
 
 
 def test_checks_are_limited_per_client(limited):
@@ -208,19 +210,20 @@ def test_reports_are_limited_by_their_own_setting(limited):
     assert client.get(f"/v/{code}", headers=JSON).status_code == 404
 
 
-def test_head_and_options_are_not_counted(limited):
-    """Do HEAD and OPTIONS requests leave the count alone and never get 429?"""
-    client = limited.client(ratelimit_verify="2/hour")
+def test_head_counts_as_a_check_and_options_not_at_all(limited):
+    """Does a HEAD use up the check budget like a GET (its status code is the verdict: an enumeration oracle
+    otherwise), while CORS preflights (OPTIONS) are never counted or refused?"""
+    client = limited.client(ratelimit_verify="3/hour")
     code = limited.code()
     for _ in range(5):
-        r = client.head(f"/v/{code}")
-        assert r.status_code == 404 and "X-RateLimit-Limit" not in r.headers
         assert client.options(f"/v/{code}").status_code == 200
         assert client.options(f"/v/{code}/location").status_code == 200
-    assert client.get(f"/v/{code}", headers=JSON).headers["X-RateLimit-Remaining"] == "1"
-    assert client.get(f"/v/{code}", headers=JSON).status_code == 404
-    assert client.get(f"/v/{code}", headers=JSON).status_code == 429
     assert client.head(f"/v/{code}").status_code == 404
+    assert client.get(f"/v/{code}", headers=JSON).headers["X-RateLimit-Remaining"] == "1"
+    assert client.head(f"/v/{code}").status_code == 404
+    r = client.head(f"/v/{code}")
+    assert r.status_code == 429 and "Retry-After" in r.headers
+    assert client.get(f"/v/{code}", headers=JSON).status_code == 429
 
 
 def test_workers_share_the_count_only_through_redis(limited):
