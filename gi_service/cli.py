@@ -196,6 +196,27 @@ def ledger_checkpoint() -> None:
 
 
 @main.group()
+def scans() -> None:
+    """The consumer scan log."""
+
+
+@scans.command("prune")
+@click.option("--ip-hash-days", type=click.IntRange(min=1), default=30, show_default=True,
+              help="clear the keyed IP hashes of checks older than this")
+@click.option("--scan-days", type=click.IntRange(min=1), default=730, show_default=True,
+              help="delete checks older than this (those a clue points to are kept as evidence)")
+def scans_prune(ip_hash_days: int, scan_days: int) -> None:
+    """Apply the scan log's retention policy (safe to run daily)."""
+    from .services import scans as scan_service
+
+    with _session() as session:
+        result = scan_service.prune(session, ip_hash_days=ip_hash_days, scan_days=scan_days)
+    click.echo(f"cleared {result.ip_hashes_cleared} IP hashes older than {ip_hash_days} days; deleted "
+               f"{result.scans_deleted} checks older than {scan_days} days; kept {result.kept_as_evidence} "
+               "older checks that clues point to")
+
+
+@main.group()
 def labels() -> None:
     """Special-mark labels and print files."""
 

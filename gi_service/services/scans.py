@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, or_, select, update
+from sqlalchemy import case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -222,3 +222,51 @@ def place(adcode: str | None) -> dict[str, Any] | None:
     # What a person calls "the city": the prefecture, else (e.g. a province-administered county) the county.
     out["city_name"] = (out["city"] or out["county"] or {"name": unit.name})["name"]
     return out
+
+
+# --- retention ---------------------------------------------------------------------------------
+
+IP_HASH_RETENTION = dt.timedelta(days=30)    # bursts are judged within minutes; abuse review within weeks
+SCAN_RETENTION = dt.timedelta(days=730)      # two years of checks for the signals and the statistics
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    ip_hashes_cleared: int
+    scans_deleted: int
+    kept_as_evidence: int
+
+
+def prune(session: Session, *, now: dt.datetime | None = None, ip_hash_days: int | None = None,
+          scan_days: int | None = None, batch: int = 50_000) -> PruneResult:
+    """Forget what the scan log no longer needs: IP hashes after 30 days (of checks and of consumer
+    reports), checks after two years.
+
+    A check a clue points to (an alert or a consumer report) is evidence and is kept. The per-serial
+    counters (``mark_checks``) keep their totals, so "checked N times" stays true. Deletes go in
+    batches of `batch` rows so a first run on a large log does not hold one huge transaction. Safe to
+    run daily: a second run finds nothing to do.
+    """
+    from ..models import Clue, ConsumerReport
+
+    now = now or utcnow()
+    hash_cutoff = now - (dt.timedelta(days=ip_hash_days) if ip_hash_days is not None else IP_HASH_RETENTION)
+    scan_cutoff = now - (dt.timedelta(days=scan_days) if scan_days is not None else SCAN_RETENTION)
+    cleared = session.execute(update(Scan).where(Scan.at < hash_cutoff, Scan.ip_hash.is_not(None))
+                              .values(ip_hash=None).execution_options(synchronize_session=False)).rowcount
+    session.execute(update(ConsumerReport).where(ConsumerReport.created_at < hash_cutoff,
+                                                 ConsumerReport.ip_hash.is_not(None))
+                    .values(ip_hash=None).execution_options(synchronize_session=False))
+    session.commit()
+    evidence = select(Clue.scan_id).where(Clue.scan_id.is_not(None))
+    deleted = 0
+    while True:
+        ids = session.scalars(select(Scan.id).where(Scan.at < scan_cutoff, Scan.id.not_in(evidence))
+                              .order_by(Scan.id).limit(batch)).all()
+        if not ids:
+            break
+        deleted += session.execute(delete(Scan).where(Scan.id.in_(ids))
+                                   .execution_options(synchronize_session=False)).rowcount
+        session.commit()
+    kept = session.scalar(select(func.count()).select_from(Scan).where(Scan.at < scan_cutoff)) or 0
+    return PruneResult(int(cleared or 0), deleted, int(kept))
