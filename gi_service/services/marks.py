@@ -669,6 +669,45 @@ def void(session: Session, *, by: Principal, spans: Sequence[tuple[str, str]], k
     return count
 
 
+@dataclass(frozen=True)
+class VoidedRange:
+    series: str
+    first: int
+    last: int
+    event_seq: int
+
+    @property
+    def count(self) -> int:
+        return self.last - self.first + 1
+
+    def as_dict(self) -> dict:
+        first, last = span_serials(self.series, self.first, self.last)
+        return {"first": first, "last": last, "count": self.count, "ledger_event": self.event_seq}
+
+
+def void_unactivated(session: Session, *, producer_id: int, gi_id: int, reason: str, by: Principal | None,
+                     data: dict | None = None) -> list[VoidedRange]:
+    """Void every issued but unactivated mark of a producer for one GI (the credit rules' suspension).
+
+    One ledger event per serial range, through the same machinery as a producer's void; `by` None means
+    the service itself decided it. Marks at the printer and activated marks are left alone.
+    """
+    ranges = list(session.scalars(
+        select(MarkRange).join(MarkBatch, MarkBatch.id == MarkRange.batch_id)
+        .where(MarkBatch.producer_id == producer_id, MarkBatch.gi_id == gi_id, MarkRange.state == MarkState.issued)
+        .order_by(MarkRange.series, MarkRange.seq_start).with_for_update()))
+    spans = [SerialSpan(r.series, r.seq_start, r.seq_end) for r in ranges]
+    batch_ok = lambda b: b.producer_id == producer_id and b.gi_id == gi_id  # noqa: E731
+    out = []
+    for span in spans:
+        _transition(session, [span], allowed={MarkState.issued}, state=MarkState.voided, kind="voided", by=by,
+                    batch_ok=batch_ok, reason=reason, data=data)
+        seq = session.scalar(select(MarkRange.event_seq).where(MarkRange.series == span.series,
+                                                               MarkRange.seq_start == span.first))
+        out.append(VoidedRange(span.series, span.first, span.last, seq))
+    return out
+
+
 def recall_lot(session: Session, lot_id: int, *, by: Principal, reason: str) -> Lot:
     """Recall a lot: every mark on it answers 'recalled' from now on."""
     lot = _get(session, Lot, lot_id, "lot", "lot_not_found", lock=True)

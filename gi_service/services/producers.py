@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 import shapely
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from geodata.areas import AreaError, geodesic_area_m2, m2_to_mu, validate_area
@@ -259,3 +260,103 @@ def list_authorizations(session: Session, *, producer_id: int | None = None, gi_
                         status: AuthorizationStatus | None = None) -> list[Authorization]:
     stmt = where_given(select(Authorization), Authorization, producer_id=producer_id, gi_id=gi_id, status=status)
     return list(session.scalars(stmt.order_by(Authorization.id)))
+
+
+# --- changes made by the service itself ------------------------------------------------------
+
+def system_transition(session: Session, auth: Authorization, to: AuthorizationStatus, *, reason: str,
+                      at: dt.datetime | None = None, valid_until: dt.date | None = None) -> AuthorizationEvent:
+    """A status change decided by the service (credit rules, lapse): recorded with no user (changed_by NULL)."""
+    if to not in TRANSITIONS[auth.status]:
+        allowed = ", ".join(sorted(s.value for s in TRANSITIONS[auth.status])) or "none (final)"
+        raise InvalidTransition(f"an authorization that is {auth.status.value} cannot become {to.value}; "
+                                f"allowed: {allowed}", details={"from": auth.status.value, "to": to.value})
+    now = at or utcnow()
+    event = AuthorizationEvent(authorization_id=auth.id, from_status=auth.status.value, to_status=to.value,
+                               reason=reason[:1000], changed_by_id=None, changed_at=now)
+    session.add(event)
+    if to in (S.revoked, S.lapsed):
+        auth.valid_until = valid_until or now.date()
+    auth.status = to
+    auth.updated_at = now
+    session.flush()
+    return event
+
+
+#: Ledger events that count as using the special mark (DOMAIN.md §2: a user that has not used the mark for
+#: two years loses the right).
+USE_EVENT_KINDS = ("requested", "approved", "issued", "activated")
+
+
+@dataclass(frozen=True)
+class Lapse:
+    authorization_id: int
+    producer_id: int
+    producer_name: str
+    gi_id: int
+    gi_name: str
+    last_activity: dt.date
+    activity: str            # "mark use" or "approval"
+    idle_days: int
+
+
+def unused_authorizations(session: Session, *, today: dt.date, lapse_days: int) -> list[Lapse]:
+    """Approved authorizations whose last mark use (or, later, approval) is `lapse_days` or more before `today`.
+
+    The clock starts at the later of the last ledger event of a using kind (requested, approved, issued,
+    activated) for that producer and GI and the last approval: an authorization approved again after a
+    suspension or a lapse gets a fresh period.
+    """
+    from ..models import GIProduct, LedgerEvent
+    from .registry import CHINA_TZ
+
+    auths = list(session.scalars(select(Authorization).where(Authorization.status == S.approved)
+                                 .order_by(Authorization.id)))
+    if not auths:
+        return []
+    last_use = {(p, g): at for p, g, at in session.execute(
+        select(LedgerEvent.producer_id, LedgerEvent.gi_id, func.max(LedgerEvent.at))
+        .where(LedgerEvent.kind.in_(USE_EVENT_KINDS), LedgerEvent.producer_id.is_not(None))
+        .group_by(LedgerEvent.producer_id, LedgerEvent.gi_id))}
+    last_approval = dict(session.execute(
+        select(AuthorizationEvent.authorization_id, func.max(AuthorizationEvent.changed_at))
+        .where(AuthorizationEvent.to_status == S.approved.value)
+        .group_by(AuthorizationEvent.authorization_id)).all())
+    names = dict(session.execute(select(GIProduct.id, GIProduct.name_zh)).all())
+    out = []
+    for auth in auths:
+        candidates: list[tuple[dt.date, str]] = []
+        used = last_use.get((auth.producer_id, auth.gi_id))
+        if used is not None:
+            candidates.append((used.astimezone(CHINA_TZ).date(), "mark use"))
+        approved = last_approval.get(auth.id)
+        if approved is not None:
+            candidates.append((approved.astimezone(CHINA_TZ).date(), "approval"))
+        elif auth.valid_from is not None:
+            candidates.append((auth.valid_from, "approval"))
+        if not candidates:
+            candidates.append((auth.created_at.astimezone(CHINA_TZ).date(), "approval"))
+        last, activity = max(candidates)
+        idle = (today - last).days
+        if idle >= lapse_days:
+            out.append(Lapse(auth.id, auth.producer_id, auth.producer.name, auth.gi_id, names.get(auth.gi_id, ""),
+                             last, activity, idle))
+    return out
+
+
+def lapse_unused(session: Session, *, today: dt.date, lapse_days: int, dry_run: bool = False) -> list[Lapse]:
+    """Lapse every approved authorization unused for `lapse_days` (see unused_authorizations); idempotent."""
+    lapses = unused_authorizations(session, today=today, lapse_days=lapse_days)
+    if dry_run:
+        return lapses
+    applied = []
+    for lapse in lapses:
+        auth = session.scalar(select(Authorization).where(Authorization.id == lapse.authorization_id)
+                              .with_for_update())
+        if auth is None or auth.status != S.approved:  # changed meanwhile
+            continue
+        applied.append(lapse)
+        system_transition(session, auth, S.lapsed, valid_until=today,
+                          reason=f"lapsed: no use of the special mark since {lapse.last_activity.isoformat()} "
+                                 f"(last {lapse.activity}; {lapse.idle_days} days, the limit is {lapse_days})")
+    return applied
