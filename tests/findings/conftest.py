@@ -1,0 +1,122 @@
+"""A ledger world with a batch of real labels, supervisors in four places, and helpers to file findings.
+
+Places: the producer and the GI's authority are in 亳州 (341602 / 341600); the shop inspected
+is in 广州 天河区 (440106); a web shop is inspected from 北京 东城区 (110101); 上海 (310000)
+has nothing to do with any of it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+
+from gi_service.models import Finding, FindingCode, FindingPhoto, MarkCheck, Scan
+from tests.verify.conftest import Batch, World, forged  # noqa: F401  (re-exported for the tests)
+
+API = "/api/v1"
+TIANHE = (23.1291, 113.3280)        # (lat, lon) a market in 广州 天河区 440106
+DONGCHENG = (39.9042, 116.4074)     # 北京 东城区 110101
+HUANGPU = (31.2304, 121.4737)       # 上海 黄浦区 310101
+BOZHOU = (33.85, 115.7)             # 亳州 谯城区 341602
+PACIFIC = (30.0, 150.0)             # no county of China
+CST = dt.timezone(dt.timedelta(hours=8))
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def at(hours_ago: float = 1.0) -> str:
+    """An observation time `hours_ago` before now, written as a phone in China would (+08:00)."""
+    return (now() - dt.timedelta(hours=hours_ago)).astimezone(CST).isoformat(timespec="seconds")
+
+
+def body(client_id: str = "dev1:0001", *, point=TIANHE, hours_ago: float = 1.0, premises=None, **fields) -> dict:
+    """A valid finding body at a Guangzhou retail shop, with no codes and no violation unless given."""
+    data = {
+        "client_id": client_id, "observed_at": at(hours_ago), "lat": point[0], "lon": point[1],
+        "premises": premises or {"name": "天河茶叶市场 A12 档", "kind": "retail", "address": "广州市天河区某路 1 号"},
+        "codes": [], "violations": [],
+    }
+    data.update(fields)
+    return data
+
+
+def count(session, model) -> int:
+    session.expire_all()
+    return session.scalar(select(func.count()).select_from(model))
+
+
+def written(session) -> tuple[int, int, int]:
+    """(findings, codes, photos) rows in the database."""
+    return count(session, Finding), count(session, FindingCode), count(session, FindingPhoto)
+
+
+def consumer_checks(session) -> tuple[int, int]:
+    return count(session, Scan), count(session, MarkCheck)
+
+
+def stored_files(app) -> list[Path]:
+    root = Path(app.extensions["gi_storage"].root)
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def jpeg_with_exif(width: int = 640, height: int = 480, colour=(180, 40, 40)) -> bytes:
+    """A phone-like JPEG carrying a capture time, a GPS position and a person's name in EXIF."""
+    image = Image.new("RGB", (width, height), colour)
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"                              # Make
+    exif[0x013B] = "Li Si"                                   # Artist: a name that must not survive
+    exif.get_ifd(0x8769)[0x9003] = "2026:06:01 10:15:30"    # DateTimeOriginal
+    gps = exif.get_ifd(0x8825)
+    gps[1] = "N"
+    gps[2] = (23.0, 7.0, 44.0)
+    gps[3] = "E"
+    gps[4] = (113.0, 19.0, 40.0)
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif.tobytes(), quality=90)
+    return out.getvalue()
+
+
+def small_png(colour=(0, 128, 0, 255)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGBA", (24, 16), colour).save(out, "PNG")
+    return out.getvalue()
+
+
+class Places:
+    """Supervisors by place, besides the world's own authority (亳州, 341600, which registered the GI)."""
+
+    def __init__(self, factory):
+        self.tianhe = factory.inspection("440106")           # where the shop is
+        self.guangzhou = factory.authority("440100")
+        self.qiaocheng = factory.inspection("341602")        # the producer's county
+        self.beijing = factory.inspection("110000")
+        self.shanghai = factory.authority("310000")
+        self.national = factory.authority("100000")
+
+
+class FindingWorld(World):
+    def __init__(self, factory, client, app):
+        super().__init__(factory, client, app)
+        self.places = Places(factory)
+
+    def file(self, data: dict, by=None, expect: int | None = 201):
+        r = self.client.post(f"{API}/findings", headers=(by or self.places.tianhe).headers, json=data)
+        if expect is not None:
+            assert r.status_code == expect, r.json
+        return r
+
+    def photo(self, finding_id: int, data: bytes, by=None, name: str = "IMG_0001.jpg", **fields):
+        form = {"photo": (io.BytesIO(data), name, "image/jpeg"), **fields}
+        return self.client.post(f"{API}/findings/{finding_id}/photos", headers=(by or self.places.tianhe).headers,
+                                data=form, content_type="multipart/form-data")
+
+
+@pytest.fixture
+def fw(factory, client, app) -> FindingWorld:
+    return FindingWorld(factory, client, app)
