@@ -48,7 +48,15 @@ run: demo
 test: install-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# bench.load drives gunicorn with wrk and keeps the rate limiter's counters in a private redis-server.
 bench: install-dev
+	@missing=""; command -v wrk >/dev/null || missing="wrk"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing for bench.load"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing \
+	    || echo "could not install$$missing: bench.load will say what is missing"; \
+	fi
 	$(BIN)/python -m bench
 
 clean:

@@ -4,4 +4,4 @@ from flask import Blueprint
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 from . import accounts, geo, labels, ledger, marks, producers, registry  # noqa: E402,F401  (register the routes)
-from . import clues  # noqa: E402,F401
+from . import clues, health  # noqa: E402,F401
