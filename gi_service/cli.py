@@ -338,5 +338,40 @@ def serve(host: str | None, port: int | None, threads: int) -> None:
     waitress_serve(app, host=host, port=port, threads=threads, ident="gi-service")
 
 
+@main.group()
+def authorizations() -> None:
+    """Authorizations to use the special mark."""
+
+
+@authorizations.command("expire")
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="the day to judge from (YYYY-MM-DD; default: today in China)")
+@click.option("--dry-run", is_flag=True, help="list what would lapse; change nothing")
+def authorizations_expire(today, dry_run: bool) -> None:
+    """Lapse approved authorizations with no mark use for GI_AUTHORIZATION_LAPSE_DAYS (safe to run daily)."""
+    from .db import make_engine, utcnow, write_session
+    from .services import producers
+    from .services.registry import CHINA_TZ
+
+    settings = _settings()
+    day = today.date() if today else utcnow().astimezone(CHINA_TZ).date()
+    engine = make_engine(settings.database_url)
+    try:
+        with write_session(engine) as session:
+            lapses = producers.lapse_unused(session, today=day, lapse_days=settings.authorization_lapse_days,
+                                            dry_run=dry_run)
+            if not dry_run:
+                session.commit()
+    finally:
+        engine.dispose()
+    verb = "would lapse" if dry_run else "lapsed"
+    for lapse in lapses:
+        click.echo(f"{verb} authorization {lapse.authorization_id}: {lapse.producer_name} (producer "
+                   f"{lapse.producer_id}) for {lapse.gi_name} (GI {lapse.gi_id}); last {lapse.activity} "
+                   f"{lapse.last_activity.isoformat()}, {lapse.idle_days} days ago")
+    click.echo(f"{len(lapses)} authorization(s) {verb} as of {day.isoformat()} "
+               f"(limit {settings.authorization_lapse_days} days without mark use)")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -348,8 +348,9 @@ def add_evidence(session: Session, case_id: int, by: Principal, *, clue_ids: lis
     others = [p for p in ev.producer_ids() if p != case.producer_id]
     if case.producer_id is not None and others:
         names = {o.id: o.name for o in _orgs(session, others).values()}
-        raise Unprocessable(f"the new evidence points to another producer ({', '.join(f'{p} ({names.get(p)})' for p in others)}) "
-                            f"than the case's ({case.producer_id}); open a separate case for it",
+        listed = ", ".join(f"{p} ({names.get(p)})" for p in others)
+        raise Unprocessable(f"the new evidence points to another producer ({listed}) than the case's "
+                            f"({case.producer_id}); open a separate case for it",
                             code="other_producer", details={"producer_ids": others})
     if case.producer_id is None:
         case.producer_id = _choose("producer", others, None, {o.id: o.name for o in _orgs(session, others).values()})

@@ -28,8 +28,15 @@ QIAOCHENG = (33.85, 115.7, "341602")      # 亳州 谯城区
 _ids = itertools.count(1)
 
 
-def count(session, model, *where) -> int:
+def fresh(session) -> None:
+    """End the test session's transaction, so its next read sees what the requests committed (on SQLite a
+    reading transaction keeps its snapshot)."""
+    session.commit()
     session.expire_all()
+
+
+def count(session, model, *where) -> int:
+    fresh(session)
     stmt = select(func.count()).select_from(model)
     for cond in where:
         stmt = stmt.where(cond)
@@ -58,7 +65,7 @@ class Story(World):
         finding = Finding(organisation_id=by.org.id, filed_by_id=by.principal.user_id,
                           client_id=f"dev:{next(_ids)}", observed_at=dt.datetime.now(dt.timezone.utc),
                           lat=place[0], lon=place[1], adcode=place[2], premises_name=name,
-                          premises_kind=PremisesKind(kind), gi_id=self.gi.id if gi is None else gi,
+                          premises_kind=PremisesKind(kind), gi_id=self.gi.id if gi is None else (gi or None),
                           producer_id=producer_id or None, violations=list(violations), notes="test finding")
         for i, code in enumerate(codes):
             finding.codes.append(FindingCode(position=i, code=code, verdict="genuine"))
@@ -71,7 +78,8 @@ class Story(World):
         producer_id = self.producer.org.id if producer is None else producer
         now = dt.datetime.now(dt.timezone.utc)
         clue = Clue(kind=ClueKind.alert, alert_kind=AlertKind.too_many_checks, status=status, created_at=now,
-                    last_at=now, occurrences=1, gi_id=self.gi.id if gi is None else gi, producer_id=producer_id or None,
+                    last_at=now, occurrences=1, gi_id=self.gi.id if gi is None else (gi or None),
+                    producer_id=producer_id or None,
                     adcode=adcode, summary=f"too many checks at {adcode}", dedup_key=f"test:{next(_ids)}",
                     details={"serial": "BBSH-26-000000003"})
         clue.places.append(CluePlace(role=PlaceRole.scan_place, adcode=adcode))

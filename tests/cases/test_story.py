@@ -12,7 +12,7 @@ from gi_service.models import (Authorization, AuthorizationEvent, AuthorizationS
                                MarkRange, MarkState)
 from gi_service.services import ledger
 
-from .conftest import API
+from .conftest import API, fresh
 
 
 def test_guangzhou_finding_reaches_bozhou_and_suspends_the_producer(story, client, session):
@@ -80,7 +80,7 @@ def test_guangzhou_finding_reaches_bozhou_and_suspends_the_producer(story, clien
     assert voided_entry["details"]["count"] == 80
 
     # The authorization is suspended by the service itself (no user), for the reason of the case.
-    session.expire_all()
+    fresh(session)
     auth = session.scalar(select(Authorization).where(Authorization.producer_id == s.producer.org.id))
     assert auth.status == AuthorizationStatus.suspended
     event = session.scalars(select(AuthorizationEvent).where(AuthorizationEvent.authorization_id == auth.id)
