@@ -889,8 +889,10 @@ def report_pdf(data: dict[str, Any]) -> bytes:
         body.append(Paragraph("本年度无配额账户 No quota account for this year.", styles["meta"]))
     body.append(Paragraph("四、申报数据 Declared by the user", styles["h2"]))
     body.append(_table(styles, ["项目 Item", "申报值 Declared"], [
-        ["产量kg Output quantity (kg)", _blank(declared["output_kg"])],
-        ["产值元 Output value (yuan)", _blank(declared["output_value_yuan"])]], [120 * mm, 40 * mm]))
+        ["产量kg Output quantity (kg)", "" if declared["output_kg"] is None else f"{declared['output_kg']:.3f}"],
+        ["产值元 Output value (yuan)",
+         "" if declared["output_value_yuan"] is None else f"{declared['output_value_yuan']:.2f}"]],
+        [120 * mm, 40 * mm]))
     if declared["notes"]:
         body.append(Paragraph("说明 Notes: " + escape(declared["notes"]), styles["meta"]))
     for w in data["warnings"]:

@@ -123,3 +123,22 @@ class Season(LedgerWorld):
 @pytest.fixture
 def season(factory, client, clock) -> Season:
     return Season(factory, client, clock).play()
+
+
+def supply(season: Season, actor, quantity: int, activated: int, lot_no: str) -> dict:
+    """Give another producer of the season's GI a 2025 quota, `quantity` issued marks and `activated` of them
+    on a lot, at the clock's current moment."""
+    c, auth = season.client, season.authority.headers
+    season.factory.plot(actor, season.gi, side_m=100)
+    ok(c.post(f"{API}/quota-accounts", headers=auth, json={"producer_id": actor.org.id, "gi_id": season.gi.id,
+                                                           "year": 2025}), 201)
+    request = ok(c.post(f"{API}/mark-requests", headers=actor.headers,
+                        json={"gi_id": season.gi.id, "pack_size_g": 250, "quantity": quantity, "year": 2025}), 201)
+    batch = ok(c.post(f"{API}/mark-requests/{request['id']}/approve", headers=auth,
+                      json={"printer_id": season.printer.org.id}), 201)
+    ok(c.post(f"{API}/batches/{batch['id']}/printed", headers=season.printer.headers, json={}))
+    ok(c.post(f"{API}/batches/{batch['id']}/issue", headers=season.printer.headers, json={}))
+    if activated:
+        ok(c.post(f"{API}/activations", headers=actor.headers,
+                  json={"ranges": [span(batch, 1, activated)], "lot": season.lot(lot_no, activated)}), 201)
+    return batch
