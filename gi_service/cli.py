@@ -373,5 +373,87 @@ def authorizations_expire(today, dry_run: bool) -> None:
                f"(limit {settings.authorization_lapse_days} days without mark use)")
 
 
+@main.group("reports")
+def reports_group() -> None:
+    """Reports for the authorities."""
+
+
+@reports_group.group("annual")
+def annual_reports_group() -> None:
+    """Annual usage reports of the special mark: who is missing, and the rollup for the provincial filing."""
+
+
+def _annual_options(command):
+    for option in reversed([
+        click.option("--as", "username", required=True,
+                     help="the authority or inspection account whose jurisdiction the report covers"),
+        click.option("--year", type=int, default=None, help="the reporting year (default: last year, China time)"),
+        click.option("--adcode", default=None, help="a province, city or county (rollup default: the account's)"),
+        click.option("--format", "fmt", type=click.Choice(["csv", "pdf", "json"]), default="csv", show_default=True),
+        click.option("--out", "out_path", type=click.Path(dir_okay=False, writable=True), default=None,
+                     help="write to this file (default: standard output; a PDF needs --out)"),
+    ]):
+        command = option(command)
+    return command
+
+
+def _annual_run(username: str, year: int | None, fmt: str, out_path: str | None, build) -> None:
+    import json
+
+    from .errors import GIError
+    from .models import User
+    from .services import annual_reports
+    from .services.accounts import principal_for
+
+    if fmt == "pdf" and not out_path:
+        raise click.ClickException("a PDF needs --out FILE")
+    year = year or annual_reports.china_date(annual_reports.now()).year - 1
+    with _session() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None or not user.is_active:
+            raise click.ClickException(f"no active user {username!r}")
+        try:
+            body = build(session, principal_for(user), year)
+        except GIError as exc:
+            raise click.ClickException(f"{exc.code}: {exc.message}") from None
+    if isinstance(body, dict):
+        body = json.dumps(body, ensure_ascii=False, indent=2, default=str).encode() + b"\n"
+    if out_path:
+        with open(out_path, "wb") as fh:
+            fh.write(body)
+        click.echo(f"wrote {out_path} ({len(body):,} bytes)", err=True)
+    else:
+        click.echo(body, nl=False)
+
+
+@annual_reports_group.command("rollup")
+@_annual_options
+def annual_rollup(username: str, year: int | None, adcode: str | None, fmt: str, out_path: str | None) -> None:
+    """The submitted reports of a region rolled up per GI, with who has not submitted (due 31 March)."""
+    from .services import annual_reports as ar
+
+    def build(session, principal, year):
+        data = ar.rollup(session, principal, year, adcode=adcode)
+        return {"csv": ar.rollup_csv, "pdf": ar.rollup_pdf}.get(fmt, lambda d: d)(data)
+
+    _annual_run(username, year, fmt, out_path, build)
+
+
+@annual_reports_group.command("listing")
+@_annual_options
+@click.option("--status", type=click.Choice(["submitted", "draft", "missing", "late", "overdue"]), default=None,
+              help="only producers in this state (e.g. overdue, for reminders)")
+def annual_listing(username: str, year: int | None, adcode: str | None, fmt: str, out_path: str | None,
+                   status: str | None) -> None:
+    """Every producer that had to report the year, with its report's status (submitted, late, draft, missing)."""
+    from .services import annual_reports as ar
+
+    def build(session, principal, year):
+        data = ar.listing(session, principal, year, adcode=adcode, status=status)
+        return {"csv": ar.listing_csv, "pdf": ar.listing_pdf}.get(fmt, ar.public_listing)(data)
+
+    _annual_run(username, year, fmt, out_path, build)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
