@@ -1,6 +1,7 @@
 """gi-service: GI registry, special-mark ledger, consumer verification and supervision."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -37,6 +38,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.is_production,
+        # __Host- binds the cookie to this host over https (production); browsers refuse it over http.
+        SESSION_COOKIE_NAME="__Host-gi_session" if settings.is_production else "gi_session",
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=12),  # web sign-ins end after 12 h without a request
         **settings.extra,
     )
     if settings.trusted_proxies:
@@ -72,12 +76,14 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     from .openapi import bp as openapi_bp
     from .verify import bp as verify_bp
     from .web import bp as web_bp
+    from .web import init_app as init_web
 
     app.register_blueprint(api_bp)
     app.register_blueprint(ogc_bp)
     app.register_blueprint(openapi_bp)
     app.register_blueprint(web_bp)
     app.register_blueprint(verify_bp)
+    init_web(app)
 
     from . import ratelimit
 

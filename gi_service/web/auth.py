@@ -1,0 +1,134 @@
+"""Sign-in and sign-out for the web pages, and the session that carries the signed-in user.
+
+A web sign-in is a row in ``api_tokens`` (name ``web session``) whose secret is thrown away at
+once: it can never be used as a bearer token, but it gives the session a server-side identity.
+The cookie (Flask's signed session: HttpOnly, SameSite=Lax, Secure in production) holds the
+user id, that row's id, the sign-in time and the time of the last request. So:
+
+* signing out revokes the row, and a copy of the cookie is dead from then on;
+* a session ends after ``PERMANENT_SESSION_LIFETIME`` (12 h) without a request, and at the latest
+  ``WEB_SESSION_DAYS`` (1 day) after sign-in (the row's expiry);
+* disabling the user or organisation ends its sessions at the next request (as for tokens);
+* the operator can end a session like any token (``gi-service tokens revoke ID``).
+
+Signing in clears the old session first (no fixation) and makes a new CSRF token.
+
+The session is read only for the web blueprint's pages (and the GET landing page, which shows
+who is signed in). The JSON API never accepts it: a cookie-authenticated API write would be
+open to cross-site requests, so the API keeps bearer tokens only.
+"""
+from __future__ import annotations
+
+import time
+
+from flask import current_app, flash, g, redirect, request, session, url_for
+
+from ..db import utcnow, write_session
+from ..errors import Unauthenticated
+from ..models import ApiToken
+from ..services import accounts
+from ..services.accounts import Principal, principal_for
+from . import csrf
+from .framework import page, render, safe_next
+from .i18n import t
+
+WEB_SESSION_DAYS = 1  # at the latest a day after sign-in; the idle limit is PERMANENT_SESSION_LIFETIME (12 h)
+WEB_SESSION_NAME = "web session"
+SEEN_RESOLUTION_S = 60  # the last-request time is rewritten at most once a minute
+
+
+def _session_applies() -> bool:
+    if request.path.startswith("/api/"):
+        return False
+    if request.blueprint == "web":
+        return True
+    return request.method in ("GET", "HEAD") and request.endpoint == "ogc.landing"
+
+
+def session_principal() -> Principal | None:
+    """The signed-in web user, for `current_principal()` (registered as gi_session_principal)."""
+    if not _session_applies():
+        return None
+    sid, uid = session.get("sid"), session.get("uid")
+    if not sid or not uid:
+        return None
+    now = time.time()
+    seen = session.get("seen", 0)
+    if now - seen > current_app.permanent_session_lifetime.total_seconds():
+        _end(expired=True)
+        return None
+    with current_app.extensions["gi_sessionmaker"]() as db:
+        row = db.get(ApiToken, sid)
+        valid = (row is not None and row.user_id == uid and row.name == WEB_SESSION_NAME and row.revoked_at is None
+                 and row.expires_at > utcnow() and row.user.is_active and row.user.organisation.is_active)
+        if not valid:
+            principal = None
+        else:
+            principal = principal_for(row.user, token_id=row.id)
+            g.web_org_name = row.user.organisation.name
+    if principal is None:
+        _end(expired=True)
+        return None
+    if now - seen > SEEN_RESOLUTION_S:
+        session["seen"] = now
+    return principal
+
+
+def _end(*, expired: bool = False) -> None:
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+    if expired:
+        g.web_session_expired = True
+
+
+@page("/login", "login", methods=("GET", "POST"), kinds=None, summary="Sign-in page (username and password)",
+      note="public; a successful sign-in sets the session cookie")
+def login():
+    from ..api.framework import current_principal
+
+    target = safe_next(request.values.get("next"))
+    if request.method == "GET":
+        if current_principal() is not None:
+            return redirect(target or url_for("web.home"), code=303)
+        return render("app/login.html", next=target)
+    username = (request.form.get("username") or "").strip()
+    password = request.form.get("password") or ""
+    if not username or not password:
+        return render("app/login.html", next=target, username=username, error=t("login_missing"))
+    with write_session(current_app.extensions["gi_engine"]) as db:
+        try:
+            user = accounts.authenticate(db, username, password)
+        except Unauthenticated:
+            # Wrong password, unknown user and disabled account read the same: nothing to probe.
+            db.rollback()
+            return render("app/login.html", next=target, username=username, error=t("login_failed"))
+        row, _secret = accounts.create_token(db, user, name=WEB_SESSION_NAME, ttl_days=WEB_SESSION_DAYS)
+        db.commit()
+        uid, sid, name = user.id, row.id, user.display_name or user.username
+    lang = session.get("lang")
+    session.clear()  # a new session: nothing from before sign-in survives (fixation)
+    session.permanent = True
+    session.update(uid=uid, sid=sid, login_at=time.time(), seen=time.time())
+    if lang:
+        session["lang"] = lang
+    csrf.renew()
+    flash(t("welcome", name=name), "ok")
+    return redirect(target or url_for("web.home"), code=303)
+
+
+@page("/logout", "logout", methods=("POST",), kinds=None, summary="Sign out: ends the web session for good",
+      note="public; with the session's CSRF token")
+def logout():
+    sid = session.get("sid")
+    if sid:
+        with write_session(current_app.extensions["gi_engine"]) as db:
+            row = db.get(ApiToken, sid)
+            if row is not None and row.name == WEB_SESSION_NAME and row.revoked_at is None:
+                row.revoked_at = utcnow()
+                db.commit()
+    _end()
+    csrf.renew()
+    flash(t("signed_out"), "ok")
+    return redirect(url_for("web.login"), code=303)

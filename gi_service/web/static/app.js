@@ -1,0 +1,17 @@
+// gi-service signed-in pages: small progressive enhancements only; every page works without script.
+(function () {
+  'use strict';
+  // Forms that change something for good ask first (data-confirm="question").
+  document.addEventListener('submit', function (event) {
+    var form = event.target;
+    var question = form.getAttribute && form.getAttribute('data-confirm');
+    if (question && !window.confirm(question)) { event.preventDefault(); return; }
+    // One press sends one request: a double tap on a phone must not submit twice.
+    var button = form.querySelector('button[type=submit]');
+    if (button && !form.hasAttribute('data-no-disable')) {
+      if (form.getAttribute('data-sent')) { event.preventDefault(); return; }
+      // Downloads keep the page: let the button be pressed again later.
+      if (!/print-file$/.test(form.getAttribute('action') || '')) { form.setAttribute('data-sent', '1'); }
+    }
+  });
+})();

@@ -1,0 +1,142 @@
+"""Browser tests: the real pages in headless Chromium (Debian's `chromium`, driven by Playwright).
+
+The app of the ordinary `app` fixture (same test database, same factories) is served by
+werkzeug in a thread on 127.0.0.1 and a free port. The browser is Debian's /usr/bin/chromium
+(`make test` and `.ci/run` install it; `GI_CHROMIUM` points elsewhere), never a downloaded build.
+Every page may reach only that server: any other request is aborted and fails the test, so a
+page that needed a CDN, a web font or map tiles would be caught.
+
+Under CI=true a missing chromium stops the run (UsageError); elsewhere the browser tests fail
+with a message saying `make test` installs it. They are never skipped.
+"""
+from __future__ import annotations
+
+import os
+import re
+import threading
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import pytest
+from werkzeug.serving import make_server
+
+from tests.factories import Actor
+
+CHROMIUM = os.environ.get("GI_CHROMIUM", "/usr/bin/chromium")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PASSWORD = "password-123456"  # the factories' password
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, "is_mobile": True, "has_touch": True,
+         "user_agent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+                       "Chrome/120.0 Mobile Safari/537.36"}
+MISSING = (f"Debian's chromium is not installed at {CHROMIUM}: `make test` installs it "
+           "(or run `sudo apt-get install chromium`, or set GI_CHROMIUM)")
+
+
+def _chromium_present() -> bool:
+    return os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)
+
+
+def pytest_configure(config):
+    if IN_CI and not _chromium_present():
+        raise pytest.UsageError(f"CI=true but {MISSING}")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the session; each test gets its own context (cookies, storage)."""
+    if not _chromium_present():
+        pytest.fail(MISSING, pytrace=False)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("Playwright for Python is missing: `make test` installs the dev extras (pip install -e '.[dev]')",
+                    pytrace=False)
+    args = ["--disable-background-networking", "--disable-component-update", "--disable-default-apps",
+            "--disable-sync", "--no-first-run", "--disable-extensions", "--disable-dev-shm-usage"]
+    if os.geteuid() == 0:
+        args.append("--no-sandbox")  # Chromium refuses to run as root with its sandbox (CI runs as root)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        yield browser
+        browser.close()
+
+
+class LiveServer:
+    """The test app served by werkzeug on 127.0.0.1 in a thread, for the browser."""
+
+    def __init__(self, app):
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, name="live-server", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=30)
+
+
+@pytest.fixture
+def live_server(app):
+    server = LiveServer(app)
+    yield server
+    server.stop()
+
+
+@dataclass
+class Browsing:
+    """Open pages of one browser context (desktop or phone) against the live server."""
+
+    context: object
+    base: str
+    foreign: list
+
+    def new_page(self):
+        page = self.context.new_page()
+        page.on("dialog", lambda dialog: dialog.accept())  # data-confirm questions: answer yes
+        return page
+
+    def login(self, actor: Actor, page=None, password: str = PASSWORD):
+        page = page or self.new_page()
+        page.goto(self.base + "/login")
+        page.fill("input[name=username]", actor.principal.username)
+        page.fill("input[name=password]", password)
+        page.click("#login-form button[type=submit]")
+        page.wait_for_url(re.compile(r"/app$"))
+        return page
+
+
+def _browsing(browser, live_server, **options):
+    context = browser.new_context(base_url=live_server.url, locale="zh-CN", accept_downloads=True, **options)
+    foreign: list[str] = []
+
+    def only_the_live_server(route):
+        if urlsplit(route.request.url).netloc == urlsplit(live_server.url).netloc:
+            route.continue_()
+        else:
+            foreign.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_the_live_server)
+    return Browsing(context, live_server.url, foreign)
+
+
+@pytest.fixture
+def desktop(browser, live_server):
+    b = _browsing(browser, live_server, viewport={"width": 1280, "height": 900})
+    yield b
+    b.context.close()
+    assert b.foreign == [], f"pages asked for something outside the service: {b.foreign}"
+
+
+@pytest.fixture
+def phone(browser, live_server):
+    b = _browsing(browser, live_server, **PHONE)
+    yield b
+    b.context.close()
+    assert b.foreign == [], f"pages asked for something outside the service: {b.foreign}"
+
+
+def no_horizontal_scroll(page) -> bool:
+    """Does the page fit the phone's width (tables may scroll inside their own box)?"""
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
