@@ -84,6 +84,14 @@ def _within(adcode: str | None, root: str) -> bool:
     return adcode is not None and get_registry().is_within(adcode, root)
 
 
+def division_codes(adcode: str, field: str = "adcode") -> list[str] | None:
+    """The adcodes of a division's subtree (None: all of China); 422 unknown_adcode for a code that is no division."""
+    if get_registry().get(adcode) is None:
+        raise ValidationFailed(f"adcode {adcode} is not a known administrative division", code="unknown_adcode",
+                               details=[{"field": field, "problem": "unknown adcode"}])
+    return clue_service.jurisdiction_codes(adcode)
+
+
 def _orgs(session: Session, ids: Iterable[int]) -> dict[int, Organisation]:
     ids = {i for i in ids if i is not None}
     if not ids:
@@ -517,7 +525,7 @@ def list_cases(session: Session, by: Principal, f: CaseFilter, *, limit: int, of
     stmt = where_given(stmt, Case, status=f.status, outcome=f.outcome, gi_id=f.gi_id, producer_id=f.producer_id,
                        serious=f.serious)
     if f.adcode:
-        codes = clue_service.jurisdiction_codes(f.adcode)
+        codes = division_codes(f.adcode)
         if codes is not None:
             stmt = stmt.where(Case.adcode.in_(codes))
     total = session.scalar(select(func.count()).select_from(stmt.subquery()))

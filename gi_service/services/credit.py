@@ -374,7 +374,7 @@ def delist(session: Session, listing_id: int, *, reason: str, by: Principal,
 def list_serious_violators(session: Session, *, include_delisted: bool = False, adcode: str | None = None,
                            producer_id: int | None = None, limit: int = 100, offset: int = 0
                            ) -> tuple[list[tuple[SeriousViolator, Organisation, Case]], int]:
-    from .clues import jurisdiction_codes
+    from .cases import division_codes
 
     stmt = (select(SeriousViolator, Organisation, Case)
             .join(Organisation, Organisation.id == SeriousViolator.producer_id)
@@ -384,7 +384,7 @@ def list_serious_violators(session: Session, *, include_delisted: bool = False, 
     if producer_id is not None:
         stmt = stmt.where(SeriousViolator.producer_id == producer_id)
     if adcode:
-        codes = jurisdiction_codes(adcode)
+        codes = division_codes(adcode)
         if codes is not None:
             stmt = stmt.where(Organisation.adcode.in_(codes))
     total = session.scalar(select(func.count()).select_from(stmt.subquery()))

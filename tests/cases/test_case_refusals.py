@@ -229,6 +229,10 @@ def test_who_sees_a_case(story, client, session):
         assert client.get(f"{API}/cases?queue={queue}", headers=story.shanghai.headers).json["total"] == 0
     assert client.get(f"{API}/cases?queue=mine", headers=story.guangdong.headers).json["total"] == 0
     assert client.get(f"{API}/cases?queue=all", headers=story.guangdong.headers).json["total"] == 1
+    assert client.get(f"{API}/cases?adcode=440106", headers=story.gz.headers).json["total"] == 1
+    assert client.get(f"{API}/cases?adcode=440103", headers=story.gz.headers).json["total"] == 0
+    r = client.get(f"{API}/cases?adcode=999999", headers=story.gz.headers)
+    assert (r.status_code, r.json["error"]) == (422, "unknown_adcode")
     r = client.get(f"{API}/cases?queue=everything", headers=story.gz.headers)
     assert r.status_code == 422
     r = client.get(f"{API}/cases?owner=1", headers=story.gz.headers)

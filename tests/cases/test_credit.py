@@ -252,3 +252,13 @@ def test_who_reads_a_producers_credit_record(story, client):
         assert (r.status_code, r.json["error"]) == (403, "not_your_producer")
     assert client.get(url).status_code == 401
     assert client.get(f"{API}/producers/9999/credit", headers=story.authority.headers).status_code == 404
+
+
+def test_the_public_list_filters_by_place(story, client):
+    """Does the public list filter by the producer's division, and refuse a code that is no division (422)?"""
+    story.concluded_case(["forged_or_copied_label"])
+    assert client.get(f"{API}/serious-violators?adcode=341600").json["total"] == 1
+    assert client.get(f"{API}/serious-violators?adcode=440000").json["total"] == 0
+    assert client.get(f"{API}/serious-violators?producer_id={story.producer.org.id}").json["total"] == 1
+    r = client.get(f"{API}/serious-violators?adcode=999999")
+    assert (r.status_code, r.json["error"]) == (422, "unknown_adcode")
