@@ -77,9 +77,10 @@ class FindingBody(Strict):
         p = self.premises
         return findings.FindingInput(
             client_id=self.client_id, observed_at=self.observed_at, lat=self.lat, lon=self.lon,
-            premises=findings.PremisesInput(name=p.name, kind=p.kind, url=p.url, address=p.address, uscc=p.uscc),
+            premises=findings.PremisesInput(name=p.name, kind=p.kind, url=p.url, address=p.address or None,
+                                            uscc=p.uscc),
             violations=tuple(self.violations), codes=tuple(self.codes), gi_id=self.gi_id,
-            producer_id=self.producer_id, notes=self.notes)
+            producer_id=self.producer_id, notes=self.notes or None)
 
 
 class FindingBatchBody(Strict):

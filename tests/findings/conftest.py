@@ -15,7 +15,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from gi_service.models import Finding, FindingCode, FindingPhoto, MarkCheck, Scan
-from tests.verify.conftest import Batch, World, forged  # noqa: F401  (re-exported for the tests)
+from tests.verify.conftest import World, forged  # noqa: F401  (forged is re-exported for the tests)
 
 API = "/api/v1"
 TIANHE = (23.1291, 113.3280)        # (lat, lon) a market in 广州 天河区 440106

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from gi_service.models import Finding, PremisesKind
 from gi_service.services import findings as findings_service
 
-from .conftest import API, DONGCHENG, at, body, count, written
+from .conftest import API, DONGCHENG, body, count, written
 
 TIMEOUT = 120
 

@@ -10,9 +10,9 @@ from sqlalchemy.exc import OperationalError
 
 from gi_service.services import findings as findings_service
 
-from .conftest import API, body, count, jpeg_with_exif, small_png, stored_files, written
-
 from gi_service.models import FindingPhoto
+
+from .conftest import API, body, count, jpeg_with_exif, small_png, stored_files
 
 
 @pytest.fixture
