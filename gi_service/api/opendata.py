@@ -9,7 +9,7 @@ import datetime as dt
 import hashlib
 from typing import Optional
 
-from flask import Response, request
+from flask import Response, request, url_for
 from pydantic import Field
 
 from ..db import get_session
@@ -39,8 +39,8 @@ def _conditional(resp: Response, etag: str, modified: dt.datetime | None, *, wea
           summary="The open data sets (registry CSV, production areas GeoPackage) with their data dictionaries")
 def open_data_catalogue(principal):
     data = opendata.catalogue(get_session())
-    base = request.url_root.rstrip("/") + bp.url_prefix
-    links = {"registry": f"{base}/open-data/registry.csv", "areas": f"{base}/open-data/areas.gpkg"}
+    links = {"registry": url_for("api.open_data_registry", _external=True),
+             "areas": url_for("api.open_data_areas", _external=True)}
     for d in data["datasets"]:
         d["href"] = links[d["id"]]
     return data

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from geodata.admin import get_registry
 
 from ..db import utcnow
-from ..errors import Conflict, Forbidden, GIError, NotFound, ValidationFailed
+from ..errors import Forbidden, GIError, NotFound, ValidationFailed
 from ..models import (AnnualReport, AnnualReportStatus, Authorization, AuthorizationEvent, AuthorizationStatus,
                       GIProduct, LedgerEvent, Lot, MarkBatch, OrgKind, Organisation, QuotaAccount)
 from .accounts import Principal
@@ -483,9 +483,6 @@ def _num(value: Decimal | None) -> float | None:
 
 
 # --- the authorities' view -----------------------------------------------------------------------
-
-LISTING_STATUSES = ("submitted", "draft", "missing", "late", "overdue")
-
 
 def _region(adcode: str | None) -> dict[str, Any] | None:
     if adcode is None:

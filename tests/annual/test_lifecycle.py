@@ -222,3 +222,15 @@ def test_who_may_touch_a_report(season, factory, session):
     r = c.get(f"{API}/annual-reports/999999", headers=season.authority.headers)
     assert (r.status_code, r.json["error"]) == (404, "report_not_found")
     assert stored(session, report["id"]).output_kg is None
+
+
+def test_implausible_declarations_are_flagged_not_refused(season):
+    """Is an output below the weight of the packs marked in the year (162.5 kg) accepted but flagged, and a
+    value of 0 yuan for an output too, while a plausible declaration carries no warning?"""
+    season.clock.set(cst(2026, 1, 10, 9, 0))
+    r = ok(season.client.patch(MINE, headers=season.producer.headers,
+                               json={"output_kg": 100, "output_value_yuan": 0}))
+    assert {w["code"] for w in r["warnings"]} == {"output_below_marked", "output_without_value"}
+    r = ok(season.client.patch(MINE, headers=season.producer.headers,
+                               json={"output_kg": 180000, "output_value_yuan": 5000000}))
+    assert r["warnings"] == []
