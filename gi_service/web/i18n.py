@@ -325,6 +325,7 @@ ERRORS_ZH: dict[str, str] = {
     "nothing_to_issue": "没有可发放的库存",
     "invalid_serial": "序列号有误",
     "invalid_range": "序列号区段有误",
+    "not_in_batch": "废品序列号不属于本批次",
     "unknown_serial": "序列号不存在",
     "not_your_marks": "不是本单位的标志",
     "not_your_order": "不是本单位的订单",

@@ -140,3 +140,9 @@ def phone(browser, live_server):
 def no_horizontal_scroll(page) -> bool:
     """Does the page fit the phone's width (tables may scroll inside their own box)?"""
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+def fresh(session) -> None:
+    """Read what the server committed: end the test session's snapshot and forget the rows it loaded."""
+    session.rollback()
+    session.expire_all()

@@ -1,0 +1,140 @@
+"""The authority's main flow in a browser: registry with history and map, producers and their
+authorizations, quota, and deciding mark requests."""
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from gi_service.models import (AuthorizationStatus, BatchStatus, GIVersion, MarkBatch, MarkRequest, QuotaAccount,
+                               RequestStatus)
+from tests.factories import LedgerWorld
+
+from .conftest import fresh
+
+
+def test_authority_approves_a_request_with_a_printer(desktop, factory, client, session):
+    """Does the authority see the pending request on its home page, approve it with a printer chosen, and does
+    that consume the quota and place the print order exactly as the API would?"""
+    world = LedgerWorld(factory, client)
+    request = world.request(quantity=400, pack_size_g=250)
+    page = desktop.login(world.authority)
+    assert page.locator("#count-pending_requests .n").inner_text() == "1"
+    page.click(f"a[href$='#req-{request['id']}']")
+    card = page.locator(f"#req-{request['id']}")
+    assert "100" in card.inner_text()  # quota needed: 400 × 250 g = 100 kg
+    card.locator("form.approve select[name=printer_id]").select_option(str(world.printer.org.id))
+    card.locator("form.approve input[name=reason]").fill("符合配额")
+    card.locator("form.approve button").click()
+    flash = page.locator(".flash.ok")
+    assert re.search(r"已批准：批次 #\d+，序列号 \w{16} ~ \w{16}", flash.inner_text())
+
+    fresh(session)
+    batch = session.scalars(select(MarkBatch)).one()
+    assert (batch.status, batch.printer_id, batch.quantity) == (BatchStatus.ordered, world.printer.org.id, 400)
+    assert session.get(MarkRequest, request["id"]).status == RequestStatus.approved
+    account = session.get(QuotaAccount, world.account["id"])
+    assert account.consumed_g == 100_000
+    page.goto(desktop.base + "/app/batches")
+    assert f"批次 #{batch.id}" in page.locator("#batch-list").inner_text()
+
+
+def test_refusal_needs_a_reason_and_an_overspend_is_shown_on_the_form(desktop, factory, client, session):
+    """Is a request beyond the quota refused on the page with the service's reason (409, nothing written), and can
+    the authority then refuse it with a reason?"""
+    world = LedgerWorld(factory, client)
+    too_big = world.request(quantity=100_000, pack_size_g=250)  # 25 t against ~5.2 t of quota
+    page = desktop.login(world.authority)
+    page.goto(desktop.base + "/app/requests")
+    card = page.locator(f"#req-{too_big['id']}")
+    with page.expect_response(re.compile(r"/approve$")) as answer:
+        card.locator("form.approve button").click()
+    assert answer.value.status == 409
+    assert "配额不足" in page.locator("#form-error").inner_text()
+    fresh(session)
+    assert session.scalars(select(MarkBatch)).all() == []
+
+    card = page.locator(f"#req-{too_big['id']}")
+    card.locator("form.refuse input[name=reason]").fill("超出年度配额")
+    card.locator("form.refuse button").click()
+    assert f"已不予批准申请 #{too_big['id']}" in page.locator(".flash.ok").inner_text()
+    fresh(session)
+    refused = session.get(MarkRequest, too_big["id"])
+    assert (refused.status, refused.decision_reason) == (RequestStatus.refused, "超出年度配额")
+
+
+def test_registry_record_shows_its_area_and_history_and_amends_as_a_new_version(desktop, factory, session):
+    """Does the GI page draw the production area from its geometry (inline SVG, no tiles), list every version,
+    and does an amendment by the managing authority add a version with its reason?"""
+    authority = factory.authority("341600")
+    gi = factory.gi(authority, name_zh="亳白芍", name_pinyin="Bo Bai Shao", testing_body="亳州市检验中心")
+    page = desktop.login(authority)
+    page.goto(desktop.base + "/app/registry?q=bbs")
+    page.click("#gi-list a:has-text('亳白芍')")
+    page.wait_for_url(re.compile(rf"/app/registry/{gi.id}$"))
+    path = page.locator("#area svg.map path").first
+    assert len(path.get_attribute("d")) > 200  # the county outline, not a box
+    assert page.locator("#versions tr.version").count() == 1
+
+    page.fill("#amend input[name=standard]", "DB34/T 亳白芍-2026")
+    page.fill("#amend input[name=reason]", "标准修订")
+    page.click("#amend button[type=submit]")
+    assert "已修订为第 2 版" in page.locator(".flash.ok").inner_text()
+    rows = page.locator("#versions tr.version")
+    assert rows.count() == 2
+    assert "标准修订" in rows.first.inner_text() and "standard" in rows.first.inner_text()
+    fresh(session)
+    assert [v.version for v in session.scalars(select(GIVersion).where(GIVersion.gi_id == gi.id))] == [1, 2]
+
+
+def test_authority_suspends_an_authorization_with_a_reason(desktop, factory, session):
+    """Can the authority find a producer in its jurisdiction, see its plots on the map, and suspend its
+    authorization with a reason that lands in the history?"""
+    authority = factory.authority("341600")
+    gi = factory.gi(authority)
+    producer = factory.producer("341602", name="谯城区白芍合作社")
+    factory.plot(producer, gi, name="东地块")
+    auth = factory.authorization(producer, gi, by=authority)
+    page = desktop.login(authority)
+    page.goto(desktop.base + "/app/producers?q=白芍")
+    page.click("#producer-list a:has-text('谯城区白芍合作社')")
+    assert page.locator(".plots-group svg.map").count() == 2  # the area, and a close-up of the plots
+    assert page.locator(".plots-group .plot-row").count() == 1
+
+    item = page.locator(f"#auth-{auth.id}")
+    item.locator("select[name=to]").select_option("suspended")
+    item.locator("input[name=reason]").fill("抽检不合格")
+    item.locator("button[type=submit]").click()
+    assert "已暂停" in page.locator(".flash.ok").inner_text()
+    item = page.locator(f"#auth-{auth.id}")
+    assert "已暂停" in item.locator("h3").inner_text()
+    item.locator("summary").click()
+    assert "抽检不合格" in item.locator("ol.history").inner_text()
+    fresh(session)
+    assert session.get(type(auth), auth.id).status == AuthorizationStatus.suspended
+
+
+def test_authority_opens_and_adjusts_a_yearly_quota(desktop, factory, session):
+    """Does opening a quota from the producer page compute plot area × standard yield, and does an adjustment
+    with a reason change the balance shown?"""
+    authority = factory.authority("341600")
+    gi = factory.gi(authority, standard_yield_kg_per_mu=350)
+    producer = factory.producer("341602")
+    factory.plot(producer, gi, side_m=100)  # 15 mu
+    factory.authorization(producer, gi, by=authority)
+    page = desktop.login(authority)
+    page.goto(desktop.base + f"/app/producers/{producer.org.id}")
+    page.fill("#open-quota input[name=year]", "2026")
+    page.click("#open-quota button[type=submit]")
+    page.wait_for_url(re.compile(r"/app/quota/\d+$"))
+    assert "已开立配额账户" in page.locator(".flash.ok").inner_text()
+    opened = float(page.locator("#available .n").inner_text().replace(",", ""))
+    assert 5200 < opened < 5260  # ~15 mu × 350 kg/mu
+
+    page.fill("#adjust input[name=amount_kg]", "-240")
+    page.fill("#adjust input[name=reason]", "复核面积")
+    page.click("#adjust button[type=submit]")
+    assert float(page.locator("#available .n").inner_text().replace(",", "")) == round(opened - 240, 3)
+    fresh(session)
+    account = session.scalars(select(QuotaAccount)).one()
+    assert account.adjusted_g == -240_000
