@@ -8,7 +8,7 @@ export GI_PORT ?= 8000
 CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench install install-dev migrate demo clean help fonts
+.PHONY: run test bench install install-dev migrate demo clean help fonts browser
 
 help:
 	@echo "make run    - set up, migrate the embedded SQLite database, load demo data, serve on http://127.0.0.1:$(GI_PORT)"
@@ -19,6 +19,15 @@ fonts:
 	@if [ -z "$$GI_LABEL_FONT" ] && [ ! -f $(CJK_FONT) ]; then \
 	  echo "installing the CJK label font (fonts-noto-cjk)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq fonts-noto-cjk; \
+	fi
+
+# The browser tests drive Debian's chromium (never a downloaded build); GI_CHROMIUM points elsewhere.
+CHROMIUM ?= $(or $(GI_CHROMIUM),/usr/bin/chromium)
+
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; \
 	fi
 
 $(BIN)/python:
@@ -45,7 +54,7 @@ demo: migrate
 run: demo
 	$(BIN)/gi-service serve
 
-test: install-dev
+test: install-dev browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # bench.load drives gunicorn with wrk and keeps the rate limiter's counters in a private redis-server.
