@@ -234,3 +234,16 @@ def test_implausible_declarations_are_flagged_not_refused(season):
     r = ok(season.client.patch(MINE, headers=season.producer.headers,
                                json={"output_kg": 180000, "output_value_yuan": 5000000}))
     assert r["warnings"] == []
+
+
+def test_first_access_from_several_devices_at_once_makes_one_report(season, app, session):
+    """When the producer opens its report from four devices at the same moment, does every request get the same
+    report, with one row stored and no error?"""
+    from tests.ledger.test_concurrency import run_parallel
+
+    season.clock.set(cst(2026, 1, 10, 9, 0))
+    h = season.producer.headers
+    results = run_parallel(app, [lambda client: client.get(MINE, headers=h)] * 4)
+    assert [status for status, _ in results] == [200] * 4
+    assert len({body["id"] for _, body in results}) == 1
+    assert count_reports(session) == 1
