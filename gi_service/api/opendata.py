@@ -76,7 +76,7 @@ def open_data_areas(principal, query: OpenDataQuery):
     items = opendata.records(session, query.as_of, with_geometry=True)
     handle, size = opendata.gpkg_file(items, as_of=query.as_of)
     name = f"gi-areas-{query.as_of.isoformat()}.gpkg" if query.as_of else "gi-areas.gpkg"
-    resp = Response(opendata.iter_file(handle), mimetype="application/geopackage+sqlite3", direct_passthrough=True,
+    resp = Response(opendata.FileChunks(handle), mimetype="application/geopackage+sqlite3", direct_passthrough=True,
                     headers={"Content-Disposition": f'attachment; filename="{name}"', "Content-Length": str(size)})
     resp.set_etag(etag, weak=True)
     if modified is not None:

@@ -249,12 +249,19 @@ def gpkg_file(items: list[Published], *, as_of: dt.date | None = None) -> tuple[
     return handle, size
 
 
-def iter_file(handle: BinaryIO) -> Iterator[bytes]:
-    try:
-        while chunk := handle.read(CHUNK):
+class FileChunks:
+    """A response body read from an open file in chunks; closed by the server when the response ends, even if
+    it was never read (a HEAD request, a client gone before the first byte)."""
+
+    def __init__(self, handle: BinaryIO):
+        self.handle = handle
+
+    def __iter__(self) -> Iterator[bytes]:
+        while chunk := self.handle.read(CHUNK):
             yield chunk
-    finally:
-        handle.close()
+
+    def close(self) -> None:
+        self.handle.close()
 
 
 def catalogue(session: Session) -> dict[str, Any]:

@@ -204,3 +204,12 @@ def test_catalogue_describes_the_data_sets(client, reg):
     assert areas["features"] == 2 and areas["layer"] == "origin_areas" and areas["crs"] == "EPSG:4326"
     assert [c["name"] for c in registry_set["columns"]][:3] == ["gi_id", "version", "name_zh"]
     assert ok_bytes(client.get(registry_set["href"])).startswith(b"\xef\xbb\xbf")
+
+
+
+def test_head_of_the_geopackage(client, reg):
+    """Does a HEAD request answer with the GeoPackage's headers (length, validators) and no body?"""
+    full = client.get(GPKG)
+    r = client.head(GPKG)
+    assert r.status_code == 200 and r.data == b""
+    assert (r.headers["Content-Length"], r.headers["ETag"]) == (full.headers["Content-Length"], full.headers["ETag"])
