@@ -21,9 +21,11 @@ from flask import (Response, current_app, flash, g, make_response, redirect, ren
 from werkzeug.exceptions import HTTPException
 
 from ..api.framework import SPECS, Access, EndpointSpec, current_principal, public, signed_in
+from ..codes import display_serial
 from ..errors import Forbidden, GIError, NotFound, Unauthenticated, ValidationFailed
 from ..models import OrgKind
 from ..services.accounts import Principal
+from ..services.registry import CHINA_TZ
 from . import bp, csrf
 from .i18n import current_lang, error_text, remember_lang, t, v
 
@@ -265,6 +267,18 @@ def _layout_context() -> dict[str, Any]:
         "nav": NAV.get(principal.org_kind, []) if principal else [], "other_lang_url": other_lang_url(),
         "org_name": g.get("web_org_name"),
     }
+
+
+@bp.app_template_filter("china_time")
+def china_time(value: dt.datetime) -> str:
+    """A stored UTC time as people in China read it (CST, UTC+8)."""
+    return value.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+@bp.app_template_filter("display_serial")
+def serial_for_people(serial: str) -> str:
+    """BBSH26000001234E -> BBSH-26-000001234-E, as printed on the label."""
+    return display_serial(serial)
 
 
 def _error_page(status: int, title_key: str, text: str, *, detail: str | None = None) -> Response:

@@ -304,6 +304,11 @@ VALUES: dict[str, tuple[str, str]] = {
     "voided": ("已作废", "voided"),
     "lost": ("已挂失（遗失）", "lost"),
     "stolen": ("已挂失（被盗）", "stolen"),
+    # quality-requirement sections
+    "variety": ("品种", "variety"), "site": ("立地条件", "site"), "climate": ("气候", "climate"),
+    "cultivation": ("栽培管理", "cultivation"), "process": ("加工工艺", "process"),
+    "sensory": ("感官特色", "sensory"), "physico_chemical": ("理化指标", "physico-chemical"),
+    "safety": ("安全要求", "safety"), "packaging": ("包装标识", "packaging"),
     # lots
     "active": ("正常", "active"),
     "recalled": ("已召回", "recalled"),

@@ -77,11 +77,12 @@ def _plot_shapes(frame: tuple[float, ...], plots: Sequence[Plot]) -> str:
     return "".join(parts)
 
 
-def _svg(frame: tuple[float, ...], area_path: str, plots_svg: str, title: str, css_class: str) -> Markup:
+def _svg(frame: tuple[float, ...], area_path: str, plots_svg: str, title: str, css_class: str,
+         stroke: str = "#24553a") -> Markup:
     width, height = frame[4], frame[5]
     return Markup(f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
                   f'aria-label="{escape(title)}" class="map {css_class}"><title>{escape(title)}</title>'
-                  f'<path d="{area_path}" fill="#dfe8dc" stroke="#24553a" stroke-width="1" fill-rule="evenodd"/>'
+                  f'<path d="{area_path}" fill="#dfe8dc" stroke="{stroke}" stroke-width="1" fill-rule="evenodd"/>'
                   f'{plots_svg}</svg>')
 
 
@@ -110,4 +111,6 @@ def plots_map(session: Session, area_id: int | None, plots: Sequence[Plot], *, t
             area_path = ""
     else:
         frame, _ = outline(shapely.box(*bounds), bounds)
-    return _svg(frame, area_path, _plot_shapes(frame, plots), title, "plots-map")
+    # The area is cut to the close-up's frame: its fill shows where the area is, but an outline would
+    # draw the cut as if it were the boundary.
+    return _svg(frame, area_path, _plot_shapes(frame, plots), title, "plots-map", stroke="none")

@@ -67,7 +67,7 @@ def test_printer_downloads_the_file_and_records_printed_spoiled_and_issued(phone
     assert "已发放 18 枚" in page.locator(".flash.ok").inner_text()
     assert _counts(session, batch["id"]) == {MarkState.issued: 18, MarkState.spoiled: 2}
     assert session.get(MarkBatch, batch["id"]).status == BatchStatus.issued
-    assert page.locator("#ranges tr.range.st-spoiled").count() == 2
+    assert page.locator("#ranges li.range.st-spoiled").count() == 2
     assert no_horizontal_scroll(page)
 
     with page.expect_download() as again:

@@ -46,7 +46,7 @@ def test_producer_requests_marks_then_activates_a_lot_on_a_phone(phone, factory,
                        json={}).status_code == 200
 
     page.click("nav.nav a[href$='/app/marks']")
-    stock = page.locator("#stock tr.range.st-issued")
+    stock = page.locator("#stock li.range.st-issued")
     assert stock.count() == 1 and batch["first_serial"] in stock.inner_text().replace("-", "")
     stock.locator("a:has-text('填入启用表单')").click()
     form = page.locator("#activate-form")
@@ -59,14 +59,14 @@ def test_producer_requests_marks_then_activates_a_lot_on_a_phone(phone, factory,
     form.locator("input[name=test_passed]").check()
     form.locator("button[type=submit]").click()
     assert "已在批次 BS-2026-001 上启用 50 枚标志" in page.locator(".flash.ok").inner_text()
-    assert page.locator("#stock tr.range.st-activated").count() == 1
+    assert page.locator("#stock li.range.st-activated").count() == 1
     assert "BS-2026-001" in page.locator("#lots").inner_text()
     assert _state(session, batch["first_serial"]) == MarkState.activated
     assert _state(session, batch["last_serial"]) == MarkState.activated
     assert no_horizontal_scroll(page)
 
     with page.expect_download() as download:
-        page.locator("#stock tr.range.st-activated a:has-text('PNG')").click()
+        page.locator("#stock li.range.st-activated a:has-text('PNG')").click()
     with open(download.value.path(), "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
