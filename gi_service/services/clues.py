@@ -80,6 +80,11 @@ def list_clues(session: Session, by: Principal, f: ClueFilter, *, limit: int, of
     stmt = where_given(stmt, Clue, kind=f.kind, alert_kind=f.alert_kind, status=f.status, gi_id=f.gi_id,
                        producer_id=f.producer_id)
     if f.adcode:
+        from geodata.admin import get_registry
+
+        if get_registry().get(f.adcode) is None:
+            raise ValidationFailed(f"adcode {f.adcode} is not a known administrative division",
+                                   details=[{"field": "adcode", "problem": "unknown adcode"}], code="unknown_adcode")
         codes = jurisdiction_codes(f.adcode)
         if codes is not None:
             stmt = stmt.where(exists().where(CluePlace.clue_id == Clue.id, CluePlace.adcode.in_(codes)))

@@ -572,6 +572,9 @@ def issue_batch(session: Session, batch_id: int, *, by: Principal, spans: Sequen
     if batch.status not in (BatchStatus.printed, BatchStatus.issued):
         raise WrongState(f"batch {batch_id} is {batch.status.value}; marks are issued after printing",
                          code="not_printed")
+    # A producer whose authorization was suspended, revoked or lapsed since the approval receives no
+    # more marks: they stay at the printer until it is restored (or are voided).
+    _approved_authorization(session, batch.producer_id, batch.gi_id)
     if spans:
         chosen = parse_spans(spans)
     else:

@@ -350,6 +350,27 @@ def test_issuing_is_for_the_printer_or_authority_after_printing(w, factory, clie
     refused(client.post(path, headers=w.printer.headers, json={}), 409, "nothing_to_issue")
 
 
+def test_marks_are_not_issued_to_a_suspended_producer(w, client, session):
+    """Once the producer's authorization is suspended, are its printed marks kept at the printer (409
+    not_authorized), and issued again once it is restored?"""
+    batch = ordered_batch(w, 100)
+    client.post(f"{API}/batches/{batch['id']}/printed", headers=w.printer.headers, json={})
+    auth_id = client.get(f"{API}/producers/{w.producer.org.id}", headers=w.authority.headers).json[
+        "authorizations"][0]["id"]
+    r = client.post(f"{API}/authorizations/{auth_id}/transitions", headers=w.authority.headers,
+                    json={"to": "suspended", "reason": "forged labels found in Guangzhou"})
+    assert r.status_code == 200, r.json
+    before = db_counts(session)
+    refused(client.post(f"{API}/batches/{batch['id']}/issue", headers=w.printer.headers, json={}), 409,
+            "not_authorized")
+    assert db_counts(session) == before
+    r = client.post(f"{API}/authorizations/{auth_id}/transitions", headers=w.authority.headers,
+                    json={"to": "approved", "reason": "measures taken, suspension lifted"})
+    assert r.status_code == 200, r.json
+    r = client.post(f"{API}/batches/{batch['id']}/issue", headers=w.printer.headers, json={})
+    assert r.status_code == 200 and r.json["issued"] == 100, r.json
+
+
 # --- activation ------------------------------------------------------------------------------
 
 def test_activation_needs_a_passed_test(w, client, session):

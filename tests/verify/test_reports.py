@@ -275,3 +275,5 @@ def test_queue_filters_are_validated(world, client):
     assert client.get("/api/v1/clues?alert_kind=aliens", headers=headers).status_code == 422
     assert client.get("/api/v1/clues?colour=red", headers=headers).status_code == 400
     assert client.get("/api/v1/clues/99999", headers=headers).status_code == 404
+    r = client.get("/api/v1/clues?adcode=999999", headers=headers)
+    assert r.status_code == 422 and r.json["error"] == "unknown_adcode"
