@@ -126,3 +126,27 @@ def test_producer_sees_its_plots_on_a_map_and_registers_one(phone, factory, clie
         page.click("#new-plot button[type=submit]")
     assert answer.value.status == 422
     assert "地块超出产地范围" in page.locator("#form-error").inner_text()
+
+
+def test_producer_transfers_quota_to_another_holder_of_the_gi(phone, factory, client, session):
+    """Can a producer transfer part of its yearly quota to another authorized holder of the same GI from its
+    account page, the balance shown going down by exactly that amount?"""
+    from gi_service.models import QuotaAccount
+
+    world = LedgerWorld(factory, client)
+    packer = factory.producer("341602", name="亳州白芍包装厂")
+    factory.authorization(packer, world.gi, by=world.authority)
+    page = phone.login(world.producer)
+    page.click("nav.nav a[href$='/app/quota']")
+    page.click(f"#accounts a[href$='/app/quota/{world.account['id']}']")
+    before = float(page.locator("#available .n").inner_text().replace(",", ""))
+    page.select_option("#transfer select[name=to_producer_id]", str(packer.org.id))
+    page.fill("#transfer input[name=amount_kg]", "120.5")
+    page.fill("#transfer input[name=reason]", "委托包装")
+    page.click("#transfer button[type=submit]")
+    assert "已转让 120.5 千克" in page.locator(".flash.ok").inner_text()
+    assert float(page.locator("#available .n").inner_text().replace(",", "")) == round(before - 120.5, 3)
+    assert no_horizontal_scroll(page)
+    fresh(session)
+    received = session.scalars(select(QuotaAccount).where(QuotaAccount.producer_id == packer.org.id)).one()
+    assert received.transferred_in_g == 120_500
