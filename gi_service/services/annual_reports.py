@@ -518,8 +518,9 @@ def listing(session: Session, by: Principal, year: int, *, gi_id: int | None = N
     require_past_year(year, at)
     region = _region(adcode)
     eligible = _supervised(session, by, year, gi_id=gi_id, adcode=adcode)
+    gi_ids = {e.gi.id for e in eligible}
     reports = {(r.producer_id, r.gi_id): r for r in session.scalars(
-        select(AnnualReport).where(AnnualReport.year == year))}
+        select(AnnualReport).where(AnnualReport.year == year, AnnualReport.gi_id.in_(gi_ids)))} if gi_ids else {}
     rows = []
     for e in eligible:
         report = reports.get((e.producer.id, e.gi.id))
