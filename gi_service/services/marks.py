@@ -25,7 +25,7 @@ from ..models import (Authorization, AuthorizationStatus, BatchStatus, GIProduct
                       RequestStatus, SerialCounter)
 from . import ledger
 from .accounts import Principal
-from .registry import assign_prefix, can_manage_gi, get_gi
+from .registry import CHINA_TZ, assign_prefix, can_manage_gi, get_gi
 
 MAX_BATCH = 100_000_000
 MAX_SEQ = 999_999_999
@@ -612,7 +612,7 @@ def activate(session: Session, *, by: Principal, spans: Sequence[tuple[str, str]
     if gi.testing_body and testing_body.strip() != gi.testing_body:
         raise GIError(f"{gi.name_zh} must be tested by {gi.testing_body}, not {testing_body}",
                       code="wrong_testing_body", status=422, details={"designated": gi.testing_body})
-    if production_date > utcnow().date():
+    if production_date > utcnow().astimezone(CHINA_TZ).date():  # lots are dated in China time
         raise ValidationFailed("production_date is in the future",
                                details=[{"field": "production_date", "problem": "future"}])
     _approved_authorization(session, by.organisation_id, gi.id)

@@ -459,6 +459,20 @@ def test_lot_number_reuse_and_adding_marks_later(w, client, session):
                                    (601, 1000, "issued")]
 
 
+def test_a_lot_produced_today_in_china_is_not_in_the_future(w, client, monkeypatch):
+    """At 01:00 China time (still yesterday in UTC), is a lot dated today accepted, and tomorrow refused?"""
+    import datetime as dt
+
+    from gi_service.services import marks as mark_service
+
+    batch = w.printed_and_issued(100)
+    early = dt.datetime(2026, 6, 1, 17, 0, tzinfo=dt.timezone.utc)        # 2026-06-02 01:00 in China
+    monkeypatch.setattr(mark_service, "utcnow", lambda: early)
+    refused(activate(w, [span(batch, 1, 10)], production_date="2026-06-03"), 422, "validation_failed")
+    r = activate(w, [span(batch, 1, 10)], production_date="2026-06-02")
+    assert r.status_code == 201, r.json
+
+
 def test_only_the_producer_activates(w, client):
     """Are activations by the authority or the printer refused with 403 wrong_role?"""
     batch = w.printed_and_issued(100)
