@@ -48,16 +48,22 @@ def _area_outline(session: Session, area: OriginArea) -> tuple[tuple[float, ...]
     return value
 
 
-def _plot_shapes(frame: tuple[float, ...], plots: Sequence[Plot]) -> str:
+def _plot_shapes(frame: tuple[float, ...], plots: Sequence[Plot], *, numbered: bool = True) -> str:
+    """Plots as outlines numbered like the table; one too small to see becomes a marker. Without
+    numbers (the whole-area map, where nearby plots overlap) every plot is a plain dot."""
     parts = []
     for n, plot in enumerate(plots, start=1):
         geom = plot.geom
         minx, miny, maxx, maxy = geom.bounds
         (ax, ay), (bx, by) = _project(frame, minx, maxy), _project(frame, maxx, miny)
         label = escape(f"{n}. {plot.name} ({plot.area_mu:.1f} mu)")
+        c = geom.representative_point()
+        x, y = _project(frame, c.x, c.y)
+        if not numbered:
+            parts.append(f'<circle class="plot-marker" cx="{x:.1f}" cy="{y:.1f}" r="5" fill="#c0392b" '
+                         f'fill-opacity=".8" stroke="#fff" stroke-width="1.5"><title>{label}</title></circle>')
+            continue
         if bx - ax < MIN_PLOT_PX and by - ay < MIN_PLOT_PX:
-            c = geom.representative_point()
-            x, y = _project(frame, c.x, c.y)
             parts.append(f'<g class="plot-marker"><title>{label}</title>'
                          f'<circle cx="{x:.1f}" cy="{y:.1f}" r="7" fill="#c0392b" stroke="#fff" stroke-width="1.5"/>'
                          f'<text x="{x:.1f}" y="{y + 3.5:.1f}" text-anchor="middle" font-size="10" fill="#fff">{n}</text>'
@@ -66,10 +72,8 @@ def _plot_shapes(frame: tuple[float, ...], plots: Sequence[Plot]) -> str:
         d = []
         for poly in getattr(geom, "geoms", [geom]):
             for ring in [poly.exterior, *poly.interiors]:
-                pts = [_project(frame, x, y) for x, y in ring.coords]
-                d.append("M" + "L".join(f"{x:.1f} {y:.1f}" for x, y in pts[:-1]) + "Z")
-        c = geom.representative_point()
-        x, y = _project(frame, c.x, c.y)
+                pts = [_project(frame, px, py) for px, py in ring.coords]
+                d.append("M" + "L".join(f"{px:.1f} {py:.1f}" for px, py in pts[:-1]) + "Z")
         parts.append(f'<g class="plot"><title>{label}</title><path d="{"".join(d)}" fill="#c0392b" '
                      f'fill-opacity=".45" stroke="#c0392b" stroke-width="1.5" fill-rule="evenodd"/>'
                      f'<text x="{x:.1f}" y="{y + 4:.1f}" text-anchor="middle" font-size="12" fill="#7a1f14">{n}</text>'
@@ -92,25 +96,23 @@ def area_map(session: Session, area_id: int | None, *, title: str, plots: Sequen
     if area is None:
         return None
     frame, path = _area_outline(session, area)
-    return _svg(frame, path, _plot_shapes(frame, plots), title, "area-map")
+    return _svg(frame, path, _plot_shapes(frame, plots, numbered=False), title, "area-map")
 
 
 def plots_map(session: Session, area_id: int | None, plots: Sequence[Plot], *, title: str) -> Markup | None:
-    """A close-up fitted to the plots, with the edge of the production area where it comes near."""
+    """A close-up fitted to the plots, numbered like the table, on the part of the area around them."""
     if not plots:
         return None
     minx, miny, maxx, maxy = shapely.union_all([p.geom for p in plots]).bounds
     bounds = (minx - DETAIL_PAD_DEG, miny - DETAIL_PAD_DEG, maxx + DETAIL_PAD_DEG, maxy + DETAIL_PAD_DEG)
+    frame, _ = outline(shapely.box(*bounds), bounds)
     area_path = ""
     area = session.get(OriginArea, area_id) if area_id else None
-    geom = session.scalar(select(OriginArea.geom).where(OriginArea.id == area.id)) if area else None
-    if geom is not None:
-        near = shapely.clip_by_rect(geom, *bounds)
-        frame, area_path = outline(near, bounds) if not near.is_empty else outline(shapely.box(*bounds), bounds)
-        if near.is_empty:
-            area_path = ""
-    else:
-        frame, _ = outline(shapely.box(*bounds), bounds)
-    # The area is cut to the close-up's frame: its fill shows where the area is, but an outline would
-    # draw the cut as if it were the boundary.
-    return _svg(frame, area_path, _plot_shapes(frame, plots), title, "plots-map", stroke="none")
+    if area is not None:
+        geom = session.scalar(select(OriginArea.geom).where(OriginArea.id == area.id))
+        # Cut the area a little wider than the map (the map clips it), so the cut never shows as an edge.
+        w, h = bounds[2] - bounds[0], bounds[3] - bounds[1]
+        near = shapely.clip_by_rect(geom, bounds[0] - w, bounds[1] - h, bounds[2] + w, bounds[3] + h)
+        if not near.is_empty:
+            _, area_path = outline(near, bounds)
+    return _svg(frame, area_path, _plot_shapes(frame, plots), title, "plots-map")

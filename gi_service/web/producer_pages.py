@@ -19,6 +19,9 @@ from .i18n import t, v
 from .maps import area_map, plots_map
 
 PAGE_SIZE = 100
+# The order the choices are offered in: the usual next step first, the final ones last.
+TRANSITION_ORDER = (AuthorizationStatus.approved, AuthorizationStatus.suspended, AuthorizationStatus.lapsed,
+                    AuthorizationStatus.revoked)
 
 
 def plots_by_gi(db, plots: list[Plot]) -> list[dict]:
@@ -76,7 +79,8 @@ def _producer_page(principal, producer_id: int, *, error: str | None = None, err
                        if gi.id not in taken and can_manage_gi(db, principal, gi)]
     openable = [a.gi for a in auths if a.status == AuthorizationStatus.approved and a.id in manageable]
     return render("app/producer.html", status=status, producer=producer, groups=plots_by_gi(db, plots), auths=auths,
-                  manageable=manageable, transitions=producers.TRANSITIONS, users=users, accounts=accounts,
+                  manageable=manageable, transitions=producers.TRANSITIONS, transition_order=TRANSITION_ORDER,
+                  users=users, accounts=accounts,
                   registrable=registrable, openable=openable, year=utcnow().year, error=error, error_at=error_at,
                   form=form or {})
 
