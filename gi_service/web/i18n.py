@@ -95,6 +95,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "from": ("起", "First"),
     "to": ("止", "Last"),
     "open": ("查看", "Open"),
+    "showing_newest": ("共 {total} 条，显示最新 {n} 条；可按状态筛选。", "{total} in all; the newest {n} are shown. Filter by status."),
     # home
     "home_title": ("工作台", "Workspace"),
     "home_authority_intro": ("辖区内的地理标志、生产者、配额与标志申请。",

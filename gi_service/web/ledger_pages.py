@@ -25,6 +25,8 @@ from .framework import (AUTHORITY, INSPECTION, PRINTER, PRODUCER, Form, commit, 
                         rollback)
 from .i18n import t, v
 
+LIST_LIMIT = 200  # newest first; the status filter narrows the rest
+
 
 def _active_printers(db) -> list[Organisation]:
     return list(db.scalars(select(Organisation).where(Organisation.kind == OrgKind.printer,
@@ -143,6 +145,8 @@ def _requests_page(principal, *, error: str | None = None, error_at: str | None 
         wanted = RequestStatus.requested.value
     state = RequestStatus(wanted) if wanted in RequestStatus._value2member_map_ else None
     rows = list(reversed(marks.list_requests(db, principal, status=state)))
+    total = len(rows)
+    rows = rows[:LIST_LIMIT]
     gis = []
     if principal.org_kind == OrgKind.producer:
         gis = [a.gi for a in producers.list_authorizations(db, producer_id=principal.organisation_id,
@@ -153,7 +157,7 @@ def _requests_page(principal, *, error: str | None = None, error_at: str | None 
     if principal.org_kind == OrgKind.authority and rows:
         for a in db.scalars(select(QuotaAccount).where(QuotaAccount.producer_id.in_({r.producer_id for r in rows}))):
             accounts[(a.year, a.producer_id, a.gi_id)] = a
-    return render("app/requests.html", status=status, rows=rows, state=wanted or "", statuses=list(RequestStatus),
+    return render("app/requests.html", status=status, rows=rows, total=total, limit=LIST_LIMIT, state=wanted or "", statuses=list(RequestStatus),
                   gis=gis, printers=_active_printers(db) if principal.org_kind == OrgKind.authority else [],
                   batches=batches, accounts=accounts, kg=_kg, year=utcnow().year,
                   names=_names(db, (r.producer_id for r in rows)), error=error, error_at=error_at, form=form or {})
@@ -245,7 +249,9 @@ def batches(principal):
     wanted = request.args.get("status") or ""
     state = BatchStatus(wanted) if wanted in BatchStatus._value2member_map_ else None
     rows = list(reversed(marks.list_batches(db, principal, status=state)))
-    return render("app/batches.html", rows=rows, state=wanted, statuses=list(BatchStatus),
+    total = len(rows)
+    rows = rows[:LIST_LIMIT]
+    return render("app/batches.html", rows=rows, total=total, limit=LIST_LIMIT, state=wanted, statuses=list(BatchStatus),
                   names=_names(db, [*(b.producer_id for b in rows), *(b.printer_id for b in rows)]),
                   gis=_gi_names(db, (b.gi_id for b in rows)), serials=marks.span_serials)
 
