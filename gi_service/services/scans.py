@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, delete, func, or_, select, update
+from sqlalchemy import BigInteger, String, bindparam, case, delete, func, insert as sa_insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -132,35 +132,69 @@ def _insert_for(session: Session):
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
+_SCAN_COLUMNS = ("at", "series", "seq", "mac_ok", "verdict", "detail", "ip_hash", "ua_class")
+_COUNTER_COLUMNS = ["series", "seq", "count", "first_at", "first_scan_id", "last_at", "last_scan_id"]
+
+
+def _counted(stmt):
+    """`INSERT … ON CONFLICT (series, seq) DO UPDATE`: one more check of a serial already counted."""
+    return stmt.on_conflict_do_update(
+        index_elements=[MarkCheck.series, MarkCheck.seq],
+        set_={"count": MarkCheck.count + 1, "last_at": stmt.excluded.last_at,
+              "last_scan_id": stmt.excluded.last_scan_id})
+
+
+# Built once (a reused statement keeps its compiled form and cache key); executed on the session's
+# connection as Core, not through the ORM's bulk-insert machinery. Every consumer check runs these.
+_INSERT_SCAN = sa_insert(Scan).values({c: bindparam(c) for c in _SCAN_COLUMNS}).returning(Scan.id)
+_new_scan = (postgresql.insert(Scan).values({c: bindparam(c) for c in _SCAN_COLUMNS})
+             .returning(Scan.id, Scan.at).cte("new_scan"))
+# PostgreSQL: the scan and its counter in one statement (a data-modifying CTE).
+_PG_SCAN_AND_COUNT = _counted(postgresql.insert(MarkCheck).from_select(
+    _COUNTER_COLUMNS,
+    select(bindparam("c_series", type_=String(6)), bindparam("c_seq", type_=BigInteger), literal(1),
+           _new_scan.c.at, _new_scan.c.id, _new_scan.c.at, _new_scan.c.id))).returning(
+    *_CHECK_COLUMNS, MarkCheck.last_scan_id)
+_SQLITE_COUNT = _counted(sqlite.insert(MarkCheck).values(
+    {c: bindparam(f"c_{c}") for c in _COUNTER_COLUMNS})).returning(*_CHECK_COLUMNS)
+
+
 def record_scan(session: Session, *, verdict: Verdict, detail: str | None, serial: Serial | None, mac_ok: bool,
                 counted: bool, secret: str, ip: str | None, user_agent: str | None,
                 now: dt.datetime | None = None) -> tuple[Scan, Checks | None]:
-    """Log one check; when `counted` (a real mark, a person), bump its serial's counters in one upsert."""
+    """Log one check; when `counted` (a real mark, a person), bump its serial's counters with it.
+
+    On PostgreSQL the scan insert and the counter upsert are one statement; on SQLite two. The
+    returned Scan is a transient object carrying the row's values (it is not in the session).
+    """
     now = now or utcnow()
     ua = ua_class(user_agent)
-    scan = Scan(at=now, series=serial.series if serial else None, seq=serial.seq if serial else None,
-                mac_ok=mac_ok, verdict=verdict, detail=detail, ip_hash=ip_hash(secret, ip, now), ua_class=ua)
-    session.add(scan)
-    session.flush()
+    values = {"at": now, "series": serial.series if serial else None, "seq": serial.seq if serial else None,
+              "mac_ok": mac_ok, "verdict": verdict, "detail": detail, "ip_hash": ip_hash(secret, ip, now),
+              "ua_class": ua}
+    count_it = serial is not None and counted and ua != UAClass.bot
+    conn = session.connection()
+    if count_it and conn.dialect.name == "postgresql":
+        row = conn.execute(_PG_SCAN_AND_COUNT, {**values, "c_series": serial.series, "c_seq": serial.seq}).one()
+        return Scan(id=int(row[6]), **values), Checks.from_row(row)
+    scan_id = conn.execute(_INSERT_SCAN, values).scalar_one()
+    scan = Scan(id=scan_id, **values)
     if serial is None or not counted:
         return scan, None
-    if ua == UAClass.bot:  # link previews and crawlers would inflate "checked N times"
+    if not count_it:  # link previews and crawlers would inflate "checked N times"
         return scan, checks_of(session, serial)
-    insert = _insert_for(session)
-    stmt = insert(MarkCheck).values(series=serial.series, seq=serial.seq, count=1, first_at=now,
-                                    first_scan_id=scan.id, last_at=now, last_scan_id=scan.id)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[MarkCheck.series, MarkCheck.seq],
-        set_={"count": MarkCheck.count + 1, "last_at": stmt.excluded.last_at,
-              "last_scan_id": stmt.excluded.last_scan_id},
-    ).returning(*_CHECK_COLUMNS)
-    return scan, Checks.from_row(session.execute(stmt).one())
+    row = conn.execute(_SQLITE_COUNT, {"c_series": serial.series, "c_seq": serial.seq, "c_count": 1,
+                                       "c_first_at": now, "c_first_scan_id": scan_id, "c_last_at": now,
+                                       "c_last_scan_id": scan_id}).one()
+    return scan, Checks.from_row(row)
+
+
+_CHECKS_OF = select(*_CHECK_COLUMNS).where(MarkCheck.series == bindparam("series"), MarkCheck.seq == bindparam("seq"))
 
 
 def checks_of(session: Session, serial: Serial) -> Checks:
     """The counters of a serial without counting (HEAD requests, bots)."""
-    row = session.execute(select(*_CHECK_COLUMNS)
-                          .where(MarkCheck.series == serial.series, MarkCheck.seq == serial.seq)).first()
+    row = session.connection().execute(_CHECKS_OF, {"series": serial.series, "seq": serial.seq}).first()
     return Checks.from_row(row) if row else Checks.none()
 
 

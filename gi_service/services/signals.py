@@ -152,11 +152,6 @@ def home_places(session: Session, gi_id: int | None, producer_id: int | None) ->
     return [(PlaceRole.gi_authority, "100000")]
 
 
-def threshold_for(gi: GIProduct | None, settings: Settings) -> int:
-    return (gi.check_alert_threshold if gi is not None and gi.check_alert_threshold else
-            settings.check_alert_threshold)
-
-
 # --- on every check ----------------------------------------------------------------------------
 
 def after_check(session: Session, settings: Settings, scan: Scan, *, checks: Checks | None, gi_id: int | None,
@@ -164,8 +159,9 @@ def after_check(session: Session, settings: Settings, scan: Scan, *, checks: Che
     """Signals a check can raise by itself: too many checks of its code, a burst of unknown codes."""
     raised: list[Raised] = []
     if checks is not None and scan.series is not None and scan.ua_class != UAClass.bot and gi_id is not None:
-        gi = session.get(GIProduct, gi_id)
-        threshold = threshold_for(gi, settings)
+        from .verification import gi_facts
+
+        threshold = gi_facts(session, gi_id).check_alert_threshold or settings.check_alert_threshold
         if checks.count >= threshold:
             serial = _serial_text(scan.series, scan.seq)
             places = [(PlaceRole.scan_place, checks.last_adcode), *home_places(session, gi_id, producer_id)]

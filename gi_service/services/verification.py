@@ -5,7 +5,7 @@ Order of checks (each step runs only if the previous one passed):
 1. **syntax** — a code is 30 characters ``{kid}{serial15}{tag}`` (``codes.verify_code``);
 2. **MAC** — the tag is recomputed with the mark keys, offline: a forged or malformed code
    never touches the database;
-3. **ledger** — ``marks.find_mark``, one index seek: never issued → *unknown*; voided or
+3. **ledger** — ``lookup``, one statement (an index seek, as ``marks.find_mark``): never issued → *unknown*; voided or
    spoiled → *voided*; lost or stolen → *lost_or_stolen* (for a GS1 Digital Link the GTIN
    in the URI must also be the batch's, else *unknown*);
 4. **authorization** — the producer's authorization for the GI must be ``approved`` (and
@@ -23,19 +23,20 @@ from __future__ import annotations
 import datetime as dt
 import math
 import threading
+import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import shapely
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from ..codes import CodeCheck, MarkKeyring, Serial, SerialError, parse_serial, verify_code
 from ..db import utcnow
-from ..models import (Authorization, AuthorizationStatus, GIKind, GIProduct, GIStatus, LedgerEvent, LotStatus,
-                      MarkState, Organisation, OriginArea, Plot, Verdict)
-from .marks import MarkStatus, find_mark
+from ..models import (Authorization, AuthorizationStatus, GIKind, GIProduct, GIStatus, LedgerEvent, Lot, LotStatus,
+                      MarkBatch, MarkRange, MarkState, Organisation, OriginArea, Plot, Verdict)
 from .registry import CHINA_TZ
 from .scans import Checks, place
 
@@ -163,8 +164,8 @@ class Check:
     code: str | None = None          # canonical (upper-case) code, if well-formed
     serial: Serial | None = None     # verified if mac_ok, else only claimed by the code
     mac_ok: bool = False
-    mark: MarkStatus | None = None
-    authorization: Authorization | None = None
+    mark: MarkFacts | None = None
+    authorization: AuthorizationFacts | None = None
 
     @property
     def status(self) -> int:
@@ -215,12 +216,99 @@ def check_gs1(session: Session, keyring: MarkKeyring, *, gtin: str, serial_text:
     return check
 
 
+@dataclass(frozen=True)
+class BatchFacts:
+    id: int
+    gi_id: int
+    producer_id: int
+    gtin: str | None
+    pack_size_g: int
+
+
+@dataclass(frozen=True)
+class RangeFacts:
+    seq_start: int
+    seq_end: int
+    event_seq: int
+    lot_id: int | None
+
+
+@dataclass(frozen=True)
+class LotFacts:
+    lot_no: str
+    production_date: dt.date
+    test_report_no: str
+    testing_body: str
+    status: LotStatus
+    recalled_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class AuthorizationFacts:
+    status: AuthorizationStatus
+    valid_until: dt.date | None
+
+
+@dataclass(frozen=True)
+class MarkFacts:
+    """What the verdict and the page need of one serial, read in one statement (plain values, no ORM)."""
+
+    serial: Serial
+    state: MarkState
+    batch: BatchFacts
+    range: RangeFacts
+    lot: LotFacts | None
+
+
+_LOOKUP_COLUMNS = (
+    MarkRange.seq_start, MarkRange.seq_end, MarkRange.state, MarkRange.event_seq, MarkRange.lot_id,
+    MarkBatch.id, MarkBatch.gi_id, MarkBatch.producer_id, MarkBatch.gtin, MarkBatch.pack_size_g,
+    Lot.lot_no, Lot.production_date, Lot.test_report_no, Lot.testing_body, Lot.status, Lot.recalled_at,
+    Authorization.status, Authorization.valid_until, GIProduct.status,
+)
+
+
+# Built once: a reused statement keeps its compiled form and cache key (building and keying a
+# five-table join cost more CPU than running it).
+_LOOKUP = (select(*_LOOKUP_COLUMNS)
+           .select_from(MarkRange)
+           .join(MarkBatch, MarkBatch.id == MarkRange.batch_id)
+           .join(GIProduct, GIProduct.id == MarkBatch.gi_id)
+           .outerjoin(Lot, Lot.id == MarkRange.lot_id)
+           .outerjoin(Authorization, and_(Authorization.producer_id == MarkBatch.producer_id,
+                                          Authorization.gi_id == MarkBatch.gi_id))
+           .where(MarkRange.series == bindparam("series"), MarkRange.seq_start <= bindparam("seq"))
+           .order_by(MarkRange.seq_start.desc()).limit(1))
+
+
+def lookup(session: Session, serial: Serial) -> tuple[MarkFacts, AuthorizationFacts | None, GIStatus] | None:
+    """The serial's range, batch, lot, the producer's authorization and the GI's status: one statement.
+
+    The same index seek as ``marks.find_mark`` (the last range starting at or before the serial), with
+    the rows it needs joined on their keys; plain columns on the session's connection (Core), because
+    building ORM objects cost more than the query on this path (every consumer check runs it).
+    """
+    row = session.connection().execute(_LOOKUP, {"series": serial.series, "seq": serial.seq}).first()
+    if row is None or row[1] < serial.seq:
+        return None
+    (seq_start, seq_end, state, event_seq, lot_id, batch_id, gi_id, producer_id, gtin, pack_size_g,
+     lot_no, production_date, test_report_no, testing_body, lot_status, recalled_at,
+     auth_status, valid_until, gi_status) = row
+    lot = (LotFacts(lot_no, production_date, test_report_no, testing_body, lot_status, recalled_at)
+           if lot_no is not None else None)
+    mark = MarkFacts(serial, state, BatchFacts(batch_id, gi_id, producer_id, gtin, pack_size_g),
+                     RangeFacts(seq_start, seq_end, event_seq, lot_id), lot)
+    auth = AuthorizationFacts(auth_status, valid_until) if auth_status is not None else None
+    return mark, auth, gi_status
+
+
 def _check_ledger(session: Session, serial: Serial, code: str, *, gtin: str | None,
                   today: dt.date | None) -> Check:
-    mark = find_mark(session, serial)
+    found = lookup(session, serial)
     base = dict(code=code, serial=serial, mac_ok=True)
-    if mark is None:
+    if found is None:
         return Check(Verdict.unknown, "never_issued", "a valid tag, but this serial was never issued", **base)
+    mark, auth, gi_status = found
     if gtin is not None and mark.batch.gtin != gtin:
         return Check(Verdict.unknown, "gtin_mismatch", "the code was not issued for this GTIN", **base)
     if mark.state == MarkState.allocated:
@@ -230,11 +318,8 @@ def _check_ledger(session: Session, serial: Serial, code: str, *, gtin: str | No
     if mark.state in _DEAD:
         verdict, detail = _DEAD[mark.state]
         return Check(verdict, detail, f"the mark is {mark.state.value}", **base)
-    auth = session.scalar(select(Authorization).where(Authorization.producer_id == mark.batch.producer_id,
-                                                      Authorization.gi_id == mark.batch.gi_id))
     base["authorization"] = auth
-    gi = session.get(GIProduct, mark.batch.gi_id)
-    if gi is not None and gi.status == GIStatus.revoked:
+    if gi_status == GIStatus.revoked:
         return Check(Verdict.authorization_suspended, "gi_revoked", "the geographical indication was revoked",
                      **base)
     today = today or utcnow().astimezone(CHINA_TZ).date()
@@ -272,24 +357,130 @@ def texts(check: Check) -> dict[str, dict[str, str]]:
 TIMELINE_KINDS = ("printed", "issued", "activated", "spoiled", "voided", "lost", "stolen")
 
 
-def timeline(session: Session, mark: MarkStatus) -> list[dict[str, Any]]:
+class TTLCache:
+    """A small thread-safe LRU cache whose entries expire: display facts that may change, but rarely.
+
+    Nothing a verdict rests on is cached (the lookup reads the range, lot, authorization and GI status
+    every time); only what the page shows around it, for at most `ttl` seconds.
+    """
+
+    def __init__(self, maxsize: int, ttl: float | None):
+        self.maxsize, self.ttl = maxsize, ttl
+        self._data: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, make) -> Any:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._data.get(key)
+            if hit is not None and (self.ttl is None or now - hit[0] < self.ttl):
+                self._data.move_to_end(key)
+                return hit[1]
+        value = make()
+        with self._lock:
+            self._data[key] = (now, value)
+            self._data.move_to_end(key)
+            while len(self._data) > self.maxsize:
+                self._data.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+DISPLAY_TTL = 60.0                              # seconds a renamed GI or producer may show its old name
+CACHES = {
+    "gi": (1024, DISPLAY_TTL),
+    "producer": (8192, DISPLAY_TTL),
+    "timeline": (8192, None),      # ledger events never change: keyed by what selects them
+    "map": (2048, 300.0),          # plots change seldom; the area itself is immutable
+    "area_path": (128, None),      # an area's projected outline (areas are immutable)
+}
+# One set of caches per database (engine), so two apps in one process never share ids.
+_per_engine: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_per_engine_lock = threading.Lock()
+
+
+def _cache(session: Session, name: str) -> TTLCache:
+    bind = session.get_bind()
+    caches = _per_engine.get(bind)
+    if caches is None:
+        with _per_engine_lock:
+            caches = _per_engine.get(bind)
+            if caches is None:
+                caches = {key: TTLCache(size, ttl) for key, (size, ttl) in CACHES.items()}
+                _per_engine[bind] = caches
+    return caches[name]
+
+
+def clear_caches() -> None:
+    """Forget every cached display fact (an operator after a bulk correction; tests)."""
+    with _per_engine_lock:
+        for caches in _per_engine.values():
+            for cache in caches.values():
+                cache.clear()
+
+
+@dataclass(frozen=True)
+class GIFacts:
+    id: int
+    version: int
+    name_zh: str
+    name_en: str | None
+    name_pinyin: str | None
+    kind: GIKind
+    registration_no: str | None
+    registration_date: dt.date | None
+    standard: str | None
+    area_description: str | None
+    origin_area_id: int | None
+    check_alert_threshold: int | None
+    sales_adcodes: tuple[str, ...]
+
+
+def gi_facts(session: Session, gi_id: int) -> GIFacts:
+    """The GI's display fields (cached for DISPLAY_TTL seconds)."""
+    def load() -> GIFacts:
+        gi = session.get(GIProduct, gi_id)
+        return GIFacts(gi.id, gi.version, gi.name_zh, gi.name_en, gi.name_pinyin, gi.kind, gi.registration_no,
+                       gi.registration_date, gi.standard, gi.area_description, gi.origin_area_id,
+                       gi.check_alert_threshold, tuple(gi.sales_adcodes or ()))
+    return _cache(session, "gi").get(gi_id, load)
+
+
+def producer_facts(session: Session, producer_id: int) -> dict[str, Any]:
+    """The producer's public name and USCC (cached for DISPLAY_TTL seconds)."""
+    def load() -> dict[str, Any]:
+        row = session.execute(select(Organisation.name, Organisation.name_en, Organisation.uscc)
+                              .where(Organisation.id == producer_id)).one()
+        return {"name": row[0], "name_en": row[1], "uscc": row[2]}
+    return _cache(session, "producer").get(producer_id, load)
+
+
+def timeline(session: Session, mark: MarkFacts) -> list[dict[str, Any]]:
     """Ledger events of the mark's batch whose ranges cover its serial (printed, issued, activated, …).
 
     Bounded whatever the batch's history: printed/issued/spoiled events of the batch (a few),
-    the event that gave the mark its current state, and its activation on its lot.
+    the event that gave the mark its current state, and its activation on its lot. The events are
+    cached by (batch, state event, lot): a new state of the mark is a new event, hence a new key.
     """
     r = mark.range
-    conditions = [LedgerEvent.kind.in_(("printed", "issued", "spoiled")), LedgerEvent.seq == r.event_seq]
-    if r.lot_id is not None:
-        conditions.append(and_(LedgerEvent.kind == "activated", LedgerEvent.lot_id == r.lot_id))
-    rows = session.execute(select(LedgerEvent.seq, LedgerEvent.at, LedgerEvent.kind, LedgerEvent.ranges)
-                           .where(LedgerEvent.batch_id == mark.batch.id, or_(*conditions))
-                           .order_by(LedgerEvent.seq)).all()
+
+    def load() -> tuple[tuple[dt.datetime, str, tuple[tuple[int, int], ...]], ...]:
+        conditions = [LedgerEvent.kind.in_(("printed", "issued", "spoiled")), LedgerEvent.seq == r.event_seq]
+        if r.lot_id is not None:
+            conditions.append(and_(LedgerEvent.kind == "activated", LedgerEvent.lot_id == r.lot_id))
+        rows = session.execute(select(LedgerEvent.at, LedgerEvent.kind, LedgerEvent.ranges)
+                               .where(LedgerEvent.batch_id == mark.batch.id, or_(*conditions))
+                               .order_by(LedgerEvent.seq)).all()
+        return tuple((at, kind, tuple((a, b) for a, b in ranges or ())) for at, kind, ranges in rows
+                     if kind in TIMELINE_KINDS)
+
     seq = mark.serial.seq
-    events = []
-    for _seq, at, kind, ranges in rows:
-        if kind in TIMELINE_KINDS and any(a <= seq <= b for a, b in ranges or ()):
-            events.append({"event": kind, "at": _iso(at), "date": china_date(at)})
+    events = [{"event": kind, "at": _iso(at), "date": china_date(at)}
+              for at, kind, ranges in _cache(session, "timeline").get((mark.batch.id, r.event_seq, r.lot_id), load)
+              if any(a <= seq <= b for a, b in ranges)]
     lot = mark.lot
     if lot is not None and lot.status == LotStatus.recalled and lot.recalled_at is not None:
         events.append({"event": "recalled", "at": _iso(lot.recalled_at), "date": china_date(lot.recalled_at)})
@@ -315,8 +506,7 @@ def describe(session: Session, check: Check, checks: Checks | None, *, base_url:
     if mark is None:
         return doc
     batch = mark.batch
-    gi = session.get(GIProduct, batch.gi_id)
-    producer = session.get(Organisation, batch.producer_id)
+    gi = gi_facts(session, batch.gi_id)
     doc["mark"] = {"state": mark.state.value, "pack_size_g": batch.pack_size_g, "gtin": batch.gtin}
     doc["gi"] = {
         "id": gi.id, "name_zh": gi.name_zh, "name_en": gi.name_en, "name_pinyin": gi.name_pinyin,
@@ -325,7 +515,7 @@ def describe(session: Session, check: Check, checks: Checks | None, *, base_url:
         "standard": gi.standard, "area_description": gi.area_description,
         "area_url": f"{base_url}/collections/origin-areas/items/{gi.id}" if gi.origin_area_id else None,
     }
-    doc["producer"] = {"name": producer.name, "name_en": producer.name_en, "uscc": producer.uscc}
+    doc["producer"] = dict(producer_facts(session, batch.producer_id))
     auth = check.authorization
     doc["authorization"] = ({"status": auth.status.value,
                              "valid_until": auth.valid_until.isoformat() if auth.valid_until else None}
@@ -377,9 +567,6 @@ def suspect_warning(checks: Checks) -> dict[str, Any]:
 MAP_WIDTH = 320.0
 MAP_MAX_HEIGHT = 360.0
 MAX_PLOTS = 50
-_cache_lock = threading.Lock()
-_area_cache: OrderedDict[int, tuple[tuple[float, ...], str]] = OrderedDict()
-_AREA_CACHE_SIZE = 128
 
 
 def _frame(min_x: float, min_y: float, max_x: float, max_y: float) -> tuple[float, ...]:
@@ -428,24 +615,29 @@ def outline(geom, bounds: tuple[float, float, float, float]) -> tuple[tuple[floa
 
 def _area_path(session: Session, area: OriginArea) -> tuple[tuple[float, ...], str]:
     """The projected, simplified outline of an area; areas are immutable, so it is cached by id."""
-    with _cache_lock:
-        hit = _area_cache.get(area.id)
-        if hit is not None:
-            _area_cache.move_to_end(area.id)
-            return hit
-    geom = session.scalar(select(OriginArea.geom).where(OriginArea.id == area.id))
-    value = outline(geom, (area.min_x, area.min_y, area.max_x, area.max_y))
-    with _cache_lock:
-        _area_cache[area.id] = value
-        while len(_area_cache) > _AREA_CACHE_SIZE:
-            _area_cache.popitem(last=False)
-    return value
+    def load():
+        geom = session.scalar(select(OriginArea.geom).where(OriginArea.id == area.id))
+        return outline(geom, (area.min_x, area.min_y, area.max_x, area.max_y))
+    return _cache(session, "area_path").get(area.id, load)
 
 
 def area_map(session: Session, gi_id: int, producer_id: int, *, title: str, plots_label: str) -> str | None:
-    """An inline SVG of the GI's production area with the producer's plots marked (None if no area)."""
-    gi = session.get(GIProduct, gi_id)
-    area = session.get(OriginArea, gi.origin_area_id) if gi and gi.origin_area_id else None
+    """An inline SVG of the GI's production area with the producer's plots marked (None if no area).
+
+    Cached for five minutes per GI area, producer and language: the area is immutable (a new one gets
+    a new id) and plots change seldom.
+    """
+    origin_area_id = gi_facts(session, gi_id).origin_area_id
+    if origin_area_id is None:
+        return None
+    return _cache(session, "map").get((origin_area_id, producer_id, title, plots_label),
+                          lambda: _area_map(session, gi_id, origin_area_id, producer_id, title=title,
+                                            plots_label=plots_label))
+
+
+def _area_map(session: Session, gi_id: int, origin_area_id: int, producer_id: int, *, title: str,
+              plots_label: str) -> str | None:
+    area = session.get(OriginArea, origin_area_id)
     if area is None:
         return None
     frame, outline = _area_path(session, area)
