@@ -16,15 +16,13 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Iterable
 from urllib.parse import urlencode
 
-from flask import (Response, current_app, flash, g, make_response, redirect, render_template, request,
-                   url_for)
+from flask import Response, flash, g, make_response, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from ..api.framework import SPECS, Access, EndpointSpec, current_principal, public, signed_in
 from ..codes import display_serial
 from ..errors import Forbidden, GIError, NotFound, Unauthenticated, ValidationFailed
 from ..models import OrgKind
-from ..services.accounts import Principal
 from ..services.registry import CHINA_TZ
 from . import bp, csrf
 from .i18n import current_lang, error_text, remember_lang, t, v
@@ -318,11 +316,3 @@ def _unexpected(exc: Exception):
                   g.get("request_id", "-"))
     return _error_page(500, "error_title", t("server_error_text"))
 
-
-def require_kind(principal: Principal, *kinds: OrgKind) -> None:
-    if principal.org_kind not in kinds:
-        raise Forbidden(f"this is for {' or '.join(k.value for k in kinds)} accounts", code="wrong_role")
-
-
-def not_found(what: str) -> NotFound:
-    return NotFound(f"{what} does not exist")

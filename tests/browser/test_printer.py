@@ -3,7 +3,6 @@ recording printed, spoiled and issued marks."""
 from __future__ import annotations
 
 import csv
-import io
 import re
 
 from sqlalchemy import func, select
