@@ -96,14 +96,14 @@ def login():
     username = (request.form.get("username") or "").strip()
     password = request.form.get("password") or ""
     if not username or not password:
-        return render("app/login.html", next=target, username=username, error=t("login_missing"))
+        return render("app/login.html", next=target, username=username, login_error=t("login_missing"))
     with write_session(current_app.extensions["gi_engine"]) as db:
         try:
             user = accounts.authenticate(db, username, password)
         except Unauthenticated:
             # Wrong password, unknown user and disabled account read the same: nothing to probe.
             db.rollback()
-            return render("app/login.html", next=target, username=username, error=t("login_failed"))
+            return render("app/login.html", next=target, username=username, login_error=t("login_failed"))
         row, _secret = accounts.create_token(db, user, name=WEB_SESSION_NAME, ttl_days=WEB_SESSION_DAYS)
         db.commit()
         uid, sid, name = user.id, row.id, user.display_name or user.username
