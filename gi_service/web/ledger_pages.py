@@ -9,6 +9,8 @@ a cross-site link cannot make a printer "download" an order.
 """
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import current_app, request
 from sqlalchemy import select
 
@@ -20,7 +22,7 @@ from ..errors import GIError, NotFound
 from ..models import (Authorization, AuthorizationStatus, BatchStatus, GIProduct, Lot, MarkBatch, MarkRange,
                       MarkState, OrgKind, Organisation, QuotaAccount, RequestStatus)
 from ..services import marks, producers
-from ..services.registry import can_manage_gi
+from ..services.registry import CHINA_TZ, can_manage_gi
 from .framework import (AUTHORITY, INSPECTION, PRINTER, PRODUCER, Form, commit, done, page, problem, render,
                         rollback)
 from .i18n import t, v
@@ -387,7 +389,7 @@ def _marks_page(principal, *, error: str | None = None, error_at: str | None = N
     for _, b in rows:
         testing.setdefault(b.gi_id, b.gi.testing_body)
     return render("app/marks.html", status=status, rows=rows, lots=lots, gis=gis, serials=marks.span_serials,
-                  kinds=list(marks.VOID_KINDS), today=utcnow().date().isoformat(), testing=testing,
+                  kinds=list(marks.VOID_KINDS), today=dt.datetime.now(CHINA_TZ).date().isoformat(), testing=testing,
                   error=error, error_at=error_at, form=prefill)
 
 
