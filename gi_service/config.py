@@ -59,6 +59,7 @@ class Settings:
     ratelimit_storage_url: str = "memory://"
     ratelimit_verify: str = "60/minute;1000/hour"
     ratelimit_report: str = "5/hour;20/day"
+    ratelimit_login: str = "10/minute;100/hour"
     # Credit supervision: a JSON file of rules deciding which confirmed violations are serious (default:
     # the built-in rules in services/credit.py), and how long an authorization may go without any mark
     # use before `gi-service authorizations expire` lapses it.
@@ -146,6 +147,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         ratelimit_storage_url=env.get("GI_RATELIMIT_STORAGE_URL", "").strip() or "memory://",
         ratelimit_verify=env.get("GI_RATELIMIT_VERIFY", "").strip() or "60/minute;1000/hour",
         ratelimit_report=env.get("GI_RATELIMIT_REPORT", "").strip() or "5/hour;20/day",
+        ratelimit_login=env.get("GI_RATELIMIT_LOGIN", "").strip() or "10/minute;100/hour",
         credit_rules_path=Path(env["GI_CREDIT_RULES"]).resolve() if env.get("GI_CREDIT_RULES") else None,
         authorization_lapse_days=_int(env, "GI_AUTHORIZATION_LAPSE_DAYS", 730, minimum=1),
     )

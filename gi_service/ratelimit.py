@@ -62,7 +62,7 @@ class Rule:
     setting: str                 # the Settings field holding the limit, e.g. "60/minute;1000/hour"
     scope: str                   # endpoints with the same scope count in one bucket per client
     methods: tuple[str, ...]     # only these methods count (never OPTIONS)
-    kind: str                    # "checks" or "reports": the wording of the 429 page
+    kind: str                    # "checks", "reports" or "logins": the wording of the 429 page
 
 
 # The one table of limited endpoints (tests/verify/test_ratelimit.py checks every name is registered).
@@ -72,9 +72,13 @@ LIMITED_ENDPOINTS: dict[str, Rule] = {
     "verify.gs1_resolve": Rule("ratelimit_verify", "verify", ("GET", "HEAD"), "checks"),
     "verify.record_location": Rule("ratelimit_verify", "verify-location", ("POST",), "checks"),
     "verify.report_fake": Rule("ratelimit_report", "report", ("POST",), "reports"),
+    # Password guessing: the API's and the web page's sign-in share one bucket per client.
+    "api.login": Rule("ratelimit_login", "login", ("POST",), "logins"),
+    "web.login": Rule("ratelimit_login", "login", ("POST",), "logins"),
 }
 
-_ENV_NAMES = {"ratelimit_verify": "GI_RATELIMIT_VERIFY", "ratelimit_report": "GI_RATELIMIT_REPORT"}
+_ENV_NAMES = {"ratelimit_verify": "GI_RATELIMIT_VERIFY", "ratelimit_report": "GI_RATELIMIT_REPORT",
+              "ratelimit_login": "GI_RATELIMIT_LOGIN"}
 
 
 def client_address() -> str:
@@ -187,11 +191,11 @@ padding:0 1rem;line-height:1.6;color:#222}}h1{{font-size:1.3rem}}h2{{font-size:1
 <main>
 <h1>{title_zh}</h1>
 <p>{what_zh}，请在 {seconds} 秒后再试。</p>
-<p class="small">为防止批量猜测验证码，同一网络的{noun_zh}次数有上限（{limit}）。</p>
+<p class="small">为防止批量猜测{guess_zh}，同一网络的{noun_zh}次数有上限（{limit}）。</p>
 <section lang="en">
 <h2>{title_en}</h2>
 <p>Too many {kind} from your network; try again in {seconds} seconds.</p>
-<p class="small">To keep codes from being guessed in bulk, {kind} from one network are limited ({limit}).</p>
+<p class="small">To keep {guess_en} from being guessed in bulk, {kind} from one network are limited ({limit}).</p>
 </section>
 </main>
 </body>
@@ -200,9 +204,11 @@ padding:0 1rem;line-height:1.6;color:#222}}h1{{font-size:1.3rem}}h2{{font-size:1
 
 _WORDING = {
     "checks": {"title_zh": "查询过于频繁，请稍后再试", "what_zh": "您所在网络的查询次数过多", "noun_zh": "查询",
-               "title_en": "Too many checks"},
+               "title_en": "Too many checks", "guess_zh": "验证码", "guess_en": "codes"},
     "reports": {"title_zh": "举报过于频繁，请稍后再试", "what_zh": "您所在网络的举报次数过多", "noun_zh": "举报",
-                "title_en": "Too many reports"},
+                "title_en": "Too many reports", "guess_zh": "验证码", "guess_en": "codes"},
+    "logins": {"title_zh": "登录尝试过于频繁，请稍后再试", "what_zh": "您所在网络的登录尝试次数过多", "noun_zh": "登录",
+               "title_en": "Too many sign-in attempts", "guess_zh": "密码", "guess_en": "passwords"},
 }
 
 

@@ -8,6 +8,7 @@ how fast the test runs.
 from __future__ import annotations
 
 import logging
+import re
 import random
 import time
 import uuid
@@ -208,6 +209,27 @@ def test_reports_are_limited_by_their_own_setting(limited):
     r = client.post(f"/v/{code}/report", data={"reason": "x"}, headers=HTML)
     assert r.status_code == 429 and "举报过于频繁，请稍后再试" in r.get_data(as_text=True)
     assert client.get(f"/v/{code}", headers=JSON).status_code == 404
+
+
+def test_sign_in_attempts_are_limited_across_the_api_and_the_web_page(limited, factory):
+    """Do password guesses against POST /api/v1/auth/login and the web sign-in page share one bucket per
+    client (GI_RATELIMIT_LOGIN), refused with 429 and a page that says sign-in attempts, not checks?"""
+    client = limited.client(ratelimit_login="3/hour", ratelimit_verify="100/hour")
+    for _ in range(2):
+        r = client.post("/api/v1/auth/login", json={"username": "nobody", "password": "wrong password"},
+                        headers=JSON)
+        assert r.status_code == 401, r.json
+    form = client.get("/login", headers=HTML).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    r = client.post("/login", data={"username": "nobody", "password": "wrong password", "csrf_token": token},
+                    headers=HTML)
+    assert r.status_code != 429 and "登录" in r.get_data(as_text=True)
+    r = client.post("/api/v1/auth/login", json={"username": "nobody", "password": "wrong password"}, headers=JSON)
+    assert r.status_code == 429 and r.json["details"]["limit"] == "3 per 1 hour"
+    page = client.post("/login", data={"username": "x", "password": "y", "csrf_token": token},
+                       headers=HTML).get_data(as_text=True)
+    assert "登录尝试过于频繁" in page and "passwords" in page
+    assert client.get(f"/v/{limited.code()}", headers=JSON).status_code == 404     # checks have their own budget
 
 
 def test_head_counts_as_a_check_and_options_not_at_all(limited):
