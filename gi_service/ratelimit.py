@@ -22,8 +22,8 @@ embedded default) or Redis (production, shared by every worker). When Redis cann
 limiter logs a warning and counts in memory until Redis answers again: verification keeps working.
 
 A refused request gets 429 with ``Retry-After`` (seconds), ``X-RateLimit-Limit``,
-``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` (Unix time); allowed answers carry the
-``X-RateLimit-*`` headers too. The body is JSON in the error contract (``rate_limited``, details
+``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` (Unix time); allowed answers carry none (reading
+the window back would cost two more storage round trips on every consumer check). The body is JSON in the error contract (``rate_limited``, details
 ``limit`` and ``retry_after``) for API and JSON clients, and a small bilingual page for browsers.
 
 Storage keys start with the Flask setting ``RATELIMIT_KEY_PREFIX`` (default ``gi``; the tests use one
@@ -230,6 +230,10 @@ def _too_many_requests(exc: RateLimitExceeded):
 
 
 def _limit_headers(resp: Response) -> Response:
+    # Only refusals carry the X-RateLimit-* headers: reading the window back costs two storage
+    # round trips, which would double the limiter's share of every consumer check.
+    if resp.status_code != 429:
+        return resp
     current = _current()
     if current is None:
         return resp
