@@ -754,14 +754,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--workers", type=int, default=0, help="GI_WORKERS for gunicorn (default: its config's)")
     parser.add_argument("--threads", type=int, default=0, help="GI_THREADS for gunicorn (default: its config's)")
-    parser.add_argument("--codes", type=int, default=4000, help="distinct codes requested at random")
+    parser.add_argument("--codes", type=int, default=20_000,
+                        help="distinct codes requested at random (enough that a run checks each a few times at most, "
+                             "as consumers do: a code checked more than its GI's threshold raises a copied-label "
+                             "alert)")
     parser.add_argument("--service-batches", type=int, default=10, help="1,000,000-mark batches via the services")
     parser.add_argument("--synthetic-batches", type=int, default=20_000, help="1,000-mark batches added by SQL")
     parser.add_argument("--scans", type=int, default=1_000_000, help="past scans inserted")
     parser.add_argument("--rebuild", action="store_true", help="drop and rebuild the bench database")
     parser.add_argument("--keep-server", action="store_true",
                         help="after the load, keep gunicorn running until Enter (for profiling by hand)")
-    parser.add_argument("--seed", type=int, default=20261122)
+    parser.add_argument("--seed", type=int, default=20261122, help="seed of the data build")
+    parser.add_argument("--sample-seed", type=int, default=None,
+                        help="seed of the codes requested (default: new each run, so that repeated runs do not "
+                             "check the same codes over and over and make them look copied)")
     args = parser.parse_args(argv)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     url = os.environ.get("GI_BENCH_LOAD_DATABASE_URL", DEFAULT_URL)
@@ -787,7 +793,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"load: data: {line}", flush=True)
 
     keyring = MarkKeyring.from_setting(MARK_KEYS, MARK_KEY_ID)
-    paths, n_genuine = sample_paths(url, data, args.codes, rng, keyring)
+    sample_seed = args.sample_seed if args.sample_seed is not None else random.SystemRandom().randrange(2**31)
+    print(f"load: codes sampled with --sample-seed {sample_seed}", flush=True)
+    paths, n_genuine = sample_paths(url, data, args.codes, random.Random(sample_seed), keyring)
     with tempfile.TemporaryDirectory(prefix="gi-bench-load-") as tmp:
         tmp_path = Path(tmp)
         files = {"health": tmp_path / "health.txt", "verdict": tmp_path / "verdict.txt"}

@@ -87,11 +87,13 @@ def _dedup(kind: AlertKind, subject: str) -> str:
 def raise_alert(session: Session, kind: AlertKind, *, subject: str, at: dt.datetime, summary: str,
                 details: dict[str, Any], places: Iterable[tuple[PlaceRole, str | None]], gi_id: int | None = None,
                 producer_id: int | None = None, serial: Serial | tuple[str, int] | None = None,
-                scan_id: int | None = None, adcode: str | None = None) -> Raised:
+                scan_id: int | None = None, adcode: str | None = None,
+                suspect_reasons: tuple[str, ...] | None = None) -> Raised:
     """Insert the alert for (kind, subject) or, if it exists, count one more occurrence of it.
 
-    Concurrent first occurrences race on the unique dedup key: ``ON CONFLICT DO NOTHING`` lets
-    exactly one insert win and the others update it.
+    Concurrent first occurrences race on the unique dedup key: the upsert lets exactly one insert
+    win and counts the others on it. `suspect_reasons`, when the caller has the serial's counters
+    at hand, saves looking them up.
     """
     series, seq = (serial.series, serial.seq) if isinstance(serial, Serial) else (serial or (None, None))
     key = _dedup(kind, subject)
@@ -100,19 +102,22 @@ def raise_alert(session: Session, kind: AlertKind, *, subject: str, at: dt.datet
                                occurrences=1, gi_id=gi_id, producer_id=producer_id, series=series, seq=seq,
                                scan_id=scan_id, adcode=adcode, summary=summary[:300], details=details,
                                status=ClueStatus.open)
-    clue_id = session.execute(stmt.on_conflict_do_nothing(index_elements=[Clue.dedup_key])
-                              .returning(Clue.id)).scalar()
-    new = clue_id is not None
-    if not new:
-        clue_id = session.execute(
-            update(Clue).where(Clue.dedup_key == key)
-            .values(occurrences=Clue.occurrences + 1, last_at=at, summary=summary[:300], details=details, scan_id=scan_id or Clue.scan_id,
-                    adcode=adcode or Clue.adcode)
-            .returning(Clue.id).execution_options(synchronize_session=False)).scalar_one()
+    # One statement whoever comes first: racing first occurrences make one row, each counted once.
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[Clue.dedup_key],
+        set_={"occurrences": Clue.occurrences + 1, "last_at": stmt.excluded.last_at, "summary": stmt.excluded.summary,
+              "details": stmt.excluded.details, "scan_id": func.coalesce(stmt.excluded.scan_id, Clue.scan_id),
+              "adcode": func.coalesce(stmt.excluded.adcode, Clue.adcode)})
+    clue_id, occurrences = session.execute(stmt.returning(Clue.id, Clue.occurrences)).one()
     add_places(session, clue_id, places)
-    if series is not None and seq is not None:
+    if series is not None and seq is not None and not already_suspect_of(kind, suspect_reasons):
         mark_suspect(session, series, seq, kind, at)
-    return Raised(clue_id, kind, new)
+    return Raised(clue_id, kind, occurrences == 1)
+
+
+def already_suspect_of(kind: AlertKind, reasons: tuple[str, ...] | None) -> bool:
+    """Whether the serial's counters already name `kind` (None: not known, look it up)."""
+    return reasons is not None and kind.value in reasons
 
 
 def add_places(session: Session, clue_id: int, places: Iterable[tuple[PlaceRole, str | None]]) -> None:
@@ -173,7 +178,7 @@ def after_check(session: Session, settings: Settings, scan: Scan, *, checks: Che
                          "first_at": checks.first_at.isoformat() if checks.first_at else None,
                          "first_place": place(checks.first_adcode), "last_place": place(checks.last_adcode)},
                 places=places, gi_id=gi_id, producer_id=producer_id, serial=(scan.series, scan.seq),
-                scan_id=scan.id, adcode=checks.last_adcode))
+                scan_id=scan.id, adcode=checks.last_adcode, suspect_reasons=checks.suspect_reasons))
     if scan.verdict == Verdict.unknown and scan.ip_hash:
         raised += _unknown_burst(session, settings, scan)
     return raised
