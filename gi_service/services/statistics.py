@@ -923,25 +923,26 @@ class _Base:
     parts: tuple[charts.MapPart, ...]
 
 
-def _boundary(adcode: str, tolerance: float):
-    """A unit's boundary in WGS-84, simplified to `tolerance` degrees before the datum shift.
+def _simplified(geom_gcj02, tolerance: float):
+    """A boundary as stored (GCJ-02) in WGS-84, simplified to `tolerance` degrees before the datum shift.
 
-    Simplifying the stored GCJ-02 rings first (without topology: the map only draws them) makes the
+    Simplifying the stored rings first (without topology: the map only draws them) makes the
     conversion and the drawing cheap: the country's 150,000 vertices become a few thousand.
     """
-    geom = get_registry().boundary_gcj02(adcode)
-    return geometry_gcj02_to_wgs84(shapely.simplify(geom, tolerance, preserve_topology=False))
+    return geometry_gcj02_to_wgs84(shapely.simplify(geom_gcj02, tolerance, preserve_topology=False))
 
 
 @functools.lru_cache(maxsize=32)
 def _base_map(adcode: str) -> _Base:
     """The region's outline and its next level down, projected and simplified (boundaries never change)."""
     registry = get_registry()
-    frame = charts.MapFrame.fit(tuple(registry.boundary_gcj02(adcode).bounds), width=MAP_WIDTH)
+    region = registry.boundary_gcj02(adcode)
+    # The frame from the stored bounds: the datum shift (under a kilometre) is lost in the margin.
+    frame = charts.MapFrame.fit(tuple(region.bounds), width=MAP_WIDTH)
     tolerance = frame.pixel_degrees / 2
     parts = []
     for unit in registry.children(adcode):
-        child = _boundary(unit.adcode, tolerance)
+        child = _simplified(registry.boundary_gcj02(unit.adcode), tolerance)
         if child.is_empty:
             continue
         minx, miny, maxx, maxy = child.bounds
@@ -951,7 +952,7 @@ def _base_map(adcode: str) -> _Base:
             p = child.representative_point()
             anchor = frame.project(p.x, p.y)
         parts.append(charts.MapPart(Label(unit.name, unit.adcode), charts.outline_path(child, frame), anchor))
-    return _Base(frame, charts.outline_path(_boundary(adcode, tolerance), frame), tuple(parts))
+    return _Base(frame, charts.outline_path(_simplified(region, tolerance), frame), tuple(parts))
 
 
 @functools.lru_cache(maxsize=4096)
