@@ -194,7 +194,8 @@ def banner(settings: Settings, host: str, port: int) -> str:
         f"gi-service is running at {base}   (Ctrl-C to stop)",
         f"  database: {settings.database_url}",
         "",
-        f"Demo logins (password for all: {DEMO_PASSWORD}) and API tokens:",
+        f"Sign in to the web pages at {base}/login with a demo login (password for all: {DEMO_PASSWORD});",
+        "the same accounts' API tokens:",
     ]
     for username, role in demo_accounts():
         lines.append(f"  {username:<16} {role:<20} token {demo_token(username)}")
