@@ -73,10 +73,11 @@ def _operation(spec: EndpointSpec, method: str, schemas: dict[str, Any], refs: d
         op["requestBody"] = {"required": True, "content": {
             "application/json": {"schema": refs[(spec.body, "validation")]}}}
     elif spec.body_content_type == "multipart/form-data":
-        op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
+        form = spec.form_schema or {
             "type": "object", "required": ["file", "reason"],
             "properties": {"file": {"type": "string", "format": "binary"}, "reason": {"type": "string"},
-                           "description": {"type": "string"}}}}}}
+                           "description": {"type": "string"}}}
+        op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": form}}}
     responses: dict[str, Any] = {str(spec.success_status): {
         "description": "success",
         "content": {spec.success_content_type: {"schema": spec.response_schema or {"type": "object"}}}}}

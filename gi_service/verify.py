@@ -339,6 +339,15 @@ def _report_input() -> tuple[ReportForm, bytes | None]:
 
 @endpoint(bp, "/v/<code>/report", methods=["POST"], access=public("the consumer who just checked the code, with "
           "the scan token of that check (one report per check)"), body_content_type="multipart/form-data",
+          form_schema={"type": "object", "required": ["token", "description", "shop_name"], "properties": {
+              "token": {"type": "string", "description": "scan.token from the verification answer"},
+              "description": {"type": "string", "minLength": 5, "maxLength": 2000},
+              "shop_name": {"type": "string", "minLength": 1, "maxLength": 200},
+              "shop_address": {"type": "string", "maxLength": 300},
+              "lat": {"type": "number", "minimum": -90, "maximum": 90},
+              "lon": {"type": "number", "minimum": -180, "maximum": 180},
+              "lang": {"type": "string", "enum": ["zh", "en"]},
+              "photo": {"type": "string", "format": "binary", "description": "JPEG or PNG, at most 10 MB"}}},
           tags=["verification"], status=201,
           summary="Report a suspected fake from the verification page: description, shop, optional photo (re-encoded, "
                   "EXIF removed) and location; it becomes a clue in the inspectors' queue",

@@ -259,6 +259,11 @@ def _photo_upload() -> tuple[PhotoForm, bytes, Optional[str]]:
 
 @endpoint(bp, "/findings/<id:finding_id>/photos", methods=["POST"], access=PHOTO_ACCESS, tags=TAG, status=201,
           body_content_type="multipart/form-data",
+          form_schema={"type": "object", "required": ["photo"], "properties": {
+              "photo": {"type": "string", "format": "binary", "description": "JPEG or PNG, at most 10 MB"},
+              "client_photo_id": {"type": "string", "maxLength": 64,
+                                  "description": "the device's id for this photo: a re-upload changes nothing"},
+              "filename": {"type": "string", "maxLength": 200}}},
           responses={200: "the same photo was uploaded before with this client_photo_id (X-Idempotent-Replay: true)",
                      403: "not the organisation that filed the finding", 404: "no such finding",
                      409: "the finding already has 20 photos, or client_photo_id was used for another photo",

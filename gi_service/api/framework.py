@@ -71,6 +71,9 @@ class EndpointSpec:
     success_status: int = 200
     success_content_type: str = "application/json"
     idempotent: bool = False
+    # The fields of a multipart/form-data body, as a JSON Schema object (OpenAPI); None: an upload's
+    # `file` with its `reason` and `description` (the artwork and area uploads).
+    form_schema: dict[str, Any] | None = None
 
 
 SPECS: list[EndpointSpec] = []
@@ -163,7 +166,7 @@ def endpoint(bp: Blueprint, rule: str, *, methods: Iterable[str] = ("GET",), acc
              tags: Iterable[str] = (), body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
              responses: dict[int, str] | None = None, status: int = 200, response_schema: dict | None = None,
              body_content_type: str = "application/json", content_type: str = "application/json",
-             idempotent: bool = False):
+             idempotent: bool = False, form_schema: dict[str, Any] | None = None):
     """Declare and register an API endpoint (see module docstring).
 
     Writes are committed here after the view returns (views may also commit themselves).
@@ -208,7 +211,7 @@ def endpoint(bp: Blueprint, rule: str, *, methods: Iterable[str] = ("GET",), acc
             rule=prefix + rule, methods=methods, endpoint=f"{bp.name}.{name}", summary=summary, access=access,
             tags=tuple(tags) or (bp.name,), body=body, body_content_type=body_content_type, query=query,
             responses=dict(responses or {}), response_schema=response_schema, success_status=status,
-            success_content_type=content_type, idempotent=idempotent))
+            success_content_type=content_type, idempotent=idempotent, form_schema=form_schema))
         return wrapper
 
     return decorate

@@ -43,3 +43,17 @@ def test_docs_page_loads_nothing_from_elsewhere(client):
     html = r.get_data(as_text=True)
     assert "/api/v1/gis" in html
     assert not re.search(r'(src|href)="(https?:)?//', html)
+
+
+def test_multipart_uploads_document_their_own_fields(client):
+    """Does each multipart endpoint describe the form fields it really reads (not a generic upload)?"""
+    paths = client.get("/openapi.json").json["paths"]
+
+    def form(path: str, method: str = "post") -> dict:
+        return paths[path][method]["requestBody"]["content"]["multipart/form-data"]["schema"]
+
+    photos = form("/api/v1/findings/{finding_id}/photos")
+    assert set(photos["properties"]) == {"photo", "client_photo_id", "filename"} and photos["required"] == ["photo"]
+    report = form("/v/{code}/report")
+    assert {"token", "description", "shop_name", "photo"} <= set(report["properties"])
+    assert form("/api/v1/special-mark/artwork", "put")["required"] == ["file", "reason"]
