@@ -188,7 +188,7 @@ class YearInFuture(ValidationFailed):
 
 @dataclass(frozen=True)
 class Scope:
-    """What a statistics request covers: years, one GI or all, a region (None: all of China)."""
+    """What a statistics request covers: years, one GI or all, and a region (100000 for all of China)."""
 
     from_year: int
     to_year: int
