@@ -49,14 +49,28 @@ NAV: dict[OrgKind, list[tuple[str, str]]] = {
     PRINTER: [("web.home", "nav_home"), ("web.batches", "nav_orders"), ("web.registry", "nav_registry")],
     INSPECTION: [("web.home", "nav_home"), ("web.registry", "nav_registry"), ("web.producers", "nav_producers")],
 }
+# The second half of issue 7: inspection, supervision, credit, annual reports (and statistics, see statistics_pages).
+NAV[AUTHORITY] += [("web.cases", "nav_cases"), ("web.clues", "nav_clues"), ("web.findings", "nav_findings"),
+                   ("web.credit", "nav_credit"), ("web.annual_reports", "nav_annual")]
+NAV[PRODUCER] += [("web.annual_report", "nav_annual_report")]
+NAV[INSPECTION][1:1] = [("web.scan", "nav_scan"), ("web.findings", "nav_findings"), ("web.clues", "nav_clues"),
+                        ("web.cases", "nav_cases")]
+NAV[INSPECTION] += [("web.credit", "nav_credit")]
+
+
+# Views that answer the pages' own scripts: their errors (CSRF, sign-in, refusals) are JSON, not HTML pages.
+JSON_ENDPOINTS: set[str] = set()
 
 
 # --- declaring pages -----------------------------------------------------------------------------
 
 def page(rule: str, name: str, *, summary: str, kinds: Iterable[OrgKind] | None = ANY_KIND,
-         methods: Iterable[str] = ("GET",), note: str = ""):
+         methods: Iterable[str] = ("GET",), note: str = "", content_type: str = "text/html",
+         body_content_type: str | None = None):
     """Register a web view. `kinds=None` makes it public (login); otherwise a signed-in account of
-    one of `kinds` is required and passed to the view as `principal`."""
+    one of `kinds` is required and passed to the view as `principal`. `content_type` is what it
+    answers (HTML pages; JSON or images for the pages' own scripts), `body_content_type` what a
+    write takes (a form by default)."""
     methods = tuple(m.upper() for m in methods)
     kinds = tuple(kinds) if kinds is not None else None
     access: Access = public(note or "web page") if kinds is None else signed_in(
@@ -77,13 +91,17 @@ def page(rule: str, name: str, *, summary: str, kinds: Iterable[OrgKind] | None 
 
         wrapper.gi_access = access  # type: ignore[attr-defined]
         bp.add_url_rule(rule, endpoint=name, view_func=wrapper, methods=list(methods))
+        if content_type == "application/json":
+            JSON_ENDPOINTS.add(f"web.{name}")
         for method in methods:
             write = method != "GET"
             SPECS.append(EndpointSpec(
                 rule=rule, methods=(method,), endpoint=f"web.{name}" + ("" if len(methods) == 1 else f"_{method}"),
-                summary=summary, access=access, tags=("web pages",), success_status=303 if write else 200,
-                success_content_type="text/html",
-                body_content_type="application/x-www-form-urlencoded" if write else "application/json",
+                summary=summary, access=access, tags=("web pages",),
+                success_status=303 if write and content_type == "text/html" else 200,
+                success_content_type=content_type,
+                body_content_type=(body_content_type or "application/x-www-form-urlencoded") if write
+                else "application/json",
                 responses={400: "missing or wrong CSRF token"} if write else {}))
         return wrapper
 
@@ -240,6 +258,8 @@ class Form:
 @bp.before_request
 def _before() -> None:
     remember_lang()
+    if request.endpoint in JSON_ENDPOINTS:
+        g.web_json = True
     csrf.check()
 
 
@@ -284,9 +304,19 @@ def _error_page(status: int, title_key: str, text: str, *, detail: str | None = 
                   request_id=g.get("request_id"))
 
 
+def _json_error(status: int, code: str, message: str, details: Any = None) -> Response:
+    body = {"error": code, "message": message, "details": details}
+    if g.get("request_id"):
+        body["request_id"] = g.request_id
+    resp = make_response(body, status)
+    return resp
+
+
 @bp.errorhandler(GIError)
 def _gi_error(exc: GIError):
     rollback()
+    if g.get("web_json"):
+        return _json_error(int(exc.status), exc.code, problem(exc), exc.details)
     if isinstance(exc, Unauthenticated):
         flash(t("session_expired") if g.get("web_session_expired") else t("login_intro"), "info")
         target = request.full_path.rstrip("?") if request.method == "GET" else None
@@ -314,5 +344,7 @@ def _unexpected(exc: Exception):
     rollback()
     log.exception("unhandled error in web request %s %s (request id %s)", request.method, request.path,
                   g.get("request_id", "-"))
+    if g.get("web_json"):
+        return _json_error(500, "server_error", t("server_error_text"))
     return _error_page(500, "error_title", t("server_error_text"))
 

@@ -5,9 +5,9 @@ from flask import abort
 from sqlalchemy import func, select
 
 from ..db import get_session, utcnow
-from ..models import (AuthorizationStatus, BatchStatus, ClueStatus, GIProduct, MarkBatch, MarkRange, MarkState,
-                      OrgKind, Organisation, RequestStatus)
-from ..services import clues, marks, producers
+from ..models import (AuthorizationStatus, BatchStatus, CaseStatus, ClueStatus, GIProduct, MarkBatch, MarkRange,
+                      MarkState, OrgKind, Organisation, RequestStatus)
+from ..services import cases, clues, marks, producers
 from ..services.registry import can_manage_gi
 from .framework import AUTHORITY, INSPECTION, PRINTER, PRODUCER, page, render
 
@@ -37,11 +37,22 @@ def _authority(principal):
     pending_auth = [a for a in producers.list_authorizations(db, status=AuthorizationStatus.pending)
                     if can_manage_gi(db, principal, a.gi)]
     gis = [gi for gi in db.scalars(select(GIProduct).order_by(GIProduct.id)) if can_manage_gi(db, principal, gi)]
-    return render("app/home_authority.html", requests=requests[:10], pending_auth=pending_auth[:10], counts={
+    active_cases = _active_cases(db, principal)
+    _clues, open_clues = clues.list_clues(db, principal, clues.ClueFilter(status=ClueStatus.open), limit=1, offset=0)
+    counts = {
         "pending_requests": len(requests), "pending_authorizations": len(pending_auth), "gis_managed": len(gis),
         "producers_in_jurisdiction": len(_producer_ids_in(principal)),
         "batches_without_printer": len(marks.list_batches(db, principal, status=BatchStatus.approved)),
-    })
+        "cases_in_queue": len(active_cases), "open_clues": open_clues,
+    }
+    return render("app/home_authority.html", requests=requests[:10], pending_auth=pending_auth[:10],
+                  cases=active_cases[:10], counts=counts)
+
+
+def _active_cases(db, principal) -> list:
+    """Cases in the caller's queue that are not concluded, latest activity first."""
+    rows, _total = cases.list_cases(db, principal, cases.CaseFilter(queue="mine"), limit=200, offset=0)
+    return [c for c in rows if c.status != CaseStatus.concluded]
 
 
 def _producer(principal):
@@ -70,8 +81,10 @@ def _printer(principal):
 def _inspection(principal):
     db = get_session()
     open_clues, total = clues.list_clues(db, principal, clues.ClueFilter(status=ClueStatus.open), limit=10, offset=0)
-    return render("app/home_inspection.html", clues=open_clues, counts={
-        "open_clues": total, "producers_in_jurisdiction": len(_producer_ids_in(principal))})
+    active_cases = _active_cases(db, principal)
+    return render("app/home_inspection.html", clues=open_clues, cases=active_cases[:10], counts={
+        "open_clues": total, "cases_in_queue": len(active_cases),
+        "producers_in_jurisdiction": len(_producer_ids_in(principal))})
 
 
 HOMES = {AUTHORITY: _authority, PRODUCER: _producer, PRINTER: _printer, INSPECTION: _inspection}

@@ -15,3 +15,14 @@
     }
   });
 })();
+// Signed out (no account bar): forget the inspector's pages kept for offline use (they name the account).
+// Findings waiting on this device stay: they are sent only by the account that made them.
+(function () {
+  'use strict';
+  if (!document.getElementById('who') && window.caches && window.caches.keys) {
+    caches.keys().then(function (keys) {
+      keys.filter(function (key) { return key.indexOf('gi-pages-') === 0; })
+        .forEach(function (key) { caches.delete(key); });
+    }).catch(function () { /* no cache storage: nothing kept */ });
+  }
+})();
