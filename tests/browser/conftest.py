@@ -41,6 +41,14 @@ def pytest_configure(config):
         raise pytest.UsageError(f"CI=true but {MISSING}")
 
 
+def chromium_args(*extra: str) -> list[str]:
+    args = ["--disable-background-networking", "--disable-component-update", "--disable-default-apps",
+            "--disable-sync", "--no-first-run", "--disable-extensions", "--disable-dev-shm-usage", *extra]
+    if os.geteuid() == 0:
+        args.append("--no-sandbox")  # Chromium refuses to run as root with its sandbox (CI runs as root)
+    return args
+
+
 @pytest.fixture(scope="session")
 def browser():
     """One headless Chromium for the session; each test gets its own context (cookies, storage)."""
@@ -51,12 +59,8 @@ def browser():
     except ImportError:
         pytest.fail("Playwright for Python is missing: `make test` installs the dev extras (pip install -e '.[dev]')",
                     pytrace=False)
-    args = ["--disable-background-networking", "--disable-component-update", "--disable-default-apps",
-            "--disable-sync", "--no-first-run", "--disable-extensions", "--disable-dev-shm-usage"]
-    if os.geteuid() == 0:
-        args.append("--no-sandbox")  # Chromium refuses to run as root with its sandbox (CI runs as root)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_args())
         yield browser
         browser.close()
 
@@ -146,3 +150,39 @@ def fresh(session) -> None:
     """Read what the server committed: end the test session's snapshot and forget the rows it loaded."""
     session.rollback()
     session.expire_all()
+
+
+@pytest.fixture
+def camera_phone(browser, live_server):
+    """Open a phone whose camera films a .y4m video: `camera_phone(video, geolocation=(lat, lon))`.
+
+    The video is a launch flag of Chromium's fake capture device, so each call starts its own headless
+    Chromium (from the session's Playwright) with the camera and location allowed for the live server only.
+    """
+    opened = []
+
+    def open_with(video, *, geolocation: tuple[float, float] | None = None) -> Browsing:
+        camera = browser.browser_type.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=chromium_args("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                               f"--use-file-for-fake-video-capture={video}"))
+        options = dict(PHONE)
+        if geolocation is not None:
+            options.update(geolocation={"latitude": geolocation[0], "longitude": geolocation[1], "accuracy": 8},
+                           permissions=["geolocation", "camera"])
+        b = _browsing(camera, live_server, **options)
+        opened.append((camera, b))
+        return b
+
+    yield open_with
+    for camera, b in opened:
+        b.context.close()
+        camera.close()
+        assert b.foreign == [], f"pages asked for something outside the service: {b.foreign}"
+
+
+def with_location(b: Browsing, lat: float, lon: float) -> Browsing:
+    """Let the pages of `b` read the phone's location, fixed at (lat, lon)."""
+    b.context.grant_permissions(["geolocation"], origin=b.base)
+    b.context.set_geolocation({"latitude": lat, "longitude": lon, "accuracy": 8})
+    return b
