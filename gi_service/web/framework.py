@@ -51,11 +51,12 @@ NAV: dict[OrgKind, list[tuple[str, str]]] = {
 }
 # The second half of issue 7: inspection, supervision, credit, annual reports (and statistics, see statistics_pages).
 NAV[AUTHORITY] += [("web.cases", "nav_cases"), ("web.clues", "nav_clues"), ("web.findings", "nav_findings"),
-                   ("web.credit", "nav_credit"), ("web.annual_reports", "nav_annual")]
+                   ("web.credit", "nav_credit"), ("web.annual_reports", "nav_annual"),
+                   ("web.statistics", "nav_statistics")]
 NAV[PRODUCER] += [("web.annual_report", "nav_annual_report")]
 NAV[INSPECTION][1:1] = [("web.scan", "nav_scan"), ("web.findings", "nav_findings"), ("web.clues", "nav_clues"),
                         ("web.cases", "nav_cases")]
-NAV[INSPECTION] += [("web.credit", "nav_credit")]
+NAV[INSPECTION] += [("web.credit", "nav_credit"), ("web.statistics", "nav_statistics")]
 
 
 # Views that answer the pages' own scripts: their errors (CSRF, sign-in, refusals) are JSON, not HTML pages.
