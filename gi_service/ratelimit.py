@@ -146,8 +146,8 @@ def init_app(app: Flask, settings: Settings) -> Limiter | None:
     app.register_error_handler(RateLimitExceeded, _too_many_requests)
     app.after_request(_limit_headers)
     app.extensions[EXTENSION] = limiter
-    log.info("rate limits: checks %s, reports %s per client (storage %s)", settings.ratelimit_verify,
-             settings.ratelimit_report, url.split("://", 1)[0])
+    log.info("rate limits: checks %s, reports %s, sign-ins %s per client (storage %s)", settings.ratelimit_verify,
+             settings.ratelimit_report, settings.ratelimit_login, url.split("://", 1)[0])
     return limiter
 
 
