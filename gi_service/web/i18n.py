@@ -334,8 +334,9 @@ TEXTS.update({
     "violation_mark_without_uscc": ("标志未标注统一社会信用代码", "mark without the USCC"),
     "notes": ("备注", "Notes"),
     "photos": ("照片", "Photos"),
-    "photos_hint": ("JPEG 或 PNG，每张不超过 10 MB；上传时去除拍摄位置等 EXIF 信息。",
-                    "JPEG or PNG, up to 10 MB each; location and other EXIF data are removed on upload."),
+    "photos_hint": ("可拍照或从相册选择；JPEG 或 PNG，每张不超过 10 MB；上传时去除拍摄位置等 EXIF 信息。",
+                    "Take photos or choose them; JPEG or PNG, up to 10 MB each; location and other EXIF data are "
+                    "removed on upload."),
     "finding_submit": ("提交检查记录", "File the finding"),
     "finding_filed": ("检查记录 #{id} 已提交。", "Finding #{id} filed."),
     "outbox_title": ("待发送（保存在本机）", "Waiting to send (kept on this device)"),

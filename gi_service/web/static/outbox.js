@@ -233,6 +233,9 @@
   // --- wiring ----------------------------------------------------------------------------------------
   // Once the service worker controls this page, the scan and finding pages open offline: say so.
   function offlineReady() {
+    if (navigator.onLine && navigator.serviceWorker.controller) {
+      navigator.serviceWorker.controller.postMessage('keep-pages');
+    }
     document.documentElement.setAttribute('data-offline-ready', 'yes');
     var note = document.getElementById('offline-ready');
     if (note) { note.hidden = false; }

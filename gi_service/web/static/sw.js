@@ -19,17 +19,27 @@ function keepPage(cache, path, response) {
   return null;
 }
 
+// The pages as the signed-in account sees them now (they carry its name and the GI list).
+function keepPages() {
+  return caches.open(PAGE_CACHE).then(function (cache) {
+    return Promise.all(PAGES.map(function (path) {
+      return fetch(path, { credentials: 'same-origin' }).then(function (response) {
+        return keepPage(cache, path, response);
+      }).catch(function () { return null; });
+    }));
+  });
+}
+
 self.addEventListener('install', function (event) {
   event.waitUntil(Promise.all([
     caches.open(STATIC_CACHE).then(function (cache) { return cache.addAll(STATIC); }),
-    caches.open(PAGE_CACHE).then(function (cache) {
-      return Promise.all(PAGES.map(function (path) {
-        return fetch(path, { credentials: 'same-origin' }).then(function (response) {
-          return keepPage(cache, path, response);
-        }).catch(function () { return null; });
-      }));
-    })
+    keepPages()
   ]).then(function () { return self.skipWaiting(); }));
+});
+
+// A page of the inspector asks for fresh copies when it opens online (after signing out they were dropped).
+self.addEventListener('message', function (event) {
+  if (event.data === 'keep-pages') { event.waitUntil(keepPages()); }
 });
 
 self.addEventListener('activate', function (event) {
