@@ -2,7 +2,6 @@
 and downloads as PDF); the authority sees who reported and downloads the listing and the rollup."""
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 
 from playwright.sync_api import expect

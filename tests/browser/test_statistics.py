@@ -3,7 +3,6 @@ drawn inline (no image or script from elsewhere), the breakdown, the downloads, 
 from __future__ import annotations
 
 import csv
-import io
 import re
 
 from playwright.sync_api import expect
