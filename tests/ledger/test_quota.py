@@ -339,7 +339,8 @@ def test_only_the_holder_or_its_authority_transfers_quota(w, factory, client, se
 def test_labels_themselves_cannot_be_transferred(w, app, client, session):
     """Is there no way to move marks to another producer: no endpoint, and its serials are not theirs to use?"""
     transfer_rules = sorted(r.rule for r in app.url_map.iter_rules() if "transfer" in r.rule)
-    assert transfer_rules == ["/api/v1/quota-accounts/<id:account_id>/transfers"]
+    # Only quota moves between producers (the API and its web page), never marks.
+    assert transfer_rules == ["/api/v1/quota-accounts/<id:account_id>/transfers", "/app/quota/<id:account_id>/transfer"]
     batch = w.printed_and_issued(100)
     for path in (f"{API}/batches/{batch['id']}/transfer", f"{API}/marks/{batch['first_serial']}/transfer"):
         assert client.post(path, headers=w.producer.headers, json={}).status_code in (404, 405)
