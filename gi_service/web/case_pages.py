@@ -12,44 +12,23 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import current_app, request
-from sqlalchemy import select
 
 from ..api import clues as api_clues
 from ..db import get_session
 from ..errors import GIError, ValidationFailed
 from ..models import (AlertKind, CaseOutcome, CaseStatus, ClueKind, ClueStatus, GIProduct, OrgKind, Organisation,
-                      User, ViolationKind)
+                      ViolationKind)
 from ..services import cases, clues, credit, findings, producers, scans
 from ..services.registry import CHINA_TZ
 from . import bp
 from .framework import ANY_KIND, AUTHORITY, INSPECTION, Form, commit, done, page, problem, render, rollback
 from .i18n import t
+from .names import gi_names, org_names, user_names
 from .inspect_pages import _thumbnail
 
 SUPERVISORS = (AUTHORITY, INSPECTION)
 LIST_LIMIT = 50
 QUEUES = ("mine", "party", "all")
-
-
-def _org_names(db, ids) -> dict[int, str]:
-    ids = {i for i in ids if i}
-    if not ids:
-        return {}
-    return dict(db.execute(select(Organisation.id, Organisation.name).where(Organisation.id.in_(ids))).all())
-
-
-def _gi_names(db, ids) -> dict[int, str]:
-    ids = {i for i in ids if i}
-    if not ids:
-        return {}
-    return dict(db.execute(select(GIProduct.id, GIProduct.name_zh).where(GIProduct.id.in_(ids))).all())
-
-
-def _user_names(db, ids) -> dict[int, str]:
-    ids = {i for i in ids if i}
-    if not ids:
-        return {}
-    return dict(db.execute(select(User.id, User.username).where(User.id.in_(ids))).all())
 
 
 def _ids(name: str) -> list[int]:
@@ -80,7 +59,7 @@ def clue_list(principal):
     rows, total = clues.list_clues(db, principal, f, limit=LIST_LIMIT, offset=0)
     return render("app/clues.html", rows=rows, total=total, limit=LIST_LIMIT, state=wanted,
                   statuses=list(ClueStatus), kind=request.args.get("kind") or "", kinds=list(ClueKind),
-                  gis=_gi_names(db, (c.gi_id for c in rows)), orgs=_org_names(db, (c.producer_id for c in rows)),
+                  gis=gi_names(db, (c.gi_id for c in rows)), orgs=org_names(db, (c.producer_id for c in rows)),
                   place=scans.place)
 
 
@@ -89,8 +68,8 @@ def _clue_page(principal, clue_id: int, *, error: str | None = None, form=None, 
     clue = clues.get_clue(db, clue_id, principal)
     data = clues.serialize(clue, gi_names=clues.gi_names(db, [clue]))
     return render("app/clue.html", status=status, clue=clue, data=data,
-                  producer=_org_names(db, [clue.producer_id]).get(clue.producer_id),
-                  by=_user_names(db, [clue.status_by_id]).get(clue.status_by_id), error=error, form=form or {},
+                  producer=org_names(db, [clue.producer_id]).get(clue.producer_id),
+                  by=user_names(db, [clue.status_by_id]).get(clue.status_by_id), error=error, form=form or {},
                   place=scans.place)
 
 
@@ -145,7 +124,7 @@ def _new_case_page(principal, *, error: str | None = None, form=None, status: in
         [c.producer_id for c in chosen_clues if c.producer_id] + [f.producer_id for f in chosen_findings if f.producer_id]
         + [code.producer_id for f in chosen_findings for code in f.codes if code.producer_id]))
     gi_ids = list(dict.fromkeys([x.gi_id for x in (*chosen_clues, *chosen_findings) if x.gi_id]))
-    gis = _gi_names(db, gi_ids)
+    gis = gi_names(db, gi_ids)
     title = ""
     if chosen_findings:
         f = chosen_findings[0]
@@ -154,7 +133,7 @@ def _new_case_page(principal, *, error: str | None = None, form=None, status: in
         title = chosen_clues[0].summary[:200]
     prefill = form or {"title": title}
     return render("app/case_new.html", status=status, clues=chosen_clues, findings=chosen_findings,
-                  producers=_org_names(db, producer_ids), gis=gis, form=prefill, error=error,
+                  producers=org_names(db, producer_ids), gis=gis, form=prefill, error=error,
                   place=scans.place)
 
 
@@ -196,8 +175,8 @@ def case_list(principal):
     f = cases.CaseFilter(queue=queue, status=_enum(CaseStatus, state))
     rows, total = cases.list_cases(db, principal, f, limit=LIST_LIMIT, offset=0)
     return render("app/cases.html", rows=rows, total=total, limit=LIST_LIMIT, queue=queue, queues=QUEUES,
-                  state=state, statuses=list(CaseStatus), gis=_gi_names(db, (c.gi_id for c in rows)),
-                  orgs=_org_names(db, [*(c.producer_id for c in rows), *(c.owner_org_id for c in rows)]),
+                  state=state, statuses=list(CaseStatus), gis=gi_names(db, (c.gi_id for c in rows)),
+                  orgs=org_names(db, [*(c.producer_id for c in rows), *(c.owner_org_id for c in rows)]),
                   place=scans.place)
 
 
@@ -207,9 +186,9 @@ def _case_page(principal, case_id: int, *, error: str | None = None, error_at: s
     case = cases.get_case(db, case_id, principal)
     data = cases.serialize(db, case, principal, full=True)
     finding_items = [e["finding"] for e in data["evidence"] if e["kind"] == "finding"]
-    orgs = _org_names(db, [*(f["organisation_id"] for f in finding_items), *(f["producer_id"] for f in finding_items)])
-    gis = _gi_names(db, [f["gi_id"] for f in finding_items])
-    users = _user_names(db, [e["by"] for e in data["events"]] + [c["by"] for c in data["credit"]])
+    orgs = org_names(db, [*(f["organisation_id"] for f in finding_items), *(f["producer_id"] for f in finding_items)])
+    gis = gi_names(db, [f["gi_id"] for f in finding_items])
+    users = user_names(db, [e["by"] for e in data["events"]] + [c["by"] for c in data["credit"]])
     refer_to = None
     if "referred" in data["allowed_transitions"] and case.producer_id:
         producer = db.get(Organisation, case.producer_id)
@@ -337,8 +316,8 @@ def _credit_page(principal, producer_id: int, *, error: str | None = None, error
                 liftable.add(a["id"])
     producer = producers.get_producer(db, producer_id)
     return render("app/producer_credit.html", status=status, record=record, producer=producer, liftable=liftable,
-                  users=_user_names(db, [e["by"] for e in record["entries"]]),
-                  gis=_gi_names(db, [e["gi_id"] for e in record["entries"]]), place=scans.place(producer.adcode),
+                  users=user_names(db, [e["by"] for e in record["entries"]]),
+                  gis=gi_names(db, [e["gi_id"] for e in record["entries"]]), place=scans.place(producer.adcode),
                   error=error, error_at=error_at, form=form or {})
 
 

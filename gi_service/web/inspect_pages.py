@@ -40,13 +40,14 @@ from ..api import findings as api_findings
 from ..api.framework import parse_model
 from ..db import get_session
 from ..errors import GIError, MalformedRequest, ValidationFailed
-from ..models import GIProduct, GIStatus, Organisation, PremisesKind, ViolationKind
+from ..models import GIProduct, GIStatus, PremisesKind, ViolationKind
 from ..services import findings, scans, verification
 from ..services.marks import gtin14
 from ..services.registry import CHINA_TZ
 from . import bp, csrf
 from .framework import AUTHORITY, INSPECTION, Form, commit, done, page, problem, render, rollback
 from .i18n import t, v
+from .names import org_names
 
 SUPERVISORS = (AUTHORITY, INSPECTION)
 MAX_READ = 500            # characters of one code as read (a GS1 link is longer than a code)
@@ -269,13 +270,6 @@ def finding_photo_add(principal, finding_id: int):
 
 # --- reading findings -------------------------------------------------------------------------------
 
-def _names(db, ids) -> dict[int, str]:
-    ids = {i for i in ids if i}
-    if not ids:
-        return {}
-    return dict(db.execute(select(Organisation.id, Organisation.name).where(Organisation.id.in_(ids))).all())
-
-
 @page("/app/findings", "findings", kinds=SUPERVISORS,
       summary="Findings the caller may see (its own, or about places in its jurisdiction), newest first; select "
               "some to open a case")
@@ -303,7 +297,7 @@ def finding_detail(principal, finding_id: int):
     names = findings.names_for(db, [finding])
     codes = [findings.serialize_code(c) for c in finding.codes]
     return render("app/finding.html", f=finding, names=names, codes=codes, place=scans.place(finding.adcode),
-                  filer=_names(db, [finding.organisation_id]).get(finding.organisation_id))
+                  filer=org_names(db, [finding.organisation_id]).get(finding.organisation_id))
 
 
 @page("/app/findings/<id:finding_id>/photos/<id:photo_id>.jpg", "finding_photo", kinds=SUPERVISORS,

@@ -19,13 +19,14 @@ from ..api.framework import parse_model
 from ..api.schemas import LabelQuery, PrintFileQuery
 from ..db import get_session, utcnow
 from ..errors import GIError, NotFound
-from ..models import (Authorization, AuthorizationStatus, BatchStatus, GIProduct, Lot, MarkBatch, MarkRange,
+from ..models import (Authorization, AuthorizationStatus, BatchStatus, Lot, MarkBatch, MarkRange,
                       MarkState, OrgKind, Organisation, QuotaAccount, RequestStatus)
 from ..services import marks, producers
 from ..services.registry import CHINA_TZ, can_manage_gi
 from .framework import (AUTHORITY, INSPECTION, PRINTER, PRODUCER, Form, commit, done, page, problem, render,
                         rollback)
 from .i18n import t, v
+from .names import gi_names, org_names
 
 LIST_LIMIT = 200  # newest first; the status filter narrows the rest
 
@@ -33,20 +34,6 @@ LIST_LIMIT = 200  # newest first; the status filter narrows the rest
 def _active_printers(db) -> list[Organisation]:
     return list(db.scalars(select(Organisation).where(Organisation.kind == OrgKind.printer,
                                                       Organisation.is_active.is_(True)).order_by(Organisation.name)))
-
-
-def _names(db, ids) -> dict[int, str]:
-    ids = {i for i in ids if i}
-    if not ids:
-        return {}
-    return dict(db.execute(select(Organisation.id, Organisation.name).where(Organisation.id.in_(ids))).all())
-
-
-def _gi_names(db, ids) -> dict[int, str]:
-    ids = {i for i in ids if i}
-    if not ids:
-        return {}
-    return dict(db.execute(select(GIProduct.id, GIProduct.name_zh).where(GIProduct.id.in_(ids))).all())
 
 
 def _kg(grams: int) -> str:
@@ -67,8 +54,8 @@ def quota(principal):
     year = request.args.get("year", type=int)
     accounts = marks.list_accounts(db, principal, year=year)
     return render("app/quota.html", accounts=accounts, year=year, kg=_kg,
-                  producers=_names(db, (a.producer_id for a in accounts)),
-                  gis=_gi_names(db, (a.gi_id for a in accounts)))
+                  producers=org_names(db, (a.producer_id for a in accounts)),
+                  gis=gi_names(db, (a.gi_id for a in accounts)))
 
 
 def _account_page(principal, account_id: int, *, error: str | None = None, error_at: str | None = None,
@@ -91,7 +78,7 @@ def _account_page(principal, account_id: int, *, error: str | None = None, error
         if counterparts else {}
     return render("app/quota_account.html", status=status, account=account, entries=entries, kg=_kg,
                   can_adjust=can_adjust, can_transfer=can_transfer, holders=holders, other=other,
-                  names=_names(db, [account.producer_id, *other.values()]), error=error, error_at=error_at,
+                  names=org_names(db, [account.producer_id, *other.values()]), error=error, error_at=error_at,
                   form=form or {})
 
 
@@ -162,7 +149,7 @@ def _requests_page(principal, *, error: str | None = None, error_at: str | None 
     return render("app/requests.html", status=status, rows=rows, total=total, limit=LIST_LIMIT, state=wanted or "", statuses=list(RequestStatus),
                   gis=gis, printers=_active_printers(db) if principal.org_kind == OrgKind.authority else [],
                   batches=batches, accounts=accounts, kg=_kg, year=utcnow().year,
-                  names=_names(db, (r.producer_id for r in rows)), error=error, error_at=error_at, form=form or {})
+                  names=org_names(db, (r.producer_id for r in rows)), error=error, error_at=error_at, form=form or {})
 
 
 @page("/app/requests", "requests", kinds=(AUTHORITY, PRODUCER),
@@ -254,8 +241,8 @@ def batches(principal):
     total = len(rows)
     rows = rows[:LIST_LIMIT]
     return render("app/batches.html", rows=rows, total=total, limit=LIST_LIMIT, state=wanted, statuses=list(BatchStatus),
-                  names=_names(db, [*(b.producer_id for b in rows), *(b.printer_id for b in rows)]),
-                  gis=_gi_names(db, (b.gi_id for b in rows)), serials=marks.span_serials)
+                  names=org_names(db, [*(b.producer_id for b in rows), *(b.printer_id for b in rows)]),
+                  gis=gi_names(db, (b.gi_id for b in rows)), serials=marks.span_serials)
 
 
 def _batch_page(principal, batch_id: int, *, error: str | None = None, error_at: str | None = None, form=None,
@@ -271,7 +258,7 @@ def _batch_page(principal, batch_id: int, *, error: str | None = None, error_at:
     lots = {lot.id: lot for lot in db.scalars(select(Lot).where(Lot.id.in_({r.lot_id for r in ranges if r.lot_id})))}
     return render("app/batch.html", status=status, batch=batch, ranges=ranges, serials=marks.span_serials,
                   manages=manages, is_printer=is_printer, is_producer=is_producer, lots=lots,
-                  printers=_active_printers(db) if manages else [], names=_names(db, [batch.producer_id,
+                  printers=_active_printers(db) if manages else [], names=org_names(db, [batch.producer_id,
                                                                                         batch.printer_id]),
                   label_states={MarkState.issued, MarkState.activated}, error=error, error_at=error_at,
                   form=form or {})
@@ -383,7 +370,7 @@ def _marks_page(principal, *, error: str | None = None, error_at: str | None = N
                       .where(MarkBatch.producer_id == principal.organisation_id, MarkRange.state.in_(held))
                       .order_by(MarkRange.series, MarkRange.seq_start)).all()
     lots = list(db.scalars(select(Lot).where(Lot.producer_id == principal.organisation_id).order_by(Lot.id.desc())))
-    gis = _gi_names(db, [b.gi_id for _, b in rows] + [lot.gi_id for lot in lots])
+    gis = gi_names(db, [b.gi_id for _, b in rows] + [lot.gi_id for lot in lots])
     prefill = form or {"ranges": request.args.get("ranges", ""), "pack_size_g": request.args.get("pack_size_g", "")}
     testing = {}
     for _, b in rows:
