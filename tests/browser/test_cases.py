@@ -71,7 +71,9 @@ def test_a_case_goes_from_a_finding_through_referral_to_conclusion(desktop, fact
     assert "已立案" in page.locator(".flash.ok").inner_text()
     evidence = page.locator(f"#evidence-finding-{finding_id}")
     expect(evidence.locator("img")).to_have_count(1)
-    assert evidence.locator("img").evaluate("img => img.complete && img.naturalWidth > 0")
+    # The thumbnail is fetched after the page: wait until it has loaded and decoded (fails if it never does).
+    page.wait_for_function("sel => { const i = document.querySelector(sel); return !!i && i.complete && "
+                           "i.naturalWidth > 0 }", arg=f"#evidence-finding-{finding_id} img")
     assert "亳州" in page.locator("#refer").inner_text() or str(story.authority.org.name) in page.locator(
         "#refer").inner_text()
 

@@ -81,7 +81,9 @@ def test_inspector_scans_a_label_with_the_camera_and_files_a_finding(camera_phon
     assert "已提交" in page.locator(".flash.ok").inner_text()
     expect(page.locator("#codes li.verdict[data-verdict=genuine]")).to_have_count(1)
     expect(page.locator("#photos img")).to_have_count(1)
-    assert page.locator("#photos img").evaluate("img => img.complete && img.naturalWidth > 0")
+    # The photo is fetched after the page: wait until it has loaded and decoded (fails if it never does).
+    page.wait_for_function("sel => { const i = document.querySelector(sel); return !!i && i.complete && "
+                           "i.naturalWidth > 0 }", arg="#photos img")
     assert "天河区" in page.locator("#point").inner_text()
 
     fresh(session)
