@@ -199,6 +199,13 @@ def where_given(stmt, model, **values: Any):
     return stmt
 
 
+def dialect_insert(session: Session):
+    """The backend's own `insert` (PostgreSQL's or SQLite's), which has `on_conflict_do_*` upserts."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return postgresql.insert if is_postgres(session) else sqlite.insert
+
+
 def is_postgres(session_or_engine: Session | Engine) -> bool:
     bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
     return bind.dialect.name == "postgresql"

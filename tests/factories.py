@@ -1,11 +1,15 @@
 """Factories that build real rows through the services, committed like the API would."""
 from __future__ import annotations
 
+import datetime as dt
+import io
 import itertools
 import math
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 import shapely
+from PIL import Image
 from sqlalchemy.orm import Session
 
 from gi_service.models import AuthorizationBasis, GICategory, GIKind, OrgKind, Organisation
@@ -142,3 +146,50 @@ class LedgerWorld:
     def lot(self, lot_no: str = "L-1", quantity: int = 1000, **overrides) -> dict:
         return {"lot_no": lot_no, "production_date": "2026-04-10", "quantity": quantity, "pack_size_g": 250,
                 "test_report_no": "R-2026-001", "testing_body": self.testing_body, "test_passed": True, **overrides}
+
+
+# --- shared test helpers -----------------------------------------------------------------------------
+
+CST = ZoneInfo("Asia/Shanghai")
+
+
+def cst(*args) -> dt.datetime:
+    """A China Standard Time wall-clock moment, as an aware datetime."""
+    return dt.datetime(*args, tzinfo=CST)
+
+
+class ServiceClock:
+    """The service's clock, frozen at a moment the test chooses: `utcnow` of every module in MODULES."""
+
+    MODULES: tuple = ()
+
+    def __init__(self, monkeypatch, start: dt.datetime):
+        self.moment = start
+        for module in self.MODULES:
+            monkeypatch.setattr(module, "utcnow", self.now)
+
+    def now(self) -> dt.datetime:
+        return self.moment.astimezone(dt.timezone.utc)
+
+    def set(self, moment: dt.datetime) -> None:
+        self.moment = moment
+
+    def advance(self, **delta) -> None:
+        self.moment += dt.timedelta(**delta)
+
+
+def jpeg_with_exif(width: int = 640, height: int = 480, colour=(180, 40, 40), artist: str = "Zhang San") -> bytes:
+    """A phone-like JPEG carrying a capture time, a GPS position and a person's name (`artist`) in EXIF."""
+    image = Image.new("RGB", (width, height), colour)
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"                              # Make
+    exif[0x013B] = artist                                    # Artist: a name that must not survive
+    exif.get_ifd(0x8769)[0x9003] = "2026:06:01 10:15:30"    # DateTimeOriginal
+    gps = exif.get_ifd(0x8825)
+    gps[1] = "N"
+    gps[2] = (23.0, 7.0, 44.0)
+    gps[3] = "E"
+    gps[4] = (113.0, 19.0, 40.0)
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif.tobytes(), quality=90)
+    return out.getvalue()

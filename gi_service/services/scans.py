@@ -128,10 +128,6 @@ _CHECK_COLUMNS = (MarkCheck.count, MarkCheck.first_at, MarkCheck.first_adcode, M
                   MarkCheck.suspect_at, MarkCheck.suspect_reasons)
 
 
-def _insert_for(session: Session):
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
 _SCAN_COLUMNS = ("at", "series", "seq", "mac_ok", "verdict", "detail", "ip_hash", "ua_class")
 _COUNTER_COLUMNS = ["series", "seq", "count", "first_at", "first_scan_id", "last_at", "last_scan_id"]
 

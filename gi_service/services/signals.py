@@ -40,9 +40,10 @@ from sqlalchemy.orm import Session
 
 from ..codes import Serial
 from ..config import Settings
+from ..db import dialect_insert
 from ..models import (AlertKind, Clue, ClueKind, CluePlace, ClueStatus, GIProduct, MarkCheck, Organisation, PlaceRole, Scan,
                       UAClass, Verdict)
-from .scans import Checks, _insert_for, place
+from .scans import Checks, place
 
 _GEOD = Geod(ellps="WGS84")
 TRAVEL_HISTORY = 50   # located checks of one code compared with a new one (copies beyond that are flagged anyway)
@@ -97,7 +98,7 @@ def raise_alert(session: Session, kind: AlertKind, *, subject: str, at: dt.datet
     """
     series, seq = (serial.series, serial.seq) if isinstance(serial, Serial) else (serial or (None, None))
     key = _dedup(kind, subject)
-    insert = _insert_for(session)
+    insert = dialect_insert(session)
     stmt = insert(Clue).values(kind=ClueKind.alert, alert_kind=kind, dedup_key=key, created_at=at, last_at=at,
                                occurrences=1, gi_id=gi_id, producer_id=producer_id, series=series, seq=seq,
                                scan_id=scan_id, adcode=adcode, summary=summary[:300], details=details,
@@ -123,7 +124,7 @@ def already_suspect_of(kind: AlertKind, reasons: tuple[str, ...] | None) -> bool
 def add_places(session: Session, clue_id: int, places: Iterable[tuple[PlaceRole, str | None]]) -> None:
     rows = [{"clue_id": clue_id, "role": role, "adcode": adcode} for role, adcode in dict.fromkeys(places) if adcode]
     if rows:
-        insert = _insert_for(session)
+        insert = dialect_insert(session)
         session.execute(insert(CluePlace).values(rows).on_conflict_do_nothing())
 
 

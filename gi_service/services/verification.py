@@ -384,10 +384,6 @@ class TTLCache:
                 self._data.popitem(last=False)
         return value
 
-    def clear(self) -> None:
-        with self._lock:
-            self._data.clear()
-
 
 DISPLAY_TTL = 60.0                              # seconds a renamed GI or producer may show its old name
 CACHES = {
@@ -412,14 +408,6 @@ def _cache(session: Session, name: str) -> TTLCache:
                 caches = {key: TTLCache(size, ttl) for key, (size, ttl) in CACHES.items()}
                 _per_engine[bind] = caches
     return caches[name]
-
-
-def clear_caches() -> None:
-    """Forget every cached display fact (an operator after a bulk correction; tests)."""
-    with _per_engine_lock:
-        for caches in _per_engine.values():
-            for cache in caches.values():
-                cache.clear()
 
 
 @dataclass(frozen=True)

@@ -15,39 +15,21 @@ The season (`season`), one producer 亳州市谯城区白芍种植专业合作�
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from gi_service.codes import format_serial, parse_serial
 from gi_service.services import annual_reports, ledger, marks, producers, registry
-from tests.factories import LedgerWorld
+from tests.factories import LedgerWorld, ServiceClock, cst
 
 API = "/api/v1"
-CST = ZoneInfo("Asia/Shanghai")
 PRODUCER_NAME = "亳州市谯城区白芍种植专业合作社"
 
 
-def cst(*args) -> dt.datetime:
-    """A China Standard Time wall-clock moment, as an aware datetime."""
-    return dt.datetime(*args, tzinfo=CST)
-
-
-class Clock:
+class Clock(ServiceClock):
     """The service's clock, frozen at a moment the test chooses."""
 
     MODULES = (registry, producers, ledger, marks, annual_reports)
-
-    def __init__(self, monkeypatch, start: dt.datetime):
-        self.moment = start
-        for module in self.MODULES:
-            monkeypatch.setattr(module, "utcnow", self.now)
-
-    def now(self) -> dt.datetime:
-        return self.moment.astimezone(dt.timezone.utc)
-
-    def set(self, moment: dt.datetime) -> None:
-        self.moment = moment
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from gi_service.models import Finding, FindingCode, FindingPhoto, MarkCheck, Scan
+from tests.factories import jpeg_with_exif as make_jpeg
 from tests.verify.conftest import World, forged  # noqa: F401  (forged is re-exported for the tests)
 
 API = "/api/v1"
@@ -66,20 +67,8 @@ def stored_files(app) -> list[Path]:
 
 
 def jpeg_with_exif(width: int = 640, height: int = 480, colour=(180, 40, 40)) -> bytes:
-    """A phone-like JPEG carrying a capture time, a GPS position and a person's name in EXIF."""
-    image = Image.new("RGB", (width, height), colour)
-    exif = Image.Exif()
-    exif[0x010F] = "PhoneMaker"                              # Make
-    exif[0x013B] = "Li Si"                                   # Artist: a name that must not survive
-    exif.get_ifd(0x8769)[0x9003] = "2026:06:01 10:15:30"    # DateTimeOriginal
-    gps = exif.get_ifd(0x8825)
-    gps[1] = "N"
-    gps[2] = (23.0, 7.0, 44.0)
-    gps[3] = "E"
-    gps[4] = (113.0, 19.0, 40.0)
-    out = io.BytesIO()
-    image.save(out, "JPEG", exif=exif.tobytes(), quality=90)
-    return out.getvalue()
+    """A phone-like JPEG whose EXIF carries a capture time, a GPS position and the name "Li Si"."""
+    return make_jpeg(width, height, colour, artist="Li Si")
 
 
 def small_png(colour=(0, 128, 0, 255)) -> bytes:

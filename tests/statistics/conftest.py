@@ -43,17 +43,15 @@ from __future__ import annotations
 import datetime as dt
 import io
 import csv
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from gi_service.services import (annual_reports, cases, clues, credit, findings, ledger, marks, producers, registry,
                                  scans, statistics, verification)
-from tests.factories import LedgerWorld
+from tests.factories import LedgerWorld, ServiceClock, cst
 from tests.verify.conftest import Batch, forged
 
 API = "/api/v1"
-CST = ZoneInfo("Asia/Shanghai")
 JSON = {"Accept": "application/json"}
 PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148"
 BOT = "Mozilla/5.0 (compatible; Googlebot/2.1)"
@@ -63,30 +61,11 @@ GUOYANG = (33.49, 116.21)         # 涡阳县 341621
 TIANHE = (23.1291, 113.3280)      # 广州 天河区 440106
 
 
-def cst(*args) -> dt.datetime:
-    """A China Standard Time wall-clock moment, as an aware datetime."""
-    return dt.datetime(*args, tzinfo=CST)
-
-
-class Clock:
+class Clock(ServiceClock):
     """The service's clock, frozen at a moment the test chooses (tokens keep the real clock)."""
 
     MODULES = (registry, producers, ledger, marks, annual_reports, scans, findings, cases, credit, clues,
                verification, statistics)
-
-    def __init__(self, monkeypatch, start: dt.datetime):
-        self.moment = start
-        for module in self.MODULES:
-            monkeypatch.setattr(module, "utcnow", self.now)
-
-    def now(self) -> dt.datetime:
-        return self.moment.astimezone(dt.timezone.utc)
-
-    def set(self, moment: dt.datetime) -> None:
-        self.moment = moment
-
-    def advance(self, **delta) -> None:
-        self.moment += dt.timedelta(**delta)
 
 
 @pytest.fixture

@@ -10,29 +10,13 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from gi_service.models import Clue, ConsumerReport
+from tests.factories import jpeg_with_exif
 
 from .conftest import forged
 
 JSON = {"Accept": "application/json"}
 PHONE = "Mozilla/5.0 (Linux; Android 14; Pixel 8) Mobile"
 GUANGZHOU_SHOP = (23.1291, 113.3280)   # 天河区 440106
-
-
-def jpeg_with_exif(width: int = 640, height: int = 480) -> bytes:
-    """A phone-like JPEG carrying a capture time, a GPS position and a camera owner in EXIF."""
-    image = Image.new("RGB", (width, height), (180, 40, 40))
-    exif = Image.Exif()
-    exif[0x010F] = "PhoneMaker"                # Make
-    exif[0x013B] = "Zhang San"                 # Artist: a name that must not survive
-    exif.get_ifd(0x8769)[0x9003] = "2026:06:01 10:15:30"   # DateTimeOriginal
-    gps = exif.get_ifd(0x8825)
-    gps[1] = "N"
-    gps[2] = (23.0, 7.0, 44.0)
-    gps[3] = "E"
-    gps[4] = (113.0, 19.0, 40.0)
-    out = io.BytesIO()
-    image.save(out, "JPEG", exif=exif.tobytes(), quality=90)
-    return out.getvalue()
 
 
 def png_bytes() -> bytes:
