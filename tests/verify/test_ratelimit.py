@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 import re
 import random
+import socket
 import time
 import uuid
 
+import flask
 import pytest
 import redis as redis_lib
 
@@ -68,6 +70,8 @@ class Limited:
     def close(self) -> None:
         for application in self.apps:
             application.extensions["gi_engine"].dispose()
+            if "gi_limiter" in application.extensions:
+                application.extensions["gi_limiter"].close()
         if self.apps:
             self.database.clear()
         if self.storage == "redis":
@@ -326,7 +330,7 @@ def test_an_unreachable_redis_fails_open(database, tmp_path, caplog):
 
 
 def test_a_malformed_limit_is_refused_at_start_up(database, tmp_path):
-    """Does a limit flask-limiter cannot parse stop the app from starting, naming the variable?"""
+    """Does a limit that cannot be parsed stop the app from starting, naming the variable?"""
     lim = Limited(database, tmp_path, "memory", "memory://")
     with pytest.raises(ConfigError, match="GI_RATELIMIT_REPORT"):
         lim.app(ratelimit_report="five an hour")
@@ -341,3 +345,241 @@ def test_a_missing_endpoint_is_named_at_start_up(limited, monkeypatch, caplog):
     assert any("verify.no_such_view" in rec.getMessage() for rec in caplog.records)
     client.get(f"/v/{limited.code()}", headers=JSON)
     assert client.get(f"/v/{limited.code()}", headers=JSON).status_code == 429
+
+
+# --- the limiter itself: round trips, a failing Redis, the framework-free API ---------------------------------
+
+class RedisTraffic:
+    """Counts what one Redis client writes to and reads from its connections (other clients of the
+    same server, e.g. tests running at the same time, are not seen)."""
+
+    def __init__(self, monkeypatch, client: redis_lib.Redis):
+        self.commands: list[str] = []       # one entry per write to a socket: the first command's name
+        self.reads = 0                      # replies read
+        self.connections = 0                # connections handed out by the pool (attempts)
+        self.monkeypatch = monkeypatch
+        pool = client.connection_pool
+        get_connection = pool.get_connection
+
+        def counted_get_connection(*args, **kwargs):
+            self.connections += 1
+            conn = get_connection(*args, **kwargs)
+            if getattr(conn, "_gi_traffic", None) is not self:
+                self._watch(conn)
+            return conn
+
+        monkeypatch.setattr(pool, "get_connection", counted_get_connection)
+
+    def _watch(self, conn) -> None:
+        send, read = conn.send_packed_command, conn.read_response
+
+        def send_packed_command(command, *args, **kwargs):
+            data = command if isinstance(command, bytes) else b"".join(bytes(part) for part in command)
+            self.commands.append(data.split(b"\r\n")[2].decode().upper())
+            return send(command, *args, **kwargs)
+
+        def read_response(*args, **kwargs):
+            self.reads += 1
+            return read(*args, **kwargs)
+
+        self.monkeypatch.setattr(conn, "send_packed_command", send_packed_command)
+        self.monkeypatch.setattr(conn, "read_response", read_response)
+        self.monkeypatch.setattr(conn, "_gi_traffic", self, raising=False)
+
+    def reset(self) -> None:
+        self.commands.clear()
+        self.reads = self.connections = 0
+
+
+def test_one_check_costs_one_redis_round_trip(limited, monkeypatch):
+    """Does one check under "60/minute;1000/hour" cost exactly one Redis round trip (one EVALSHA written, one
+    reply read) that counts both windows — and, in memory, no network call at all?"""
+    app = limited.app(ratelimit_verify="60/minute;1000/hour")
+    client = app.test_client()
+    limiter = app.extensions["gi_limiter"]
+    client_key = limiter.client_key("127.0.0.1")
+    if limited.storage == "memory":
+        def no_network(*args, **kwargs):
+            raise AssertionError("the in-memory limiter opened a connection")
+        monkeypatch.setattr(socket.socket, "connect", no_network)
+        for _ in range(3):
+            assert client.get(f"/v/{limited.code()}", headers=JSON).status_code == 404
+        windows = {key.rsplit("/", 1)[-1]: count for key, (count, _) in limiter.storage._windows.items()
+                   if client_key in key}
+        assert windows == {"minute": 3, "hour": 3}, limiter.storage._windows
+        return
+
+    # The first check opens the connection (and loads the script if this Redis has not seen it).
+    assert client.get(f"/v/{limited.code()}", headers=JSON).status_code == 404
+    traffic = RedisTraffic(monkeypatch, limiter.storage.client)
+    assert client.get(f"/v/{limited.code()}", headers=JSON).status_code == 404
+    assert traffic.commands == ["EVALSHA"] and traffic.reads == 1, (traffic.commands, traffic.reads)
+
+    r = redis_lib.Redis.from_url(limited.url)
+    windows = {k.rsplit("/", 1)[-1]: int(r.get(k)) for k in limited.redis_keys() if client_key in k}
+    assert windows == {"minute": 2, "hour": 2}                  # that one round trip counted both windows
+
+    traffic.reset()
+    for _ in range(5):                                     # and so on, one per check
+        client.get(f"/v/{limited.code()}", headers=JSON)
+    assert limiter.hit("verify", "192.0.2.55") is None     # the framework-free API too
+    assert traffic.commands == ["EVALSHA"] * 6 and traffic.reads == 6, (traffic.commands, traffic.reads)
+
+
+@pytest.mark.parametrize("storage", [s for s in ratelimit_storages() if s == "redis"])
+def test_redis_going_away_and_coming_back(storage, redis_url, database, tmp_path, monkeypatch, caplog):
+    """When Redis stops answering, do checks go on being answered and counted in memory, with one warning (not
+    one per request) and Redis tried again only every retry interval; and when it answers again, is that logged
+    and does counting go back to Redis?"""
+    lim = Limited(database, tmp_path, storage, redis_url)
+    caplog.set_level(logging.INFO, logger="gi_service.ratelimit")
+    try:
+        app = lim.app(ratelimit_verify="3/hour")
+        client = app.test_client()
+        windows = app.extensions["gi_limiter"].storage
+        assert client.get(f"/v/{lim.code()}", headers=JSON).status_code == 404          # 1, in Redis
+        [key] = lim.redis_keys()
+        r = redis_lib.Redis.from_url(lim.url)
+        assert int(r.get(key)) == 1
+
+        # Redis goes away: the limiter's client now reaches a port where nothing listens.
+        working_pool = windows.client.connection_pool
+        dead_pool = redis_lib.ConnectionPool.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5,
+                                                      socket_timeout=0.5)
+        monkeypatch.setattr(windows.client, "connection_pool", dead_pool)
+        dead = RedisTraffic(monkeypatch, windows.client)
+        windows.retry_s = 60.0
+        for _ in range(3):
+            answer = client.get(f"/v/{lim.code()}", headers=JSON)
+            assert answer.status_code == 404 and answer.json["error"] == "unknown"     # 1..3, in memory
+        assert client.get(f"/v/{lim.code()}", headers=JSON).status_code == 429        # 4 > 3, in memory
+        assert client.get(f"/v/{lim.code()}", headers=JSON, environ_base=OTHER).status_code == 404
+        assert dead.connections == 1, "Redis was tried again before the retry interval was over"
+        windows.retry_s = 0.0                                  # from now on every request tries Redis
+        for _ in range(2):
+            assert client.get(f"/v/{lim.code()}", headers=JSON).status_code == 429
+        assert dead.connections == 3
+        warnings = [rec.getMessage() for rec in caplog.records if rec.levelno == logging.WARNING]
+        assert len(warnings) == 1 and "unreachable" in warnings[0], warnings
+        assert int(r.get(key)) == 1                            # nothing reached Redis meanwhile
+        dead_pool.disconnect()
+
+        # Redis answers again: the next check counts there (2 of 3: allowed, where memory would refuse it).
+        monkeypatch.setattr(windows.client, "connection_pool", working_pool)
+        caplog.clear()
+        assert client.get(f"/v/{lim.code()}", headers=JSON).status_code == 404
+        assert any(rec.levelno == logging.INFO and "answers again" in rec.getMessage() for rec in caplog.records)
+        assert not any(rec.levelno >= logging.WARNING for rec in caplog.records)
+        assert int(r.get(key)) == 2 and not windows.failing
+        assert client.get(f"/v/{lim.code()}", headers=JSON).status_code == 404          # 3
+        assert client.get(f"/v/{lim.code()}", headers=JSON).status_code == 429          # 4 > 3
+        assert int(r.get(key)) == 4
+    finally:
+        lim.close()
+
+
+def test_a_redis_that_hangs_holds_up_one_check_per_retry_interval(database, tmp_path, monkeypatch, caplog):
+    """With a Redis that accepts connections but never answers, does only the first check wait (for the
+    socket timeout, without redis-py's multi-second retries), the next ones count in memory at once, and one
+    warning say so?"""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)                        # the kernel completes the handshake; nobody ever answers
+    lim = Limited(database, tmp_path, "redis-hangs", f"redis://127.0.0.1:{silent.getsockname()[1]}/0")
+    try:
+        client = lim.client(ratelimit_verify="2/hour")
+        traffic = RedisTraffic(monkeypatch, lim.apps[0].extensions["gi_limiter"].storage.client)
+        with caplog.at_level(logging.WARNING, logger="gi_service.ratelimit"):
+            started = time.monotonic()
+            assert client.get(f"/v/{lim.code()}", headers=JSON).status_code == 404
+            first = time.monotonic() - started
+            assert client.get(f"/v/{lim.code()}", headers=JSON).status_code == 404
+            assert client.get(f"/v/{lim.code()}", headers=JSON).status_code == 429
+        assert first < ratelimit.REDIS_TIMEOUT_S * 2 + 0.5, f"the first check waited {first:.2f} s"
+        assert traffic.connections == 1
+        warnings = [rec.getMessage() for rec in caplog.records if rec.levelno == logging.WARNING]
+        assert len(warnings) == 1 and "unreachable" in warnings[0], warnings
+    finally:
+        lim.close()
+        silent.close()
+
+
+@pytest.fixture(params=ratelimit_storages())
+def bare_storage(request):
+    """(storage URL, key prefix) for a limiter used without Flask; its Redis keys are deleted afterwards."""
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else "memory://"
+    prefix = f"gi-test-{RUN}-{uuid.uuid4().hex[:8]}"
+    yield url, prefix
+    if request.param == "redis":
+        r = redis_lib.Redis.from_url(url)
+        keys = list(r.scan_iter(match=f"*LIMITER/{prefix}/*"))
+        if keys:
+            r.delete(*keys)
+
+
+def test_the_framework_free_api_refuses_after_n_hits(bare_storage):
+    """Without Flask (as a plain WSGI callable would use it), does RateLimiter.hit(scope, address) allow N hits,
+    refuse the next with the exceeded limit and a retry_after/reset that end its window, count clients
+    apart (IPv6 by /64, IPv4-mapped as IPv4), and store no address?"""
+    url, prefix = bare_storage
+    limiter = ratelimit.RateLimiter({"verify": "3/minute;5/hour", "report": "10/minute;2/hour"}, url,
+                                    secret=b"bench-secret-" + b"x" * 32, key_prefix=prefix)
+    try:
+        assert not flask.has_app_context() and not flask.has_request_context()
+        address = "198.51.100.23"
+        for _ in range(3):
+            assert limiter.hit("verify", address) is None
+        refusal = limiter.hit("verify", address)
+        assert refusal is not None
+        assert (refusal.limit, refusal.amount) == ("3 per 1 minute", 3)
+        assert 50 <= refusal.retry_after <= 60
+        assert abs(refusal.reset - (time.time() + refusal.retry_after)) <= 2
+        assert limiter.hit("verify", address).limit == "3 per 1 minute"
+
+        assert limiter.hit("verify", "198.51.100.24") is None                 # another client
+        assert limiter.hit("verify", "::ffff:198.51.100.24") is None          # the same one, IPv4-mapped
+        for _ in range(3):
+            assert limiter.hit("verify", "2001:db8:5:6::1") is None
+        assert limiter.hit("verify", "2001:db8:5:6:ffff::2") is not None      # same /64
+        assert limiter.hit("verify", "2001:db8:5:7::1") is None               # next /64
+
+        for _ in range(2):                                                    # the hour limit is exceeded
+            assert limiter.hit("report", address) is None                     # first: its window is named
+        refusal = limiter.hit("report", address)
+        assert (refusal.limit, refusal.amount) == ("2 per 1 hour", 2)
+        assert 3500 <= refusal.retry_after <= 3600
+
+        assert limiter.hit("verify", "") is None                              # no address: not counted
+        assert limiter.hit("verify", None) is None                            # (WSGI without REMOTE_ADDR)
+        with pytest.raises(KeyError):
+            limiter.hit("no-such-scope", address)
+        assert "198.51.100.23" not in limiter.client_key(address)
+        if url != "memory://":
+            keys = [k.decode() for k in redis_lib.Redis.from_url(url).scan_iter(match=f"*LIMITER/{prefix}/*")]
+            assert keys and not any("198.51" in k or "2001:db8" in k for k in keys), keys
+    finally:
+        limiter.close()
+
+
+def test_memory_windows_expire_and_are_dropped(monkeypatch):
+    """In memory, does a window end after its length (counting starts again) and is an ended window dropped,
+    so the store does not grow with every client ever seen?"""
+    now = [1000.0]
+    clock = type("Clock", (), {"monotonic": staticmethod(lambda: now[0]), "time": staticmethod(time.time)})
+    monkeypatch.setattr(ratelimit, "time", clock)
+    limiter = ratelimit.RateLimiter({"s": "2/minute;3/hour"}, "memory://", secret=b"k" * 32)
+    for _ in range(2):
+        assert limiter.hit("s", "192.0.2.1") is None
+    refusal = limiter.hit("s", "192.0.2.1")
+    assert refusal.limit == "2 per 1 minute" and refusal.retry_after == 60
+    now[0] += 30
+    assert limiter.hit("s", "192.0.2.1").retry_after == 30
+    now[0] += 30                                       # the minute is over; the hour counted 3 (not 4)
+    refusal = limiter.hit("s", "192.0.2.1")
+    assert refusal is None
+    assert limiter.hit("s", "192.0.2.1").limit == "3 per 1 hour"
+    assert len(limiter.storage._windows) == 2
+    now[0] += 3600
+    assert limiter.hit("s", "192.0.2.2") is None       # any later count drops the ended windows
+    assert all(limiter.client_key("192.0.2.1") not in key for key in limiter.storage._windows)
+    assert len(limiter.storage._windows) == 2
