@@ -54,13 +54,20 @@ demo: migrate
 run: demo
 	$(BIN)/gi-service serve
 
+# The main tier, then the heavy tier (pytest -m heavy: whole deployments, e.g. a worker killed under load).
+# Exit status 5 (nothing collected) of the heavy tier is fine: without PostgreSQL it has nothing to run.
 test: install-dev browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m heavy $(PYTEST_ARGS) || [ $$? = 5 ]
 
-# bench.load drives gunicorn with wrk and keeps the rate limiter's counters in a private redis-server.
+# bench.load drives gunicorn with wrk, keeps the rate limiter's counters in a private redis-server and
+# its data in a private PostgreSQL cluster (initdb of the installed PostgreSQL, with PostGIS).
+PG_BIN ?= $(or $(GI_BENCH_PG_BIN),/usr/lib/postgresql/15/bin)
 bench: install-dev
 	@missing=""; command -v wrk >/dev/null || missing="wrk"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	[ -f /usr/share/postgresql/15/extension/postgis.control ] || missing="$$missing postgresql-15-postgis-3"; \
+	[ -x $(PG_BIN)/initdb ] || missing="$$missing postgresql-15"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing for bench.load"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing \

@@ -68,6 +68,11 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
 
     app.extensions["gi_storage"] = FileStore(settings.storage_dir or settings.instance_path / "storage")
     db.init_app(app, db.make_engine(settings.database_url))
+    from .services import checklog, signals
+
+    app.extensions["gi_checklog"] = checklog.attach(
+        app.extensions["gi_engine"], interval_s=settings.check_flush_ms / 1000, buffer_max=settings.check_buffer,
+        on_flush=lambda session, result: signals.on_flush(session, app.config["GI_SETTINGS"], result))
     jurisdiction.configure(settings.cache_dir or settings.instance_path / "cache")
     errors.register_error_handlers(app)
 

@@ -1,6 +1,7 @@
 """Management commands: `gi-service db upgrade`, `users create`, `tokens create`, `demo load`, `serve`."""
 from __future__ import annotations
 
+import signal
 import sys
 
 import click
@@ -213,7 +214,8 @@ def scans_prune(ip_hash_days: int, scan_days: int) -> None:
         result = scan_service.prune(session, ip_hash_days=ip_hash_days, scan_days=scan_days)
     click.echo(f"cleared {result.ip_hashes_cleared} IP hashes older than {ip_hash_days} days; deleted "
                f"{result.scans_deleted} checks older than {scan_days} days; kept {result.kept_as_evidence} "
-               "older checks that clues point to")
+               f"older checks that clues point to; forgot {result.id_blocks_deleted} check-id blocks taken "
+               "over 30 days ago")
 
 
 @main.group()
@@ -335,6 +337,9 @@ def serve(host: str | None, port: int | None, threads: int) -> None:
     app = create_app(settings)
     click.echo(banner(settings, host, port))
     sys.stdout.flush()
+    # SIGTERM (a service manager's stop) exits like Ctrl-C: through the interpreter's exit path, where
+    # the check log writes the checks still buffered (services/checklog.py).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     waitress_serve(app, host=host, port=port, threads=threads, ident="gi-service")
 
 

@@ -53,7 +53,12 @@ class Settings:
     sales_region_tolerance_km: int = 50
     unknown_burst_count: int = 20
     unknown_burst_minutes: int = 10
-    # Rate limits per client (flask-limiter syntax, e.g. "60/minute;1000/hour") on the consumer pages
+    # The check log (services/checklog.py): consumer checks are written behind their answers by a
+    # flusher, at least every `check_flush_ms` (None: 200, or 0 under env "test": written before
+    # the answer), with at most `check_buffer` checks waiting per process.
+    check_flush_ms: int | None = None
+    check_buffer: int = 1000
+    # Rate limits per client ("60/minute;1000/hour": amounts per window, gi_service/ratelimit.py) on the consumer pages
     # and on fake reports; storage "memory://" (one process) or "redis://host:6379/0" (production).
     ratelimit_enabled: bool = True
     ratelimit_storage_url: str = "memory://"
@@ -143,6 +148,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         sales_region_tolerance_km=_int(env, "GI_SALES_REGION_TOLERANCE_KM", 50, minimum=0),
         unknown_burst_count=_int(env, "GI_UNKNOWN_BURST_COUNT", 20, minimum=2),
         unknown_burst_minutes=_int(env, "GI_UNKNOWN_BURST_MINUTES", 10, minimum=1),
+        check_flush_ms=(_int(env, "GI_CHECK_FLUSH_MS", 200, minimum=0)
+                        if env.get("GI_CHECK_FLUSH_MS", "").strip() else None),
+        check_buffer=_int(env, "GI_CHECK_BUFFER", 1000, minimum=1),
         ratelimit_enabled=_bool(env, "GI_RATELIMIT_ENABLED", True),
         ratelimit_storage_url=env.get("GI_RATELIMIT_STORAGE_URL", "").strip() or "memory://",
         ratelimit_verify=env.get("GI_RATELIMIT_VERIFY", "").strip() or "60/minute;1000/hour",
@@ -158,6 +166,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
 
 def finalize(settings: Settings) -> Settings:
     """Fill embedded defaults and refuse unsafe production settings."""
+    if settings.check_flush_ms is None:
+        settings = replace(settings, check_flush_ms=0 if settings.env == "test" else 200)
     problems: list[str] = []
     if settings.is_production:
         if not settings.secret_key or settings.secret_key == DEFAULT_SECRET or len(settings.secret_key) < 32:

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import threading
+import weakref
 from typing import Annotated, Any
 
 import shapely
@@ -9,6 +12,7 @@ from flask import current_app, g, request
 from geoalchemy2 import Geometry as PostGISGeometry
 from geoalchemy2.elements import WKBElement
 from sqlalchemy import JSON, DateTime, Engine, LargeBinary, MetaData, String, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -155,6 +159,58 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+_readers: "weakref.WeakKeyDictionary[Engine, tuple[int, Engine]]" = weakref.WeakKeyDictionary()
+_readers_lock = threading.Lock()
+
+
+def reader_engine(engine: Engine) -> Engine:
+    """PostgreSQL: a twin of `engine` for single reads outside any transaction (the consumer check).
+
+    Autocommit, so a read is one round trip with no BEGIN/COMMIT around it; no pre-ping on checkout
+    (``read_first`` replaces a connection found dead and reads once more: reads are safe to repeat);
+    nothing to reset when a connection goes back to the pool. psycopg prepares a statement on a
+    connection once it has run a few times there, so the hot lookup is parsed and planned once per
+    connection. The twin is disposed with its engine and rebuilt in a forked child.
+    """
+    found = _readers.get(engine)
+    pid = os.getpid()
+    if found is not None and found[0] == pid:
+        return found[1]
+    with _readers_lock:
+        found = _readers.get(engine)
+        if found is not None and found[0] == pid:
+            return found[1]
+        twin = create_engine(engine.url, pool_pre_ping=False, isolation_level="AUTOCOMMIT", pool_reset_on_return=None,
+                             pool_size=engine.pool.size() if hasattr(engine.pool, "size") else 5)
+        if found is None:
+            @event.listens_for(engine, "engine_disposed")
+            def _dispose_twin(parent):
+                entry = _readers.pop(parent, None)
+                if entry is not None:
+                    # In a forked child the inherited twin's sockets are the parent's: leave them be.
+                    entry[1].dispose(close=entry[0] == os.getpid())
+        _readers[engine] = (pid, twin)
+        return twin
+
+
+def read_first(session: Session, statement, params: dict[str, Any]):
+    """The first row of a read: on PostgreSQL outside a transaction, on the autocommit twin (see above);
+    otherwise (SQLite, or a session already in a transaction, which must see its own writes) on the
+    session's connection."""
+    engine = session.get_bind()
+    if engine.dialect.name != "postgresql" or session.in_transaction():
+        return session.connection().execute(statement, params).first()
+    twin = reader_engine(engine)
+    for attempt in (1, 2):
+        try:
+            with twin.connect() as conn:
+                return conn.execute(statement, params).first()
+        except DBAPIError as exc:
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+    raise AssertionError("unreachable")
 
 
 def init_app(app, engine: Engine) -> None:

@@ -84,6 +84,17 @@ class InvalidTransition(GIError):
     code = "invalid_transition"
 
 
+class ServiceUnavailable(GIError):
+    """Not now, but soon: answered 503 with ``Retry-After`` (seconds)."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    code = "service_unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 1, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
 # Stable codes for the werkzeug errors the API can produce.
 HTTP_CODES = {
     400: "bad_request",
@@ -145,6 +156,8 @@ def register_error_handlers(app: Flask) -> None:
             if exc.code != "unauthenticated":
                 challenge += f', error="invalid_token", error_description="{exc.code}"'
             resp.headers["WWW-Authenticate"] = challenge
+        if isinstance(exc, ServiceUnavailable):
+            resp.headers["Retry-After"] = str(exc.retry_after)
         return resp
 
     @app.errorhandler(HTTPException)

@@ -98,3 +98,12 @@ def post_fork(server, worker):  # noqa: ARG001 - gunicorn's hook signature
     wsgi = sys.modules.get("gi_service.wsgi")
     if wsgi is not None:
         wsgi.app.extensions["gi_engine"].dispose(close=False)
+    # The check log starts its own flusher and takes its own id block in this process on first use
+    # (services/checklog.py); nothing of the master's is reused.
+
+
+def worker_exit(server, worker):  # noqa: ARG001 - gunicorn's hook signature
+    """Write the checks this worker answered but had not written yet (SIGTERM, recycling, shutdown)."""
+    from gi_service.services import checklog
+
+    checklog.close_all()

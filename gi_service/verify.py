@@ -50,9 +50,8 @@ from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict, Field
 
 from .api.framework import Access, EndpointSpec, SPECS, endpoint, parse_model, public, read_json_body
-from .codes import SerialError, parse_serial, verify_code
 from .db import get_session, utcnow
-from .errors import GIError, MalformedRequest, NotFound, ValidationFailed
+from .errors import GIError, MalformedRequest, NotFound, ServiceUnavailable, ValidationFailed
 from . import photos
 from .services import clues, scans, signals, verification
 from .services.marks import find_mark
@@ -115,19 +114,6 @@ def _wants_json() -> bool:
     accept = request.accept_mimetypes
     best = accept.best_match(["text/html", "application/json", LINKSET_TYPE])
     return best in ("application/json", LINKSET_TYPE) and accept[best] > accept["text/html"]
-
-
-def _write_if_recording(code: str) -> None:
-    """On SQLite a check that reads the ledger and then logs must hold the write lock from BEGIN.
-
-    A deferred transaction that read before another writer committed cannot write any more
-    (SQLITE_BUSY_SNAPSHOT). Forged and malformed codes read nothing, so they need no lock early.
-    PostgreSQL has no such lock: there the code's MAC is not checked a second time for it.
-    """
-    if (request.method == "GET" and "db_session" not in g
-            and current_app.extensions["gi_engine"].dialect.name == "sqlite"
-            and verify_code(current_app.extensions["gi_keyring"], code).valid):
-        get_session().connection(execution_options={"gi_write": True})
 
 
 UI = {
@@ -204,60 +190,57 @@ def _checks_sentence(doc: dict[str, Any], lang: str) -> str | None:
     return t["checked_n"].format(n=checks["count"], date=checks["first_date"], place=place)
 
 
-def _json_answer(doc: dict[str, Any], check: Check) -> Response:
-    if check.genuine:
-        resp = jsonify(doc)
-    else:
-        body = {"error": check.verdict.value, "message": f"{doc['title']['en']}: {doc['message']['en']}",
-                "details": doc}
-        if getattr(g, "request_id", None):
-            body["request_id"] = g.request_id
-        resp = jsonify(body)
-    resp.status_code = check.status
+def _json_answer(result: verification.ConsumerVerdict) -> Response:
+    body = verification.json_body(result)
+    if not result.check.genuine and getattr(g, "request_id", None):
+        body = {**body, "request_id": g.request_id}
+    resp = jsonify(body)
+    resp.status_code = result.check.status
     return resp
 
 
-def _answer(check: Check, *, record: bool = True) -> Response:
-    """Log the check (GET only), describe it, and answer HTML or JSON with the verdict's status."""
-    session = get_session()
-    settings = _settings()
-    recording = record and request.method == "GET"
-    checks, scan = None, None
-    if recording:
-        scan, checks = scans.record_scan(session, verdict=check.verdict, detail=check.detail, serial=check.serial,
-                                         mac_ok=check.mac_ok, counted=check.mark is not None,
-                                         secret=settings.secret_key, ip=request.remote_addr,
-                                         user_agent=request.headers.get("User-Agent"))
-        batch = check.mark.batch if check.mark is not None else None
-        raised = signals.after_check(session, settings, scan, checks=checks, gi_id=batch.gi_id if batch else None,
-                                     producer_id=batch.producer_id if batch else None)
-        if raised and check.mark is not None:
-            checks = scans.checks_of(session, check.serial)  # with the suspect flag just set
-    elif check.mark is not None:
-        checks = scans.checks_of(session, check.serial)
-    doc = verification.describe(session, check, checks, base_url=_base_url())
-    if scan is not None and check.code:
-        doc["scan"] = {"token": scans.scan_token(settings.secret_key, scan, check.code),
-                       "location_url": f"{_base_url()}/v/{check.code}/location"}
+def _consumer_check(*, code: str | None = None, check: verification.Check | None = None,
+                    record: bool = True) -> verification.ConsumerVerdict:
+    """The verification service's consumer check, with what this request says (GET logs; HEAD does not)."""
+    return verification.consumer_check(
+        get_session(), keyring=current_app.extensions["gi_keyring"], settings=_settings(),
+        checklog=current_app.extensions["gi_checklog"], code=code, check=check, ip=request.remote_addr,
+        user_agent=request.headers.get("User-Agent"), base_url=_base_url(),
+        record=record and request.method == "GET")
+
+
+def _answer(result: verification.ConsumerVerdict) -> Response:
+    """Answer a consumer check as HTML or JSON with the verdict's status."""
+    check, doc = result.check, result.doc
+    if _wants_json():
+        return _language_header(_json_answer(result))
     lang = _lang()
     svg = None
-    if not _wants_json() and check.mark is not None:
+    if check.mark is not None:
         t = UI[lang]
-        svg = verification.area_map(session, check.mark.batch.gi_id, check.mark.batch.producer_id,
+        svg = verification.area_map(get_session(), check.mark.batch.gi_id, check.mark.batch.producer_id,
                                     title=str(escape(t["area"])), plots_label=str(escape(t["plots"])))
-    if "db_session" in g:
-        session.commit()
-    if _wants_json():
-        resp = _json_answer(doc, check)
-    else:
-        other = "en" if lang == "zh" else "zh"
-        other_url = f"{request.path}?{urlencode({**request.args.to_dict(), 'lang': other})}"
-        html = render_template("verify.html", doc=doc, lang=lang, t=UI[lang], svg=Markup(svg) if svg else None,
-                               checks_sentence=_checks_sentence(doc, lang), other_lang=other, other_url=other_url,
-                               today=verification.china_date(utcnow()))
-        resp = Response(html, status=check.status, mimetype="text/html")
+    other = "en" if lang == "zh" else "zh"
+    other_url = f"{request.path}?{urlencode({**request.args.to_dict(), 'lang': other})}"
+    html = render_template("verify.html", doc=doc, lang=lang, t=UI[lang], svg=Markup(svg) if svg else None,
+                           checks_sentence=_checks_sentence(doc, lang), other_lang=other, other_url=other_url,
+                           today=verification.china_date(utcnow()))
+    resp = Response(html, status=check.status, mimetype="text/html")
     resp.headers["Content-Language"] = "zh-CN" if lang == "zh" else "en"
     return resp
+
+
+def _language_header(resp: Response) -> Response:
+    resp.headers["Content-Language"] = "zh-CN" if _lang() == "zh" else "en"
+    return resp
+
+
+def _await_check(scan_id: int) -> None:
+    """The check a token names is written behind its answer, usually by another process: wait for its
+    row (it appears within one flush interval), else 503 with Retry-After so the page tries again."""
+    if not current_app.extensions["gi_checklog"].wait_for(scan_id):
+        raise ServiceUnavailable("this check is still being recorded; try again in a second",
+                                 code="check_not_recorded_yet", retry_after=1)
 
 
 # --- /v/{code} -------------------------------------------------------------------------------------
@@ -273,9 +256,7 @@ _STATUS_DOC = {400: "malformed: not shaped like a code",
            "application/json); every GET is logged as a check", public("consumers; no sign-in"), _STATUS_DOC,
            query={"lang": "zh (default) or en; Accept-Language: en also selects English"})
 def verify_code_page(code: str):
-    _write_if_recording(code)
-    check = verification.check_code(get_session(), current_app.extensions["gi_keyring"], code)
-    return _answer(check)
+    return _answer(_consumer_check(code=code))
 
 
 class LocationBody(BaseModel):
@@ -289,11 +270,14 @@ class LocationBody(BaseModel):
 @endpoint(bp, "/v/<code>/location", methods=["POST"], access=public("the consumer who just checked the code, "
           "with the scan token of that check"), body=LocationBody, tags=["verification"],
           summary="Add the consumer's approximate location (rounded to 0.01°, with its county) to a check, once",
-          responses={403: "invalid or expired scan token", 409: "this check already has a location"})
+          responses={403: "invalid or expired scan token", 409: "this check already has a location",
+                     503: "the check is still being recorded (it is written behind its answer): retry after "
+                          "Retry-After seconds"})
 def record_location(principal, code: str, body: LocationBody):
     canonical = code.strip().upper()
     settings = _settings()
     scan_id = scans.read_scan_token(settings.secret_key, body.token, canonical)
+    _await_check(scan_id)
     session = get_session()
     scan, answer = scans.record_location(session, scan_id, lat=body.lat, lon=body.lon)
     answer["suspect"] = False
@@ -354,6 +338,7 @@ def _report_input() -> tuple[ReportForm, bytes | None]:
           summary="Report a suspected fake from the verification page: description, shop, optional photo (re-encoded, "
                   "EXIF removed) and location; it becomes a clue in the inspectors' queue",
           responses={403: "invalid or expired scan token", 409: "this check was already reported",
+                     503: "the check is still being recorded: retry after Retry-After seconds",
                      413: "photo larger than 10 MB", 415: "not multipart/form-data or JSON",
                      422: "a field is missing or invalid, or the photo is not a JPEG/PNG image",
                      429: "too many reports from this client"})
@@ -366,6 +351,7 @@ def report_fake(principal, code: str):
         if form.lang in LANGS:
             lang = form.lang
         scan_id = scans.read_scan_token(settings.secret_key, form.token, canonical)
+        _await_check(scan_id)
         store = current_app.extensions["gi_storage"]
         photo = photos.store_photo(store, "reports", photo_data, max_bytes=REPORT_PHOTO_MAX_BYTES) \
             if photo_data is not None else None
@@ -546,17 +532,9 @@ def gs1_resolve(dl_path: str):
     wants_linkset = _wants_linkset(link_type)
     keyring = current_app.extensions["gi_keyring"]
     tag = request.args.get("v")
-    if tag and not wants_linkset:
-        try:  # the lock code from the parsed serial, so display forms (hyphens, lower case) lock too
-            serial15 = parse_serial(qualifiers["21"]).text[:15]
-        except SerialError:
-            serial15 = None
-        if serial15:
-            _write_if_recording(tag.strip().upper()[:1] + serial15 + tag.strip().upper()[1:])
-    session = get_session()
-    check = verification.check_gs1(session, keyring, gtin=gtin, serial_text=qualifiers["21"], tag=tag)
+    check = verification.check_gs1(get_session(), keyring, gtin=gtin, serial_text=qualifiers["21"], tag=tag)
     if check.mark is None:  # no links: answer the verdict here rather than redirect to it
-        return _answer(check, record=not wants_linkset)
+        return _answer(_consumer_check(check=check, record=not wants_linkset))
     links = _links(check)
     anchor = _anchor(gtin, qualifiers)
     linkset_url = f"{anchor}?{urlencode({'v': tag, 'linkType': 'linkset'})}"

@@ -6,7 +6,8 @@ caller's IP (never the IP itself) and a coarse user-agent class. Location is add
 the consumer chooses to share it, rounded to 0.01° with its county adcode.
 
 ``MarkCheck`` keeps per-serial counters ("checked N times, first on DATE in CITY") so the
-page never counts scans: it is upserted in the same transaction as the scan.
+page never counts scans: each process buffers its checks and a flusher writes them with one
+aggregated upsert of these counters in the same transaction (services/checklog.py).
 """
 from __future__ import annotations
 
@@ -52,10 +53,13 @@ class Scan(Base):
 
     __tablename__ = "scans"
     __table_args__ = (
-        # Per-serial history (copied-label signals); ids grow with time, so no index on `at`.
+        # Per-serial history (copied-label signals). Ids come in blocks per process (services/checklog.py):
+        # they are unique but not in time order across processes; compare checks by `at`.
         Index("ix_scans_series_seq", "series", "seq"),
         # Bursts of unknown codes from one client (the hash rotates daily).
         Index("ix_scans_ip_hash_at", "ip_hash", "at"),
+        # SQLite: sqlite_sequence is the id sequence the check log takes blocks from (services/checklog.py).
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -100,3 +104,18 @@ class MarkCheck(Base):
     suspect_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime())
     # The alert kinds raised, comma-separated (e.g. "too_many_checks,impossible_travel").
     suspect_reasons: Mapped[Optional[str]] = mapped_column(String(120))
+
+
+class ScanIdBlock(Base):
+    """A block of check ids one process took (services/checklog.py): ids exist before their rows.
+
+    Taking a block is a committed write, so no block is ever handed out twice, even across a crash.
+    """
+
+    __tablename__ = "scan_id_blocks"
+
+    first_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(Integer)
+    taken_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    host: Mapped[Optional[str]] = mapped_column(String(64))
+    pid: Mapped[Optional[int]] = mapped_column(Integer)

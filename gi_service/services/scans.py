@@ -11,8 +11,8 @@ Privacy by construction:
   county with the service's own boundaries; no third-party geolocation is asked.
 
 Counting stays cheap at scale: ``mark_checks`` holds one row per checked serial, upserted
-in the same transaction as the scan (``INSERT … ON CONFLICT DO UPDATE … RETURNING`` on
-both PostgreSQL and SQLite), so "checked N times, first on DATE in CITY" is one row read.
+with the scans of each flushed batch (services/checklog.py), so "checked N times, first on DATE
+in CITY" is one row read, joined into the verdict's own lookup.
 """
 from __future__ import annotations
 
@@ -24,14 +24,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, String, bindparam, case, delete, func, insert as sa_insert, literal, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, bindparam, case, delete, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from ..codes import Serial
 from ..db import utcnow
 from ..errors import Conflict, Forbidden, NotFound
-from ..models import MarkCheck, Scan, UAClass, Verdict
+from ..models import MarkCheck, Scan, ScanIdBlock, UAClass, Verdict
 from .registry import CHINA_TZ
 
 LOCATION_PRECISION = 2              # decimal places of a shared location: 0.01° ≈ 1.1 km
@@ -80,8 +79,8 @@ def _token_mac(secret: str, scan_id: int, expires: int, code: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def scan_token(secret: str, scan: Scan, code: str) -> str:
-    """A token that lets the page add a location to this one scan, for an hour."""
+def scan_token(secret: str, scan, code: str) -> str:
+    """A token that lets the page add a location to this one scan (anything with `id` and `at`), for an hour."""
     expires = int((scan.at + TOKEN_TTL).timestamp())
     return f"{scan.id}.{expires}.{_token_mac(secret, scan.id, expires, code)}"
 
@@ -128,61 +127,24 @@ _CHECK_COLUMNS = (MarkCheck.count, MarkCheck.first_at, MarkCheck.first_adcode, M
                   MarkCheck.suspect_at, MarkCheck.suspect_reasons)
 
 
-_SCAN_COLUMNS = ("at", "series", "seq", "mac_ok", "verdict", "detail", "ip_hash", "ua_class")
-_COUNTER_COLUMNS = ["series", "seq", "count", "first_at", "first_scan_id", "last_at", "last_scan_id"]
+def new_check(checklog, *, verdict: Verdict, detail: str | None, serial: Serial | None, mac_ok: bool, counted: bool,
+              secret: str, ip: str | None, user_agent: str | None, gi_id: int | None = None,
+              producer_id: int | None = None, now: dt.datetime | None = None):
+    """One consumer check, given its id and handed to the check log (written behind the answer).
 
-
-def _counted(stmt):
-    """`INSERT … ON CONFLICT (series, seq) DO UPDATE`: one more check of a serial already counted."""
-    return stmt.on_conflict_do_update(
-        index_elements=[MarkCheck.series, MarkCheck.seq],
-        set_={"count": MarkCheck.count + 1, "last_at": stmt.excluded.last_at,
-              "last_scan_id": stmt.excluded.last_scan_id})
-
-
-# Built once (a reused statement keeps its compiled form and cache key); executed on the session's
-# connection as Core, not through the ORM's bulk-insert machinery. Every consumer check runs these.
-_INSERT_SCAN = sa_insert(Scan).values({c: bindparam(c) for c in _SCAN_COLUMNS}).returning(Scan.id)
-_new_scan = (postgresql.insert(Scan).values({c: bindparam(c) for c in _SCAN_COLUMNS})
-             .returning(Scan.id, Scan.at).cte("new_scan"))
-# PostgreSQL: the scan and its counter in one statement (a data-modifying CTE).
-_PG_SCAN_AND_COUNT = _counted(postgresql.insert(MarkCheck).from_select(
-    _COUNTER_COLUMNS,
-    select(bindparam("c_series", type_=String(6)), bindparam("c_seq", type_=BigInteger), literal(1),
-           _new_scan.c.at, _new_scan.c.id, _new_scan.c.at, _new_scan.c.id))).returning(
-    *_CHECK_COLUMNS, MarkCheck.last_scan_id)
-_SQLITE_COUNT = _counted(sqlite.insert(MarkCheck).values(
-    {c: bindparam(f"c_{c}") for c in _COUNTER_COLUMNS})).returning(*_CHECK_COLUMNS)
-
-
-def record_scan(session: Session, *, verdict: Verdict, detail: str | None, serial: Serial | None, mac_ok: bool,
-                counted: bool, secret: str, ip: str | None, user_agent: str | None,
-                now: dt.datetime | None = None) -> tuple[Scan, Checks | None]:
-    """Log one check; when `counted` (a real mark, a person), bump its serial's counters with it.
-
-    On PostgreSQL the scan insert and the counter upsert are one statement; on SQLite two. The
-    returned Scan is a transient object carrying the row's values (it is not in the session).
+    `counted` (a real mark) bumps the serial's counters unless the caller is a bot: link previews
+    and crawlers would inflate "checked N times".
     """
+    from .checklog import PendingCheck
+
     now = now or utcnow()
     ua = ua_class(user_agent)
-    values = {"at": now, "series": serial.series if serial else None, "seq": serial.seq if serial else None,
-              "mac_ok": mac_ok, "verdict": verdict, "detail": detail, "ip_hash": ip_hash(secret, ip, now),
-              "ua_class": ua}
-    count_it = serial is not None and counted and ua != UAClass.bot
-    conn = session.connection()
-    if count_it and conn.dialect.name == "postgresql":
-        row = conn.execute(_PG_SCAN_AND_COUNT, {**values, "c_series": serial.series, "c_seq": serial.seq}).one()
-        return Scan(id=int(row[6]), **values), Checks.from_row(row)
-    scan_id = conn.execute(_INSERT_SCAN, values).scalar_one()
-    scan = Scan(id=scan_id, **values)
-    if serial is None or not counted:
-        return scan, None
-    if not count_it:  # link previews and crawlers would inflate "checked N times"
-        return scan, checks_of(session, serial)
-    row = conn.execute(_SQLITE_COUNT, {"c_series": serial.series, "c_seq": serial.seq, "c_count": 1,
-                                       "c_first_at": now, "c_first_scan_id": scan_id, "c_last_at": now,
-                                       "c_last_scan_id": scan_id}).one()
-    return scan, Checks.from_row(row)
+    check = PendingCheck(
+        id=checklog.new_id(), at=now, series=serial.series if serial else None, seq=serial.seq if serial else None,
+        mac_ok=mac_ok, verdict=verdict, detail=detail, ip_hash=ip_hash(secret, ip, now), ua_class=ua,
+        counted=serial is not None and counted and ua != UAClass.bot, gi_id=gi_id, producer_id=producer_id)
+    checklog.append(check)
+    return check
 
 
 _CHECKS_OF = select(*_CHECK_COLUMNS).where(MarkCheck.series == bindparam("series"), MarkCheck.seq == bindparam("seq"))
@@ -220,7 +182,12 @@ def record_location(session: Session, scan_id: int, *, lat: float, lon: float,
     if result.rowcount != 1:
         raise Conflict("this check already has a location", code="already_located")
     if adcode and scan.mac_ok and scan.series is not None and scan.ua_class != UAClass.bot:
-        newest = or_(MarkCheck.last_located_scan_id.is_(None), MarkCheck.last_located_scan_id < scan_id)
+        # Newest by the checks' times (ids come in blocks per process and are not in time order).
+        located = aliased(Scan)
+        previous_at = (select(located.at).where(located.id == MarkCheck.last_located_scan_id)
+                       .scalar_subquery())
+        newest = or_(MarkCheck.last_located_scan_id.is_(None), previous_at < scan.at,
+                     and_(previous_at == scan.at, MarkCheck.last_located_scan_id < scan_id))
         session.execute(update(MarkCheck)
                         .where(MarkCheck.series == scan.series, MarkCheck.seq == scan.seq)
                         .values(last_adcode=case((newest, adcode), else_=MarkCheck.last_adcode),
@@ -257,6 +224,7 @@ def place(adcode: str | None) -> dict[str, Any] | None:
 # --- retention ---------------------------------------------------------------------------------
 
 IP_HASH_RETENTION = dt.timedelta(days=30)    # bursts are judged within minutes; abuse review within weeks
+ID_BLOCK_RETENTION = dt.timedelta(days=30)   # who took which block of check ids: for reviewing incidents
 SCAN_RETENTION = dt.timedelta(days=730)      # two years of checks for the signals and the statistics
 
 
@@ -265,12 +233,14 @@ class PruneResult:
     ip_hashes_cleared: int
     scans_deleted: int
     kept_as_evidence: int
+    id_blocks_deleted: int = 0
 
 
 def prune(session: Session, *, now: dt.datetime | None = None, ip_hash_days: int | None = None,
           scan_days: int | None = None, batch: int = 50_000) -> PruneResult:
     """Forget what the scan log no longer needs: IP hashes after 30 days (of checks and of consumer
-    reports), checks after two years.
+    reports), checks after two years, the record of which process took which block of check ids
+    (``scan_id_blocks``) after 30 days.
 
     A check a clue points to (an alert or a consumer report) is evidence and is kept. The per-serial
     counters (``mark_checks``) keep their totals, so "checked N times" stays true. Deletes go in
@@ -299,4 +269,7 @@ def prune(session: Session, *, now: dt.datetime | None = None, ip_hash_days: int
                                    .execution_options(synchronize_session=False)).rowcount
         session.commit()
     kept = session.scalar(select(func.count()).select_from(Scan).where(Scan.at < scan_cutoff)) or 0
-    return PruneResult(int(cleared or 0), deleted, int(kept))
+    blocks = session.execute(delete(ScanIdBlock).where(ScanIdBlock.taken_at < now - ID_BLOCK_RETENTION)
+                             .execution_options(synchronize_session=False)).rowcount
+    session.commit()
+    return PruneResult(int(cleared or 0), deleted, int(kept), int(blocks or 0))

@@ -20,9 +20,11 @@ happened (the county of the located check) and to the producer's place, or, when
 is known, to the GI's authority. Alerts about a serial also mark its ``MarkCheck`` row as
 suspect, so the consumer page warns everyone who checks that code afterwards.
 
-The checks cost nothing on the common path: the check counter comes back from the upsert
-that counts it; the burst count runs only for unknown codes (one index range scan); the
-location signals run when a consumer shares a location, not on every check.
+The checks cost nothing on the consumer's path: the code signals run in the check log's flusher
+over each written batch (``on_flush``: the counters come back from the batch's upsert; one count
+of recent unknown codes per client in the batch), and the location signals run when a consumer
+shares a location. The consumer whose check reaches the threshold is warned on that very answer
+(services/verification.py judges the count it shows), before the flush raises the alert.
 """
 from __future__ import annotations
 
@@ -43,7 +45,7 @@ from ..config import Settings
 from ..db import dialect_insert
 from ..models import (AlertKind, Clue, ClueKind, CluePlace, ClueStatus, GIProduct, MarkCheck, Organisation, PlaceRole, Scan,
                       UAClass, Verdict)
-from .scans import Checks, place
+from .scans import place
 
 _GEOD = Geod(ellps="WGS84")
 TRAVEL_HISTORY = 50   # located checks of one code compared with a new one (copies beyond that are flagged anyway)
@@ -89,31 +91,31 @@ def raise_alert(session: Session, kind: AlertKind, *, subject: str, at: dt.datet
                 details: dict[str, Any], places: Iterable[tuple[PlaceRole, str | None]], gi_id: int | None = None,
                 producer_id: int | None = None, serial: Serial | tuple[str, int] | None = None,
                 scan_id: int | None = None, adcode: str | None = None,
-                suspect_reasons: tuple[str, ...] | None = None) -> Raised:
+                suspect_reasons: tuple[str, ...] | None = None, times: int = 1) -> Raised:
     """Insert the alert for (kind, subject) or, if it exists, count one more occurrence of it.
 
     Concurrent first occurrences race on the unique dedup key: the upsert lets exactly one insert
     win and counts the others on it. `suspect_reasons`, when the caller has the serial's counters
-    at hand, saves looking them up.
+    at hand, saves looking them up. `times` counts several occurrences at once (a flushed batch).
     """
     series, seq = (serial.series, serial.seq) if isinstance(serial, Serial) else (serial or (None, None))
     key = _dedup(kind, subject)
     insert = dialect_insert(session)
     stmt = insert(Clue).values(kind=ClueKind.alert, alert_kind=kind, dedup_key=key, created_at=at, last_at=at,
-                               occurrences=1, gi_id=gi_id, producer_id=producer_id, series=series, seq=seq,
+                               occurrences=times, gi_id=gi_id, producer_id=producer_id, series=series, seq=seq,
                                scan_id=scan_id, adcode=adcode, summary=summary[:300], details=details,
                                status=ClueStatus.open)
     # One statement whoever comes first: racing first occurrences make one row, each counted once.
     stmt = stmt.on_conflict_do_update(
         index_elements=[Clue.dedup_key],
-        set_={"occurrences": Clue.occurrences + 1, "last_at": stmt.excluded.last_at, "summary": stmt.excluded.summary,
+        set_={"occurrences": Clue.occurrences + stmt.excluded.occurrences, "last_at": stmt.excluded.last_at, "summary": stmt.excluded.summary,
               "details": stmt.excluded.details, "scan_id": func.coalesce(stmt.excluded.scan_id, Clue.scan_id),
               "adcode": func.coalesce(stmt.excluded.adcode, Clue.adcode)})
     clue_id, occurrences = session.execute(stmt.returning(Clue.id, Clue.occurrences)).one()
     add_places(session, clue_id, places)
     if series is not None and seq is not None and not already_suspect_of(kind, suspect_reasons):
         mark_suspect(session, series, seq, kind, at)
-    return Raised(clue_id, kind, occurrences == 1)
+    return Raised(clue_id, kind, occurrences == times)
 
 
 def already_suspect_of(kind: AlertKind, reasons: tuple[str, ...] | None) -> bool:
@@ -158,53 +160,98 @@ def home_places(session: Session, gi_id: int | None, producer_id: int | None) ->
     return [(PlaceRole.gi_authority, "100000")]
 
 
-# --- on every check ----------------------------------------------------------------------------
+# --- on every flushed batch of checks ------------------------------------------------------------
 
-def after_check(session: Session, settings: Settings, scan: Scan, *, checks: Checks | None, gi_id: int | None,
-                producer_id: int | None) -> list[Raised]:
-    """Signals a check can raise by itself: too many checks of its code, a burst of unknown codes."""
+def on_flush(session: Session, settings: Settings, result) -> list[Raised]:
+    """Signals a batch of checks raises by itself (services/checklog.py calls this in the flush's transaction).
+
+    * too many checks: a counted serial whose counter (after the batch's upsert) reached the GI's
+      threshold; one occurrence per check of the batch at or beyond it, as if judged check by check;
+    * a burst of unknown codes: per client with unknown codes in the batch, one count over its recent
+      unknown checks (one statement for the whole batch, never one per check).
+
+    Only the checks really inserted are judged, so a retried flush raises nothing twice. Alerts are
+    raised in the order of their keys (two processes flushing at once never wait on each other in a
+    cycle).
+    """
     raised: list[Raised] = []
-    if checks is not None and scan.series is not None and scan.ua_class != UAClass.bot and gi_id is not None:
-        from .verification import gi_facts
+    latest: dict[tuple[str, int], Any] = {}
+    per_key: dict[tuple[str, int], int] = {}
+    for c in result.inserted:
+        if c.counted and c.ua_class != UAClass.bot and c.gi_id is not None:
+            key = (c.series, c.seq)
+            per_key[key] = per_key.get(key, 0) + 1
+            if key not in latest or (c.at, c.id) > (latest[key].at, latest[key].id):
+                latest[key] = c
+    from .verification import gi_facts
 
-        threshold = gi_facts(session, gi_id).check_alert_threshold or settings.check_alert_threshold
-        if checks.count >= threshold:
-            serial = _serial_text(scan.series, scan.seq)
-            places = [(PlaceRole.scan_place, checks.last_adcode), *home_places(session, gi_id, producer_id)]
-            raised.append(raise_alert(
-                session, AlertKind.too_many_checks, subject=f"{scan.series}:{scan.seq}", at=scan.at,
-                summary=SUMMARIES[AlertKind.too_many_checks].format(serial=serial, count=checks.count,
-                                                                     threshold=threshold),
-                details={"serial": serial, "count": checks.count, "threshold": threshold,
-                         "first_at": checks.first_at.isoformat() if checks.first_at else None,
-                         "first_place": place(checks.first_adcode), "last_place": place(checks.last_adcode)},
-                places=places, gi_id=gi_id, producer_id=producer_id, serial=(scan.series, scan.seq),
-                scan_id=scan.id, adcode=checks.last_adcode, suspect_reasons=checks.suspect_reasons))
-    if scan.verdict == Verdict.unknown and scan.ip_hash:
-        raised += _unknown_burst(session, settings, scan)
+    for key in sorted(latest):
+        counter = result.counters.get(key)
+        if counter is None:
+            continue
+        c = latest[key]
+        threshold = gi_facts(session, c.gi_id).check_alert_threshold or settings.check_alert_threshold
+        if counter.count < threshold:
+            continue
+        # Checks of this batch at or past the threshold: count - n + 1 ... count.
+        times = min(per_key[key], counter.count - threshold + 1)
+        serial = _serial_text(c.series, c.seq)
+        places = [(PlaceRole.scan_place, counter.last_adcode), *home_places(session, c.gi_id, c.producer_id)]
+        reasons = tuple(r for r in (counter.suspect_reasons or "").split(",") if r)
+        raised.append(raise_alert(
+            session, AlertKind.too_many_checks, subject=f"{c.series}:{c.seq}", at=c.at,
+            summary=SUMMARIES[AlertKind.too_many_checks].format(serial=serial, count=counter.count,
+                                                                 threshold=threshold),
+            details={"serial": serial, "count": counter.count, "threshold": threshold,
+                     "first_at": counter.first_at.isoformat() if counter.first_at else None,
+                     "first_place": place(counter.first_adcode), "last_place": place(counter.last_adcode)},
+            places=places, gi_id=c.gi_id, producer_id=c.producer_id, serial=(c.series, c.seq),
+            scan_id=c.id, adcode=counter.last_adcode, suspect_reasons=reasons, times=times))
+    unknown: dict[str, list] = {}
+    for c in result.inserted:
+        if c.verdict == Verdict.unknown and c.ip_hash:
+            unknown.setdefault(c.ip_hash, []).append(c)
+    if unknown:
+        raised += _unknown_bursts(session, settings, unknown)
     return raised
 
 
-def _unknown_burst(session: Session, settings: Settings, scan: Scan) -> list[Raised]:
-    since = scan.at - dt.timedelta(minutes=settings.unknown_burst_minutes)
-    count = session.scalar(select(func.count()).select_from(Scan)
-                           .where(Scan.ip_hash == scan.ip_hash, Scan.at >= since, Scan.verdict == Verdict.unknown))
-    if count < settings.unknown_burst_count:
-        return []
-    claimed = session.execute(select(Scan.series, func.count()).where(Scan.ip_hash == scan.ip_hash, Scan.at >= since,
-                                                                       Scan.verdict == Verdict.unknown)
-                              .group_by(Scan.series).order_by(func.count().desc()).limit(10)).all()
-    day = scan.at.date().isoformat()
-    # Route to the authority of the GI most of the codes claim to be of (unknown codes have no producer).
-    top = next((series for series, _n in claimed if series), None)
-    claimed_gi_id = session.scalar(select(GIProduct.id).where(GIProduct.mark_prefix == top[:4])) if top else None
-    return [raise_alert(
-        session, AlertKind.unknown_burst, subject=f"{scan.ip_hash}:{day}", at=scan.at,
-        summary=SUMMARIES[AlertKind.unknown_burst].format(count=count, minutes=settings.unknown_burst_minutes),
-        details={"count": count, "minutes": settings.unknown_burst_minutes, "client": scan.ip_hash[:12],
-                 "claimed_series": [{"series": s, "checks": n} for s, n in claimed]},
-        places=home_places(session, claimed_gi_id, None) if claimed_gi_id else [(PlaceRole.gi_authority, "100000")],
-        gi_id=claimed_gi_id, scan_id=scan.id)]
+def _unknown_bursts(session: Session, settings: Settings, unknown: dict[str, list]) -> list[Raised]:
+    """One count per client over its unknown checks in the window ending at its latest check of the batch."""
+    window = dt.timedelta(minutes=settings.unknown_burst_minutes)
+    latest = {h: max(checks, key=lambda c: (c.at, c.id)) for h, checks in unknown.items()}
+    since = min(c.at for c in latest.values()) - window
+    rows = session.execute(select(Scan.ip_hash, Scan.at, Scan.series)
+                           .where(Scan.ip_hash.in_(sorted(latest)), Scan.at >= since,
+                                  Scan.verdict == Verdict.unknown)).all()
+    history: dict[str, list] = {}
+    for ip_hash, at, series in rows:
+        history.setdefault(ip_hash, []).append((at, series))
+    raised = []
+    for ip_hash in sorted(latest):
+        scan = latest[ip_hash]
+        start = scan.at - window
+        recent = [(at, series) for at, series in history.get(ip_hash, ()) if start <= at <= scan.at]
+        count = len(recent)
+        if count < settings.unknown_burst_count:
+            continue
+        times = min(len(unknown[ip_hash]), count - settings.unknown_burst_count + 1)
+        tally: dict[str | None, int] = {}
+        for _at, series in recent:
+            tally[series] = tally.get(series, 0) + 1
+        claimed = sorted(tally.items(), key=lambda kv: (-kv[1], kv[0] or ""))[:10]
+        day = scan.at.date().isoformat()
+        # Route to the authority of the GI most of the codes claim to be of (unknown codes have no producer).
+        top = next((series for series, _n in claimed if series), None)
+        claimed_gi_id = session.scalar(select(GIProduct.id).where(GIProduct.mark_prefix == top[:4])) if top else None
+        raised.append(raise_alert(
+            session, AlertKind.unknown_burst, subject=f"{ip_hash}:{day}", at=scan.at,
+            summary=SUMMARIES[AlertKind.unknown_burst].format(count=count, minutes=settings.unknown_burst_minutes),
+            details={"count": count, "minutes": settings.unknown_burst_minutes, "client": ip_hash[:12],
+                     "claimed_series": [{"series": s, "checks": n} for s, n in claimed]},
+            places=home_places(session, claimed_gi_id, None) if claimed_gi_id else [(PlaceRole.gi_authority, "100000")],
+            gi_id=claimed_gi_id, scan_id=scan.id, times=times))
+    return raised
 
 
 # --- when a consumer shares a location -----------------------------------------------------------
@@ -259,7 +306,7 @@ def _impossible_travel(session: Session, settings: Settings, scan: Scan) -> tupl
     others = session.scalars(select(Scan).where(Scan.series == scan.series, Scan.seq == scan.seq,
                                                 Scan.id != scan.id, Scan.lat.is_not(None),
                                                 Scan.ua_class != UAClass.bot)
-                             .order_by(Scan.id.desc()).limit(TRAVEL_HISTORY)).all()
+                             .order_by(Scan.at.desc(), Scan.id.desc()).limit(TRAVEL_HISTORY)).all()
     worst: tuple[float, Scan, float, float] | None = None
     for other in others:
         km = distance_km(scan.lat, scan.lon, other.lat, other.lon)

@@ -34,11 +34,11 @@ from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from ..codes import CodeCheck, MarkKeyring, Serial, SerialError, parse_serial, verify_code
-from ..db import utcnow
+from ..db import read_first, utcnow
 from ..models import (Authorization, AuthorizationStatus, GIKind, GIProduct, GIStatus, LedgerEvent, Lot, LotStatus,
-                      MarkBatch, MarkRange, MarkState, Organisation, OriginArea, Plot, Verdict)
+                      MarkBatch, MarkCheck, MarkRange, MarkState, Organisation, OriginArea, Plot, Verdict)
 from .registry import CHINA_TZ
-from .scans import Checks, place
+from .scans import Checks, place, scan_token
 
 # --- verdicts ----------------------------------------------------------------------------------
 
@@ -166,6 +166,8 @@ class Check:
     mac_ok: bool = False
     mark: MarkFacts | None = None
     authorization: AuthorizationFacts | None = None
+    # The serial's counters as the lookup read them (written checks only), when the mark exists.
+    recorded: Checks | None = None
 
     @property
     def status(self) -> int:
@@ -265,6 +267,8 @@ _LOOKUP_COLUMNS = (
     MarkBatch.id, MarkBatch.gi_id, MarkBatch.producer_id, MarkBatch.gtin, MarkBatch.pack_size_g,
     Lot.lot_no, Lot.production_date, Lot.test_report_no, Lot.testing_body, Lot.status, Lot.recalled_at,
     Authorization.status, Authorization.valid_until, GIProduct.status,
+    MarkCheck.count, MarkCheck.first_at, MarkCheck.first_adcode, MarkCheck.last_adcode, MarkCheck.suspect_at,
+    MarkCheck.suspect_reasons,
 )
 
 
@@ -277,29 +281,33 @@ _LOOKUP = (select(*_LOOKUP_COLUMNS)
            .outerjoin(Lot, Lot.id == MarkRange.lot_id)
            .outerjoin(Authorization, and_(Authorization.producer_id == MarkBatch.producer_id,
                                           Authorization.gi_id == MarkBatch.gi_id))
+           .outerjoin(MarkCheck, and_(MarkCheck.series == bindparam("series"), MarkCheck.seq == bindparam("seq")))
            .where(MarkRange.series == bindparam("series"), MarkRange.seq_start <= bindparam("seq"))
            .order_by(MarkRange.seq_start.desc()).limit(1))
 
 
-def lookup(session: Session, serial: Serial) -> tuple[MarkFacts, AuthorizationFacts | None, GIStatus] | None:
-    """The serial's range, batch, lot, the producer's authorization and the GI's status: one statement.
+def lookup(session: Session, serial: Serial) -> tuple[MarkFacts, AuthorizationFacts | None, GIStatus, Checks] | None:
+    """The serial's range, batch, lot, the producer's authorization, the GI's status and the serial's
+    check counters: one statement.
 
     The same index seek as ``marks.find_mark`` (the last range starting at or before the serial), with
-    the rows it needs joined on their keys; plain columns on the session's connection (Core), because
-    building ORM objects cost more than the query on this path (every consumer check runs it).
+    the rows it needs joined on their keys; plain columns (Core), because building ORM objects cost
+    more than the query on this path (every consumer check runs it). Outside a transaction on
+    PostgreSQL it runs in autocommit on the reader twin (``db.read_first``): one round trip.
     """
-    row = session.connection().execute(_LOOKUP, {"series": serial.series, "seq": serial.seq}).first()
+    row = read_first(session, _LOOKUP, {"series": serial.series, "seq": serial.seq})
     if row is None or row[1] < serial.seq:
         return None
     (seq_start, seq_end, state, event_seq, lot_id, batch_id, gi_id, producer_id, gtin, pack_size_g,
      lot_no, production_date, test_report_no, testing_body, lot_status, recalled_at,
-     auth_status, valid_until, gi_status) = row
+     auth_status, valid_until, gi_status, *counter) = row
     lot = (LotFacts(lot_no, production_date, test_report_no, testing_body, lot_status, recalled_at)
            if lot_no is not None else None)
     mark = MarkFacts(serial, state, BatchFacts(batch_id, gi_id, producer_id, gtin, pack_size_g),
                      RangeFacts(seq_start, seq_end, event_seq, lot_id), lot)
     auth = AuthorizationFacts(auth_status, valid_until) if auth_status is not None else None
-    return mark, auth, gi_status
+    checks = Checks.from_row(counter) if counter[0] is not None else Checks.none()
+    return mark, auth, gi_status, checks
 
 
 def _check_ledger(session: Session, serial: Serial, code: str, *, gtin: str | None,
@@ -308,13 +316,14 @@ def _check_ledger(session: Session, serial: Serial, code: str, *, gtin: str | No
     base = dict(code=code, serial=serial, mac_ok=True)
     if found is None:
         return Check(Verdict.unknown, "never_issued", "a valid tag, but this serial was never issued", **base)
-    mark, auth, gi_status = found
+    mark, auth, gi_status, recorded = found
     if gtin is not None and mark.batch.gtin != gtin:
         return Check(Verdict.unknown, "gtin_mismatch", "the code was not issued for this GTIN", **base)
     if mark.state == MarkState.allocated:
         # Approved but never printed: a real code for it can only have leaked; no genuine label carries it.
         return Check(Verdict.unknown, "not_printed", "this serial was never printed", **base)
     base["mark"] = mark
+    base["recorded"] = recorded
     if mark.state in _DEAD:
         verdict, detail = _DEAD[mark.state]
         return Check(verdict, detail, f"the mark is {mark.state.value}", **base)
@@ -523,6 +532,79 @@ def describe(session: Session, check: Check, checks: Checks | None, *, base_url:
         if checks.suspect_reasons:
             doc["suspect"] = suspect_warning(checks)
     return doc
+
+
+@dataclass(frozen=True)
+class ConsumerVerdict:
+    """A consumer's check, whole: the verdict, the counters shown, the answer document, the logged check."""
+
+    check: Check
+    checks: Checks | None
+    doc: dict[str, Any]
+    scan: Any | None = None      # the checklog.PendingCheck (its id names the check in the scan token)
+
+
+def consumer_check(session: Session, *, keyring: MarkKeyring, settings, checklog, code: str | None = None,
+                   check: Check | None = None, ip: str | None, user_agent: str | None, base_url: str,
+                   record: bool = True) -> ConsumerVerdict:
+    """Check a code as a consumer does (the page, the JSON answer, the GS1 resolver's direct answers).
+
+    The verdict (syntax, MAC once, then one lookup that also reads the serial's counters), the check
+    handed to the check log when `record` (GET: HEAD and link listings are not checks), the count
+    shown ("checked N times": the written counter, plus this process's checks not written yet,
+    plus this one) and the answer document. A count at or beyond the GI's threshold shows the
+    copied-label warning on this very answer; the flush that writes it raises the alert.
+    `check` is a verdict already reached (the GS1 resolver's ``check_gs1``), else `code` is checked.
+    """
+    if check is None:
+        check = check_code(session, keyring, code or "")
+    batch = check.mark.batch if check.mark is not None else None
+    before = (0, None)
+    if check.mark is not None and checklog is not None:
+        before = checklog.pending(check.serial.series, check.serial.seq)
+    scan = None
+    if record:
+        from .scans import new_check
+
+        scan = new_check(checklog, verdict=check.verdict, detail=check.detail, serial=check.serial,
+                         mac_ok=check.mac_ok, counted=check.mark is not None, secret=settings.secret_key, ip=ip,
+                         user_agent=user_agent, gi_id=batch.gi_id if batch else None,
+                         producer_id=batch.producer_id if batch else None)
+    checks = None
+    if check.mark is not None:
+        checks = shown_checks(session, settings, check, pending=before, this=scan if scan is not None and scan.counted
+                              else None)
+    doc = describe(session, check, checks, base_url=base_url)
+    if scan is not None and check.code:
+        doc["scan"] = {"token": scan_token(settings.secret_key, scan, check.code),
+                       "location_url": f"{base_url}/v/{check.code}/location"}
+    return ConsumerVerdict(check, checks, doc, scan)
+
+
+def shown_checks(session: Session, settings, check: Check, *, pending: tuple[int, dt.datetime | None],
+                 this=None) -> Checks:
+    """The counters a consumer is shown: written ones, this process's pending ones, and this check."""
+    recorded = check.recorded or Checks.none()
+    n, first_pending = pending
+    times = [t for t in (first_pending, this.at if this is not None else None) if t is not None]
+    count = recorded.count + n + (1 if this is not None else 0)
+    first_at = recorded.first_at if recorded.count else (min(times) if times else None)
+    reasons, suspect_at = recorded.suspect_reasons, recorded.suspect_at
+    if count and "too_many_checks" not in reasons:
+        gi = gi_facts(session, check.mark.batch.gi_id)
+        if count >= (gi.check_alert_threshold or settings.check_alert_threshold):
+            reasons = (*reasons, "too_many_checks")
+            suspect_at = suspect_at or (this.at if this is not None else utcnow())
+    return Checks(count, first_at, recorded.first_adcode, recorded.last_adcode, suspect_at, reasons)
+
+
+def json_body(result: ConsumerVerdict) -> dict[str, Any]:
+    """The JSON answer: the document for a genuine mark, else the error envelope around it."""
+    doc = result.doc
+    if result.check.genuine:
+        return doc
+    return {"error": result.check.verdict.value, "message": f"{doc['title']['en']}: {doc['message']['en']}",
+            "details": doc}
 
 
 SUSPECT_TEXTS = {

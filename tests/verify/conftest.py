@@ -6,6 +6,8 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import event
 
+from gi_service.db import reader_engine
+
 from gi_service.codes import format_serial, make_code, parse_serial
 from tests.factories import LedgerWorld
 
@@ -75,23 +77,27 @@ def world(factory, client, app) -> World:
 
 
 class StatementLog:
-    """Every SQL statement an engine runs while it is recording."""
+    """Every SQL statement an engine (and, on PostgreSQL, its autocommit reader twin) runs while recording."""
 
     def __init__(self, engine):
-        self.engine = engine
+        self.engines = [engine] + ([reader_engine(engine)] if engine.dialect.name == "postgresql" else [])
         self.statements: list[str] = []
-        event.listen(engine, "before_cursor_execute", self._record)
+        for e in self.engines:
+            event.listen(e, "before_cursor_execute", self._record)
 
     def _record(self, conn, cursor, statement, parameters, context, executemany):
         self.statements.append(statement.strip())
 
     def close(self) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._record)
+        for e in self.engines:
+            event.remove(e, "before_cursor_execute", self._record)
 
     def data_statements(self) -> list[str]:
-        """Statements other than transaction control (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, PRAGMA)."""
+        """Statements other than transaction control (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, PRAGMA) and the
+        check log's allocation of a block of check ids (once per block, not per check)."""
         skip = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "PRAGMA")
-        return [s for s in self.statements if not s.upper().startswith(skip)]
+        return [s for s in self.statements if not s.upper().startswith(skip)
+                and "scan_id_blocks" not in s and "sqlite_sequence" not in s]
 
 
 @pytest.fixture
@@ -99,3 +105,13 @@ def sql(app):
     log = StatementLog(app.extensions["gi_engine"])
     yield log
     log.close()
+
+
+@pytest.fixture
+def buffered(app):
+    """The app's check log as in production, buffered behind the answers, but flushed only by the test
+    (``buffered.flush()``): what a request does and what the flush does can be told apart."""
+    checklog = app.extensions["gi_checklog"]
+    checklog.synchronous = False
+    checklog.interval_s = 3600.0
+    return checklog

@@ -49,3 +49,20 @@ def test_prune_forgets_old_hashes_and_checks_but_keeps_evidence_and_counts(world
     assert "cleared 0 IP hashes" in again.output and "deleted 0 checks" in again.output
     assert session.scalar(select(func.count()).select_from(Scan)) == 3
     assert session.scalar(select(ConsumerReport.ip_hash)) is None               # the report's hash too
+
+
+def test_prune_forgets_old_records_of_check_id_blocks(app, session):
+    """Are records of which process took which block of check ids kept for 30 days, and older ones forgotten?"""
+    from gi_service.models import ScanIdBlock
+    from gi_service.services import scans as scan_service
+
+    log = app.extensions["gi_checklog"]
+    log.new_id()                                           # a block taken now
+    now = dt.datetime.now(dt.timezone.utc)
+    session.add(ScanIdBlock(first_id=10**12, size=128, taken_at=now - dt.timedelta(days=31), host="old", pid=1))
+    session.commit()
+    result = scan_service.prune(session)
+    assert result.id_blocks_deleted == 1
+    session.rollback()
+    assert [blk.host for blk in session.scalars(select(ScanIdBlock))] != ["old"]
+    assert session.scalar(select(func.count()).select_from(ScanIdBlock)) == 1      # this process's, kept
