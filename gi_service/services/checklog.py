@@ -16,7 +16,9 @@ Ids before rows
 
 Idempotent, deadlock-free flushes
     A flush whose commit outcome is unknown (the connection dropped at COMMIT) is retried with the
-    same rows: scans are inserted ``ON CONFLICT (id) DO NOTHING`` and the counters are built only from
+    same rows: scans are inserted ``ON CONFLICT DO NOTHING`` on their key (``(id, at)`` on PostgreSQL,
+    where the log is partitioned by month: services/partitions.py; a retry carries the same time) and
+    the counters are built only from
     the rows really inserted, so a retry never counts a check twice. Counter upserts go in key order
     (so two processes' flushes never wait on each other in a cycle), and first/last times merge
     with LEAST/GREATEST, since batches from several processes arrive out of order.
@@ -364,7 +366,7 @@ WITH batch AS (
 inserted AS (
     INSERT INTO scans (id, at, series, seq, mac_ok, verdict, detail, ip_hash, ua_class)
     SELECT id, at, series, seq, mac_ok, verdict, detail, ip_hash, ua_class FROM batch
-    ON CONFLICT (id) DO NOTHING
+    ON CONFLICT (id, at) DO NOTHING
     RETURNING id),
 counted AS (
     SELECT b.series, b.seq, count(*) AS n,

@@ -21,16 +21,17 @@ import datetime as dt
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session, aliased
 
 from ..codes import Serial
 from ..db import utcnow
 from ..errors import Conflict, Forbidden, NotFound
 from ..models import MarkCheck, Scan, ScanIdBlock, UAClass, Verdict
+from . import partitions
 from .registry import CHINA_TZ
 
 LOCATION_PRECISION = 2              # decimal places of a shared location: 0.01° ≈ 1.1 km
@@ -234,6 +235,7 @@ class PruneResult:
     scans_deleted: int
     kept_as_evidence: int
     id_blocks_deleted: int = 0
+    partitions_dropped: list[str] = field(default_factory=list)     # months dropped whole (PostgreSQL)
 
 
 def prune(session: Session, *, now: dt.datetime | None = None, ip_hash_days: int | None = None,
@@ -243,9 +245,12 @@ def prune(session: Session, *, now: dt.datetime | None = None, ip_hash_days: int
     (``scan_id_blocks``) after 30 days.
 
     A check a clue points to (an alert or a consumer report) is evidence and is kept. The per-serial
-    counters (``mark_checks``) keep their totals, so "checked N times" stays true. Deletes go in
-    batches of `batch` rows so a first run on a large log does not hold one huge transaction. Safe to
-    run daily: a second run finds nothing to do.
+    counters (``mark_checks``) keep their totals, so "checked N times" stays true. On PostgreSQL the
+    log is partitioned by month (services/partitions.py): a month is dropped whole once all of it is
+    older than the retention period (so a check may outlive it by up to a month), its evidence copied
+    into ``scans_kept`` first; only the partition from before partitioning is pruned row by row. On
+    SQLite, deletes go in batches of `batch` rows so a first run on a large log does not hold one huge
+    transaction. Safe to run daily: a second run finds nothing to do.
     """
     from ..models import Clue, ConsumerReport
 
@@ -259,17 +264,35 @@ def prune(session: Session, *, now: dt.datetime | None = None, ip_hash_days: int
                     .values(ip_hash=None).execution_options(synchronize_session=False))
     session.commit()
     evidence = select(Clue.scan_id).where(Clue.scan_id.is_not(None))
-    deleted = 0
-    while True:
-        ids = session.scalars(select(Scan.id).where(Scan.at < scan_cutoff, Scan.id.not_in(evidence))
-                              .order_by(Scan.id).limit(batch)).all()
-        if not ids:
-            break
-        deleted += session.execute(delete(Scan).where(Scan.id.in_(ids))
-                                   .execution_options(synchronize_session=False)).rowcount
+    deleted, dropped = 0, []
+    if partitions.is_partitioned(session):
+        # Whole months at once: detached, their evidence copied into scans_kept, dropped.
+        gone = partitions.drop_before(session, scan_cutoff)
         session.commit()
+        deleted = sum(d.rows - d.kept for d in gone)
+        dropped = [d.name for d in gone]
+        # Only the log from before partitioning is still pruned row by row, until it has aged out.
+        before = partitions.before_partition(session)
+        while before is not None:
+            n = session.execute(text(
+                f'DELETE FROM "{before.name}" WHERE id IN (SELECT id FROM "{before.name}" WHERE at < :cutoff '
+                "AND id NOT IN (SELECT scan_id FROM clues WHERE scan_id IS NOT NULL) LIMIT :batch)"),
+                {"cutoff": scan_cutoff, "batch": batch}).rowcount
+            session.commit()
+            deleted += n
+            if not n:
+                break
+    else:
+        while True:
+            ids = session.scalars(select(Scan.id).where(Scan.at < scan_cutoff, Scan.id.not_in(evidence))
+                                  .order_by(Scan.id).limit(batch)).all()
+            if not ids:
+                break
+            deleted += session.execute(delete(Scan).where(Scan.id.in_(ids))
+                                       .execution_options(synchronize_session=False)).rowcount
+            session.commit()
     kept = session.scalar(select(func.count()).select_from(Scan).where(Scan.at < scan_cutoff)) or 0
     blocks = session.execute(delete(ScanIdBlock).where(ScanIdBlock.taken_at < now - ID_BLOCK_RETENTION)
                              .execution_options(synchronize_session=False)).rowcount
     session.commit()
-    return PruneResult(int(cleared or 0), deleted, int(kept), int(blocks or 0))
+    return PruneResult(int(cleared or 0), deleted, int(kept), int(blocks or 0), dropped)
