@@ -68,6 +68,14 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
 
     app.extensions["gi_storage"] = FileStore(settings.storage_dir or settings.instance_path / "storage")
     db.init_app(app, db.make_engine(settings.database_url))
+    if settings.database_replica_urls:
+        if not settings.database_url.startswith("postgresql"):
+            raise ConfigError("GI_DATABASE_REPLICA_URLS needs GI_DATABASE_URL on PostgreSQL (streaming replication)")
+        from . import replicas
+
+        app.extensions["gi_replicas"] = replicas.attach(app.extensions["gi_engine"],
+                                                        list(settings.database_replica_urls),
+                                                        max_lag_ms=settings.replica_max_lag_ms)
     from .services import checklog, signals
 
     app.extensions["gi_checklog"] = checklog.attach(

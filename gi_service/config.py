@@ -57,6 +57,10 @@ class Settings:
     # flusher, at least every `check_flush_ms` (None: 200, or 0 under env "test": written before
     # the answer), with at most `check_buffer` checks waiting per process.
     check_flush_ms: int | None = None
+    # Hot standbys (PostgreSQL streaming replication) that serve the consumer check's lookup, and how far
+    # behind the primary one may be before it is set aside (gi_service/replicas.py).
+    database_replica_urls: tuple[str, ...] = ()
+    replica_max_lag_ms: int = 1000
     check_buffer: int = 1000
     # Rate limits per client ("60/minute;1000/hour": amounts per window, gi_service/ratelimit.py) on the consumer pages
     # and on fake reports; storage "memory://" (one process) or "redis://host:6379/0" (production).
@@ -151,6 +155,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         check_flush_ms=(_int(env, "GI_CHECK_FLUSH_MS", 200, minimum=0)
                         if env.get("GI_CHECK_FLUSH_MS", "").strip() else None),
         check_buffer=_int(env, "GI_CHECK_BUFFER", 1000, minimum=1),
+        database_replica_urls=tuple(u.strip() for u in env.get("GI_DATABASE_REPLICA_URLS", "").split(",")
+                                    if u.strip()),
+        replica_max_lag_ms=_int(env, "GI_REPLICA_MAX_LAG_MS", 1000, minimum=0),
         ratelimit_enabled=_bool(env, "GI_RATELIMIT_ENABLED", True),
         ratelimit_storage_url=env.get("GI_RATELIMIT_STORAGE_URL", "").strip() or "memory://",
         ratelimit_verify=env.get("GI_RATELIMIT_VERIFY", "").strip() or "60/minute;1000/hour",

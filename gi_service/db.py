@@ -196,12 +196,19 @@ def reader_engine(engine: Engine) -> Engine:
 
 
 def read_first(session: Session, statement, params: dict[str, Any]):
-    """The first row of a read: on PostgreSQL outside a transaction, on the autocommit twin (see above);
-    otherwise (SQLite, or a session already in a transaction, which must see its own writes) on the
+    """The first row of a read: on PostgreSQL outside a transaction, on a standby within the lag bound when
+    standbys are configured (gi_service/replicas.py), else on the autocommit twin (see above); otherwise (SQLite, or a session already in a transaction, which must see its own writes) on the
     session's connection."""
     engine = session.get_bind()
     if engine.dialect.name != "postgresql" or session.in_transaction():
         return session.connection().execute(statement, params).first()
+    from . import replicas
+
+    router = replicas.for_engine(engine)
+    if router is not None:          # a standby within the lag bound (gi_service/replicas.py)
+        found = router.read_first(statement, params)
+        if found is not replicas.NO_STANDBY:
+            return found
     twin = reader_engine(engine)
     for attempt in (1, 2):
         try:

@@ -4,7 +4,7 @@ from .producers import Authorization, AuthorizationBasis, AuthorizationEvent, Au
 from .marks import (BatchStatus, IdempotencyRecord, LedgerCheckpoint, LedgerEvent, LedgerHead, Lot, LotStatus,
                     MarkBatch, MarkRange, MarkRequest, MarkState, QuotaAccount, QuotaEntry, RequestStatus,
                     SerialCounter)
-from .scans import MarkCheck, Scan, ScanIdBlock, UAClass, Verdict
+from .scans import MarkCheck, ReplicationHeartbeat, Scan, ScanIdBlock, UAClass, Verdict
 from .clues import AlertKind, Clue, ClueKind, CluePlace, ClueStatus, ConsumerReport, PlaceRole
 from .supervision import (AnnualReport, AnnualReportStatus, Case, CaseEvent, CaseEvidence, CaseOutcome, CaseParty,
                           CasePartyRole, CaseStatus, CreditEntry, CreditEntryKind, Finding, FindingCode, FindingPhoto,
@@ -17,7 +17,7 @@ __all__ = [
     "SerialCounter",
     "ApiToken", "OrgKind", "Organisation", "User",
     "Authorization", "AuthorizationBasis", "AuthorizationEvent", "AuthorizationStatus", "Plot",
-    "MarkCheck", "Scan", "ScanIdBlock", "UAClass", "Verdict",
+    "MarkCheck", "ReplicationHeartbeat", "Scan", "ScanIdBlock", "UAClass", "Verdict",
     "AlertKind", "Clue", "ClueKind", "CluePlace", "ClueStatus", "ConsumerReport", "PlaceRole",
     "AnnualReport", "AnnualReportStatus", "Case", "CaseEvent", "CaseEvidence", "CaseOutcome", "CaseParty",
     "CasePartyRole", "CaseStatus", "CreditEntry", "CreditEntryKind", "Finding", "FindingCode", "FindingPhoto",

@@ -119,3 +119,13 @@ class ScanIdBlock(Base):
     taken_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     host: Mapped[Optional[str]] = mapped_column(String(64))
     pid: Mapped[Optional[int]] = mapped_column(Integer)
+
+
+class ReplicationHeartbeat(Base):
+    """One row the primary keeps fresh while standbys serve reads; a standby's copy is as old as its lag
+    (gi_service/replicas.py)."""
+
+    __tablename__ = "replication_heartbeat"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
