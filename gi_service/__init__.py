@@ -73,9 +73,11 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
             raise ConfigError("GI_DATABASE_REPLICA_URLS needs GI_DATABASE_URL on PostgreSQL (streaming replication)")
         from . import replicas
 
-        app.extensions["gi_replicas"] = replicas.attach(app.extensions["gi_engine"],
-                                                        list(settings.database_replica_urls),
-                                                        max_lag_ms=settings.replica_max_lag_ms)
+        router = app.extensions["gi_replicas"] = replicas.attach(app.extensions["gi_engine"],
+                                                                 list(settings.database_replica_urls),
+                                                                 max_lag_ms=settings.replica_max_lag_ms)
+        storage = settings.ratelimit_storage_url
+        replicas.init_app(app, router, storage if storage.split(":", 1)[0] in ("redis", "rediss") else None)
     from .services import checklog, signals
 
     app.extensions["gi_checklog"] = checklog.attach(

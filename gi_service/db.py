@@ -206,7 +206,7 @@ def read_first(session: Session, statement, params: dict[str, Any]):
 
     router = replicas.for_engine(engine)
     if router is not None:          # a standby within the lag bound (gi_service/replicas.py)
-        found = router.read_first(statement, params)
+        found = router.read_first(statement, params, after_lsn=replicas.caller_lsn())
         if found is not replicas.NO_STANDBY:
             return found
     twin = reader_engine(engine)

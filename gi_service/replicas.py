@@ -19,9 +19,20 @@ How stale a standby may be
 
 A standby that does not answer is set aside the same way; with no usable standby, reads go to the
 primary.
+
+Read your own writes
+    After a request by a signed-in user (web session) or a bearer token writes (POST, PUT, PATCH,
+    DELETE answered below 400), the primary's WAL position is kept for that user and that token
+    (``remember``: in Redis when the rate limits use Redis, so every app process sees it; else in this
+    process) for ``STICKY_S`` seconds. While it is kept, that caller's reads are answered by a standby
+    only if the standby has replayed past that position (read in the same statement), else by the
+    primary: an authority that voids a mark and opens its page sees it voided at once. Consumers carry
+    no session or token, so their checks never stick.
 """
 from __future__ import annotations
 
+import contextvars
+import hashlib
 import itertools
 import logging
 import os
@@ -36,12 +47,20 @@ from sqlalchemy.exc import DBAPIError
 log = logging.getLogger(__name__)
 
 BEAT_S = 0.2          # how often each process refreshes the heartbeat on the primary
+STICKY_S = 30         # how long a caller's write position is kept (far beyond any lag a standby may have)
 SET_ASIDE_S = 1.0     # how long a lagging or failing standby is skipped before it is tried again
 
-# The heartbeat's age in milliseconds, on the server that answers (one row, always).
-_HEARTBEAT_AGE = (select(literal_column(
-    "(extract(epoch FROM clock_timestamp() - at) * 1000)").label("heartbeat_age_ms"))
-    .select_from(text("replication_heartbeat")).where(text("id = 1")))
+# The heartbeat's age in milliseconds and how far this server has replayed (one row, always; the
+# position is NULL on a primary, which is never a standby here).
+_HEARTBEAT_AGE = (select(literal_column("(extract(epoch FROM clock_timestamp() - at) * 1000)").label("heartbeat_age_ms"),
+                         literal_column("pg_last_wal_replay_lsn()::text").label("replayed"))
+                  .select_from(text("replication_heartbeat")).where(text("id = 1")))
+
+
+def _lsn(value: str) -> int:
+    """A WAL position 'X/Y' as a number, to compare two of them."""
+    high, _, low = value.partition("/")
+    return (int(high, 16) << 32) + int(low, 16)
 
 
 class ReplicaRouter:
@@ -60,7 +79,7 @@ class ReplicaRouter:
         self._stop = threading.Event()
         self._joined: dict[int, Any] = {}
         # Figures for operators and tests.
-        self.replica_reads = self.primary_reads = self.stale = self.failed = 0
+        self.replica_reads = self.primary_reads = self.stale = self.failed = self.behind_caller = 0
 
     def _ensure_process(self) -> None:
         pid = os.getpid()
@@ -109,12 +128,13 @@ class ReplicaRouter:
     def set_aside(self, index: int) -> None:
         self._aside[index] = time.monotonic() + SET_ASIDE_S
 
-    def read_first(self, statement, params: dict[str, Any]):
+    def read_first(self, statement, params: dict[str, Any], *, after_lsn: str | None = None):
         """The first row of `statement` from a standby within the lag bound, or None if none could answer.
 
         The statement is joined to the heartbeat's age (one round trip); a standby beyond the bound or
-        failing is set aside and the next one tried. The caller reads the primary when this returns
-        ``NO_STANDBY``.
+        failing is set aside and the next one tried. With `after_lsn` (the caller's own last write) a
+        standby that has not replayed that far is passed over (not set aside: it is only behind this
+        caller). The caller reads the primary when this returns ``NO_STANDBY``.
         """
         self._ensure_process()
         joined = self._joined.get(id(statement))
@@ -122,7 +142,8 @@ class ReplicaRouter:
             # Built once per statement (a reused statement keeps its compiled form).
             heartbeat, sub = _HEARTBEAT_AGE.subquery("heartbeat"), statement.subquery("found").lateral()
             joined = self._joined[id(statement)] = (
-                select(heartbeat.c.heartbeat_age_ms, sub).select_from(heartbeat).outerjoin(sub, true()))
+                select(heartbeat.c.heartbeat_age_ms, heartbeat.c.replayed, sub).select_from(heartbeat)
+                .outerjoin(sub, true()))
         for index in self._candidates():
             try:
                 with self._engines[index].connect() as conn:
@@ -132,19 +153,122 @@ class ReplicaRouter:
                 self.set_aside(index)
                 log.warning("standby %d did not answer; reading the primary", index, exc_info=True)
                 continue
-            age = row[0]
+            age, replayed = row[0], row[1]
             if age is None or age > self.max_lag_ms:
                 self.stale += 1
                 self.set_aside(index)
                 continue
+            if after_lsn is not None and (replayed is None or _lsn(replayed) < _lsn(after_lsn)):
+                self.behind_caller += 1
+                continue
             self.replica_reads += 1
-            found = tuple(row[1:])
+            found = tuple(row[2:])
             return None if all(v is None for v in found) else found
         self.primary_reads += 1
         return NO_STANDBY
 
 
 NO_STANDBY = object()
+
+
+# --- read your own writes ------------------------------------------------------------------------
+
+_caller_lsn: contextvars.ContextVar[str | None] = contextvars.ContextVar("gi_caller_lsn", default=None)
+
+
+def caller_lsn() -> str | None:
+    """The WAL position this request's caller last wrote at, if it must read its own writes."""
+    return _caller_lsn.get()
+
+
+class Positions:
+    """Where each caller last wrote: in Redis (shared by every process) or in this process."""
+
+    def __init__(self, redis_url: str | None):
+        self._redis = None
+        self._memory: dict[str, tuple[str, float]] = {}
+        if redis_url:
+            import redis
+
+            self._redis = redis.Redis.from_url(redis_url, socket_connect_timeout=0.5, socket_timeout=0.5)
+
+    def remember(self, keys: list[str], lsn: str) -> None:
+        if self._redis is not None:
+            try:
+                pipe = self._redis.pipeline(transaction=False)
+                for key in keys:
+                    pipe.set(f"gi:ryw:{key}", lsn, ex=STICKY_S)
+                pipe.execute()
+                return
+            except Exception:
+                log.warning("read-your-writes: Redis unreachable; keeping the position in this process only")
+        until = time.monotonic() + STICKY_S
+        for key in keys:
+            self._memory[key] = (lsn, until)
+
+    def recall(self, keys: list[str]) -> str | None:
+        values: list[str] = []
+        if self._redis is not None:
+            try:
+                values = [v.decode() for v in self._redis.mget([f"gi:ryw:{k}" for k in keys]) if v]
+            except Exception:
+                log.warning("read-your-writes: Redis unreachable; reading the primary", exc_info=True)
+                return "FFFFFFFF/FFFFFFFF"          # unknown: no standby can be proven fresh enough
+        now = time.monotonic()
+        for key in keys:
+            hit = self._memory.get(key)
+            if hit is not None and hit[1] > now:
+                values.append(hit[0])
+        return max(values, key=_lsn) if values else None
+
+
+def _caller_keys() -> list[str]:
+    """The user (web session) and the bearer token of this request, as position keys (never the secret)."""
+    from flask import g, request, session
+
+    keys = []
+    principal = g.get("principal")
+    if principal is not None:
+        keys.append(f"user:{principal.user_id}")
+    elif request.cookies and session.get("uid"):
+        keys.append(f"user:{session['uid']}")
+    header = request.headers.get("Authorization")
+    if header:
+        keys.append("token:" + hashlib.sha256(header.encode()).hexdigest()[:32])
+    return keys
+
+
+def init_app(app, router: ReplicaRouter, redis_url: str | None) -> None:
+    """Keep each writing caller's WAL position; make its later reads wait for a standby that has it."""
+    from flask import request
+
+    positions = Positions(redis_url)
+    app.extensions["gi_replica_positions"] = positions
+
+    @app.before_request
+    def _recall_position():
+        if not request.cookies and "Authorization" not in request.headers:
+            return                                   # a consumer: nothing to look up
+        keys = _caller_keys()
+        if keys:
+            _caller_lsn.set(positions.recall(keys))
+
+    @app.after_request
+    def _remember_position(resp):
+        if request.method in ("POST", "PUT", "PATCH", "DELETE") and resp.status_code < 400:
+            keys = _caller_keys()
+            if keys:
+                try:
+                    with router.primary.connect() as conn:
+                        lsn = conn.execute(text("SELECT pg_current_wal_lsn()::text")).scalar_one()
+                    positions.remember(keys, lsn)
+                except Exception:
+                    log.warning("read-your-writes: the write position could not be read", exc_info=True)
+        return resp
+
+    @app.teardown_request
+    def _forget(_exc):
+        _caller_lsn.set(None)
 
 _routers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 

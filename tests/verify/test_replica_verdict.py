@@ -152,3 +152,46 @@ def test_a_paused_standby_never_shows_a_voided_mark_as_genuine_beyond_the_bound(
         app.extensions["gi_engine"].dispose()
         primary.dispose()
         standby.dispose()
+
+
+def test_a_caller_reads_its_own_writes_while_consumers_read_the_standby(cluster, tmp_path, cheap_password_hashing):
+    """With a lag bound far larger than the standby's lag and its replay paused: after a producer voids a mark
+    through the API, does that producer's own check of the code read the primary (410 voided) at once, while a
+    consumer (no token, no session) is still answered by the standby within the bound?"""
+    primary_url, standby_url = cluster
+    settings = finalize(Settings(env="test", instance_path=tmp_path / "instance", database_url=primary_url,
+                                 secret_key="test-secret-key-" + "x" * 32, cache_dir=CACHE_DIR,
+                                 public_base_url="http://gi.test", ratelimit_enabled=False,
+                                 database_replica_urls=(standby_url,), replica_max_lag_ms=600_000))
+    app = create_app(settings)
+    app.config["TESTING"] = True
+    client = app.test_client()
+    session = Session(app.extensions["gi_engine"], expire_on_commit=False)
+    primary, standby = create_engine(primary_url), create_engine(standby_url, isolation_level="AUTOCOMMIT")
+    router = app.extensions["gi_replicas"]
+    try:
+        world = World(Factory(app, session), client, app)
+        b = world.batch(10)
+        world.activate(b, 1, 10)
+        router.beat_now()
+        caught_up(primary, standby)
+        with standby.connect() as conn:
+            conn.execute(text("SELECT pg_wal_replay_pause()"))
+        world.void(b, 3)                                              # the producer's token writes
+        mine = client.get(f"/v/{b.code(3)}", headers={**JSON, **world.producer.headers})
+        assert mine.status_code == 410 and router.behind_caller >= 1
+        consumer = client.get(f"/v/{b.code(3)}", headers=JSON)
+        assert consumer.status_code == 200 and consumer.json["verdict"] == "genuine"   # stale, within the bound
+        with standby.connect() as conn:
+            conn.execute(text("SELECT pg_wal_replay_resume()"))
+        caught_up(primary, standby)
+        reads = router.replica_reads
+        assert client.get(f"/v/{b.code(3)}", headers={**JSON, **world.producer.headers}).status_code == 410
+        assert router.replica_reads == reads + 1                     # the standby has the write now
+    finally:
+        with standby.connect() as conn:
+            conn.execute(text("SELECT pg_wal_replay_resume()"))
+        session.close()
+        app.extensions["gi_engine"].dispose()
+        primary.dispose()
+        standby.dispose()
