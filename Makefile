@@ -8,7 +8,7 @@ export GI_PORT ?= 8000
 CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench install install-dev migrate demo clean help fonts browser
+.PHONY: run test bench install install-dev migrate demo clean help fonts browser topology
 
 help:
 	@echo "make run    - set up, migrate the embedded SQLite database, load demo data, serve on http://127.0.0.1:$(GI_PORT)"
@@ -28,6 +28,18 @@ browser:
 	@if [ ! -x $(CHROMIUM) ]; then \
 	  echo "installing Debian's chromium for the browser tests"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; \
+	fi
+
+# The heavy tier's replication tests run PostgreSQL's server binaries and Debian's pgbouncer on private
+# ports; the package is installed without letting it start its own daemon.
+topology:
+	@if [ ! -x /usr/sbin/pgbouncer ]; then \
+	  echo "installing Debian's pgbouncer for the replication tests"; \
+	  made=""; if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    printf '#!/bin/sh\nexit 101\n' | $(SUDO) tee /usr/sbin/policy-rc.d >/dev/null; \
+	    $(SUDO) chmod +x /usr/sbin/policy-rc.d; made=1; fi; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq pgbouncer; \
+	  [ -n "$$made" ] && $(SUDO) rm -f /usr/sbin/policy-rc.d; true; \
 	fi
 
 $(BIN)/python:
@@ -56,7 +68,7 @@ run: demo
 
 # The main tier, then the heavy tier (pytest -m heavy: whole deployments, e.g. a worker killed under load).
 # Exit status 5 (nothing collected) of the heavy tier is fine: without PostgreSQL it has nothing to run.
-test: install-dev browser
+test: install-dev browser topology
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(BIN)/python -m pytest -m heavy $(PYTEST_ARGS) || [ $$? = 5 ]
 

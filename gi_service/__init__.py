@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     from .storage import FileStore
 
     app.extensions["gi_storage"] = FileStore(settings.storage_dir or settings.instance_path / "storage")
-    db.init_app(app, db.make_engine(settings.database_url))
+    db.init_app(app, db.make_engine(settings.database_url, prepared=settings.database_prepared_statements))
     if settings.database_replica_urls:
         if not settings.database_url.startswith("postgresql"):
             raise ConfigError("GI_DATABASE_REPLICA_URLS needs GI_DATABASE_URL on PostgreSQL (streaming replication)")

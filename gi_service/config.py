@@ -61,6 +61,8 @@ class Settings:
     # behind the primary one may be before it is set aside (gi_service/replicas.py).
     database_replica_urls: tuple[str, ...] = ()
     replica_max_lag_ms: int = 1000
+    # Off behind pgbouncer (transaction pooling, before 1.21): psycopg then prepares no statement.
+    database_prepared_statements: bool = True
     check_buffer: int = 1000
     # Rate limits per client ("60/minute;1000/hour": amounts per window, gi_service/ratelimit.py) on the consumer pages
     # and on fake reports; storage "memory://" (one process) or "redis://host:6379/0" (production).
@@ -158,6 +160,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         database_replica_urls=tuple(u.strip() for u in env.get("GI_DATABASE_REPLICA_URLS", "").split(",")
                                     if u.strip()),
         replica_max_lag_ms=_int(env, "GI_REPLICA_MAX_LAG_MS", 1000, minimum=0),
+        database_prepared_statements=_bool(env, "GI_DATABASE_PREPARED_STATEMENTS", True),
         ratelimit_enabled=_bool(env, "GI_RATELIMIT_ENABLED", True),
         ratelimit_storage_url=env.get("GI_RATELIMIT_STORAGE_URL", "").strip() or "memory://",
         ratelimit_verify=env.get("GI_RATELIMIT_VERIFY", "").strip() or "60/minute;1000/hour",

@@ -132,7 +132,7 @@ class Base(DeclarativeBase):
     type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: JSONType(), list[Any]: JSONType()}
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, prepared: bool | None = None, **kwargs: Any) -> Engine:
     """Create an engine with the per-backend settings the service relies on."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
@@ -158,7 +158,25 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    if prepared is None:
+        prepared = os.environ.get("GI_DATABASE_PREPARED_STATEMENTS", "true").strip().lower() not in (
+            "0", "false", "no", "off")
+    connect_args = dict(kwargs.pop("connect_args", {}))
+    if not prepared:
+        # Behind pgbouncer in transaction pooling (before 1.21), a statement prepared on one server
+        # connection is unknown on the next: psycopg must not prepare any.
+        connect_args["prepare_threshold"] = None
+    engine = create_engine(url, connect_args=connect_args, **kwargs)
+    _connect_args[engine] = connect_args
+    return engine
+
+
+_connect_args: "weakref.WeakKeyDictionary[Engine, dict]" = weakref.WeakKeyDictionary()
+
+
+def connect_args_of(engine: Engine) -> dict:
+    """The driver arguments `engine` was made with (twins and standbys are made alike)."""
+    return dict(_connect_args.get(engine, {}))
 
 
 _readers: "weakref.WeakKeyDictionary[Engine, tuple[int, Engine]]" = weakref.WeakKeyDictionary()
@@ -183,6 +201,7 @@ def reader_engine(engine: Engine) -> Engine:
         if found is not None and found[0] == pid:
             return found[1]
         twin = create_engine(engine.url, pool_pre_ping=False, isolation_level="AUTOCOMMIT", pool_reset_on_return=None,
+                             connect_args=connect_args_of(engine),
                              pool_size=engine.pool.size() if hasattr(engine.pool, "size") else 5)
         if found is None:
             @event.listens_for(engine, "engine_disposed")

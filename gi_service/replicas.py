@@ -89,8 +89,11 @@ class ReplicaRouter:
             if self._pid == pid:
                 return
             # After a fork, the parent's connections are not ours.
+            from .db import connect_args_of
+
             self._engines = [create_engine(url, pool_pre_ping=False, isolation_level="AUTOCOMMIT",
-                                           pool_reset_on_return=None) for url in self.urls]
+                                           pool_reset_on_return=None, connect_args=connect_args_of(self.primary))
+                             for url in self.urls]
             self._aside = {}
             self._pid = pid
             self._stop = threading.Event()

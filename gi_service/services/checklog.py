@@ -36,6 +36,9 @@ Stopping
     it had answered and not committed: at most the buffer (``GI_CHECK_BUFFER``, plus one per thread
     appending at that moment) plus the batch being written (at most as many): 2 × (``GI_CHECK_BUFFER``
     + threads) per process. A request that finds the buffer full writes it before answering.
+    With synchronous replication, flushes commit without waiting for a standby (``synchronous_commit =
+    local``): a failover may also lose what the old primary had committed and not yet sent, typically
+    the last few hundred milliseconds of checks. Every other write, id blocks included, waits.
 
 Tests (and ``GI_CHECK_FLUSH_MS=0``) get a synchronous flush: each check is written before its answer,
 through the same code.
@@ -257,6 +260,10 @@ class CheckLog:
         session = Session(self.engine, expire_on_commit=False)
         try:
             if self.engine.dialect.name == "postgresql":
+                # With synchronous replication, every other write waits for a standby; checks need not
+                # (a failover may lose the last flushes, as a crash may: see the module docstring).
+                # Id blocks are taken in their own, synchronous, transactions: never handed out twice.
+                session.execute(text("SET LOCAL synchronous_commit = local"))
                 result = _write_postgresql(session, batch)
             else:
                 session.connection(execution_options={"gi_write": True})

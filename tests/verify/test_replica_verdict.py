@@ -1,8 +1,9 @@
 """The consumer check reads a hot standby, within a bound on staleness (heavy tier; gi_service/replicas.py).
 
 A private primary (initdb) and a hot standby made from it with pg_basebackup (streaming replication) run
-on loopback ports as the `postgres` user (PostgreSQL refuses to run as root), in a directory of their own;
-both are stopped by this module, whatever happens.
+on loopback ports as the `postgres` user (PostgreSQL and pgbouncer refuse to run as root), in a directory
+of their own, with pgbouncer in front of both in transaction pooling mode; the app reaches both through
+pgbouncer, as deployed. Everything is stopped by this module, whatever happens.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ pytestmark = pytest.mark.heavy
 BIN = Path(os.environ.get("GI_PG_BIN", "/usr/lib/postgresql/15/bin"))
 JSON = {"Accept": "application/json", "User-Agent": "Mozilla/5.0 (iPhone) Mobile"}
 MAX_LAG_MS = 500
+PGBOUNCER = os.environ.get("GI_PGBOUNCER", "/usr/sbin/pgbouncer")
 
 
 def free_port() -> int:
@@ -50,6 +52,8 @@ def cluster():
         pytest.skip("the replication test runs with the PostgreSQL backend (GI_TEST_DATABASE_URL)")
     if not (BIN / "initdb").exists():
         pytest.fail(f"PostgreSQL's server binaries are missing in {BIN}")
+    if not Path(PGBOUNCER).exists():
+        pytest.fail(f"pgbouncer is missing ({PGBOUNCER}): `make test` and .ci/run install Debian's package")
     base = Path(tempfile.mkdtemp(prefix="gi-replica-", dir="/var/tmp"))
     if os.geteuid() == 0:
         pw = pwd.getpwnam("postgres")
@@ -57,6 +61,7 @@ def cluster():
     primary, standby = base / "primary", base / "standby"
     p_port, s_port = free_port(), free_port()
     started: list[Path] = []
+    bouncer = False
     try:
         as_postgres(str(BIN / "initdb"), "-D", str(primary), "-U", "postgres", "--auth=trust", "-E", "UTF8",
                     "--no-locale")
@@ -83,13 +88,46 @@ def cluster():
             conf.write(f"port = {s_port}\n")
         as_postgres(str(BIN / "pg_ctl"), "-D", str(standby), "-l", str(base / "standby.log"), "-w", "start")
         started.append(standby)
-        yield primary_url, f"postgresql+psycopg://postgres@127.0.0.1:{s_port}/gi"
+        # pgbouncer in front of both, in transaction pooling as in production (deploy/pgbouncer.ini).
+        b_port = free_port()
+        (base / "pgbouncer.ini").write_text(
+            "[databases]\n"
+            f"gi_primary = host=127.0.0.1 port={p_port} dbname=gi user=postgres\n"
+            f"gi_standby = host=127.0.0.1 port={s_port} dbname=gi user=postgres\n"
+            "[pgbouncer]\n"
+            f"listen_addr = 127.0.0.1\nlisten_port = {b_port}\nunix_socket_dir =\nauth_type = any\n"
+            f"pool_mode = transaction\ndefault_pool_size = 10\nmax_client_conn = 200\n"
+            f"pidfile = {base}/pgbouncer.pid\nlogfile = {base}/pgbouncer.log\n")
+        as_postgres(PGBOUNCER, "-d", str(base / "pgbouncer.ini"))
+        bouncer = True
+        deadline = time.monotonic() + 10
+        while not (base / "pgbouncer.pid").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield {"primary": primary_url, "standby": f"postgresql+psycopg://postgres@127.0.0.1:{s_port}/gi",
+               "primary_pooled": f"postgresql+psycopg://postgres@127.0.0.1:{b_port}/gi_primary",
+               "standby_pooled": f"postgresql+psycopg://postgres@127.0.0.1:{b_port}/gi_standby"}
     finally:
+        pid_file = base / "pgbouncer.pid"
+        if bouncer and pid_file.exists():
+            try:
+                os.kill(int(pid_file.read_text().strip()), 15)
+            except (OSError, ValueError):
+                pass
         for data in reversed(started):
             subprocess.run((["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else [])
                            + [str(BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
                            capture_output=True, timeout=60)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def pooled_settings(cluster: dict, tmp_path, max_lag_ms: int) -> Settings:
+    """The app as deployed: primary and standby both reached through pgbouncer (transaction pooling), so no
+    prepared statements and no state kept on a server connection between transactions."""
+    return finalize(Settings(env="test", instance_path=tmp_path / "instance", database_url=cluster["primary_pooled"],
+                             secret_key="test-secret-key-" + "x" * 32, cache_dir=CACHE_DIR,
+                             public_base_url="http://gi.test", ratelimit_enabled=False,
+                             database_replica_urls=(cluster["standby_pooled"],), replica_max_lag_ms=max_lag_ms,
+                             database_prepared_statements=False))
 
 
 def caught_up(primary, standby, timeout_s: float = 30) -> None:
@@ -109,11 +147,8 @@ def test_a_paused_standby_never_shows_a_voided_mark_as_genuine_beyond_the_bound(
     """With the standby's replay paused and a mark voided on the primary: once the standby is more than
     GI_REPLICA_MAX_LAG_MS behind, does the check read the primary (410 voided) instead of the standby's stale
     'genuine'; and once replay resumes, do checks read the standby again?"""
-    primary_url, standby_url = cluster
-    settings = finalize(Settings(env="test", instance_path=tmp_path / "instance", database_url=primary_url,
-                                 secret_key="test-secret-key-" + "x" * 32, cache_dir=CACHE_DIR,
-                                 public_base_url="http://gi.test", ratelimit_enabled=False,
-                                 database_replica_urls=(standby_url,), replica_max_lag_ms=MAX_LAG_MS))
+    primary_url, standby_url = cluster["primary"], cluster["standby"]
+    settings = pooled_settings(cluster, tmp_path, MAX_LAG_MS)
     app = create_app(settings)
     app.config["TESTING"] = True
     client = app.test_client()
@@ -158,11 +193,8 @@ def test_a_caller_reads_its_own_writes_while_consumers_read_the_standby(cluster,
     """With a lag bound far larger than the standby's lag and its replay paused: after a producer voids a mark
     through the API, does that producer's own check of the code read the primary (410 voided) at once, while a
     consumer (no token, no session) is still answered by the standby within the bound?"""
-    primary_url, standby_url = cluster
-    settings = finalize(Settings(env="test", instance_path=tmp_path / "instance", database_url=primary_url,
-                                 secret_key="test-secret-key-" + "x" * 32, cache_dir=CACHE_DIR,
-                                 public_base_url="http://gi.test", ratelimit_enabled=False,
-                                 database_replica_urls=(standby_url,), replica_max_lag_ms=600_000))
+    primary_url, standby_url = cluster["primary"], cluster["standby"]
+    settings = pooled_settings(cluster, tmp_path, 600_000)
     app = create_app(settings)
     app.config["TESTING"] = True
     client = app.test_client()
