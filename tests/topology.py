@@ -1,0 +1,149 @@
+"""A private PostgreSQL topology on loopback for the heavy tier: a primary, streaming standbys, pgbouncer.
+
+Every server runs as the `postgres` user (PostgreSQL and pgbouncer refuse to run as root) in a directory
+of its own under /var/tmp, on free ports; `stop()` stops all of them by their data directories and
+process ids, whatever state they are in.
+"""
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+from gi_service import migrate
+
+BIN = Path(os.environ.get("GI_PG_BIN", "/usr/lib/postgresql/15/bin"))
+PGBOUNCER = os.environ.get("GI_PGBOUNCER", "/usr/sbin/pgbouncer")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _as_postgres() -> list[str]:
+    return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+
+def as_postgres(*cmd: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*_as_postgres(), *cmd], check=True, capture_output=True, text=True, timeout=120)
+
+
+def missing() -> str | None:
+    """What this machine lacks to build the topology (None: nothing)."""
+    if not (BIN / "initdb").exists():
+        return f"PostgreSQL's server binaries are missing in {BIN}"
+    if not Path(PGBOUNCER).exists():
+        return f"pgbouncer is missing ({PGBOUNCER}): `make test` and .ci/run install Debian's package"
+    return None
+
+
+class Topology:
+    def __init__(self) -> None:
+        self.base = Path(tempfile.mkdtemp(prefix="gi-topology-", dir="/var/tmp"))
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.base, pw.pw_uid, pw.pw_gid)
+        self.servers: list[Path] = []
+        self.ports: dict[str, int] = {}
+        self.bouncer_pid: Path | None = None
+
+    def url(self, name: str, db: str = "gi") -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.ports[name]}/{db}"
+
+    def start_primary(self, name: str = "primary", **settings: str) -> str:
+        data = self.base / name
+        port = self.ports[name] = free_port()
+        as_postgres(str(BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale")
+        extra = "".join(f"{k} = {v}\n" for k, v in settings.items())
+        with open(data / "postgresql.conf", "a") as conf:
+            conf.write(f"port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{self.base}'\n"
+                       "wal_level = replica\nmax_wal_senders = 4\nhot_standby = on\nfsync = off\n"
+                       f"shared_buffers = 32MB\nmax_connections = 80\n{extra}")
+        self._start(name)
+        engine = create_engine(self.url(name, "postgres"), isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text("CREATE DATABASE gi"))
+        engine.dispose()
+        engine = create_engine(self.url(name))
+        with engine.begin() as conn:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        engine.dispose()
+        migrate.upgrade(self.url(name))
+        return self.url(name)
+
+    def add_standby(self, name: str, primary: str = "primary") -> str:
+        data = self.base / name
+        as_postgres(str(BIN / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.ports[primary]), "-U", "postgres",
+                    "-D", str(data), "-R", "-X", "stream", "-c", "fast")
+        port = self.ports[name] = free_port()
+        with open(data / "postgresql.conf", "a") as conf:
+            conf.write(f"port = {port}\ncluster_name = '{name}'\n")
+        self._start(name)
+        return self.url(name)
+
+    def _start(self, name: str) -> None:
+        as_postgres(str(BIN / "pg_ctl"), "-D", str(self.base / name), "-l", str(self.base / f"{name}.log"), "-w",
+                    "start")
+        self.servers.append(self.base / name)
+
+    def stop_server(self, name: str, mode: str = "immediate") -> None:
+        subprocess.run([*_as_postgres(), str(BIN / "pg_ctl"), "-D", str(self.base / name), "-m", mode, "-w", "stop"],
+                       capture_output=True, timeout=60)
+
+    def promote(self, name: str) -> None:
+        as_postgres(str(BIN / "pg_ctl"), "-D", str(self.base / name), "-w", "promote")
+
+    def start_pgbouncer(self, databases: dict[str, str]) -> int:
+        """pgbouncer in transaction pooling in front of the named servers: {db alias: server name}."""
+        port = self.ports["pgbouncer"] = free_port()
+        lines = "".join(f"{alias} = host=127.0.0.1 port={self.ports[server]} dbname=gi user=postgres\n"
+                        for alias, server in databases.items())
+        self.bouncer_pid = self.base / "pgbouncer.pid"
+        (self.base / "pgbouncer.ini").write_text(
+            f"[databases]\n{lines}[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
+            "auth_type = any\npool_mode = transaction\ndefault_pool_size = 10\nmax_client_conn = 200\n"
+            f"pidfile = {self.bouncer_pid}\nlogfile = {self.base}/pgbouncer.log\n")
+        as_postgres(PGBOUNCER, "-d", str(self.base / "pgbouncer.ini"))
+        deadline = time.monotonic() + 10
+        while not self.bouncer_pid.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return port
+
+    def stop(self) -> None:
+        if self.bouncer_pid is not None and self.bouncer_pid.exists():
+            try:
+                os.kill(int(self.bouncer_pid.read_text().strip()), 15)
+            except (OSError, ValueError):
+                pass
+        for data in reversed(self.servers):
+            subprocess.run([*_as_postgres(), str(BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+                           capture_output=True, timeout=60)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def caught_up(primary_url: str, standby_url: str, timeout_s: float = 30) -> None:
+    """Wait until the standby has replayed everything the primary had written when this was called."""
+    primary, standby = create_engine(primary_url), create_engine(standby_url)
+    try:
+        with primary.connect() as conn:
+            target = conn.execute(text("SELECT pg_current_wal_lsn()")).scalar_one()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with standby.connect() as conn:
+                if conn.execute(text("SELECT pg_last_wal_replay_lsn() >= CAST(:t AS pg_lsn)"),
+                                {"t": target}).scalar():
+                    return
+            time.sleep(0.05)
+        raise AssertionError("the standby did not catch up")
+    finally:
+        primary.dispose()
+        standby.dispose()
