@@ -223,11 +223,12 @@ def read_first(session: Session, statement, params: dict[str, Any]):
         return session.connection().execute(statement, params).first()
     from . import replicas
 
-    router = replicas.for_engine(engine)
+    router = replicas.for_engine(engine)    # the primary's, or that of a standby session's engine
     if router is not None:          # a standby within the lag bound (gi_service/replicas.py)
         found = router.read_first(statement, params, after_lsn=replicas.caller_lsn())
         if found is not replicas.NO_STANDBY:
             return found
+        engine = router.primary
     twin = reader_engine(engine)
     for attempt in (1, 2):
         try:
@@ -255,11 +256,29 @@ def init_app(app, engine: Engine) -> None:
 def get_session() -> Session:
     """The request's session, opened on first use and closed at teardown."""
     if "db_session" not in g:
-        session = current_app.extensions["gi_sessionmaker"]()
+        session = _standby_session() if "gi_replicas" in current_app.extensions else None
+        if session is None:
+            session = current_app.extensions["gi_sessionmaker"]()
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             session.connection(execution_options={"gi_write": True})
         g.db_session = session
     return g.db_session
+
+
+def _standby_session() -> Session | None:
+    """A session on a standby within the lag bound, for a public read by an anonymous caller (else None).
+
+    Public endpoints (registry, areas, OGC API, open data, the consumer page) read the same for everyone
+    who has not signed in; a signed-in caller reads the primary, so it always sees its own writes."""
+    if request.method not in ("GET", "HEAD"):
+        return None
+    if "Authorization" in request.headers or request.cookies.get(current_app.config.get("SESSION_COOKIE_NAME", "")):
+        return None
+    access = getattr(current_app.view_functions.get(request.endpoint or ""), "gi_access", None)
+    if access is None or access.level != "public":
+        return None
+    engine = current_app.extensions["gi_replicas"].session_engine()
+    return Session(engine, expire_on_commit=False) if engine is not None else None
 
 
 def write_session(engine: Engine) -> Session:

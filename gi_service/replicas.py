@@ -20,6 +20,11 @@ How stale a standby may be
 A standby that does not answer is set aside the same way; with no usable standby, reads go to the
 primary.
 
+Public reads by anonymous callers (registry, areas, OGC API, open data, the consumer page's display
+facts) get a whole session on a standby (``session_engine``, used by ``db.get_session``): the standby
+was found within the bound at most ``PROBE_S`` before. Signed-in callers and every writing request use
+the primary.
+
 Read your own writes
     After a request by a signed-in user (web session) or a bearer token writes (POST, PUT, PATCH,
     DELETE answered below 400), the primary's WAL position is kept for that user and that token
@@ -49,6 +54,7 @@ log = logging.getLogger(__name__)
 BEAT_S = 0.2          # how often each process refreshes the heartbeat on the primary
 STICKY_S = 30         # how long a caller's write position is kept (far beyond any lag a standby may have)
 SET_ASIDE_S = 1.0     # how long a lagging or failing standby is skipped before it is tried again
+PROBE_S = 0.2         # a standby found within the bound serves public read sessions this long unprobed
 
 # The heartbeat's age in milliseconds and how far this server has replayed (one row, always; the
 # position is NULL on a primary, which is never a standby here).
@@ -80,6 +86,9 @@ class ReplicaRouter:
         self._joined: dict[int, Any] = {}
         # Figures for operators and tests.
         self.replica_reads = self.primary_reads = self.stale = self.failed = self.behind_caller = 0
+        self.replica_sessions = 0
+        self._session_engines: list[Engine] = []
+        self._probed: dict[int, float] = {}
 
     def _ensure_process(self) -> None:
         pid = os.getpid()
@@ -94,6 +103,12 @@ class ReplicaRouter:
             self._engines = [create_engine(url, pool_pre_ping=False, isolation_level="AUTOCOMMIT",
                                            pool_reset_on_return=None, connect_args=connect_args_of(self.primary))
                              for url in self.urls]
+            # Sessions of public reads on a standby: ordinary pooled engines, known to lead back here.
+            self._session_engines = [create_engine(url, pool_pre_ping=True, connect_args=connect_args_of(self.primary))
+                                     for url in self.urls]
+            for engine in self._session_engines:
+                _routers[engine] = self
+            self._probed = {}
             self._aside = {}
             self._pid = pid
             self._stop = threading.Event()
@@ -110,6 +125,30 @@ class ReplicaRouter:
             except Exception:  # the primary is away: readers will judge the standbys stale
                 log.debug("heartbeat not written", exc_info=True)
 
+    def session_engine(self) -> Engine | None:
+        """An engine (transactional, pooled) on a standby found within the lag bound in the last
+        ``PROBE_S``, for a request's session of public reads; None if no standby qualifies."""
+        self._ensure_process()
+        now = time.monotonic()
+        for index in self._candidates():
+            checked = self._probed.get(index, 0.0)
+            if now - checked > PROBE_S:
+                try:
+                    with self._engines[index].connect() as conn:
+                        age = conn.execute(_HEARTBEAT_AGE).first()[0]
+                except DBAPIError:
+                    self.failed += 1
+                    self.set_aside(index)
+                    continue
+                if age is None or age > self.max_lag_ms:
+                    self.stale += 1
+                    self.set_aside(index)
+                    continue
+                self._probed[index] = now
+            self.replica_sessions += 1
+            return self._session_engines[index]
+        return None
+
     def beat_now(self) -> None:
         """Refresh the heartbeat at once (tests, and a process that just started)."""
         with self.primary.begin() as conn:
@@ -117,7 +156,7 @@ class ReplicaRouter:
 
     def close(self) -> None:
         self._stop.set()
-        for engine in self._engines:
+        for engine in [*self._engines, *self._session_engines]:
             engine.dispose()
 
     def _candidates(self) -> list[int]:

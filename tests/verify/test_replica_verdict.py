@@ -145,3 +145,41 @@ def test_a_caller_reads_its_own_writes_while_consumers_read_the_standby(cluster,
         app.extensions["gi_engine"].dispose()
         primary.dispose()
         standby.dispose()
+
+
+def test_anonymous_public_reads_use_the_standby_and_signed_in_reads_the_primary(cluster, tmp_path,
+                                                                              cheap_password_hashing):
+    """Is a public read by an anonymous caller (the producers list) answered from the standby — so, with replay
+    paused, a producer just added on the primary is missing there within the bound — while a signed-in caller
+    reads the primary and sees it; and once the standby is beyond the bound, does the anonymous read go to the
+    primary too?"""
+    primary_url, standby_url = cluster["primary"], cluster["standby"]
+    app = create_app(pooled_settings(cluster, tmp_path, MAX_LAG_MS))
+    app.config["TESTING"] = True
+    client = app.test_client()
+    session = Session(app.extensions["gi_engine"], expire_on_commit=False)
+    primary, standby = create_engine(primary_url), create_engine(standby_url, isolation_level="AUTOCOMMIT")
+    router = app.extensions["gi_replicas"]
+    try:
+        factory = Factory(app, session)
+        authority = factory.authority("110101")
+        router.beat_now()
+        caught_up(primary, standby)
+        assert client.get("/api/v1/producers").status_code == 200
+        assert router.replica_sessions == 1
+        with standby.connect() as conn:
+            conn.execute(text("SELECT pg_wal_replay_pause()"))
+        newcomer = factory.producer("110101")
+        router.beat_now()
+        names = lambda r: {p["id"] for p in r.json["items"]}  # noqa: E731
+        assert newcomer.org.id not in names(client.get("/api/v1/producers"))                   # the standby
+        assert newcomer.org.id in names(client.get("/api/v1/producers", headers=authority.headers))   # primary
+        time.sleep(MAX_LAG_MS / 1000 + 0.5)
+        assert newcomer.org.id in names(client.get("/api/v1/producers"))                       # standby set aside
+    finally:
+        with standby.connect() as conn:
+            conn.execute(text("SELECT pg_wal_replay_resume()"))
+        session.close()
+        app.extensions["gi_engine"].dispose()
+        primary.dispose()
+        standby.dispose()
