@@ -68,7 +68,7 @@ class Topology:
             conf.write(f"port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{self.base}'\n"
                        "wal_level = replica\nmax_wal_senders = 4\nhot_standby = on\nfsync = off\n"
                        f"shared_buffers = 32MB\nmax_connections = 80\n{extra}")
-        self._start(name)
+        self.start_server(name)
         engine = create_engine(self.url(name, "postgres"), isolation_level="AUTOCOMMIT")
         with engine.connect() as conn:
             conn.execute(text("CREATE DATABASE gi"))
@@ -87,10 +87,10 @@ class Topology:
         port = self.ports[name] = free_port()
         with open(data / "postgresql.conf", "a") as conf:
             conf.write(f"port = {port}\ncluster_name = '{name}'\n")
-        self._start(name)
+        self.start_server(name)
         return self.url(name)
 
-    def _start(self, name: str) -> None:
+    def start_server(self, name: str) -> None:
         as_postgres(str(BIN / "pg_ctl"), "-D", str(self.base / name), "-l", str(self.base / f"{name}.log"), "-w",
                     "start")
         self.servers.append(self.base / name)

@@ -137,3 +137,48 @@ def test_a_failover_under_load_loses_no_acknowledged_approval(tmp_path, cheap_pa
         assert result.exit_code == 0 and "ledger OK" in result.output, result.output
     finally:
         topo.stop()
+
+
+def test_writes_wait_while_no_synchronous_standby_is_reachable(tmp_path, cheap_password_hashing):
+    """With the only synchronous standby stopped, does an approval wait rather than be acknowledged without a
+    copy (the documented choice: nothing acknowledged may be lost), and complete once the standby is back?"""
+    if not PG_URL:
+        pytest.skip("the failover test runs with the PostgreSQL backend (GI_TEST_DATABASE_URL)")
+    if (lacking := topology.missing()) is not None:
+        pytest.fail(lacking)
+    topo = topology.Topology()
+    try:
+        primary_url = topo.start_primary()
+        topo.add_standby("standby")
+        admin = create_engine(primary_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text("ALTER SYSTEM SET synchronous_standby_names = '*'"))
+            conn.execute(text("SELECT pg_reload_conf()"))
+        admin.dispose()
+        settings = finalize(Settings(env="test", instance_path=tmp_path / "instance", database_url=primary_url,
+                                     secret_key="test-secret-key-" + "x" * 32, cache_dir=CACHE_DIR,
+                                     public_base_url="http://gi.test", ratelimit_enabled=False))
+        app = create_app(settings)
+        app.config["TESTING"] = True
+        session = Session(app.extensions["gi_engine"], expire_on_commit=False)
+        world = World(Factory(app, session), app.test_client(), app)
+        request_id = world.request(5)["id"]
+        topo.stop_server("standby", "fast")
+        answer: dict = {}
+
+        def approve() -> None:
+            answer["status"] = app.test_client().post(
+                f"/api/v1/mark-requests/{request_id}/approve", headers=world.authority.headers,
+                json={"printer_id": world.printer.org.id}).status_code
+
+        t = threading.Thread(target=approve)
+        t.start()
+        t.join(timeout=3.0)
+        assert t.is_alive() and "status" not in answer          # waiting for a standby to hold a copy
+        topo.start_server("standby")
+        t.join(timeout=60)
+        assert answer.get("status") == 201
+        session.close()
+        app.extensions["gi_engine"].dispose()
+    finally:
+        topo.stop()
