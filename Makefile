@@ -30,15 +30,15 @@ browser:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; \
 	fi
 
-# The heavy tier's replication tests run PostgreSQL's server binaries and Debian's pgbouncer on private
-# ports; the package is installed without letting it start its own daemon.
+# The heavy tier's topology tests run PostgreSQL's server binaries, Debian's pgbouncer and nginx on private
+# ports; the packages are installed without letting them start their own daemons.
 topology:
-	@if [ ! -x /usr/sbin/pgbouncer ]; then \
-	  echo "installing Debian's pgbouncer for the replication tests"; \
+	@if [ ! -x /usr/sbin/pgbouncer ] || [ ! -x /usr/sbin/nginx ]; then \
+	  echo "installing Debian's pgbouncer and nginx for the topology tests"; \
 	  made=""; if [ ! -e /usr/sbin/policy-rc.d ]; then \
 	    printf '#!/bin/sh\nexit 101\n' | $(SUDO) tee /usr/sbin/policy-rc.d >/dev/null; \
 	    $(SUDO) chmod +x /usr/sbin/policy-rc.d; made=1; fi; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq pgbouncer; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq pgbouncer nginx; \
 	  [ -n "$$made" ] && $(SUDO) rm -f /usr/sbin/policy-rc.d; true; \
 	fi
 

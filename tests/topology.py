@@ -11,6 +11,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ from gi_service import migrate
 
 BIN = Path(os.environ.get("GI_PG_BIN", "/usr/lib/postgresql/15/bin"))
 PGBOUNCER = os.environ.get("GI_PGBOUNCER", "/usr/sbin/pgbouncer")
+NGINX = os.environ.get("GI_NGINX", "/usr/sbin/nginx")
 
 
 def free_port() -> int:
@@ -43,6 +45,8 @@ def missing() -> str | None:
         return f"PostgreSQL's server binaries are missing in {BIN}"
     if not Path(PGBOUNCER).exists():
         return f"pgbouncer is missing ({PGBOUNCER}): `make test` and .ci/run install Debian's package"
+    if not Path(NGINX).exists():
+        return f"nginx is missing ({NGINX}): `make test` and .ci/run install Debian's package"
     return None
 
 
@@ -55,6 +59,8 @@ class Topology:
         self.servers: list[Path] = []
         self.ports: dict[str, int] = {}
         self.bouncer_pid: Path | None = None
+        self.apps: list[subprocess.Popen] = []
+        self.nginx_conf: Path | None = None
 
     def url(self, name: str, db: str = "gi") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.ports[name]}/{db}"
@@ -118,7 +124,55 @@ class Topology:
             time.sleep(0.05)
         return port
 
+    def start_app(self, env: dict[str, str]) -> int:
+        """One gunicorn instance of the app in its production configuration, on a free port."""
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:gi_service.gunicorn_conf",
+                                 "gi_service.wsgi:app"], env={**os.environ, **env, "GI_PORT": str(port),
+                                                              "GI_HOST": "127.0.0.1"},
+                                stdout=subprocess.DEVNULL, stderr=open(self.base / f"app-{port}.log", "w"))
+        self.apps.append(proc)
+        _wait_http(port, proc)
+        return port
+
+    def start_nginx(self, upstreams: list[int], *, bind_upstream: str = "127.0.0.2") -> int:
+        """nginx in front of the app instances (deploy/nginx/gi-service.conf, without TLS): it connects to
+        them from `bind_upstream`, so the app can tell the proxy from the client."""
+        port = free_port()
+        servers = "".join(f"    server 127.0.0.1:{p} max_fails=3 fail_timeout=5s;\n" for p in upstreams)
+        self.nginx_conf = self.base / "nginx.conf"
+        self.nginx_conf.write_text(
+            f"pid {self.base}/nginx.pid;\nerror_log {self.base}/nginx-error.log warn;\n"
+            "worker_processes 1;\nevents { worker_connections 256; }\n"
+            "http {\n  access_log off;\n"
+            f"  client_body_temp_path {self.base}/nginx-body;\n  proxy_temp_path {self.base}/nginx-proxy;\n"
+            f"  fastcgi_temp_path {self.base}/nginx-fcgi;\n  uwsgi_temp_path {self.base}/nginx-uwsgi;\n"
+            f"  scgi_temp_path {self.base}/nginx-scgi;\n"
+            f"  upstream gi_service {{\n{servers}    keepalive 16;\n  }}\n"
+            f"  server {{\n    listen 127.0.0.1:{port};\n    client_max_body_size 20m;\n"
+            "    location / {\n      proxy_pass http://gi_service;\n      proxy_http_version 1.1;\n"
+            '      proxy_set_header Connection "";\n      proxy_set_header Host $host;\n'
+            "      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
+            "      proxy_set_header X-Forwarded-Proto $scheme;\n      proxy_next_upstream error timeout;\n"
+            f"      proxy_bind {bind_upstream};\n      add_header X-Upstream $upstream_addr always;\n"
+            "    }\n  }\n}\n")
+        subprocess.run([NGINX, "-c", str(self.nginx_conf), "-p", str(self.base)], check=True, capture_output=True,
+                       timeout=30)
+        _wait_http(port, None)
+        return port
+
     def stop(self) -> None:
+        if self.nginx_conf is not None:
+            subprocess.run([NGINX, "-c", str(self.nginx_conf), "-p", str(self.base), "-s", "stop"],
+                           capture_output=True, timeout=30)
+        for proc in self.apps:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
         if self.bouncer_pid is not None and self.bouncer_pid.exists():
             try:
                 os.kill(int(self.bouncer_pid.read_text().strip()), 15)
@@ -128,6 +182,24 @@ class Topology:
             subprocess.run([*_as_postgres(), str(BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
                            capture_output=True, timeout=60)
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+def _wait_http(port: int, proc: subprocess.Popen | None, timeout_s: float = 60) -> None:
+    import http.client
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the server on port {port} exited with {proc.returncode}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/api/v1/health")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"nothing answered on port {port}")
 
 
 def caught_up(primary_url: str, standby_url: str, timeout_s: float = 30) -> None:

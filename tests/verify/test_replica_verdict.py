@@ -38,7 +38,7 @@ def cluster():
         primary = topo.start_primary()
         standby = topo.add_standby("standby")
         port = topo.start_pgbouncer({"gi_primary": "primary", "gi_standby": "standby"})
-        yield {"primary": primary, "standby": standby,
+        yield {"topology": topo, "primary": primary, "standby": standby,
                "primary_pooled": f"postgresql+psycopg://postgres@127.0.0.1:{port}/gi_primary",
                "standby_pooled": f"postgresql+psycopg://postgres@127.0.0.1:{port}/gi_standby"}
     finally:
@@ -183,3 +183,60 @@ def test_anonymous_public_reads_use_the_standby_and_signed_in_reads_the_primary(
         app.extensions["gi_engine"].dispose()
         primary.dispose()
         standby.dispose()
+
+
+def test_two_app_instances_behind_nginx_answer_through_pgbouncer(cluster, tmp_path, cheap_password_hashing):
+    """Do two gunicorn instances behind nginx (GI_TRUSTED_PROXIES=1), each reaching the primary and the standby
+    through pgbouncer, both answer; and is a consumer's check logged under the client's address as nginx saw it
+    (the keyed daily hash of it) — neither nginx's own address nor a forged X-Forwarded-For?"""
+    import http.client
+    import json
+
+    from gi_service.services import scans
+
+    topo = cluster["topology"]
+    settings = pooled_settings(cluster, tmp_path, MAX_LAG_MS)
+    app = create_app(settings)
+    app.config["TESTING"] = True
+    session = Session(app.extensions["gi_engine"], expire_on_commit=False)
+    try:
+        world = World(Factory(app, session), app.test_client(), app)
+        b = world.batch(10)
+        world.activate(b, 1, 10)
+    finally:
+        session.close()
+        app.extensions["gi_engine"].dispose()
+    env = {"GI_ENV": "development", "GI_DATABASE_URL": cluster["primary_pooled"],
+           "GI_DATABASE_REPLICA_URLS": cluster["standby_pooled"], "GI_DATABASE_PREPARED_STATEMENTS": "false",
+           "GI_TRUSTED_PROXIES": "1", "GI_SECRET_KEY": settings.secret_key, "GI_MARK_KEYS": settings.mark_keys,
+           "GI_MARK_KEY_ID": settings.mark_key_id, "GI_LEDGER_SIGNING_KEY": settings.ledger_signing_key,
+           "GI_PUBLIC_BASE_URL": "http://gi.test", "GI_INSTANCE_PATH": str(tmp_path / "instance"),
+           "GI_CACHE_DIR": str(CACHE_DIR), "GI_RATELIMIT_ENABLED": "false", "GI_WORKERS": "1", "GI_THREADS": "2",
+           "GI_MAX_REQUESTS": "0", "GI_LOG_LEVEL": "WARNING"}
+    first, second = topo.start_app(env), topo.start_app(env)
+    port = topo.start_nginx([first, second])
+
+    def get(path: str, headers: dict) -> http.client.HTTPResponse:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=("127.0.0.3", 0))
+        conn.request("GET", path, headers=headers)
+        return conn.getresponse()
+
+    upstreams = {get("/api/v1/health", {}).getheader("X-Upstream") for _ in range(8)}
+    assert upstreams == {f"127.0.0.1:{first}", f"127.0.0.1:{second}"}
+    r = get(f"/v/{b.code(1)}", {**JSON, "X-Forwarded-For": "198.51.100.9"})
+    doc = json.loads(r.read())
+    assert r.status == 200 and doc["verdict"] == "genuine"
+    scan_id = int(doc["scan"]["token"].split(".")[0])
+    primary = create_engine(cluster["primary"])
+    try:
+        deadline = time.monotonic() + 10
+        row = None
+        while row is None and time.monotonic() < deadline:        # written behind the answer
+            with primary.connect() as conn:
+                row = conn.execute(text("SELECT at, ip_hash FROM scans WHERE id = :id"), {"id": scan_id}).first()
+            time.sleep(0.1)
+    finally:
+        primary.dispose()
+    assert row is not None
+    assert row.ip_hash == scans.ip_hash(settings.secret_key, "127.0.0.3", row.at)
+    assert row.ip_hash not in (scans.ip_hash(settings.secret_key, a, row.at) for a in ("127.0.0.2", "198.51.100.9"))
