@@ -1,20 +1,64 @@
 """Management commands: `gi-service db upgrade`, `users create`, `tokens create`, `demo load`, `serve`."""
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
 import click
 from sqlalchemy import select
 
-from .config import ConfigError, load_settings
+from .config import ConfigError, finalize, load_settings
 
 
-def _settings():
+def _settings(**overrides):
     try:
-        return load_settings()
+        return load_settings(**overrides)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+# The public base URL `gi-service serve` puts in label QR codes, recorded in the instance directory so
+# that the label commands print the same one without being told the port again.
+SERVED_BASE_URL_FILE = "public_base_url"
+
+
+def _record_served_base_url(settings) -> None:
+    """Write the base URL the server's labels carry into instance/public_base_url (not in production)."""
+    if settings.is_production:
+        return
+    path = settings.instance_path / SERVED_BASE_URL_FILE
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(settings.public_base_url + "\n", encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        click.echo(f"warning: cannot record the public base URL in {path} ({exc}); `gi-service labels render` "
+                   "needs GI_PUBLIC_BASE_URL or GI_HOST/GI_PORT to print the same QR codes", err=True)
+
+
+def _label_base_url(settings) -> tuple[str, str]:
+    """The base URL label QR codes made here carry, and where it comes from.
+
+    GI_PUBLIC_BASE_URL when it is set (always in production); else the one the last `gi-service serve`
+    of this instance recorded (it served on that address); else http://GI_HOST:GI_PORT, as the server
+    derives it.
+    """
+    if os.environ.get("GI_PUBLIC_BASE_URL", "").strip() or settings.is_production:
+        return settings.public_base_url, "GI_PUBLIC_BASE_URL"
+    path = settings.instance_path / SERVED_BASE_URL_FILE
+    try:
+        recorded = path.read_text(encoding="utf-8").strip().rstrip("/")
+    except OSError:
+        recorded = ""
+    if recorded:
+        try:
+            checked = finalize(settings.with_overrides(public_base_url=recorded))
+        except ConfigError as exc:
+            raise click.ClickException(f"{path}: {exc}") from None
+        return checked.public_base_url, f"recorded by `gi-service serve` in {path}"
+    return settings.public_base_url, "GI_HOST/GI_PORT"
 
 
 def _session():
@@ -249,6 +293,7 @@ def labels_render(batch_id: int, fmt: str, out_path: str | None, preset: str, wi
     from .storage import FileStore
 
     settings = _settings()
+    base_url, base_source = _label_base_url(settings)
     keyring = MarkKeyring.from_setting(settings.mark_keys, settings.mark_key_id)
     store = FileStore(settings.storage_dir or settings.instance_path / "storage")
     ext = {"pdf": "pdf", "csv": "csv", "png-zip": "zip"}[fmt]
@@ -265,7 +310,8 @@ def labels_render(batch_id: int, fmt: str, out_path: str | None, preset: str, wi
     if repeated:
         click.echo(f"note: order {batch_id} was already downloaded {batch.print_downloads - 1} time(s); "
                    "this download is flagged on the order", err=True)
-    marks_iter = label_service.iter_batch_marks(batch, keyring, settings.public_base_url)
+    click.echo(f"QR codes point at {base_url}/… ({base_source})", err=True)
+    marks_iter = label_service.iter_batch_marks(batch, keyring, base_url)
     tmp = path.with_name(path.name + ".part")
     try:
         with open(tmp, "wb") as fh, click.progressbar(length=batch.quantity, label=f"order {batch_id} → {path}",
@@ -322,20 +368,29 @@ def demo_load() -> None:
 
 @main.command("serve")
 @click.option("--host", default=None)
-@click.option("--port", type=int, default=None)
+@click.option("--port", type=click.IntRange(1, 65535), default=None)
 @click.option("--threads", type=int, default=8, show_default=True)
 def serve(host: str | None, port: int | None, threads: int) -> None:
-    """Serve the application with waitress (embedded mode; use gunicorn in production)."""
+    """Serve the application with waitress (embedded mode; use gunicorn in production).
+
+    Label QR codes carry GI_PUBLIC_BASE_URL, else the address served on (--host/--port, else
+    GI_HOST/GI_PORT); it is recorded in instance/public_base_url for `gi-service labels render`.
+    """
     from waitress import serve as waitress_serve
 
     from . import create_app
     from .demo import banner
+    from .services import jurisdiction
 
-    settings = _settings()
-    host = host or settings.host
-    port = port or settings.port
+    settings = _settings(**{k: v for k, v in (("host", host), ("port", port)) if v is not None})
+    host, port = settings.host, settings.port
     app = create_app(settings)
+    _record_served_base_url(settings)
+    # The county boundaries, loaded now rather than by the first place lookup (seconds on a first run).
+    click.echo("loading the county boundaries…")
+    jurisdiction.preload()
     click.echo(banner(settings, host, port))
+    click.echo(f"Label QR codes point at {settings.public_base_url} (`gi-service labels render` uses it too).\n")
     sys.stdout.flush()
     # SIGTERM (a service manager's stop) exits like Ctrl-C: through the interpreter's exit path, where
     # the check log writes the checks still buffered (services/checklog.py).

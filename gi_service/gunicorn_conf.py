@@ -24,7 +24,8 @@ GI_CONTROL_SOCKET   off                          gunicorn >= 25's `gunicornc` co
 ==================  ===========================  =================================================
 
 The app is preloaded in the master: a refused production setting stops gunicorn at once with
-its message, workers fork with the code already imported (fast restarts for max_requests), and
+its message, workers fork with the code already imported and the county boundaries of the place
+lookups loaded (gi_service.wsgi; fast restarts for max_requests, no slow first lookup), and
 each worker drops the database connections it inherited (none are opened before the fork, but
 the pool must never be shared across processes).
 """

@@ -35,6 +35,7 @@ from __future__ import annotations
 import abc
 
 import io
+import logging
 import os
 import re
 import shutil
@@ -338,6 +339,7 @@ class LabelFont(_CharTable):
         from fontTools import subset
         from fontTools.ttLib import TTFont
 
+        _quiet_subsetter()
         for ch in chars:
             self.code(ch)
         options = subset.Options()
@@ -366,6 +368,17 @@ class LabelFont(_CharTable):
         else:
             font.save(buf)
         return buf.getvalue()
+
+
+def _quiet_subsetter() -> None:
+    """Keep fontTools' subsetter to warnings unless its log level was chosen on purpose.
+
+    It reports every step at INFO (a dozen lines per subset: tables pruned, glyph names and ids), and a
+    service logging at INFO wrote them all to its console on every PDF render.
+    """
+    log = logging.getLogger("fontTools.subset")
+    if log.level == logging.NOTSET:
+        log.setLevel(logging.WARNING)
 
 
 @lru_cache(maxsize=4)

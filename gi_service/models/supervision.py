@@ -43,6 +43,8 @@ class ViolationKind(str, enum.Enum):
     look_alike = "look_alike"                                    # look-alike name or logo ("XX-style")
     authorization_not_in_force = "authorization_not_in_force"    # expired, suspended or revoked authorization
     mark_without_uscc = "mark_without_uscc"                      # mark printed without the user's USCC
+    unactivated_label = "unactivated_label"                      # a genuine label never activated on a lot,
+                                                                 # on product offered for sale
 
 
 class Finding(Base):

@@ -529,23 +529,27 @@ def _settle_status(session: Session, batch: MarkBatch) -> None:
 
 def record_printed(session: Session, batch_id: int, *, by: Principal, spoiled: Sequence[tuple[str, str]] = (),
                    note: str | None = None) -> MarkBatch:
-    """The assigned printer reports the print run: all serials printed, the spoiled ones listed."""
+    """The assigned printer reports the print run: all serials printed, the spoiled ones listed.
+
+    A note given with spoiled serials says what spoiled them: it is the reason of the spoiled event and
+    ranges (the printed ones carry none). Without spoiled serials it is the printed run's note.
+    """
     batch = get_batch(session, batch_id, lock=True)
     if by.org_kind != OrgKind.printer or by.organisation_id != batch.printer_id:
         raise Forbidden("only the printer the batch was ordered from reports its printing", code="not_your_order")
     if batch.status != BatchStatus.ordered:
         raise WrongState(f"batch {batch_id} is {batch.status.value}; printing is reported once, after the order",
                          code="not_ordered")
-    whole = SerialSpan(batch.series, batch.seq_start, batch.seq_end)
-    _transition(session, [whole], allowed={MarkState.allocated}, state=MarkState.printed, kind="printed", by=by,
-                batch_ok=lambda b: b.id == batch.id, reason=note)
     spoiled_spans = parse_spans(spoiled, "spoiled") if spoiled else []
     for span in spoiled_spans:
         if span.series != batch.series or span.first < batch.seq_start or span.last > batch.seq_end:
             raise ValidationFailed("spoiled serials must belong to the batch", code="not_in_batch")
+    whole = SerialSpan(batch.series, batch.seq_start, batch.seq_end)
+    _transition(session, [whole], allowed={MarkState.allocated}, state=MarkState.printed, kind="printed", by=by,
+                batch_ok=lambda b: b.id == batch.id, reason=None if spoiled_spans else note)
     if spoiled_spans:
         _transition(session, spoiled_spans, allowed={MarkState.printed}, state=MarkState.spoiled, kind="spoiled",
-                    by=by, batch_ok=lambda b: b.id == batch.id, reason="spoiled in printing")
+                    by=by, batch_ok=lambda b: b.id == batch.id, reason=note or "spoiled in printing")
     batch.status, batch.printed_at = BatchStatus.printed, utcnow()
     _settle_status(session, batch)  # everything spoiled: nothing to issue
     return batch

@@ -113,6 +113,7 @@ VIOLATION_LABELS = {
     ViolationKind.look_alike.value: Label("近似名称或标识", "look-alike name or logo"),
     ViolationKind.authorization_not_in_force.value: Label("授权失效", "authorization not in force"),
     ViolationKind.mark_without_uscc.value: Label("未标注信用代码", "mark without USCC"),
+    ViolationKind.unactivated_label.value: Label("未激活标志上市销售", "unactivated label on sale"),
 }
 PREMISES_LABELS = {
     PremisesKind.production.value: Label("生产", "production"),

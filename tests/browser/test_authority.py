@@ -10,7 +10,7 @@ from gi_service.models import (AuthorizationStatus, BatchStatus, GIVersion, Mark
                                RequestStatus)
 from tests.factories import LedgerWorld
 
-from .conftest import fresh
+from .conftest import fresh, no_horizontal_scroll
 
 
 def test_authority_approves_a_request_with_a_printer(desktop, factory, client, session):
@@ -138,3 +138,32 @@ def test_authority_opens_and_adjusts_a_yearly_quota(desktop, factory, session):
     fresh(session)
     account = session.scalars(select(QuotaAccount)).one()
     assert account.adjusted_g == -240_000
+
+
+def test_the_authoritys_menu_takes_one_row_on_a_phone(phone, factory):
+    """On a 390×844 phone, does the authority's menu of twelve places take one row (a small part of the first
+    screen instead of three rows), with every place reachable by sliding the menu and the current one in view?"""
+    authority = factory.authority("341600")
+    page = phone.login(authority)
+    nav = page.locator("nav.nav")
+    links = nav.locator("a")
+    assert links.count() == 12
+    boxes = [links.nth(i).bounding_box() for i in range(links.count())]
+    assert len({round(b["y"]) for b in boxes}) == 1                       # one row
+    height = nav.bounding_box()["height"]
+    assert height < 2 * boxes[0]["height"] and height <= 0.08 * 844
+    assert nav.bounding_box()["y"] + height <= 0.25 * 844                # header, account and menu together
+    assert no_horizontal_scroll(page)                                      # the menu slides, not the page
+
+    def in_view(link) -> bool:
+        box, frame = link.bounding_box(), nav.bounding_box()
+        return box["x"] >= frame["x"] - 1 and box["x"] + box["width"] <= frame["x"] + frame["width"] + 1
+
+    last = links.nth(11)
+    assert not in_view(last)
+    nav.evaluate("n => { n.scrollLeft = n.scrollWidth; }")
+    assert in_view(last)
+    last.click()
+    page.wait_for_url(re.compile(r"/app/statistics"))
+    current = page.locator("nav.nav a[aria-current=page]")
+    assert current.get_attribute("href").endswith("/app/statistics") and in_view(current)

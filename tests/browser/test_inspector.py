@@ -52,6 +52,8 @@ def test_inspector_scans_a_label_with_the_camera_and_files_a_finding(camera_phon
 
     page = phone.login(shop.inspector)
     page.click("nav.nav a[href$='/app/scan']")
+    expect(page.locator("#scan-stop")).to_be_hidden()         # no "关闭相机" while the camera is off
+    expect(page.locator("#scan-start")).to_be_visible()
     page.click("#scan-start")
     verdict = page.locator("#scanned li.verdict").first
     expect(verdict).to_have_attribute("data-verdict", "genuine", timeout=20_000)
@@ -62,7 +64,10 @@ def test_inspector_scans_a_label_with_the_camera_and_files_a_finding(camera_phon
     assert no_horizontal_scroll(page)
     assert (_count(session, Scan), _count(session, MarkCheck)) == (0, 0)  # an inspector's look is no consumer check
 
+    expect(page.locator("#scan-start")).to_be_hidden()
     page.click("#scan-stop")
+    expect(page.locator("#scan-stop")).to_be_hidden()
+    expect(page.locator("#scan-start")).to_be_visible()
     page.click("#to-finding")
     page.wait_for_url(re.compile(r"/app/findings/new\?code="))
     form = page.locator("#finding-form")
@@ -117,7 +122,8 @@ def test_a_finding_made_offline_is_kept_on_the_phone_and_sent_once_when_back_onl
     form.locator("input[name=premises_name]").fill("天河区某超市")
     form.locator("select[name=premises_kind]").select_option("retail")
     form.locator("textarea[name=codes]").fill(shop.marks.code(7))   # issued, never activated
-    form.locator("input[value=forged_or_copied_label]").check()
+    assert "未激活" in form.locator("label.check", has=page.locator("input[value=unactivated_label]")).inner_text()
+    form.locator("input[value=unactivated_label]").check()
     form.locator("input[name=photos]").set_input_files(_jpeg((30, 90, 160)))
     form.locator("#finding-submit").click()
     expect(page.locator("#finding-status")).to_contain_text("已保存在本机")
@@ -143,4 +149,4 @@ def test_a_finding_made_offline_is_kept_on_the_phone_and_sent_once_when_back_onl
     fresh(session)
     finding = session.scalars(select(Finding)).one()
     assert [(c.code, c.verdict) for c in finding.codes] == [(shop.marks.code(7), "genuine_not_activated")]
-    assert finding.violations == ["forged_or_copied_label"] and finding.adcode == "440106"
+    assert finding.violations == ["unactivated_label"] and finding.adcode == "440106"

@@ -36,6 +36,8 @@ def test_printer_downloads_the_file_and_records_printed_spoiled_and_issued(phone
     assert page.locator("#count-orders_to_print .n").inner_text() == "1"
     page.click(f"a[href$='/app/batches/{batch['id']}']")
     assert no_horizontal_scroll(page)
+    # The page follows the work: download the print file, print, then record the run.
+    assert page.locator("#print-file").bounding_box()["y"] < page.locator("#printed").bounding_box()["y"]
 
     page.select_option("#print-file select[name=format]", "csv")
     with page.expect_download() as download:
@@ -52,10 +54,12 @@ def test_printer_downloads_the_file_and_records_printed_spoiled_and_issued(phone
 
     page.reload()
     page.fill("#printed textarea[name=spoiled]", _serial(batch, 1))
-    page.fill("#printed input[name=note]", "首印")
+    page.fill("#printed input[name=note]", "卡纸")
     page.click("#printed button[type=submit]")
     assert "已登记印制完成" in page.locator(".flash.ok").inner_text()
     assert _counts(session, batch["id"]) == {MarkState.printed: 19, MarkState.spoiled: 1}
+    assert "卡纸" in page.locator("#ranges li.range.st-spoiled").inner_text()   # the note says what spoiled it
+    assert "卡纸" not in page.locator("#ranges li.range.st-printed").first.inner_text()
 
     page.fill("#spoiled textarea[name=ranges]", _serial(batch, 2))
     page.fill("#spoiled input[name=reason]", "裁切损坏")

@@ -187,3 +187,27 @@ def test_a_web_shop_is_recorded_with_its_url_and_the_sellers_uscc(fw, factory):
     assert f["premises"] == {"name": "某某旗舰店", "kind": "e_commerce", "url": "https://shop.example.com/item/123",
                              "address": None, "uscc": uscc}
     assert f["violations"] == ["look_alike", "mark_without_uscc"]
+
+
+def test_an_unactivated_label_on_sale_has_its_own_violation_kind(fw, client):
+    """Can an inspector who finds a genuine label that was never activated on product for sale file it as its own
+    violation kind (`unactivated_label`), filter findings by it, and is the kind in the API schema and named in
+    Chinese and English wherever kinds are shown (finding pages, statistics)?"""
+    from gi_service.services.statistics import VIOLATION_LABELS
+    from gi_service.web.i18n import TEXTS
+
+    b = fw.batch(5)                                          # issued to the producer, none activated
+    f = fw.file(body(codes=[b.code(2)], violations=["unactivated_label"], notes="未激活标志的白芍在售")).json
+    assert f["violations"] == ["unactivated_label"] and f["violation_found"] is True
+    assert [c["verdict"] for c in f["codes"]] == ["genuine_not_activated"]
+    fw.file(body("dev1:0002", violations=["look_alike"], gi_id=fw.gi.id))
+    listed = client.get(f"{API}/findings", headers=fw.places.tianhe.headers,
+                        query_string={"violation": "unactivated_label"})
+    assert listed.status_code == 200 and [x["id"] for x in listed.json["items"]] == [f["id"]]
+
+    spec = client.get("/openapi.json").json
+    assert "unactivated_label" in spec["components"]["schemas"]["ViolationKind"]["enum"]
+    zh, en = TEXTS["violation_unactivated_label"]
+    assert "未激活" in zh and "unactivated" in en
+    label = VIOLATION_LABELS["unactivated_label"]
+    assert (label.zh, label.en) == ("未激活标志上市销售", "unactivated label on sale")

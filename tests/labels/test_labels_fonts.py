@@ -1,7 +1,9 @@
 """The CJK font: found where the project installs it, chosen as Simplified Chinese, and its glyphs really drawn."""
 from __future__ import annotations
 
+import io
 import itertools
+import logging
 import string
 
 import numpy as np
@@ -202,3 +204,14 @@ def test_a_truetype_font_is_embedded_as_cidfonttype2_and_scans(tmp_path):
     assert sorted(decode(image)) == sorted(i.url for i in items)
     png = render_png(items[0], LabelSpec.preset("30x30"), font=tt)
     assert decode(Image.open(io.BytesIO(png))) == [items[0].url]
+
+
+def test_a_pdf_render_logs_nothing_from_fonttools_at_info(caplog):
+    """With the service logging at INFO, does rendering a PDF (a fresh font subset included) leave fontTools'
+    step-by-step INFO lines out of the log?"""
+    fresh = LabelFont(*find_font())          # not the cached font: its subset is really made here
+    with caplog.at_level(logging.INFO):
+        write_pdf_sheets(make_items(2, gi_name="五常大米"), LabelSpec.preset("30x30"), io.BytesIO(),
+                         cover=CoverInfo("PO-9", "五常大米"), font=fresh)
+    chatter = [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.name.startswith("fontTools")]
+    assert chatter == []

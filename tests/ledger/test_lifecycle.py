@@ -285,6 +285,31 @@ def test_printing_is_reported_once_by_the_assigned_printer_with_spoils(w, factor
                                    (1000, 1000, "spoiled")]
 
 
+def test_the_note_given_with_spoiled_serials_is_their_reason(w, client, session):
+    """Is the note of a print report that lists spoiled serials stored on the spoiled marks and their ledger
+    event (what spoiled them), not on the marks that printed well; and without spoiled serials, on the run?"""
+    batch = ordered_batch(w, 100)
+    r = client.post(f"{API}/batches/{batch['id']}/printed", headers=w.printer.headers,
+                    json={"spoiled": [span(batch, 10, 12)], "note": "paper jam"})
+    assert r.status_code == 200, r.json
+    reasons = {(x["state"], x["count"]): x["reason"] for x in r.json["ranges"]}
+    assert reasons == {("printed", 9): None, ("spoiled", 3): "paper jam", ("printed", 88): None}
+    assert mark(w, serial(batch, 11), w.printer)["reason"] == "paper jam"
+    assert mark(w, serial(batch, 13), w.printer)["reason"] is None
+    events = dict(session.execute(select(LedgerEvent.kind, LedgerEvent.reason)
+                                  .where(LedgerEvent.batch_id == batch["id"],
+                                         LedgerEvent.kind.in_(["printed", "spoiled"]))).all())
+    assert events == {"printed": None, "spoiled": "paper jam"}
+
+    clean = ordered_batch(w, 10)
+    r = client.post(f"{API}/batches/{clean['id']}/printed", headers=w.printer.headers, json={"note": "first run"})
+    assert r.status_code == 200 and [x["reason"] for x in r.json["ranges"]] == ["first run"], r.json
+    unexplained = ordered_batch(w, 10)
+    r = client.post(f"{API}/batches/{unexplained['id']}/printed", headers=w.printer.headers,
+                    json={"spoiled": [span(unexplained, 1)]})
+    assert r.status_code == 200 and r.json["ranges"][0]["reason"] == "spoiled in printing", r.json
+
+
 def test_print_report_with_several_spoiled_ranges(w, client, session):
     """Can a print report list several spoiled ranges (e.g. serial 5, 10-12 and the last one)?"""
     batch = ordered_batch(w, 1000)

@@ -120,7 +120,8 @@ def test_findings_and_checks_charts(world, client):
     bars = [t for t in titles(root)[1:]]
     assert bars == ["未经授权使用 unauthorized use: 1", "伪造或复制标志 forged or copied label: 1",
                     "产地外或不达标 outside area or substandard: 0", "近似名称或标识 look-alike name or logo: 1",
-                    "授权失效 authorization not in force: 0", "未标注信用代码 mark without USCC: 0"]
+                    "授权失效 authorization not in force: 0", "未标注信用代码 mark without USCC: 0",
+                    "未激活标志上市销售 unactivated label on sale: 0"]
     root, text = svg_of(client, world.national, "charts/checks-by-verdict.svg", year=2026)
     assert_self_contained(root, text)
     bars = {t for t in titles(root) if " — " in t}

@@ -10,7 +10,7 @@ MARKS_2026 = {"requested": 60, "approved": 60, "printed": 60, "spoiled": 0, "iss
 NO_VERDICTS = {"genuine": 0, "genuine_not_activated": 0, "voided": 0, "lost_or_stolen": 0, "recalled": 0,
                "authorization_suspended": 0, "unknown": 0, "malformed": 0}
 NO_VIOLATIONS = {"unauthorized_use": 0, "forged_or_copied_label": 0, "outside_area_or_substandard": 0,
-                 "look_alike": 0, "authorization_not_in_force": 0, "mark_without_uscc": 0}
+                 "look_alike": 0, "authorization_not_in_force": 0, "mark_without_uscc": 0, "unactivated_label": 0}
 NO_PREMISES = {"production": 0, "wholesale": 0, "retail": 0, "e_commerce": 0}
 
 

@@ -26,3 +26,11 @@
     }).catch(function () { /* no cache storage: nothing kept */ });
   }
 })();
+// The menu slides sideways on a phone: bring the current page's entry into view.
+(function () {
+  'use strict';
+  var nav = document.querySelector('nav.nav');
+  var current = nav && nav.querySelector('a[aria-current=page]');
+  if (!current || nav.scrollWidth <= nav.clientWidth) { return; }
+  nav.scrollLeft = Math.max(0, current.offsetLeft - (nav.clientWidth - current.offsetWidth) / 2);
+})();
