@@ -245,6 +245,24 @@ def scans() -> None:
     """The consumer scan log."""
 
 
+@scans.command("partitions")
+@click.option("--ahead", type=click.IntRange(min=0, max=24), default=3, show_default=True,
+              help="months after this one to make partitions for")
+def scans_partitions(ahead: int) -> None:
+    """Make the check log's monthly partitions ahead (PostgreSQL; cron, daily; safe on several hosts at once)."""
+    from .db import utcnow
+    from .services import partitions
+
+    with _session() as session:
+        if not partitions.is_partitioned(session):
+            click.echo("the check log is one table on this database (SQLite): nothing to make")
+            return
+        made = partitions.ensure_months(session, today=utcnow().date(), ahead=ahead)
+        session.commit()
+    click.echo(f"made {len(made)} partition(s): {', '.join(made)}" if made else
+               f"every month up to {ahead} ahead has its partition already")
+
+
 @scans.command("prune")
 @click.option("--ip-hash-days", type=click.IntRange(min=1), default=30, show_default=True,
               help="clear the keyed IP hashes of checks older than this")
@@ -260,6 +278,8 @@ def scans_prune(ip_hash_days: int, scan_days: int) -> None:
                f"{result.scans_deleted} checks older than {scan_days} days; kept {result.kept_as_evidence} "
                f"older checks that clues point to; forgot {result.id_blocks_deleted} check-id blocks taken "
                "over 30 days ago")
+    if result.partitions_dropped:
+        click.echo(f"dropped whole months: {', '.join(result.partitions_dropped)}")
 
 
 @main.group()

@@ -147,3 +147,22 @@ def test_reading_the_log_by_time_touches_only_its_months(session, backend):
     plan = "\n".join(session.execute(text("EXPLAIN " + query), {"lo": lo, "hi": hi}).scalars())
     assert partitions.month_name(month) in plan
     assert partitions.month_name(months_ahead(1)) not in plan and "scans_before_" not in plan
+
+
+def test_the_cron_command_makes_months_ahead(app, session, backend):
+    """Does `gi-service scans partitions --ahead N` make the missing months on PostgreSQL (and say so), find
+    nothing to do when run again, and say on SQLite that the log is one table?"""
+    from click.testing import CliRunner
+
+    from gi_service.cli import main
+
+    env = {"GI_DATABASE_URL": app.config["GI_SETTINGS"].database_url, "GI_INSTANCE_PATH": str(app.instance_path)}
+    first = CliRunner().invoke(main, ["scans", "partitions", "--ahead", "5"], env=env, catch_exceptions=False)
+    assert first.exit_code == 0, first.output
+    if backend != "postgresql":
+        assert "one table" in first.output
+        return
+    expected = [partitions.month_name(months_ahead(n)) for n in (4, 5)]
+    assert "made 2 partition(s)" in first.output and all(name in first.output for name in expected)
+    again = CliRunner().invoke(main, ["scans", "partitions", "--ahead", "5"], env=env, catch_exceptions=False)
+    assert "has its partition already" in again.output
