@@ -352,18 +352,21 @@ def keys() -> None:
 
 @keys.command("generate")
 @click.option("--mark-key-id", default="A", show_default=True, help="letter of the new mark key")
-def keys_generate(mark_key_id: str) -> None:
+@click.option("--suite", type=click.Choice(["hmac-sha256", "hmac-sm3"]), default="hmac-sha256", show_default=True,
+              help="MAC of the label codes: HMAC-SHA-256, or HMAC-SM3 (China's commercial cryptography)")
+def keys_generate(mark_key_id: str, suite: str) -> None:
     """Print fresh GI_MARK_KEYS / GI_MARK_KEY_ID / GI_LEDGER_SIGNING_KEY values (store them as secrets)."""
     import base64
     import secrets
 
     from .codes import MarkKeyring
 
-    _ring, text = MarkKeyring.generate(mark_key_id)
+    _ring, text = MarkKeyring.generate(mark_key_id, suite)
     click.echo(f"GI_MARK_KEYS={text}")
     click.echo(f"GI_MARK_KEY_ID={mark_key_id}")
     click.echo("GI_LEDGER_SIGNING_KEY=" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="))
-    click.echo("# to rotate mark keys later, append a new KID:KEY to GI_MARK_KEYS and switch GI_MARK_KEY_ID; "
+    click.echo("# to rotate mark keys later (or switch suite), append a new KID:[SUITE:]KEY to GI_MARK_KEYS and "
+               "switch GI_MARK_KEY_ID; "
                "never remove a key that printed labels were made with", err=True)
 
 

@@ -449,14 +449,23 @@ def _prefix_candidates(base: str, spare: list[str]):
 # Keys
 # ---------------------------------------------------------------------------
 
-def _hmac_pads(key: bytes) -> tuple[object, object]:
-    """RFC 2104 HMAC-SHA256 inner and outer states, the inner one already fed the domain prefix."""
+# The MAC suites a key may use, by the name its setting entry carries ("A:<key>" is HMAC-SHA-256;
+# "S:hmac-sm3:<key>" is HMAC-SM3, GB/T 32905 through OpenSSL 3). The key id in every code names its key,
+# hence its suite: codes made under either stay verifiable after the active key changes suite.
+MAC_SUITES = {"hmac-sha256": "sha256", "hmac-sm3": "sm3"}
+DEFAULT_SUITE = "hmac-sha256"
+
+
+def _hmac_pads(key: bytes, suite: str = DEFAULT_SUITE) -> tuple[object, object]:
+    """RFC 2104 HMAC inner and outer states (SHA-256 or SM3, both 64-byte blocks), the inner one already fed
+    the domain prefix."""
+    name = MAC_SUITES[suite]
     if len(key) > 64:
-        key = hashlib.sha256(key).digest()
+        key = hashlib.new(name, key).digest()
     key = key.ljust(64, b"\0")
-    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    inner = hashlib.new(name, bytes(b ^ 0x36 for b in key))
     inner.update(MAC_DOMAIN)
-    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    outer = hashlib.new(name, bytes(b ^ 0x5C for b in key))
     return inner, outer
 
 
@@ -480,9 +489,9 @@ def _check_kid(kid: object, what: str = "key id") -> str:
 class MarkKeyring:
     """HMAC keys for verification codes, by one-letter key id, and the id used for new codes."""
 
-    __slots__ = ("_keys", "_pads", "active")
+    __slots__ = ("_keys", "_pads", "_suites", "active")
 
-    def __init__(self, keys: dict[str, bytes], active: str):
+    def __init__(self, keys: dict[str, bytes], active: str, suites: dict[str, str] | None = None):
         if not isinstance(keys, dict) or not keys:
             raise ValueError("a keyring needs at least one key: {'A': <32+ random bytes>}")
         checked: dict[str, bytes] = {}
@@ -496,17 +505,26 @@ class MarkKeyring:
         _check_kid(active, "active key id")
         if active not in checked:
             raise ValueError(f"active key id {active} is not in the keyring (it holds {', '.join(sorted(checked))})")
+        suites = dict(suites or {})
+        for kid, suite in suites.items():
+            if kid not in checked:
+                raise ValueError(f"a suite is given for key id {kid}, which is not in the keyring")
+            if suite not in MAC_SUITES:
+                raise ValueError(f"key {kid}: unknown MAC suite {suite!r} (known: {', '.join(MAC_SUITES)})")
+        self._suites = {kid: suites.get(kid, DEFAULT_SUITE) for kid in checked}
         self._keys = checked
-        self._pads = {kid: _hmac_pads(key) for kid, key in checked.items()}
+        self._pads = {kid: _hmac_pads(key, self._suites[kid]) for kid, key in checked.items()}
         self.active = active
 
     @classmethod
     def from_setting(cls, text: str, active: str) -> MarkKeyring:
-        """Parse ``"A:<base64url key>,B:<base64url key>"`` (each key 32+ bytes)."""
+        """Parse ``"A:<base64url key>,B:hmac-sm3:<base64url key>"`` (each key 32+ bytes; a suite between
+        the key id and the key, HMAC-SHA-256 when none is named)."""
         if not isinstance(text, str) or not text.strip():
             raise ValueError("the mark key setting is empty; expected 'A:<base64url of 32+ random bytes>' "
                              "entries separated by commas (MarkKeyring.generate() makes one)")
         keys: dict[str, bytes] = {}
+        suites: dict[str, str] = {}
         entries = [e.strip() for e in text.split(",")]
         for n, entry in enumerate(entries, start=1):
             if not entry:
@@ -519,6 +537,12 @@ class MarkKeyring:
                 raise ValueError(f"mark key setting entry {n}: key id {kid!r} must be one upper-case letter A-Z")
             if kid in keys:
                 raise ValueError(f"mark key setting: key id {kid} appears twice")
+            suite, colon, rest = encoded.partition(":")
+            if colon:
+                if suite.strip() not in MAC_SUITES:
+                    raise ValueError(f"mark key setting entry {n} (key {kid}): unknown MAC suite {suite.strip()!r}; "
+                                     f"write {', '.join(MAC_SUITES)}, or nothing for {DEFAULT_SUITE}")
+                suites[kid], encoded = suite.strip(), rest
             try:
                 key = _b64url_decode(encoded)
             except (ValueError, binascii.Error):
@@ -529,26 +553,34 @@ class MarkKeyring:
             keys[kid] = key
         if not isinstance(active, str) or active.strip() not in keys:
             raise ValueError(f"active mark key id {active!r} is not in the setting (it has {', '.join(keys)})")
-        return cls(keys, active.strip())
+        return cls(keys, active.strip(), suites)
 
     @classmethod
-    def generate(cls, kid: str = "A") -> tuple[MarkKeyring, str]:
-        """A keyring with one fresh random 32-byte key, and its setting text."""
+    def generate(cls, kid: str = "A", suite: str = DEFAULT_SUITE) -> tuple[MarkKeyring, str]:
+        """A keyring with one fresh random 32-byte key of `suite`, and its setting text."""
         _check_kid(kid)
-        ring = cls({kid: secrets.token_bytes(MIN_KEY_BYTES)}, kid)
+        ring = cls({kid: secrets.token_bytes(MIN_KEY_BYTES)}, kid, {kid: suite})
         return ring, ring.setting_text()
 
-    def rotated(self, kid: str) -> tuple[MarkKeyring, str]:
-        """This keyring plus a fresh random key ``kid`` made active, and the new setting text."""
+    def suite_of(self, kid: str) -> str:
+        """The MAC suite of key `kid` (hmac-sha256 or hmac-sm3)."""
+        return self._suites[kid]
+
+    def rotated(self, kid: str, suite: str | None = None) -> tuple[MarkKeyring, str]:
+        """This keyring plus a fresh random key ``kid`` made active (of `suite`, else the active key's), and
+        the new setting text. Codes made with the older keys stay verifiable, whatever their suite."""
         _check_kid(kid)
         if kid in self._keys:
             raise ValueError(f"key id {kid} is already in the keyring; pick an unused letter")
-        ring = MarkKeyring({**self._keys, kid: secrets.token_bytes(MIN_KEY_BYTES)}, kid)
+        suite = suite or self._suites[self.active]
+        ring = MarkKeyring({**self._keys, kid: secrets.token_bytes(MIN_KEY_BYTES)}, kid,
+                           {**self._suites, kid: suite})
         return ring, ring.setting_text()
 
     def setting_text(self) -> str:
-        """The ``"A:<base64url>,B:<...>"`` setting for this keyring (secret: store it like a password)."""
-        return ",".join(f"{kid}:{_b64url_encode(key)}" for kid, key in sorted(self._keys.items()))
+        """The ``"A:<base64url>,B:hmac-sm3:<...>"`` setting for this keyring (secret: store it like a password)."""
+        return ",".join(f"{kid}:{'' if self._suites[kid] == DEFAULT_SUITE else self._suites[kid] + ':'}"
+                        f"{_b64url_encode(key)}" for kid, key in sorted(self._keys.items()))
 
     @property
     def key_ids(self) -> tuple[str, ...]:

@@ -195,3 +195,19 @@ def test_the_readme_states_the_render_default_the_command_has():
     bullet = readme.split("* `gi-service labels render ORDER", 1)[1].split("\n* ", 1)[0]
     assert "one process" in bullet and "`--workers 0`: all cores" in bullet
     assert "using all cores for PDF" not in readme
+
+
+def test_keys_generate_makes_hmac_sm3_mark_keys_on_request():
+    """Does `gi-service keys generate --suite hmac-sm3` print a mark key of that suite that the service accepts
+    and makes HMAC-SM3 codes with (and, without the option, an HMAC-SHA-256 key as before)?"""
+    from gi_service.codes import MarkKeyring
+
+    sm = CliRunner().invoke(main, ["keys", "generate", "--suite", "hmac-sm3", "--mark-key-id", "S"],
+                            catch_exceptions=False)
+    assert sm.exit_code == 0, sm.output
+    setting = next(line for line in sm.output.splitlines() if line.startswith("GI_MARK_KEYS="))
+    assert setting.startswith("GI_MARK_KEYS=S:hmac-sm3:")
+    assert MarkKeyring.from_setting(setting.split("=", 1)[1], "S").suite_of("S") == "hmac-sm3"
+    plain = CliRunner().invoke(main, ["keys", "generate"], catch_exceptions=False)
+    setting = next(line for line in plain.output.splitlines() if line.startswith("GI_MARK_KEYS="))
+    assert MarkKeyring.from_setting(setting.split("=", 1)[1], "A").suite_of("A") == "hmac-sha256"

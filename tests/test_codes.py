@@ -559,3 +559,56 @@ def test_qr_version_agrees_with_the_qrcode_package():
             qr.add_data(QRData(url.encode() if mode == MODE_8BIT_BYTE else url, mode=mode))
             qr.make(fit=True)
             assert qr.version == ours, (url, level)
+
+
+# --- HMAC-SM3 keys (China's commercial cryptography) ---------------------------------------------
+
+def sm3_reference_code(key: bytes, kid: str, serial: str) -> str:
+    """HMAC-SM3 written out with the `cryptography` package (OpenSSL 3), independent of the fast path."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives import hmac as chmac
+
+    mac = chmac.HMAC(key, hashes.SM3())
+    mac.update(b"gi-mark-v1|" + serial.encode("ascii"))
+    return kid + serial[:15] + base64.b32encode(mac.finalize()).decode("ascii")[:14]
+
+
+def test_sm3_of_the_published_vectors():
+    """Is the SM3 our HMAC pads are built on the standard's (GB/T 32905 vectors: 'abc' and 'abcd' x 16)?"""
+    assert hashlib.new("sm3", b"abc").hexdigest() == \
+        "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
+    assert hashlib.new("sm3", b"abcd" * 16).hexdigest() == \
+        "debe9ff92275b8a138604889c18e5a4d6fdb70e5387e5765293dcba39c0c5732"
+
+
+def test_hmac_sm3_codes_match_the_reference_on_random_serials():
+    """Does a key of suite hmac-sm3 make the codes HMAC-SM3 (by cryptography's HMAC) gives, and verify them?"""
+    ring = MarkKeyring({"S": KEY_A}, "S", {"S": "hmac-sm3"})
+    rng = random.Random(12)
+    for _ in range(500):
+        serial = random_serial(rng)
+        code = make_code(ring, serial)
+        assert code == sm3_reference_code(KEY_A, "S", serial)
+        assert verify_code(ring, code).valid
+    assert make_code(ring, serial) != reference_code(KEY_A, "S", serial)     # not the SHA-256 tag
+
+
+def test_codes_printed_before_a_switch_of_suite_stay_verifiable():
+    """After rotating to an HMAC-SM3 key, do codes made with the old HMAC-SHA-256 key still verify (the key id in
+    each code names its suite), do new codes use SM3, and does the setting text carry the suite both ways?"""
+    old = MarkKeyring({"A": KEY_A}, "A")
+    serial = format_serial("BBSH", 2026, 42)
+    printed = make_code(old, serial)
+    new, text = old.rotated("S", "hmac-sm3")
+    assert text.startswith("A:") and ",S:hmac-sm3:" in text
+    parsed = MarkKeyring.from_setting(text, "S")
+    assert parsed.suite_of("A") == "hmac-sha256" and parsed.suite_of("S") == "hmac-sm3"
+    assert verify_code(parsed, printed).valid
+    fresh = make_code(parsed, serial)
+    assert fresh[0] == "S" and verify_code(parsed, fresh).valid and verify_code(old, fresh).status == "forged"
+
+
+def test_an_unknown_suite_is_refused_with_its_name():
+    """Is a setting entry naming an unknown MAC suite refused, saying which suites exist?"""
+    with pytest.raises(ValueError, match="unknown MAC suite 'hmac-md5'.*hmac-sm3"):
+        MarkKeyring.from_setting("A:hmac-md5:" + base64.urlsafe_b64encode(KEY_A).decode().rstrip("="), "A")
