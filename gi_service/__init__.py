@@ -64,6 +64,17 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         app.extensions["gi_signer"] = CheckpointSigner(settings.ledger_signing_key)
     except ValueError as exc:
         raise ConfigError(f"GI_MARK_KEYS / GI_MARK_KEY_ID / GI_LEDGER_SIGNING_KEY: {exc}") from None
+    from .services import ledger
+
+    if settings.crypto_suite == "sm":
+        # Old keys stay usable for what they made (codes, checkpoints); new work must use the SM suite.
+        if app.extensions["gi_keyring"].suite_of(settings.mark_key_id) != "hmac-sm3":
+            raise ConfigError("GI_CRYPTO_SUITE=sm: the active mark key (GI_MARK_KEY_ID) must be an hmac-sm3 key; add "
+                              "one (`gi-service keys generate --suite sm`) and make it active")
+        if app.extensions["gi_signer"].algorithm != "SM2":
+            raise ConfigError("GI_CRYPTO_SUITE=sm: GI_LEDGER_SIGNING_KEY must be an SM2 key (sm2:…; "
+                              "`gi-service keys generate --suite sm`)")
+    ledger.configure("sm3" if settings.crypto_suite == "sm" else "sha256")
     from .storage import FileStore
 
     app.extensions["gi_storage"] = FileStore(settings.storage_dir or settings.instance_path / "storage")

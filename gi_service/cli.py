@@ -352,19 +352,20 @@ def keys() -> None:
 
 @keys.command("generate")
 @click.option("--mark-key-id", default="A", show_default=True, help="letter of the new mark key")
-@click.option("--suite", type=click.Choice(["hmac-sha256", "hmac-sm3"]), default="hmac-sha256", show_default=True,
-              help="MAC of the label codes: HMAC-SHA-256, or HMAC-SM3 (China's commercial cryptography)")
+@click.option("--suite", type=click.Choice(["intl", "sm"]), default="intl", show_default=True,
+              help="intl: HMAC-SHA-256 codes, Ed25519 checkpoints; sm: China's commercial cryptography "
+                   "(HMAC-SM3 codes, SM2 checkpoints; run with GI_CRYPTO_SUITE=sm)")
 def keys_generate(mark_key_id: str, suite: str) -> None:
     """Print fresh GI_MARK_KEYS / GI_MARK_KEY_ID / GI_LEDGER_SIGNING_KEY values (store them as secrets)."""
-    import base64
-    import secrets
-
     from .codes import MarkKeyring
+    from .config import _new_signing_key, _new_sm2_signing_key
 
-    _ring, text = MarkKeyring.generate(mark_key_id, suite)
+    _ring, text = MarkKeyring.generate(mark_key_id, "hmac-sm3" if suite == "sm" else "hmac-sha256")
     click.echo(f"GI_MARK_KEYS={text}")
     click.echo(f"GI_MARK_KEY_ID={mark_key_id}")
-    click.echo("GI_LEDGER_SIGNING_KEY=" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="))
+    click.echo("GI_LEDGER_SIGNING_KEY=" + (_new_sm2_signing_key() if suite == "sm" else _new_signing_key()))
+    if suite == "sm":
+        click.echo("GI_CRYPTO_SUITE=sm")
     click.echo("# to rotate mark keys later (or switch suite), append a new KID:[SUITE:]KEY to GI_MARK_KEYS and "
                "switch GI_MARK_KEY_ID; "
                "never remove a key that printed labels were made with", err=True)

@@ -56,6 +56,9 @@ class Settings:
     # The check log (services/checklog.py): consumer checks are written behind their answers by a
     # flusher, at least every `check_flush_ms` (None: 200, or 0 under env "test": written before
     # the answer), with at most `check_buffer` checks waiting per process.
+    # The algorithm suite (services/ledger.py, codes.py, smcrypto.py): "intl" (HMAC-SHA-256 codes, SHA-256
+    # chain, Ed25519 checkpoints) or "sm", China's commercial cryptography (HMAC-SM3, SM3, SM2).
+    crypto_suite: str = "intl"
     check_flush_ms: int | None = None
     # Hot standbys (PostgreSQL streaming replication) that serve the consumer check's lookup, and how far
     # behind the primary one may be before it is set aside (gi_service/replicas.py).
@@ -157,6 +160,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         check_flush_ms=(_int(env, "GI_CHECK_FLUSH_MS", 200, minimum=0)
                         if env.get("GI_CHECK_FLUSH_MS", "").strip() else None),
         check_buffer=_int(env, "GI_CHECK_BUFFER", 1000, minimum=1),
+        crypto_suite=env.get("GI_CRYPTO_SUITE", "").strip().lower() or "intl",
         database_replica_urls=tuple(u.strip() for u in env.get("GI_DATABASE_REPLICA_URLS", "").split(",")
                                     if u.strip()),
         replica_max_lag_ms=_int(env, "GI_REPLICA_MAX_LAG_MS", 1000, minimum=0),
@@ -176,6 +180,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
 
 def finalize(settings: Settings) -> Settings:
     """Fill embedded defaults and refuse unsafe production settings."""
+    if settings.crypto_suite not in ("intl", "sm"):
+        raise ConfigError(f"GI_CRYPTO_SUITE must be intl or sm, got {settings.crypto_suite!r}")
     if settings.check_flush_ms is None:
         settings = replace(settings, check_flush_ms=0 if settings.env == "test" else 200)
     problems: list[str] = []
@@ -212,11 +218,14 @@ def finalize(settings: Settings) -> Settings:
     if qr:
         raise ConfigError(qr[0])
     mark_keys, mark_key_id = settings.mark_keys, settings.mark_key_id
+    sm = settings.crypto_suite == "sm"
     if not mark_keys:
-        mark_keys = _instance_file(settings.instance_path, "mark_keys", _new_mark_keys)
+        mark_keys = _instance_file(settings.instance_path, "mark_keys.sm" if sm else "mark_keys",
+                                   _new_sm_mark_keys if sm else _new_mark_keys)
         mark_key_id = mark_key_id or mark_keys.split(":", 1)[0]
-    signing = settings.ledger_signing_key or _instance_file(settings.instance_path, "ledger_signing_key",
-                                                           _new_signing_key)
+    signing = settings.ledger_signing_key or _instance_file(
+        settings.instance_path, "ledger_signing_key.sm" if sm else "ledger_signing_key",
+        _new_sm2_signing_key if sm else _new_signing_key)
     return replace(settings, database_url=database_url, secret_key=secret_key, public_base_url=public_base_url,
                    mark_keys=mark_keys, mark_key_id=mark_key_id, ledger_signing_key=signing)
 
@@ -237,6 +246,17 @@ def _new_mark_keys() -> str:
 
 def _new_signing_key() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+
+
+def _new_sm_mark_keys() -> str:
+    return "A:hmac-sm3:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+
+
+def _new_sm2_signing_key() -> str:
+    from .smcrypto import N
+
+    scalar = secrets.randbelow(N - 2) + 1
+    return "sm2:" + base64.urlsafe_b64encode(scalar.to_bytes(32, "big")).decode().rstrip("=")
 
 
 def _instance_file(instance_path: Path, name: str, make) -> str:

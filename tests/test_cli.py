@@ -198,16 +198,18 @@ def test_the_readme_states_the_render_default_the_command_has():
 
 
 def test_keys_generate_makes_hmac_sm3_mark_keys_on_request():
-    """Does `gi-service keys generate --suite hmac-sm3` print a mark key of that suite that the service accepts
-    and makes HMAC-SM3 codes with (and, without the option, an HMAC-SHA-256 key as before)?"""
+    """Does `gi-service keys generate --suite sm` print an HMAC-SM3 mark key and an SM2 signing key that the
+    service accepts with GI_CRYPTO_SUITE=sm (and, without the option, the HMAC-SHA-256 and Ed25519 keys as before)?"""
     from gi_service.codes import MarkKeyring
+    from gi_service.services.ledger import CheckpointSigner
 
-    sm = CliRunner().invoke(main, ["keys", "generate", "--suite", "hmac-sm3", "--mark-key-id", "S"],
+    sm = CliRunner().invoke(main, ["keys", "generate", "--suite", "sm", "--mark-key-id", "S"],
                             catch_exceptions=False)
     assert sm.exit_code == 0, sm.output
-    setting = next(line for line in sm.output.splitlines() if line.startswith("GI_MARK_KEYS="))
-    assert setting.startswith("GI_MARK_KEYS=S:hmac-sm3:")
-    assert MarkKeyring.from_setting(setting.split("=", 1)[1], "S").suite_of("S") == "hmac-sm3"
+    values = dict(line.split("=", 1) for line in sm.output.splitlines() if line.startswith("GI_"))
+    assert values["GI_MARK_KEYS"].startswith("S:hmac-sm3:") and values["GI_CRYPTO_SUITE"] == "sm"
+    assert MarkKeyring.from_setting(values["GI_MARK_KEYS"], "S").suite_of("S") == "hmac-sm3"
+    assert CheckpointSigner(values["GI_LEDGER_SIGNING_KEY"]).algorithm == "SM2"
     plain = CliRunner().invoke(main, ["keys", "generate"], catch_exceptions=False)
     setting = next(line for line in plain.output.splitlines() if line.startswith("GI_MARK_KEYS="))
     assert MarkKeyring.from_setting(setting.split("=", 1)[1], "A").suite_of("A") == "hmac-sha256"

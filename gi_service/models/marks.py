@@ -252,6 +252,8 @@ class LedgerEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSONType(), default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The hash this event is chained with: NULL for SHA-256, "sm3" under the SM suite (services/ledger.py).
+    hash_alg: Mapped[Optional[str]] = mapped_column(String(8))
 
 
 class LedgerHead(Base):

@@ -38,11 +38,29 @@ def _canonical_value(name: str, value: Any) -> Any:
     return value
 
 
-def event_hash(prev_hash: str, fields: dict[str, Any]) -> str:
-    """SHA-256 of the previous hash and the event's canonical JSON."""
+# The hash each new event is chained with: SHA-256, or SM3 under China's commercial cryptography suite
+# (GI_CRYPTO_SUITE=sm; set by create_app). Each event records its own (``hash_alg``; NULL is SHA-256), so a
+# chain that switched suite verifies from end to end.
+HASH_ALGS = ("sha256", "sm3")
+_hash_alg = "sha256"
+
+
+def configure(hash_alg: str) -> None:
+    global _hash_alg
+    if hash_alg not in HASH_ALGS:
+        raise ValueError(f"unknown ledger hash {hash_alg!r} (known: {', '.join(HASH_ALGS)})")
+    _hash_alg = hash_alg
+
+
+def event_hash(prev_hash: str, fields: dict[str, Any], alg: str | None = None) -> str:
+    """The hash (SHA-256 or SM3) of the previous hash and the event's canonical JSON. An SM3 event's JSON also
+    names its hash, so an event cannot be passed off under the other algorithm."""
+    alg = alg or "sha256"
     body = {name: _canonical_value(name, fields.get(name)) for name in HASHED_FIELDS}
+    if alg != "sha256":
+        body["hash_alg"] = alg
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256((prev_hash + "|" + text).encode()).hexdigest()
+    return hashlib.new(alg, (prev_hash + "|" + text).encode()).hexdigest()
 
 
 def _lock_head(session: Session) -> LedgerHead:
@@ -65,8 +83,9 @@ def append(session: Session, kind: str, *, by: Principal | None, ranges: Iterabl
                   actor_org_id=by.organisation_id if by else None, producer_id=producer_id, printer_id=printer_id,
                   gi_id=gi_id, batch_id=batch_id, lot_id=lot_id, series=series,
                   ranges=[[int(a), int(b)] for a, b in ranges], count=int(count), reason=reason, data=data or {})
-    digest = event_hash(head.hash, fields)
-    event = LedgerEvent(**fields, prev_hash=head.hash, hash=digest)
+    alg = _hash_alg
+    digest = event_hash(head.hash, fields, alg)
+    event = LedgerEvent(**fields, prev_hash=head.hash, hash=digest, hash_alg=None if alg == "sha256" else alg)
     session.add(event)
     head.seq, head.hash = event.seq, digest
     session.flush()
@@ -110,7 +129,9 @@ def verify(session: Session, *, signer: "CheckpointSigner | None" = None, batch:
         if event.prev_hash != prev:
             return _broken(count, prev, event.seq, "its prev_hash is not the hash of the event before it "
                                                   "(an event before it was altered, deleted, inserted or reordered)")
-        recomputed = event_hash(prev, fields)
+        if event.hash_alg not in (None, *HASH_ALGS):
+            return _broken(count, prev, event.seq, f"it names an unknown hash {event.hash_alg!r}")
+        recomputed = event_hash(prev, fields, event.hash_alg)
         if recomputed != event.hash:
             return _broken(count, prev, event.seq, "its content does not match its hash (the row was altered)")
         if event.seq in checkpoints:
@@ -148,7 +169,7 @@ def consistency(session: Session, seq: int, expected_hash: str) -> dict[str, Any
     for event in session.scalars(stmt):
         if event.seq != expected_seq or event.prev_hash != prev:
             break
-        prev = event_hash(prev, {name: getattr(event, name) for name in HASHED_FIELDS})
+        prev = event_hash(prev, {name: getattr(event, name) for name in HASHED_FIELDS}, event.hash_alg)
         expected_seq += 1
         reached = event.seq
     consistent = reached == seq and prev == expected_hash
@@ -163,17 +184,34 @@ def _b64decode(text: str) -> bytes:
 
 
 class CheckpointSigner:
-    """Signs and verifies checkpoints with the service's Ed25519 key."""
+    """Signs and verifies checkpoints with the service's key: Ed25519, or SM2 (China's commercial
+    cryptography suite) when the setting reads ``sm2:<base64url of the 32-byte private scalar>``."""
 
     def __init__(self, private_key_b64: str):
-        seed = _b64decode(private_key_b64)
+        text = private_key_b64.strip()
+        self.algorithm = "SM2" if text.startswith("sm2:") else "Ed25519"
+        seed = _b64decode(text[4:] if self.algorithm == "SM2" else text)
         if len(seed) != 32:
-            raise ValueError("GI_LEDGER_SIGNING_KEY must be the base64url encoding of 32 bytes")
-        self._private = Ed25519PrivateKey.from_private_bytes(seed)
-        self.public_key = self._private.public_key()
-        raw = self.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+            raise ValueError("GI_LEDGER_SIGNING_KEY must be the base64url encoding of 32 bytes "
+                             "(prefixed with sm2: for an SM2 key)")
+        if self.algorithm == "SM2":
+            from ..smcrypto import SM2Key
+
+            self._sm2 = SM2Key(int.from_bytes(seed, "big"))
+            raw = self._sm2.public_xy
+            self.public_key = None
+        else:
+            self._private = Ed25519PrivateKey.from_private_bytes(seed)
+            self.public_key = self._private.public_key()
+            raw = self.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+        self.public_key_raw = raw
         self.public_key_b64 = base64.urlsafe_b64encode(raw).decode().rstrip("=")
         self.key_id = hashlib.sha256(raw).hexdigest()[:16]
+
+    def public_key_pem(self) -> str:
+        if self.algorithm == "SM2":
+            return self._sm2.public_key_pem()
+        return self.public_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
 
     @staticmethod
     def message(seq: int, hash_: str, created_at: dt.datetime) -> bytes:
@@ -181,9 +219,18 @@ class CheckpointSigner:
         return f"gi-ledger-checkpoint|{seq}|{hash_}|{stamp}".encode()
 
     def sign(self, seq: int, hash_: str, created_at: dt.datetime) -> str:
-        return base64.urlsafe_b64encode(self._private.sign(self.message(seq, hash_, created_at))).decode()
+        message = self.message(seq, hash_, created_at)
+        if self.algorithm == "SM2":
+            return base64.urlsafe_b64encode(self._sm2.sign(message)).decode()
+        return base64.urlsafe_b64encode(self._private.sign(message)).decode()
 
     def verify_checkpoint(self, cp: LedgerCheckpoint, public_key: Ed25519PublicKey | None = None) -> bool:
+        if self.algorithm == "SM2" and public_key is None:
+            try:
+                signature = _b64decode(cp.signature)
+            except ValueError:
+                return False
+            return self._sm2.verify(self.message(cp.seq, cp.hash, cp.created_at), signature)
         try:
             (public_key or self.public_key).verify(_b64decode(cp.signature), self.message(cp.seq, cp.hash,
                                                                                           cp.created_at))
