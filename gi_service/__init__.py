@@ -16,8 +16,27 @@ __version__ = "0.1.0"
 MAX_ID = 2**31 - 1
 
 
+def _up_to(limit: str) -> str:
+    """A regex for the decimal numbers 1..`limit` without leading zeros."""
+    parts = [f"[1-9][0-9]{{0,{len(limit) - 2}}}"] if len(limit) > 1 else []
+    for i, digit in enumerate(limit):
+        low = "1" if i == 0 else "0"
+        rest = len(limit) - i - 1
+        if i == len(limit) - 1:
+            parts.append(f"{limit[:i]}[{low}-{digit}]")
+        elif int(digit) > int(low):
+            parts.append(f"{limit[:i]}[{low}-{int(digit) - 1}][0-9]{{{rest}}}")
+    return "(?:" + "|".join(parts) + ")"
+
+
 class IdConverter(IntegerConverter):
-    """Row ids in URLs: positive and within a 32-bit column, else the route does not match (404)."""
+    """Row ids in URLs: positive and within a 32-bit column, else the route does not match (404).
+
+    The range is in the regex, not only checked after matching: werkzeug tries the rules' methods
+    before their converters, so an out-of-range id checked late answered 405 on a path whose other
+    methods exist (PATCH /api/v1/gis/99999999999) instead of 404."""
+
+    regex = _up_to(str(MAX_ID))
 
     def __init__(self, map, *args, **kwargs):
         super().__init__(map, min=1, max=MAX_ID)

@@ -111,11 +111,19 @@ HTTP_CODES = {
 }
 
 
+# OGC API - Features paths: answered as JSON (with JSON errors) unless the client prefers HTML.
+OGC_PATHS = ("/collections", "/conformance")
+
+
 def _wants_json() -> bool:
     if request.path.startswith("/api/") or request.path in ("/openapi.json",):
         return True
-    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
-    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+    accept = request.accept_mimetypes
+    if request.path.startswith(OGC_PATHS):
+        return not (accept.best_match(["application/json", "text/html"]) == "text/html"
+                    and accept["text/html"] > accept["application/json"])
+    best = accept.best_match(["application/json", "text/html"])
+    return best == "application/json" and accept[best] > accept["text/html"]
 
 
 def error_response(status: int, code: str, message: str, details: Any = None):

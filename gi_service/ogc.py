@@ -41,14 +41,18 @@ def _url(endpoint: str, **values: Any) -> str:
     return url_for(endpoint, _external=True, **values)
 
 
-def _check_params(allowed: set[str]) -> None:
+def _check_params(allowed: set[str], *, html: bool = False) -> None:
+    """Refuse unknown parameters (400) and a format `f` this resource does not offer (406): only the
+    landing page has an HTML view; every other resource is JSON (GeoJSON for features)."""
     unknown = sorted(set(request.args) - allowed - {"f"})
     if unknown:
         raise MalformedRequest(f"unknown query parameter(s): {', '.join(unknown)}; "
                                f"supported: {', '.join(sorted(allowed | {'f'}))}", code="unknown_parameter")
     fmt = request.args.get("f")
-    if fmt not in (None, "json", "geojson", "html"):
-        raise GIError(f"format {fmt!r} is not offered; use f=json", code="not_acceptable", status=406)
+    offered = ("json", "geojson", "html") if html else ("json", "geojson")
+    if fmt is not None and fmt not in offered:
+        raise GIError(f"format {fmt!r} is not offered here; use {' or '.join('f=' + f for f in offered)}",
+                      code="not_acceptable", status=406)
 
 
 def _wants_html() -> bool:
@@ -60,23 +64,33 @@ def _wants_html() -> bool:
     return best == "text/html" and request.accept_mimetypes["text/html"] > request.accept_mimetypes["application/json"]
 
 
-def _register(rule: str, name: str, summary: str, access: Access, query: dict[str, str] | None = None,
-              content_type: str = "application/json"):
+LON = r"-?(180(\.0+)?|(1[0-7][0-9]|[1-9]?[0-9])(\.[0-9]+)?)"
+LAT = r"-?(90(\.0+)?|[1-8]?[0-9](\.[0-9]+)?)"
+BBOX_PARAM = ("minLon,minLat,maxLon,maxLat (CRS84), minLat <= maxLat; minLon > maxLon crosses the antimeridian",
+              {"type": "string", "pattern": f"^{LON},{LAT},{LON},{LAT}$"})
+
+
+def _register(rule: str, name: str, summary: str, access: Access, query: dict[str, Any] | None = None,
+              content_type: str = "application/json", html: bool = False):
     def decorate(view):
         bp.add_url_rule(rule, endpoint=name, view_func=view, methods=["GET"])
         view.gi_access = access
+        formats = ["json", "geojson"] + (["html"] if html else [])
         spec = EndpointSpec(rule=rule, methods=("GET",), endpoint=f"ogc.{name}", summary=summary, access=access,
                             tags=("ogc-api-features",), success_content_type=content_type,
-                            responses={400: "unknown or malformed query parameter"})
-        spec.query_params = query or {}
+                            alt_content_types=("text/html",) if html else (),
+                            responses={400: "unknown or malformed query parameter",
+                                       406: "a format (f) this resource does not offer"})
+        spec.query_params = {**(query or {}), "f": ("the format: " + ", ".join(formats) + " (default: by Accept)",
+                                                    {"type": "string", "enum": formats})}
         SPECS.append(spec)
         return view
     return decorate
 
 
-@_register("/", "landing", "Landing page (OGC API): HTML for people, JSON for clients", public())
+@_register("/", "landing", "Landing page (OGC API): HTML for people, JSON for clients", public(), html=True)
 def landing():
-    _check_params(set())
+    _check_params(set(), html=True)
     if _wants_html():
         return render_template("home.html", principal=current_principal())
     return jsonify({
@@ -84,7 +98,7 @@ def landing():
         "description": "GI registry, production areas, special-mark ledger and supervision",
         "links": [
             _link(_url("ogc.landing"), "self", "application/json", "this document"),
-            _link(_url("openapi.openapi_json"), "service-desc", "application/vnd.oai.openapi+json;version=3.0",
+            _link(_url("openapi.openapi_json"), "service-desc", "application/vnd.oai.openapi+json;version=3.1",
                   "the API definition"),
             _link(_url("openapi.docs"), "service-doc", "text/html", "the API documentation"),
             _link(_url("ogc.conformance"), "conformance", "application/json", "conformance classes"),
@@ -150,9 +164,18 @@ def _parse_bbox(raw: str | None) -> list[float] | None:
     minx, miny, maxx, maxy = values
     if not (-180 <= minx <= 180 and -180 <= maxx <= 180 and -90 <= miny <= maxy <= 90):
         raise MalformedRequest("bbox is outside WGS-84 lon/lat ranges or has minLat > maxLat", code="bad_bbox")
-    if minx > maxx:
-        raise MalformedRequest("bbox crossing the antimeridian is not supported", code="bad_bbox")
     return values
+
+
+def _areas_in(session, bbox: list[float] | None) -> list[int]:
+    """Ids of the areas meeting the bbox; one with minLon > maxLon crosses the antimeridian (OGC API -
+    Features): the part east of minLon and the part west of maxLon."""
+    if bbox is None or bbox[0] <= bbox[2]:
+        return spatial.current_areas_intersecting(session, bbox)
+    minx, miny, maxx, maxy = bbox
+    east = spatial.current_areas_intersecting(session, [minx, miny, 180.0, maxy])
+    west = spatial.current_areas_intersecting(session, [-180.0, miny, maxx, maxy])
+    return sorted(set(east) | set(west))
 
 
 def _int_param(name: str, default: int, lo: int, hi: int) -> int:
@@ -200,8 +223,10 @@ def _geojson(body: dict[str, Any]):
 
 
 @_register("/collections/<collection_id>/items", "items", "Production areas as GeoJSON, paged, with bbox filter",
-           public(), query={"limit": "1-1000, default 10", "offset": "start index",
-                            "bbox": "minLon,minLat,maxLon,maxLat (CRS84)"}, content_type="application/geo+json")
+           public(), query={"limit": ("features per page, default 10; more than 1000 is taken as 1000",
+                                      {"type": "integer", "minimum": 1}),
+                            "offset": ("start index", {"type": "integer", "minimum": 0}),
+                            "bbox": BBOX_PARAM}, content_type="application/geo+json")
 def items(collection_id: str):
     _require_collection(collection_id)
     _check_params({"limit", "offset", "bbox"})
@@ -209,7 +234,7 @@ def items(collection_id: str):
     offset = _int_param("offset", 0, 0, 10**9)
     bbox = _parse_bbox(request.args.get("bbox"))
     session = get_session()
-    ids = spatial.current_areas_intersecting(session, bbox)
+    ids = _areas_in(session, bbox)
     page_ids = ids[offset:offset + limit]
     rows = session.execute(_with_area().where(GIProduct.id.in_(page_ids)).order_by(GIProduct.id)).all() \
         if page_ids else []

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import re
+import typing
 from typing import Any
 
-from flask import Blueprint, jsonify, render_template
+from flask import Blueprint, current_app, has_app_context, jsonify, render_template
 from pydantic.json_schema import models_json_schema
 
 from . import __version__
@@ -41,6 +42,8 @@ def _path(rule: str) -> tuple[str, list[dict[str, Any]]]:
         converter, name = m.group(1), m.group(2)
         schema = ({"type": "integer", "minimum": 1, "maximum": 2**31 - 1} if converter in ("int", "id")
                   else {"type": "string"})
+        if converter == "int" and name == "year":
+            schema = {"type": "integer", "minimum": 2000, "maximum": 2099}
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
         return "{" + name + "}"
 
@@ -67,32 +70,135 @@ def _operation(spec: EndpointSpec, method: str, schemas: dict[str, Any], refs: d
                                      "schema": {k: v for k, v in prop.items() if k != "title"},
                                      "description": prop.get("description", "")})
     for name, desc in getattr(spec, "query_params", {}).items():
-        op["parameters"].append({"name": name, "in": "query", "required": False, "schema": {"type": "string"},
+        desc, schema = desc if isinstance(desc, tuple) else (desc, {"type": "string"})
+        op["parameters"].append({"name": name, "in": "query", "required": False, "schema": schema,
                                  "description": desc})
     if spec.body is not None:
         op["requestBody"] = {"required": True, "content": {
             "application/json": {"schema": refs[(spec.body, "validation")]}}}
     elif spec.body_content_type == "multipart/form-data":
         form = spec.form_schema or {
-            "type": "object", "required": ["file", "reason"],
-            "properties": {"file": {"type": "string", "format": "binary"}, "reason": {"type": "string"},
+            "type": "object", "required": ["file", "reason"], "additionalProperties": False,
+            "properties": {"file": {"type": "string", "format": "binary"},
+                           "reason": {"type": "string", "minLength": 2, "maxLength": 1000,
+                                      "pattern": r"\S[\s\S]*\S"},  # 2+ characters once stripped
                            "description": {"type": "string"}}}
+        # The upload handlers refuse fields they do not read.
+        form = {"additionalProperties": False, **form}
         op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": form}}}
-    responses: dict[str, Any] = {str(spec.success_status): {
-        "description": "success",
-        "content": {spec.success_content_type: {"schema": spec.response_schema or {"type": "object"}}}}}
-    errors = {}
-    if spec.body is not None or spec.query is not None or spec.body_content_type != "application/json":
+    op["responses"] = _responses(spec, has_path_params=bool(params))
+    if _is_page(spec):
+        op["security"] = [] if spec.access.level == PUBLIC else [{"bearerAuth": []}, {"sessionCookie": []}]
+    return op
+
+
+def _is_page(spec: EndpointSpec) -> bool:
+    return "web pages" in spec.tags
+
+
+def _content(media_type: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    if schema is None:
+        schema = {"type": "object"} if media_type.endswith("json") else {"type": "string"}
+    return {media_type: {"schema": schema}}
+
+
+# The media type of each value of a `format` query parameter.
+FORMAT_TYPES = {"json": "application/json", "csv": "text/csv", "pdf": "application/pdf", "png": "image/png",
+                "svg": "image/svg+xml", "png-zip": "application/zip"}
+
+
+def _format_types(spec: EndpointSpec) -> tuple[str, ...]:
+    """The media types a `format` query parameter of the operation can choose."""
+    field_info = spec.query.model_fields.get("format") if spec.query is not None else None
+    if field_info is None:
+        return ()
+    return tuple(FORMAT_TYPES[v] for v in typing.get_args(field_info.annotation) if v in FORMAT_TYPES)
+
+
+def _responses(spec: EndpointSpec, *, has_path_params: bool) -> dict[str, Any]:
+    """What an operation answers: its success (with every media type it may have), the other successes it
+    declares (2xx/3xx in `responses`), and every error it can give, in the media type it is given in.
+
+    API errors are JSON. A web page's errors are HTML pages (JSON for the pages' own scripts), a signed-in
+    HTML page sends a signed-out visitor to /login (303), and a write to a page path with a malformed id
+    meets the GET-only /app catch-all (405)."""
+    page = _is_page(spec)
+    html_errors = page and spec.success_content_type != "application/json"
+    success_schema = spec.response_schema if spec.success_content_type.endswith("json") else None
+    success = {"description": "success", "content": {}}
+    for media_type in dict.fromkeys((spec.success_content_type, *spec.alt_content_types, *_format_types(spec))):
+        success["content"].update(_content(media_type, success_schema if media_type == spec.success_content_type
+                                           else None))
+    if spec.success_status in (303, 304, 204):
+        success.pop("content")
+    responses: dict[str, Any] = {str(spec.success_status): success}
+    errors: dict[int, str] = {}
+    if spec.body is not None or spec.query is not None or spec.body_content_type != "application/json" \
+            or getattr(spec, "query_params", None):
         errors.update({k: COMMON_ERRORS[k] for k in (400, 413, 415, 422)})
     if spec.access.level != PUBLIC:
         errors.update({k: COMMON_ERRORS[k] for k in (401, 403)})
-    errors.update(spec.responses)
+    if has_path_params or spec.body is not None:
+        errors[404] = "no such resource: the path or a referenced id names nothing"
+    if page:
+        # Pages show a service's refusal (conflict, invalid values, not found) as a page with its status.
+        errors.update({400: "malformed request, or (a write) a missing or wrong CSRF token",
+                       404: "no such page or object", 409: "the object's state does not allow this",
+                       422: "invalid values (the page says which)"})
+        if spec.access.level != PUBLIC:
+            errors[403] = "signed in, but not allowed to see or do this"
+            if html_errors:
+                errors.pop(401, None)
+                if spec.success_status != 303:
+                    responses["303"] = {"description": "not signed in: redirected to /login?next=…"}
+            else:
+                errors[401] = COMMON_ERRORS[401]
+        elif spec.methods == ("GET",) and spec.success_status != 303:
+            responses["303"] = {"description": "already signed in: redirected onwards"}
+        if has_path_params and spec.methods != ("GET",):
+            errors[405] = "a malformed id in the path: the path is another page's, which only answers GET"
+    errors.update({k: v for k, v in spec.responses.items() if k >= 400})
     errors[500] = COMMON_ERRORS[500]
+    for status, desc in sorted(spec.responses.items()):
+        if status < 400 and str(status) != str(spec.success_status):
+            extra: dict[str, Any] = {"description": desc}
+            if 200 <= status < 300:
+                extra["content"] = success["content"]
+            responses[str(status)] = extra
+    error_content = ({"text/html": {"schema": {"type": "string"}}} if html_errors else
+                     {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}})
     for status, desc in sorted(errors.items()):
-        responses[str(status)] = {"description": desc, "content": {"application/json": {
-            "schema": {"$ref": "#/components/schemas/Error"}}}}
-    op["responses"] = responses
-    return op
+        # The /app catch-all's 405 is werkzeug's HTML page, even for the pages' JSON endpoints.
+        content = {"text/html": {"schema": {"type": "string"}}} if page and status == 405 else error_content
+        responses[str(status)] = {"description": desc, "content": content}
+    return responses
+
+
+# What pydantic strips from strings before checking their length (str_strip_whitespace: Unicode White_Space).
+_SPACE = "\\t\\n\\x0b\\x0c\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+
+
+def _stripped_lengths(node: Any) -> Any:
+    """Make each string's minLength count what the service counts: the string stripped of surrounding
+    whitespace. A pattern says it: n characters from the first non-space one to the last."""
+    if isinstance(node, list):
+        return [_stripped_lengths(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    node = {k: _stripped_lengths(v) for k, v in node.items()}
+    n = node.get("minLength")
+    if node.get("type") == "string" and isinstance(n, int) and n >= 1:
+        solid = f"[^{_SPACE}]"
+        rule = solid if n == 1 else f"{solid}[\\s\\S]{{{n - 2},}}{solid}"
+        if "pattern" in node:
+            node["allOf"] = [*node.get("allOf", []), {"pattern": rule}]
+        else:
+            node["pattern"] = rule
+    return node
+
+
+def _session_cookie_name() -> str:
+    return current_app.config.get("SESSION_COOKIE_NAME") or "session" if has_app_context() else "session"
 
 
 def build_document(server_url: str = "/") -> dict[str, Any]:
@@ -106,6 +212,13 @@ def build_document(server_url: str = "/") -> dict[str, Any]:
         item = paths.setdefault(path, {})
         for method in spec.methods:
             item[method.lower()] = _operation(spec, method, schemas, refs)
+    # Bodies and query strings are validated stripped of surrounding whitespace (schemas.Strict, Query).
+    schemas = {name: (schema if name == "Error" else _stripped_lengths(schema)) for name, schema in schemas.items()}
+    for item in paths.values():
+        for op in item.values():
+            for param in op["parameters"]:
+                if param["in"] == "query":
+                    param["schema"] = _stripped_lengths(param["schema"])
     return {
         "openapi": "3.1.0",
         "info": {"title": "gi-service API", "version": __version__,
@@ -115,7 +228,12 @@ def build_document(server_url: str = "/") -> dict[str, Any]:
         "paths": dict(sorted(paths.items())),
         "components": {"schemas": schemas, "securitySchemes": {
             "bearerAuth": {"type": "http", "scheme": "bearer",
-                           "description": "a token from POST /api/v1/auth/login or `gi-service tokens create`"}}},
+                           "description": "a token from POST /api/v1/auth/login or `gi-service tokens create`"},
+            "sessionCookie": {"type": "apiKey", "in": "cookie", "name": _session_cookie_name(),
+                              "description": "web pages only: the session cookie set by POST /login (writes also "
+                                             "need the session's CSRF token); on a page a usable bearer token "
+                                             "identifies the caller too, and any other Authorization header is "
+                                             "ignored"}}},
     }
 
 

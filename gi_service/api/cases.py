@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Literal, Optional
 
 from flask import current_app
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from ..db import get_session
 from ..models import CaseOutcome, CaseStatus, OrgKind, ViolationKind
@@ -25,6 +25,10 @@ EvidenceIds = Field(default_factory=list, max_length=cases.MAX_EVIDENCE)
 
 
 class CaseOpenBody(Strict):
+    # At least one clue or finding (no_evidence otherwise), stated in the schema too.
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"required": ["clue_ids"], "properties": {"clue_ids": {"minItems": 1}}},
+        {"required": ["finding_ids"], "properties": {"finding_ids": {"minItems": 1}}}]})
     title: str = Field(min_length=2, max_length=200)
     reason: Reason
     clue_ids: list[Id] = EvidenceIds
@@ -38,6 +42,9 @@ class CaseOpenBody(Strict):
 
 
 class EvidenceBody(Strict):
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"required": ["clue_ids"], "properties": {"clue_ids": {"minItems": 1}}},
+        {"required": ["finding_ids"], "properties": {"finding_ids": {"minItems": 1}}}]})
     reason: Reason
     clue_ids: list[Id] = EvidenceIds
     finding_ids: list[Id] = EvidenceIds

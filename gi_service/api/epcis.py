@@ -45,7 +45,10 @@ EPCISQuery = create_model(
         "to": (Optional[dt.datetime], Field(default=None, description="events before; " + TIME_HELP)),
         "gi_id": (Optional[Id], None),
         "producer_id": (Optional[Id], None),
+        # The pattern is documented, not enforced by the model: the service refuses a bad kind itself, with
+        # its stable code invalid_kind and the kinds it knows.
         "kinds": (Optional[str], Field(default=None, max_length=100,
+                                       json_schema_extra={"pattern": r"^(ledger|checks|findings)(,(ledger|checks|findings))*$"},
                                        description="comma-separated: ledger, checks, findings (default: all the "
                                                    "caller may export)")),
         "limit": (int, Field(default=100, ge=1, le=epcis.MAX_LIMIT, description="events per page")),

@@ -87,10 +87,13 @@ class FindingBatchBody(Strict):
     findings: list[Any] = Field(min_length=1, max_length=findings.MAX_BATCH,
                                 description="findings captured offline; each is a FindingBody, validated and "
                                             "filed on its own",
-                                json_schema_extra={"items": {"$ref": "#/components/schemas/FindingBody"}})
+                                # Any item is taken: one that is not a valid FindingBody gets its own error in
+                                # the 200 answer (status "error" with its 4xx), so the schema does not refuse it.
+                                json_schema_extra={"items": {"description": "a FindingBody (see POST /findings)"}})
 
 
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+MOMENT = {"anyOf": [{"format": "date"}, {"format": "date-time"}]}  # the schema of observed_from / observed_to
 
 
 def _bound(value: Optional[str], *, end: bool) -> Optional[dt.datetime]:
@@ -115,10 +118,10 @@ class FindingQuery(Query):
     violation: Optional[ViolationKind] = Field(default=None, description="lists this violation kind")
     premises_kind: Optional[PremisesKind] = None
     organisation_id: Optional[Id] = Field(default=None, description="filed by this organisation")
-    observed_from: Optional[str] = Field(default=None, max_length=40,
+    observed_from: Optional[str] = Field(default=None, max_length=40, json_schema_extra=MOMENT,
                                          description="observed at or after: YYYY-MM-DD (from the start of that "
                                                      "day, China Standard Time) or an ISO 8601 time")
-    observed_to: Optional[str] = Field(default=None, max_length=40,
+    observed_to: Optional[str] = Field(default=None, max_length=40, json_schema_extra=MOMENT,
                                        description="observed up to: YYYY-MM-DD (that whole day included, China "
                                                    "Standard Time) or an ISO 8601 time (exclusive)")
     limit: int = Field(default=50, ge=1, le=500)

@@ -15,6 +15,16 @@ Reason = Annotated[str, Field(min_length=2, max_length=1000, description="why th
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def Absent(**kwargs: Any) -> Any:
+    """An optional field that may be left out but is never null: `null` is refused (422) instead of
+    reaching a NOT NULL column or a service that needs a value. Its schema carries no `null` default."""
+    return Field(default=None, json_schema_extra=_no_default, **kwargs)
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -36,11 +46,17 @@ class TokenBody(Strict):
 
 
 class OrganisationBody(Strict):
+    # A producer or printer needs its USCC, any other kind its adcode or a USCC to derive it from (refused with
+    # 422 otherwise): stated in the schema too.
+    model_config = ConfigDict(json_schema_extra={"allOf": [
+        {"if": {"properties": {"kind": {"enum": ["producer", "printer"]}}, "required": ["kind"]},
+         "then": {"required": ["uscc"]}},
+        {"anyOf": [{"required": ["uscc"]}, {"required": ["adcode"]}]}]})
     kind: OrgKind
     name: str = Field(min_length=2, max_length=200)
     name_en: Optional[str] = Field(default=None, max_length=200)
-    uscc: Optional[str] = Field(default=None, min_length=18, max_length=18)
-    adcode: Optional[Adcode] = None
+    uscc: str = Absent(min_length=18, max_length=18)
+    adcode: Adcode = Absent()
     address: Optional[str] = Field(default=None, max_length=300)
     contact: Optional[str] = Field(default=None, max_length=200)
 
@@ -66,24 +82,30 @@ class QualityRequirements(Strict):
 
 
 class GIFieldsBody(Strict):
-    name_pinyin: Optional[str] = Field(default=None, max_length=200)
+    # Left out: not given (on an amendment: unchanged). `null` is refused where the record cannot be without
+    # a value (status, origin_country, quality_requirements and the adcode lists: it answered 500 before);
+    # elsewhere it means "none" on a registration (an amendment ignores it, except for registration_date
+    # and check_alert_threshold, which it clears).
+    name_pinyin: Optional[str] = Field(default=None, max_length=200, pattern=r"[A-Za-z0-9]",
+                                       description="the name in pinyin (Latin letters, tone marks allowed); "
+                                                   "default: derived from name_zh")
     name_en: Optional[str] = Field(default=None, max_length=200)
     registration_no: Optional[str] = Field(default=None, max_length=100,
                                            description="announcement number or trademark registration number")
     registration_date: Optional[dt.date] = None
     legacy_agi_code: Optional[str] = Field(default=None, pattern=r"^AGI\d{4}-\d{2}-\d{4,5}$",
                                            description="old agricultural GI code, e.g. AGI2014-02-1467")
-    status: Optional[GIStatus] = None
-    origin_country: Optional[str] = Field(default=None, pattern=r"^[A-Z]{2}$")
+    status: GIStatus = Absent(description="default: registered")
+    origin_country: str = Absent(pattern=r"^[A-Z]{2}$", description="ISO 3166 alpha-2; default CN")
     managing_body: Optional[str] = Field(default=None, max_length=200)
     standard: Optional[str] = Field(default=None, max_length=200)
-    quality_requirements: Optional[QualityRequirements] = None
+    quality_requirements: QualityRequirements = Absent()
     testing_body: Optional[str] = Field(default=None, max_length=200)
     standard_yield_kg_per_mu: Optional[float] = Field(default=None, gt=0, le=100000)
     area_description: Optional[str] = Field(default=None, max_length=20000)
-    area_adcodes: Optional[list[Adcode]] = Field(default=None, max_length=500)
-    sales_adcodes: Optional[list[Adcode]] = Field(
-        default=None, max_length=500,
+    area_adcodes: list[Adcode] = Absent(max_length=500)
+    sales_adcodes: list[Adcode] = Absent(
+        max_length=500,
         description="declared sales regions (adcodes, sub-units included); checks far outside them raise an alert")
     check_alert_threshold: Optional[int] = Field(
         default=None, ge=2, le=1_000_000,
@@ -97,6 +119,10 @@ class GIFieldsBody(Strict):
 
 
 class GICreateBody(GIFieldsBody):
+    # A foreign GI needs its origin_country, not CN (refused with 422 otherwise): stated in the schema too.
+    model_config = ConfigDict(json_schema_extra={
+        "if": {"properties": {"kind": {"const": "foreign_gi"}}, "required": ["kind"]},
+        "then": {"required": ["origin_country"], "properties": {"origin_country": {"not": {"const": "CN"}}}}})
     name_zh: Name
     kind: GIKind
     category: GICategory
@@ -104,12 +130,12 @@ class GICreateBody(GIFieldsBody):
 
 
 class GIAmendBody(GIFieldsBody):
-    name_zh: Optional[Name] = None
-    kind: Optional[GIKind] = None
-    category: Optional[GICategory] = None
+    name_zh: Name = Absent()
+    kind: GIKind = Absent()
+    category: GICategory = Absent()
     reason: Reason
-    expected_version: Optional[int] = Field(default=None, ge=1, le=2**31 - 1,
-                                            description="refuse with 409 if the record moved on meanwhile")
+    expected_version: int = Absent(ge=1, le=2**31 - 1,
+                                   description="refuse with 409 if the record moved on meanwhile")
 
     def values(self) -> dict[str, Any]:
         data = super().values()
@@ -153,9 +179,10 @@ class PlotBody(Strict):
 
 
 class PlotPatchBody(Strict):
-    name: Optional[str] = Field(default=None, min_length=1, max_length=120)
-    geometry: Optional[dict[str, Any]] = None
-    survey_year: Optional[int] = Field(default=None, ge=1980, le=2100)
+    """Only the fields sent change; none of them can be set to null (a plot always has all three)."""
+    name: str = Absent(min_length=1, max_length=120)
+    geometry: dict[str, Any] = Absent(description="GeoJSON Polygon or MultiPolygon (WGS-84)")
+    survey_year: int = Absent(ge=1980, le=2100)
 
 
 class AuthorizationBody(Strict):
@@ -186,17 +213,13 @@ class PointQuery(Query):
     lat: float = Field(ge=-90, le=90)
 
 
-class PointsBody(Strict):
-    points: list[tuple[float, float]] = Field(min_length=1, max_length=100000,
-                                              description="[[lon, lat], ...] in WGS-84")
+Lon = Annotated[float, Field(ge=-180, le=180)]
+Lat = Annotated[float, Field(ge=-90, le=90)]
 
-    @field_validator("points")
-    @classmethod
-    def _in_range(cls, pts: list[tuple[float, float]]) -> list[tuple[float, float]]:
-        for i, (lon, lat) in enumerate(pts):
-            if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-                raise ValueError(f"point {i} ({lon}, {lat}) is not a WGS-84 lon/lat")
-        return pts
+
+class PointsBody(Strict):
+    points: list[tuple[Lon, Lat]] = Field(min_length=1, max_length=100000,
+                                          description="[[lon, lat], ...] in WGS-84")
 
 
 class ProducerQuery(Query):
@@ -355,7 +378,7 @@ class LabelQuery(Query):
     preset: Optional[Literal["20x20", "30x30", "40x60"]] = Field(default=None, description="default 30x30")
     width_mm: Optional[float] = Field(default=None, ge=15, le=300, description="custom size (with height_mm)")
     height_mm: Optional[float] = Field(default=None, ge=15, le=300)
-    dpi: int = Field(default=300, description="print resolution: 300 or 600")
+    dpi: int = Field(default=300, description="print resolution: 300 or 600", json_schema_extra={"enum": [300, 600]})
     ec: Literal["M", "Q"] = Field(default="M", description="QR error correction")
 
     @field_validator("dpi")

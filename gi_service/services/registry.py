@@ -176,7 +176,8 @@ def create_gi(session: Session, values: dict[str, Any], *, by: Principal, reason
     values.setdefault("sales_adcodes", [])
     values.setdefault("origin_country", "CN")
     if not values.get("name_pinyin") and values.get("origin_country", "CN") == "CN":
-        values["name_pinyin"] = default_pinyin(values["name_zh"])
+        values["name_pinyin"] = default_pinyin(values["name_zh"]) or None
+    prefix_source(values.get("name_pinyin"), values.get("name_en"))  # refused before any row is written
     now = utcnow()
     gi = GIProduct(version=1, authority_id=by.organisation_id, created_at=now, updated_at=now,
                    search_text=search_text_for(values["name_zh"], values.get("name_pinyin"), values.get("name_en")),
@@ -266,12 +267,38 @@ def get_gi(session: Session, gi_id: int, *, for_update: bool = False) -> GIProdu
     return gi
 
 
+def _has_latin(name: str | None) -> bool:
+    """Whether a serial prefix can be made from `name`: it has a Latin letter or digit (tone marks allowed)."""
+    if not name:
+        return False
+    folded = unicodedata.normalize("NFKC", "".join(c for c in unicodedata.normalize("NFKD", name)
+                                                   if not unicodedata.combining(c)))
+    return any(c.isascii() and c.isalnum() for c in folded)
+
+
+def prefix_source(name_pinyin: str | None, name_en: str | None) -> str | None:
+    """The name a GI's serial prefix is made from: its pinyin, else its English name; None: neither was
+    given. A name given without any Latin letter is refused with 422, saying what to send."""
+    for name in (name_pinyin, name_en):
+        if _has_latin(name):
+            return name
+    if name_pinyin or name_en:
+        fields = [f for f, v in (("name_pinyin", name_pinyin), ("name_en", name_en)) if v]
+        raise ValidationFailed(
+            "the special-mark serial prefix is made from the Latin letters of name_pinyin or name_en, and "
+            f"{' and '.join(fields)} {'has' if len(fields) == 1 else 'have'} none: give name_pinyin in pinyin "
+            "(e.g. 'Bo Bai Shao') or an English name_en", code="no_serial_prefix",
+            details=[{"field": f, "problem": "no Latin letters or digits to make the serial prefix from"}
+                     for f in fields])
+    return None
+
+
 def assign_prefix(session: Session, gi: GIProduct) -> str:
     """Give a GI its special-mark serial prefix once (unique); later calls return it unchanged."""
     if gi.mark_prefix:
         return gi.mark_prefix
     taken = set(session.scalars(select(GIProduct.mark_prefix).where(GIProduct.mark_prefix.is_not(None))))
-    gi.mark_prefix = suggest_prefix(gi.name_pinyin or gi.name_en or f"GI {gi.id}", taken)
+    gi.mark_prefix = suggest_prefix(prefix_source(gi.name_pinyin, gi.name_en) or f"GI {gi.id}", taken)
     session.flush()
     return gi.mark_prefix
 

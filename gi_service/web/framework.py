@@ -320,7 +320,9 @@ def _gi_error(exc: GIError):
         return _json_error(int(exc.status), exc.code, problem(exc), exc.details)
     if isinstance(exc, Unauthenticated):
         flash(t("session_expired") if g.get("web_session_expired") else t("login_intro"), "info")
-        target = request.full_path.rstrip("?") if request.method == "GET" else None
+        # Back here after sign-in, but never "back to /login": a refusal there must not nest `next` in a loop.
+        target = request.full_path.rstrip("?") if request.method == "GET" and request.endpoint != "web.login" \
+            else None
         return redirect(url_for("web.login", next=target) if target else url_for("web.login"), code=303)
     if isinstance(exc, csrf.CSRFError):
         return _error_page(400, "csrf_title", t("csrf_text"))

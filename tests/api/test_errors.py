@@ -391,7 +391,6 @@ def test_ogc_unknown_query_parameter(client, url):
     "115,34,116,33",         # minLat > maxLat
     "115,-95,116,34",        # latitude out of range
     "181,33,182,34",         # longitude out of range
-    "170,33,-170,34",        # crosses the antimeridian
     "",
 ])
 def test_ogc_bad_bbox(client, bbox):
@@ -404,9 +403,11 @@ def test_ogc_bad_bbox(client, bbox):
     ("limit=0", "bad_limit", 400),
     ("offset=-1", "bad_offset", 400),
     ("f=xml", "not_acceptable", 406),
+    ("f=html", "not_acceptable", 406),
 ])
 def test_ogc_bad_paging_or_format(client, query, code, status):
-    """Are a bad limit/offset (400) and an unoffered format (406) refused with JSON errors?"""
+    """Are a bad limit/offset (400) and an unoffered format (406: the items have no HTML view, they answered
+    GeoJSON to f=html before) refused with JSON errors?"""
     assert_error(client.get(f"/collections/origin-areas/items?{query}"), status, code)
 
 
@@ -543,3 +544,141 @@ def test_invalid_authorization_transition(client, session, factory, authority):
     assert body["details"] == {"from": "revoked", "to": "approved"}
     assert "none (final)" in body["message"]
     assert count(session, AuthorizationEvent, AuthorizationEvent.authorization_id == auth.id) == 2
+
+
+# --- issue 15: inputs that answered 500 --------------------------------------------------------------
+
+def nested(depth: int) -> bytes:
+    """A JSON value nesting `depth` arrays: [[[...]]]."""
+    return b"[" * depth + b"]" * depth
+
+
+@pytest.mark.parametrize("depth", [129, 250, 1_000, 100_000])
+def test_deeply_nested_json_body_is_a_400(client, session, authority, depth):
+    """Is a JSON body nested deeper than 128 levels (RecursionError while parsing at ~1,000) refused with
+    400 malformed_json saying how deep it may go, writing nothing?"""
+    raw = '{"name_zh": "亳白芍", "kind": "protected_product", "category": "herbal_medicine", "managing_body": '.encode() \
+          + nested(depth) + b"}"
+    resp = client.post("/api/v1/gis", data=raw, content_type="application/json", headers=authority.headers)
+    body = assert_error(resp, 400, "malformed_json")
+    assert "128 levels" in body["message"]
+    assert count(session, GIProduct) == 0
+
+
+def test_json_nested_within_the_limit_is_parsed(client, authority):
+    """Is a body nested 128 levels deep still parsed and judged by its content (422 for the wrong type)?"""
+    raw = '{"name_zh": "亳白芍", "kind": "protected_product", "category": "herbal_medicine", "managing_body": '.encode() \
+          + nested(127) + b"}"
+    resp = client.post("/api/v1/gis", data=raw, content_type="application/json", headers=authority.headers)
+    assert problem_fields(assert_error(resp, 422, "validation_failed")) == ["managing_body"]
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+def test_deeply_nested_json_on_the_public_report_form_is_a_400(client, session, depth):
+    """Is the consumer's report form (JSON, no sign-in) answered 400 malformed_json for a deeply nested body,
+    where the same shallow body gets as far as its scan token (403)?"""
+    from gi_service.models import Clue, ConsumerReport
+
+    url = "/v/A" + "0" * 29 + "/report"
+    shallow = {"token": "1.9999999999.AAAA", "description": "同一个标签出现在五盒茶叶上", "shop_name": "A12"}
+    resp = client.post(url, json=shallow, headers={"Accept": "application/json"})
+    assert (resp.status_code, resp.get_json()["error"]) == (403, "invalid_scan_token")
+    raw = json.dumps(shallow)[:-1].encode() + b', "shop_address": ' + nested(depth) + b"}"
+    resp = client.post(url, data=raw, content_type="application/json", headers={"Accept": "application/json"})
+    assert_error(resp, 400, "malformed_json")
+    assert (count(session, Clue), count(session, ConsumerReport)) == (0, 0)
+
+
+def test_json_that_pydantic_cannot_parse_is_a_400_not_a_422(app, client):
+    """Does a view that validates raw JSON text itself (no read_json_body first) answer unparsable JSON
+    with 400 malformed_json too?"""
+    from gi_service.api.framework import parse_model
+    from gi_service.api.schemas import TokenBody
+    from gi_service.errors import MalformedRequest
+
+    for raw in (b'{"name": ', b'{"name": ' + nested(300) + b"}"):
+        with pytest.raises(MalformedRequest) as caught:
+            parse_model(TokenBody, None, "request body", json_text=raw)
+        assert caught.value.code == "malformed_json"
+
+
+@pytest.mark.parametrize("patch, field", [
+    ({"geometry": None}, "geometry"),
+    ({"name": None}, "name"),
+    ({"survey_year": None}, "survey_year"),
+])
+def test_plot_patch_with_null_is_a_422(client, session, boxed, patch, field):
+    """Is a plot PATCH setting geometry, name or survey year to null (a 500 before) refused with 422 naming
+    the field, the plot unchanged?"""
+    created = client.post(boxed.plots_url, json=boxed.plot_body(boxed.square_over_east_edge(100, -200)),
+                          headers=boxed.producer.headers)
+    assert created.status_code == 201, created.get_json()
+    plot_id = created.get_json()["id"]
+    resp = client.patch(f"/api/v1/plots/{plot_id}", json=patch, headers=boxed.producer.headers)
+    assert problem_fields(assert_error(resp, 422, "validation_failed")) == [field]
+    session.rollback()
+    plot = session.get(Plot, plot_id)
+    assert (plot.name, plot.survey_year) == ("东地块", 2024)
+
+
+@pytest.mark.parametrize("field", ["status", "origin_country", "quality_requirements", "area_adcodes",
+                                   "sales_adcodes"])
+def test_gi_created_with_null_is_a_422(client, session, authority, field):
+    """Is a GI created with `"status": null` (a 500 before) — or another field that cannot be empty — refused
+    with 422 naming the field, writing nothing?"""
+    resp = client.post("/api/v1/gis", json={**GI_BODY, field: None}, headers=authority.headers)
+    assert problem_fields(assert_error(resp, 422, "validation_failed")) == [field]
+    assert (count(session, GIProduct), count(session, GIVersion)) == (0, 0)
+
+
+def test_gi_amended_with_null_status_is_a_422(client, session, factory, authority):
+    """Is an amendment setting status to null refused with 422 (it was silently ignored), the GI unchanged?"""
+    gi = factory.gi(authority)
+    resp = client.patch(f"/api/v1/gis/{gi.id}", json={"status": None, "reason": "clear it"},
+                        headers=authority.headers)
+    assert problem_fields(assert_error(resp, 422, "validation_failed")) == ["status"]
+    assert count(session, GIVersion, GIVersion.gi_id == gi.id) == 1
+
+
+@pytest.mark.parametrize("names", [
+    {"name_pinyin": "亳白芍"},
+    {"name_pinyin": "---"},
+    {"name_en": "ワイン", "origin_country": "JP", "kind": "foreign_gi"},
+    {"name_pinyin": "亳白芍", "name_en": "白芍"},
+])
+def test_gi_without_latin_letters_for_its_serial_prefix_is_a_422(client, session, authority, names):
+    """Is a GI whose name_pinyin (or, without one, name_en) has no Latin letters — so no serial prefix can be
+    made (a 500 before) — refused with 422 saying to send pinyin or an English name, writing nothing?"""
+    resp = client.post("/api/v1/gis", json={**GI_BODY, **names}, headers=authority.headers)
+    assert resp.status_code == 422, resp.get_json()
+    body = resp.get_json()
+    assert body["error"] in ("validation_failed", "no_serial_prefix")
+    assert "name_pinyin" in body["message"] or "name_en" in body["message"]
+    assert (count(session, GIProduct), count(session, GIVersion), count(session, OriginArea)) == (0, 0, 0)
+
+
+def test_gi_prefix_comes_from_the_name_with_latin_letters(client, session, authority):
+    """Does a GI with pinyin in tone marks get its serial prefix from it, and a foreign GI without pinyin
+    one from its English name?"""
+    resp = client.post("/api/v1/gis", json={**GI_BODY, "name_pinyin": "Bó Bái Sháo"}, headers=authority.headers)
+    assert resp.status_code == 201, resp.get_json()
+    foreign = {"name_zh": "香槟", "name_en": "Champagne", "kind": "foreign_gi", "origin_country": "FR",
+               "category": "wine"}
+    resp2 = client.post("/api/v1/gis", json=foreign, headers=authority.headers)
+    assert resp2.status_code == 201, resp2.get_json()
+    session.rollback()
+    prefixes = [session.get(GIProduct, r.get_json()["id"]).mark_prefix for r in (resp, resp2)]
+    assert prefixes[0] == "BBSH" and prefixes[1][0] == "C"
+
+
+@pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
+def test_id_beyond_32_bits_is_a_404_for_every_method(client, factory, method):
+    """Is a row id beyond 32 bits answered 404 whatever the method (PATCH and DELETE answered 405 before,
+    because another method of the same path exists)?"""
+    producer = factory.producer("341602")
+    for url in (f"/api/v1/plots/{2**31}", f"/api/v1/plots/{HUGE}", f"/api/v1/gis/{HUGE}"):
+        resp = client.open(url, method=method, json={}, headers=producer.headers)
+        if method == "DELETE" and url.startswith("/api/v1/gis"):
+            continue  # no DELETE on GIs at all
+        assert_error(resp, 404, "not_found")
+    assert client.get(f"/api/v1/plots/{2**31 - 1}", headers=producer.headers).status_code == 404

@@ -105,3 +105,41 @@ def test_gdal_reads_the_collection_over_http(live_server, three_gis):
     assert frame.crs.to_epsg() == 4326
     direct = gpd.read_file(f"{live_server}/collections/origin-areas/items?limit=100")
     assert len(direct) == 3 and direct.geometry.is_valid.all()
+
+
+def test_landing_page_names_the_api_description_as_openapi_3_1(client):
+    """Does the landing page's service-desc link give the media type of the OpenAPI version /openapi.json is
+    (3.1, it said 3.0)?"""
+    links = client.get("/?f=json").get_json()["links"]
+    desc = next(link for link in links if link["rel"] == "service-desc")
+    assert desc["type"] == "application/vnd.oai.openapi+json;version=3.1"
+    assert client.get("/openapi.json").get_json()["openapi"].startswith("3.1")
+
+
+@pytest.mark.parametrize("url", ["/collections/origin-areas/items?f=html", "/collections/origin-areas?f=html",
+                                 "/collections?f=html", "/conformance?f=html"])
+def test_html_format_is_not_offered_beyond_the_landing_page(client, url):
+    """Is f=html on a resource without an HTML view answered 406 not_acceptable (JSON), not with GeoJSON?"""
+    resp = client.get(url)
+    assert resp.status_code == 406 and resp.get_json()["error"] == "not_acceptable"
+    assert client.get("/?f=html").mimetype == "text/html"
+
+
+def test_bbox_crossing_the_antimeridian_is_two_boxes(client, three_gis):
+    """Does a bbox with minLon > maxLon (crossing the antimeridian, as OGC API - Features allows) select the
+    areas on either side of it, where it was refused before?"""
+    resp = client.get("/collections/origin-areas/items?bbox=118,25,-170,50")   # 118°E eastwards round to 170°W
+    assert resp.status_code == 200, resp.get_json()
+    ids = {f["id"] for f in resp.get_json()["features"]}
+    assert ids == {three_gis[1].id, three_gis[2].id}      # Hangzhou and Wuchang, not Bozhou (115.8°E)
+    resp = client.get("/collections/origin-areas/items?bbox=179,-10,-179,10")
+    assert resp.status_code == 200 and resp.get_json()["features"] == []
+
+
+def test_ogc_errors_are_json_for_clients_that_do_not_ask_for_html(client):
+    """Is a 404 on an OGC path (a feature id beyond 32 bits) JSON for a client sending Accept: */*, as the API
+    description says, and HTML only for a browser that prefers it?"""
+    resp = client.get(f"/collections/origin-areas/items/{2**40}", headers={"Accept": "*/*"})
+    assert resp.status_code == 404 and resp.get_json()["error"] == "not_found"
+    resp = client.get(f"/collections/origin-areas/items/{2**40}", headers={"Accept": "text/html"})
+    assert resp.status_code == 404 and resp.mimetype == "text/html"

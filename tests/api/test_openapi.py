@@ -27,8 +27,11 @@ def test_every_route_is_documented_with_access_and_errors(app, client):
         for method, op in item.items():
             assert op["x-access"], f"{method} {path} does not say who may call it"
             assert "500" in op["responses"]
-            if "security" in op:
-                assert {"401", "403"} <= set(op["responses"]), f"{method} {path} lacks its refusals"
+            if op.get("security"):
+                # Signed-out: 401 from the API (and the pages' scripts), a redirect to /login from an HTML page.
+                refusals = set(op["responses"])
+                assert "403" in refusals and ("401" in refusals or "303" in refusals), \
+                    f"{method} {path} lacks its refusals"
             if "requestBody" in op:
                 assert "422" in op["responses"]
     gi_post = doc["paths"]["/api/v1/gis"]["post"]
@@ -57,3 +60,31 @@ def test_multipart_uploads_document_their_own_fields(client):
     report = form("/v/{code}/report")
     assert {"token", "description", "shop_name", "photo"} <= set(report["properties"])
     assert form("/api/v1/special-mark/artwork", "put")["required"] == ["file", "reason"]
+
+
+def test_successes_are_documented_as_successes(client):
+    """Is every 2xx an operation declares documented with the operation's own body, never the error schema
+    (the findings batch documented its 200 with the error schema), and every format a `format` parameter
+    picks documented as a content type?"""
+    paths = client.get("/openapi.json").json["paths"]
+    for path, item in paths.items():
+        for method, op in item.items():
+            for status, response in op["responses"].items():
+                for content in response.get("content", {}).values():
+                    if int(status) < 400:
+                        assert content["schema"] != {"$ref": "#/components/schemas/Error"}, f"{method} {path} {status}"
+    batch = paths["/api/v1/findings/batch"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert batch != {"$ref": "#/components/schemas/Error"}
+    assert {"application/json", "text/csv"} <= set(paths["/api/v1/ledger/report"]["get"]["responses"]["200"]["content"])
+    rollup = paths["/api/v1/annual-reports/rollup"]["get"]["responses"]["200"]["content"]
+    assert {"application/json", "text/csv", "application/pdf"} <= set(rollup)
+
+
+def test_web_pages_document_how_they_answer(client):
+    """Do the web pages say how they really answer: HTML errors, a redirect to /login when signed out, and the
+    session cookie as well as a bearer token?"""
+    paths = client.get("/openapi.json").json["paths"]
+    plots = paths["/app/plots"]["get"]
+    assert "303" in plots["responses"] and "401" not in plots["responses"]
+    assert set(plots["responses"]["403"]["content"]) == {"text/html"}
+    assert {"sessionCookie": []} in plots["security"]

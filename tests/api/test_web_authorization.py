@@ -1,0 +1,112 @@
+"""What an `Authorization` header means on the web pages (issue 15 §1).
+
+The pages sign people in with the session cookie. A valid bearer token identifies its caller there too;
+any other header — a proxy's `Basic`, an unknown, expired or revoked token — is ignored, as if it had not
+been sent: a signed-in person keeps working, a signed-out one is sent to /login once, and /login never
+redirects because of a header. The JSON API keeps refusing such headers (401 invalid_token)."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from sqlalchemy import update
+
+from gi_service.db import utcnow
+from gi_service.models import ApiToken
+
+HTML = {"Accept": "text/html"}
+
+
+def unusable_headers(actor) -> dict[str, str]:
+    return {
+        "basic-from-a-proxy": "Basic dXNlcjpwYXNzd29yZA==",
+        "unknown-token": "Bearer gi_this-is-not-a-token",
+        "altered-token": f"Bearer {actor.token}x",
+        "other-scheme": f"Token {actor.token}",
+    }
+
+
+def follow(client, url: str, headers: dict[str, str], limit: int = 6) -> list[tuple[int, str]]:
+    """GET `url` and follow redirects by hand; the (status, url) of each answer."""
+    seen = []
+    for _ in range(limit):
+        resp = client.get(url, headers=headers)
+        seen.append((resp.status_code, url))
+        if resp.status_code not in (301, 302, 303, 307, 308):
+            return seen
+        location = urlsplit(resp.headers["Location"])
+        url = location.path + ("?" + location.query if location.query else "")
+    raise AssertionError(f"still redirecting after {limit} answers: {seen}")
+
+
+@pytest.fixture
+def producer(factory):
+    return factory.producer("341602")
+
+
+def sign_in(client, actor) -> None:
+    page = client.get("/login", headers=HTML).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    username = actor.principal.username
+    resp = client.post("/login", data={"username": username, "password": "password-123456", "csrf_token": token},
+                       headers=HTML)
+    assert resp.status_code == 303, resp.get_data(as_text=True)[:300]
+
+
+@pytest.mark.parametrize("kind", ["basic-from-a-proxy", "unknown-token", "altered-token", "other-scheme"])
+def test_unusable_header_signed_out_reaches_the_login_page_once(client, producer, kind):
+    """Does a signed-out visit to /app/plots with an unusable Authorization header redirect to /login once
+    (next = the page, not nested) and /login answer its form, instead of redirecting forever?"""
+    headers = {**HTML, "Authorization": unusable_headers(producer)[kind]}
+    answers = follow(client, "/app/plots", headers)
+    assert [status for status, _ in answers] == [303, 200]
+    login_url = urlsplit(answers[1][1])
+    assert login_url.path == "/login"
+    assert parse_qs(login_url.query) == {"next": ["/app/plots"]}
+    assert client.get("/login", headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize("kind", ["basic-from-a-proxy", "unknown-token", "altered-token"])
+def test_unusable_header_signed_in_keeps_the_session(client, producer, kind):
+    """Does a person signed in with the session cookie keep seeing their pages when a proxy or a stale client
+    adds an Authorization header the pages cannot use?"""
+    sign_in(client, producer)
+    headers = {**HTML, "Authorization": unusable_headers(producer)[kind]}
+    resp = client.get("/app/plots", headers=headers)
+    assert resp.status_code == 200, resp.headers.get("Location")
+    assert client.get("/", headers=headers).status_code == 200
+
+
+def test_expired_token_on_the_web_pages_is_ignored(client, session, producer):
+    """Is an expired bearer token ignored by the pages (one redirect to /login; with a session, the page), while
+    the API still refuses it with 401 token_expired?"""
+    session.execute(update(ApiToken).where(ApiToken.user_id == producer.principal.user_id)
+                    .values(expires_at=utcnow() - dt.timedelta(minutes=1)))
+    session.commit()
+    headers = {**HTML, **producer.headers}
+    assert [s for s, _ in follow(client, "/app/plots", headers)] == [303, 200]
+    resp = client.get("/api/v1/me", headers=producer.headers)
+    assert (resp.status_code, resp.get_json()["error"]) == (401, "token_expired")
+    sign_in(client, producer)
+    assert client.get("/app/plots", headers=headers).status_code == 200
+
+
+def test_valid_bearer_token_still_identifies_the_caller_on_the_pages(client, producer):
+    """Does a valid bearer token still open a page for its account (without any session)?"""
+    resp = client.get("/app/plots", headers={**HTML, **producer.headers})
+    assert resp.status_code == 200
+
+
+def test_html_landing_page_ignores_an_unusable_header(client):
+    """Does the HTML landing page answer 200 (not a JSON 401) to a browser behind a proxy adding Basic?"""
+    resp = client.get("/", headers={**HTML, "Authorization": "Basic dXNlcjpwYXNzd29yZA=="})
+    assert resp.status_code == 200 and resp.mimetype == "text/html"
+
+
+@pytest.mark.parametrize("url", ["/api/v1/me", "/api/v1/gis"])
+def test_the_api_still_refuses_an_unusable_header(client, producer, url):
+    """Does the JSON API keep refusing a Basic header with 401 invalid_token (it is not ignored there)?"""
+    resp = client.get(url, headers={"Authorization": "Basic dXNlcjpwYXNzd29yZA=="})
+    assert (resp.status_code, resp.get_json()["error"]) == (401, "invalid_token")
