@@ -5,7 +5,8 @@ gunicorn configuration, beside the app itself, and drives it exactly like the JS
 
     gunicorn -c python:gi_service.gunicorn_conf bench.bare:application
 
-It answers the same JSON document as the JSON verdict, built by the same service functions —
+It answers the same JSON document as the JSON verdict (every verdict at the top level, `?lot=` compared
+with the mark's lot), built by the same service functions —
 the MAC check, the ledger lookup, the rate limiter, the buffered check log and the description,
 through `verification.consumer_check` and `verification.json_body` — with no Flask in between:
 no request or app context, no routing, no before/after-request hooks, no content negotiation.
@@ -26,6 +27,7 @@ from __future__ import annotations
 import json
 from functools import partial
 from typing import Any, Callable, Iterable
+from urllib.parse import parse_qs
 
 from sqlalchemy.orm import Session
 
@@ -91,9 +93,12 @@ def make_application(app) -> Callable:
                              {"error": "rate_limited", "message": f"too many checks from your network; try again "
                               f"in {seconds} seconds", "details": {"retry_after": seconds}},
                              [("Retry-After", str(seconds))])
+        query = environ.get("QUERY_STRING")
+        # The lot on the package, as the view reads it (its first `lot`; Flask decodes the query as UTF-8).
+        lot = verification.package_lot(parse_qs(query, errors="replace").get("lot", [None])[0]) if query else None
         with new_session() as session:      # closed (and anything uncommitted rolled back) on the way out
             result = consumer_check(session, keyring=keyring, settings=settings, checklog=checklog, code=code, ip=ip,
-                                    user_agent=environ.get("HTTP_USER_AGENT"), base_url=base_url)
+                                    user_agent=environ.get("HTTP_USER_AGENT"), base_url=base_url, lot=lot)
             body = json_body(result)
         return _send(start_response, result.check.status, body)
 

@@ -1,4 +1,4 @@
-"""Consumer verification: `/v/{code}` and the GS1 Digital Link resolver `/01/{gtin}/21/{serial}`.
+"""Consumer verification: `/v/{code}`, the GS1 Digital Link resolver `/01/{gtin}/…` and the product page `/p/{gtin}`.
 
 `GET /v/{code}` answers a mobile-first HTML page (Chinese by default; English for
 `Accept-Language: en…` or `?lang=en`) or, for `Accept: application/json`, the same answer
@@ -6,12 +6,12 @@ as JSON. Every GET is a check: it is logged (services/scans.py) and counted. HEA
 OPTIONS are answered without logging.
 
 Status codes — only a genuine mark answers 200; every other verdict still gets a full page
-saying what happened and what to do, and JSON in the error contract
-(`{"error": <verdict>, "message", "details": <the whole answer>}`):
+saying what happened and what to do:
 
 =====  =========================  ==============================================================
 200    genuine                    activated on a tested, active lot; authorization in force
-400    malformed                  not shaped like a code: the request itself is wrong
+400    malformed                  not shaped like a code (or, via GS1, not a valid Digital Link):
+                                  the request itself is wrong
 404    unknown                    no such mark: the MAC fails, or a valid MAC names a serial
                                   never issued (or, via GS1, a tag missing or the wrong GTIN)
 409    genuine_not_activated      the mark exists, but its state (not activated) conflicts with
@@ -24,28 +24,51 @@ saying what happened and what to do, and JSON in the error contract
                                   legal reasons", RFC 7725)
 =====  =========================  ==============================================================
 
-Answers are `Cache-Control: no-store` (each check counts, and a verdict can change) and
-`Vary: Accept, Accept-Language`.
+One JSON shape for every verdict (``verification.json_body``): the verdict document at the top level —
+`verdict`, `genuine`, `status`, `detail`, `reason`, `title`, `message`, `advice`, `code`, `serial`, … and,
+for a real mark, its facts. A non-genuine answer adds `error` (the verdict again) and `request_id`, so a
+client of the error contract still finds its code; but `message` is the document's bilingual
+``{"zh", "en"}`` like `title` and `advice` — the error contract's one English sentence is `reason`. Errors
+that are not verdicts (405, 429, 500, 503, an unavailable `linkType`) keep the error contract
+``{"error", "message": <string>, "details"}``.
 
-The GS1 resolver (GS1-Conformant Resolver standard): the URI is checked (400 on bad syntax,
-e.g. a wrong GTIN check digit, an unknown or misplaced qualifier, anything after the
-serial); the `v` query parameter carries the key id and MAC tag. An item whose tag is
-valid and whose serial was issued for that GTIN has links — `gs1:defaultLink`,
-`gs1:verificationService`, `gs1:pip`, `gs1:traceability`, all on its `/v/{code}` page — and
-is answered with a 307 redirect (query string passed on, less `linkType` and `v`, which the
-resolver consumed), a 404 for an unavailable `linkType`, or an RFC 9264 linkset for
-`linkType=linkset` (or `all`) or `Accept: application/linkset+json`. An item without links
-(no tag, a wrong tag, never issued, another GTIN) is answered directly with the *unknown*
-verdict (404), never redirected. Every resolver answer carries `Access-Control-Allow-Origin: *`;
-`/.well-known/gs1resolver` describes the resolver.
+A lot named on the package (`?lot=`, which the resolver fills from a Digital Link's `/10/{lot}`) is
+compared with the lot the mark was activated on: a different one keeps the verdict and its status, adds
+`lot_mismatch` (a warning) to the answer, and a genuine check is logged with the detail `lot_mismatch`.
+
+Answers are `Cache-Control: no-store` (each check counts, and a verdict can change) and
+`Vary: Accept, Accept-Language`. Every answer carries a strict Content-Security-Policy: the pages load
+nothing from anywhere (`default-src 'none'`); their inline style and scripts run by a per-answer nonce;
+they may only fetch and post to this origin and show its icon (`/favicon.ico`); nobody may frame them
+(`frame-ancestors 'none'`, `X-Frame-Options: DENY`).
+
+The GS1 resolver (GS1-Conformant Resolver standard): the URI is checked — bad syntax (e.g. a wrong
+GTIN check digit, an unknown or misplaced qualifier, anything after the serial) is the *malformed*
+verdict (400, detail `invalid_digital_link`, `reason` saying what is wrong); the `v` query parameter
+carries the key id and MAC tag. An item whose tag is valid and whose serial was issued for that GTIN
+has links — `gs1:defaultLink`, `gs1:verificationService`, `gs1:pip`, `gs1:traceability`, all on its
+`/v/{code}` answer (with `?lot=` when the URI names a lot) — and is answered with a 307 redirect
+(query string passed on, less `linkType` and `v`, which the resolver consumed), a 404 for an
+unavailable `linkType`, or an RFC 9264 linkset for `linkType=linkset` (or `all`) or
+`Accept: application/linkset+json`. An item without links (no tag, a wrong tag, never issued,
+another GTIN) is answered directly with the *unknown* verdict (404), never redirected and never
+walked up. A URI without a serial (`/01/{gtin}`, `/01/{gtin}/10/{lot}`) names a product, not a
+label: it walks up to the GTIN's own links, `gs1:pip` (also the default link), the product page
+`/p/{gtin}` (with `?lot=`); a GTIN no batch carries has none (404). Every resolver answer carries
+`Access-Control-Allow-Origin: *`; `/.well-known/gs1resolver` describes the resolver.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
+import secrets
+from pathlib import Path
 from typing import Any, Optional
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
-from flask import Blueprint, Response, current_app, g, jsonify, redirect, render_template, request
+from flask import (Blueprint, Response, current_app, g, jsonify, redirect, render_template, request,
+                   send_from_directory)
 from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -53,7 +76,8 @@ from .api.framework import Access, EndpointSpec, SPECS, endpoint, parse_model, p
 from .db import get_session, utcnow
 from .errors import GIError, MalformedRequest, NotFound, ServiceUnavailable, ValidationFailed
 from . import photos
-from .services import clues, scans, signals, verification
+from .models import Verdict
+from .services import clues, gtins, scans, signals, verification
 from .services.marks import find_mark
 from .services.verification import Check
 
@@ -63,31 +87,71 @@ LANGS = ("zh", "en")
 LINKSET_TYPE = "application/linkset+json"
 GS1_VOC = "https://gs1.org/voc/"
 LINKSET_CONTEXT = "https://ref.gs1.org/standards/resolver/linkset-context"
+STATIC = Path(__file__).parent / "web" / "static"
+ICON_TYPE = "image/vnd.microsoft.icon"
 
 
 def _register(rule: str, name: str, summary: str, access: Access, responses: dict[int, str],
-              content_type: str = "text/html", query: dict[str, str] | None = None, **options):
-    """Register a GET view with its access rule and its OpenAPI entry (like ogc.py)."""
+              content_type: str = "text/html", query: dict[str, str] | None = None,
+              response_schema: dict[str, Any] | None = None, tags: tuple[str, ...] = ("verification",),
+              alt_content_types: tuple[str, ...] = (), **options):
+    """Register a GET view with its access rule and its OpenAPI entry (like ogc.py): `content_type` is the success
+    answer's documented media type (with `response_schema`), `alt_content_types` the others it may have."""
     def decorate(view):
         bp.add_url_rule(rule, endpoint=name, view_func=view, methods=["GET"], **options)
         view.gi_access = access
         spec = EndpointSpec(rule=rule, methods=("GET",), endpoint=f"verify.{name}", summary=summary, access=access,
-                            tags=("verification",), success_content_type=content_type, responses=responses)
+                            tags=tags, success_content_type=content_type, responses=responses,
+                            response_schema=response_schema)
+        spec.alt_content_types = alt_content_types
         spec.query_params = query or {}
         SPECS.append(spec)
         return view
     return decorate
 
 
+# The public pages load nothing from anywhere: their one inline stylesheet and their scripts run by the
+# answer's nonce; they fetch and post only to this origin (location, report) and show its icon.
+PAGE_CSP = ("default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; img-src 'self'; "
+            "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+# Everything else (JSON, linksets, redirects, the icon, the rate limiter's and werkzeug's pages): nothing
+# at all, except the inline stylesheets of a page not rendered here, allowed by their hashes.
+DATA_CSP = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+_STYLE = re.compile(r"<style>(.*?)</style>", re.S)
+
+
+def _nonce() -> str:
+    """This answer's CSP nonce (128 random bits), the same for each of its inline elements."""
+    nonce = g.get("verify_nonce")
+    if nonce is None:
+        nonce = g.verify_nonce = secrets.token_urlsafe(16)
+    return nonce
+
+
+def _policy(resp: Response) -> str:
+    nonce = g.get("verify_nonce")
+    if nonce is not None:
+        return PAGE_CSP.format(nonce=nonce)
+    if resp.mimetype == "text/html" and not resp.direct_passthrough and not resp.is_streamed:
+        hashes = ["'sha256-" + base64.b64encode(hashlib.sha256(css.encode()).digest()).decode() + "'"
+                  for css in _STYLE.findall(resp.get_data(as_text=True))]
+        if hashes:
+            return DATA_CSP + "; style-src " + " ".join(hashes)
+    return DATA_CSP
+
+
 @bp.after_request
-def _cors_and_caching(resp: Response) -> Response:
+def _cors_caching_and_policy(resp: Response) -> Response:
     # Resolvers and verification answers are read from anywhere (GS1: "SHALL support CORS");
     # POST stays same-origin: it is not among the allowed methods.
     resp.headers["Access-Control-Allow-Origin"] = "*"
     resp.headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
     resp.headers["Access-Control-Allow-Headers"] = "Accept, Accept-Language"
     resp.headers["Access-Control-Expose-Headers"] = "Link, Location, Content-Language"
-    if request.endpoint != "verify.resolver_description":
+    resp.headers["Content-Security-Policy"] = _policy(resp)
+    resp.headers["X-Frame-Options"] = "DENY"
+    resp.headers["Permissions-Policy"] = "geolocation=(self), camera=(), microphone=()"
+    if request.endpoint not in ("verify.resolver_description", "verify.favicon"):
         resp.headers["Cache-Control"] = "no-store"
         resp.vary.update(("Accept", "Accept-Language"))
     return resp
@@ -200,13 +264,13 @@ def _json_answer(result: verification.ConsumerVerdict) -> Response:
 
 
 def _consumer_check(*, code: str | None = None, check: verification.Check | None = None,
-                    record: bool = True) -> verification.ConsumerVerdict:
+                    record: bool = True, lot: str | None = None) -> verification.ConsumerVerdict:
     """The verification service's consumer check, with what this request says (GET logs; HEAD does not)."""
     return verification.consumer_check(
         get_session(), keyring=current_app.extensions["gi_keyring"], settings=_settings(),
         checklog=current_app.extensions["gi_checklog"], code=code, check=check, ip=request.remote_addr,
         user_agent=request.headers.get("User-Agent"), base_url=_base_url(),
-        record=record and request.method == "GET")
+        record=record and request.method == "GET", lot=lot)
 
 
 def _answer(result: verification.ConsumerVerdict) -> Response:
@@ -224,7 +288,7 @@ def _answer(result: verification.ConsumerVerdict) -> Response:
     other_url = f"{request.path}?{urlencode({**request.args.to_dict(), 'lang': other})}"
     html = render_template("verify.html", doc=doc, lang=lang, t=UI[lang], svg=Markup(svg) if svg else None,
                            checks_sentence=_checks_sentence(doc, lang), other_lang=other, other_url=other_url,
-                           today=verification.china_date(utcnow()))
+                           today=verification.china_date(utcnow()), nonce=_nonce())
     resp = Response(html, status=check.status, mimetype="text/html")
     resp.headers["Content-Language"] = "zh-CN" if lang == "zh" else "en"
     return resp
@@ -245,18 +309,74 @@ def _await_check(scan_id: int) -> None:
 
 # --- /v/{code} -------------------------------------------------------------------------------------
 
-_STATUS_DOC = {400: "malformed: not shaped like a code",
-               404: "unknown: no such mark was issued (MAC fails, or serial never issued)",
-               409: "genuine_not_activated: a real label, never activated; must not be on sale",
-               410: "voided, lost_or_stolen or recalled: the mark or its lot was withdrawn",
-               451: "authorization_suspended: the producer's right to the mark is suspended, revoked or lapsed"}
+# --- the documented shapes (OpenAPI) ------------------------------------------------------------------
+
+_BILINGUAL = {"type": "object", "required": ["zh", "en"],
+              "properties": {"zh": {"type": "string"}, "en": {"type": "string"}}}
+_NULLABLE_STRING = {"type": ["string", "null"]}
+_WARNING = {"type": "object", "properties": {"title": _BILINGUAL, "message": _BILINGUAL, "advice": _BILINGUAL}}
+
+VERDICT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": (
+        "The verdict document. Every verdict answer has this shape at the top level, whatever its status: "
+        "200 genuine, and the 4xx verdicts (400 malformed, 404 unknown, 409 genuine_not_activated, 410 voided / "
+        "lost_or_stolen / recalled, 451 authorization_suspended) — of GET /v/{code} and of the GS1 resolver's "
+        "direct answers. `verdict` is always present; a non-genuine answer adds `error` (equal to `verdict`) and "
+        "`request_id`. `message` is bilingual like `title` and `advice`, unlike the error contract's string "
+        "`message`: the one-sentence English explanation is `reason`. A real mark adds its facts (mark, gi, "
+        "producer, authorization, lot, timeline, checks). Errors that are not verdicts (405, 429, 500, 503) follow "
+        "the error contract {error, message, details}."),
+    "required": ["verdict", "genuine", "status", "detail", "reason", "title", "message", "advice", "code", "serial",
+                 "serial_display"],
+    "properties": {
+        "verdict": {"type": "string", "enum": [v.value for v in Verdict]},
+        "error": {"type": "string", "description": "non-genuine answers only: the verdict, for error-contract clients"},
+        "genuine": {"type": "boolean"},
+        "status": {"type": "integer", "description": "the HTTP status of this verdict"},
+        "detail": {**_NULLABLE_STRING, "description": "a word refining the verdict: bad_mac, never_issued, no_tag, "
+                   "gtin_mismatch, invalid_digital_link, spoiled, lost, stolen, suspended, revoked, expired, "
+                   "gi_revoked, lot_mismatch (genuine, but the package names another lot), …"},
+        "reason": {"type": "string", "description": "one English sentence: why this verdict"},
+        "title": _BILINGUAL, "message": _BILINGUAL, "advice": _BILINGUAL,
+        "code": {**_NULLABLE_STRING, "description": "the canonical code, if well-formed"},
+        "serial": {**_NULLABLE_STRING, "description": "the serial, when the tag verified"},
+        "serial_display": _NULLABLE_STRING,
+        "mark": {"type": "object", "description": "state, pack_size_g, gtin"},
+        "gi": {"type": "object", "description": "name_zh, name_en, kind, kind_label, registration_no, standard, area…"},
+        "producer": {"type": "object", "description": "name, name_en, uscc"},
+        "authorization": {"type": ["object", "null"], "description": "status, valid_until"},
+        "lot": {"type": ["object", "null"], "description": "lot_no, production_date, test_report_no, testing_body, "
+                "status, recalled_at"},
+        "lot_mismatch": {**_WARNING, "description": "when the package's lot (?lot=, a Digital Link's /10/) is not "
+                         "the lot the mark was activated on: package_lot, activated_lot and the warning's words"},
+        "timeline": {"type": "array", "items": {"type": "object"}, "description": "printed, issued, activated, …"},
+        "checks": {"type": "object", "description": "count, first_at, first_date, first_place, last_place"},
+        "suspect": {**_WARNING, "description": "a copied-label alert named this code: since, reasons"},
+        "scan": {"type": "object", "description": "token and location_url for sharing a location or reporting"},
+        "request_id": {"type": "string", "description": "non-genuine answers only"},
+    },
+}
+
+_VERDICT_STATUS = "the verdict document (as 200, with `error`), or the page"
+_STATUS_DOC = {400: f"malformed: not shaped like a code — {_VERDICT_STATUS}",
+               404: f"unknown: no such mark was issued (MAC fails, or serial never issued) — {_VERDICT_STATUS}",
+               409: f"genuine_not_activated: a real label, never activated; must not be on sale — {_VERDICT_STATUS}",
+               410: f"voided, lost_or_stolen or recalled: the mark or its lot was withdrawn — {_VERDICT_STATUS}",
+               429: "too many checks from this client (error contract; Retry-After)",
+               451: "authorization_suspended: the producer's right to the mark is suspended, revoked or lapsed — "
+                    f"{_VERDICT_STATUS}"}
 
 
-@_register("/v/<code>", "verify_code_page", "Verify a special-mark code (HTML page, or JSON with Accept: "
-           "application/json); every GET is logged as a check", public("consumers; no sign-in"), _STATUS_DOC,
-           query={"lang": "zh (default) or en; Accept-Language: en also selects English"})
+@_register("/v/<code>", "verify_code_page", "Verify a special-mark code: the verdict document for Accept: "
+           "application/json (every verdict, whatever its status), else an HTML page; every GET is logged as a check",
+           public("consumers; no sign-in"), _STATUS_DOC, content_type="application/json",
+           response_schema=VERDICT_SCHEMA, alt_content_types=("text/html",),
+           query={"lang": "zh (default) or en; Accept-Language: en also selects English",
+                  "lot": "the lot on the package (GS1 AI 10, 1-20 characters; the resolver passes a Digital Link's "
+                         "/10/ on): another lot than the mark's keeps the verdict and adds the lot_mismatch warning"})
 def verify_code_page(code: str):
-    return _answer(_consumer_check(code=code))
+    return _answer(_consumer_check(code=code, lot=verification.package_lot(request.args.get("lot"))))
 
 
 class LocationBody(BaseModel):
@@ -382,7 +502,7 @@ def report_fake(principal, code: str):
 
 def _report_page(lang: str, code: str, *, ok: bool, message: str, status: int) -> Response:
     t = UI[lang]
-    html = render_template("report_result.html", lang=lang, t=t, ok=ok, message=message, code=code)
+    html = render_template("report_result.html", lang=lang, t=t, ok=ok, message=message, code=code, nonce=_nonce())
     resp = Response(html, status=status, mimetype="text/html")
     resp.headers["Content-Language"] = "zh-CN" if lang == "zh" else "en"
     return resp
@@ -391,7 +511,7 @@ def _report_page(lang: str, code: str, *, ok: bool, message: str, status: int) -
 # --- GS1 Digital Link -----------------------------------------------------------------------------
 
 _QUALIFIERS = ("22", "10", "21")      # the key qualifiers of a GTIN, in the order the syntax requires
-_CSET82 = re.compile(r"[!\"%&'()*+,\-./0-9:;<=>?A-Z_a-z]{1,20}")
+_CSET82 = verification.CSET82
 
 
 def gtin14(raw: str) -> str:
@@ -442,6 +562,13 @@ LINK_TYPES: dict[str, dict[str, Any]] = {
     "traceability": {"fragment": "#timeline", "title": {"en": "Mark history: printed, issued, activated",
                                                         "zh": "标志记录：印制、发放、激活"}},
 }
+# A GTIN (walked up to from a URI without a serial) has one page: the product's.
+PRODUCT_TITLES = {
+    "product": {"en": "Product information: GI, producer, production area, standard",
+                "zh": "产品信息：地理标志、生产者、产地范围、标准"},
+    "lot": {"en": "Product and lot information: GI, producer, production area, standard, lot test",
+            "zh": "产品和批次信息：地理标志、生产者、产地范围、标准、批次检验"},
+}
 
 
 def normalise_link_type(value: str) -> str | None:
@@ -452,15 +579,30 @@ def normalise_link_type(value: str) -> str | None:
     return None
 
 
-def _links(check: Check) -> list[dict[str, Any]]:
-    target = f"{_base_url()}/v/{check.code}"
+def _with_lot(url: str, lot: str | None) -> str:
+    return f"{url}?{urlencode({'lot': lot})}" if lot else url
+
+
+def _link(name: str, href: str, media: str, title: dict[str, str]) -> dict[str, Any]:
+    return {"rel": GS1_VOC + name, "name": name, "href": href, "type": media, "title": title, "hreflang": ["zh", "en"]}
+
+
+def _item_links(check: Check, lot: str | None) -> list[dict[str, Any]]:
+    """A verified label's links: all on its /v/{code} answer (with the package's lot, which it compares)."""
+    target = _with_lot(f"{_base_url()}/v/{check.code}", lot)
     out = []
     for name, spec in LINK_TYPES.items():
         types = ("text/html", "application/json") if name == "verificationService" else ("text/html",)
-        for media in types:
-            out.append({"rel": GS1_VOC + name, "name": name, "href": target + spec["fragment"], "type": media,
-                        "title": spec["title"], "hreflang": ["zh", "en"]})
+        out.extend(_link(name, target + spec["fragment"], media, spec["title"]) for media in types)
     return out
+
+
+def _product_links(gtin: str, lot: str | None) -> list[dict[str, Any]]:
+    """A GTIN's links: its product page, the default link and gs1:pip (HTML, or JSON)."""
+    target = _with_lot(f"{_base_url()}/p/{gtin}", lot)
+    title = PRODUCT_TITLES["lot" if lot else "product"]
+    return [_link("defaultLink", target, "text/html", title), _link("pip", target, "text/html", title),
+            _link("pip", target, "application/json", title)]
 
 
 def _anchor(gtin: str, qualifiers: dict[str, str]) -> str:
@@ -476,19 +618,23 @@ def _link_header(links: list[dict[str, Any]], linkset_url: str) -> str:
         langs = "".join(f'; hreflang="{h}"' for h in link["hreflang"])
         parts.append(f'<{link["href"]}>; rel="{link["rel"]}"; type="{link["type"]}"{langs}; '
                      f'title="{link["title"]["en"]}"')
-    parts.append(f'<{linkset_url}>; rel="linkset"; type="{LINKSET_TYPE}"; title="All links for this label"')
+    parts.append(f'<{linkset_url}>; rel="linkset"; type="{LINKSET_TYPE}"; title="All links for this item"')
     return ", ".join(parts)
 
 
 def _redirect_to(href: str) -> Response:
     """307 to `href`, passing on the request's query string (GS1: SHALL) less what the resolver consumed.
 
-    `linkType` chose the link and `v` is already inside the target's code, so neither is repeated: the
-    default answer's Location is then exactly the default link's href.
+    `linkType` chose the link, `v` is already inside the target's code and a `lot` the link carries came
+    from the URI's /10/, so none is repeated: the default answer's Location is then exactly the default
+    link's href.
     """
     base, _, fragment = href.partition("#")
-    args = [(k, v) for k, v in request.args.items(multi=True) if k not in ("linkType", "v")]
-    location = base + (f"?{urlencode(args)}" if args else "") + (f"#{fragment}" if fragment else "")
+    path, _, query = base.partition("?")
+    own = parse_qsl(query)
+    consumed = {"linkType", "v", *(k for k, _ in own)}
+    args = own + [(k, v) for k, v in request.args.items(multi=True) if k not in consumed]
+    location = path + (f"?{urlencode(args)}" if args else "") + (f"#{fragment}" if fragment else "")
     return redirect(location, code=307)
 
 
@@ -499,12 +645,15 @@ def _wants_linkset(link_type: str | None) -> bool:
     return accept.best_match(["text/html", LINKSET_TYPE]) == LINKSET_TYPE and accept[LINKSET_TYPE] > accept["text/html"]
 
 
-def _linkset_response(anchor: str, links: list[dict[str, Any]], description: str) -> Response:
-    entry: dict[str, Any] = {"anchor": anchor, "description": description}
+def _linkset_response(anchor: str, links: list[dict[str, Any]]) -> Response:
+    """An RFC 9264 linkset: the context object holds `anchor` and, for every relation, an array of target
+    objects (nothing else: each other member is read as a relation). Titles in both languages (`title*`)."""
+    entry: dict[str, Any] = {"anchor": anchor}
     for link in links:
         entry.setdefault(link["rel"], []).append(
-            {"href": link["href"], "title": f'{link["title"]["zh"]} / {link["title"]["en"]}', "type": link["type"],
-             "hreflang": link["hreflang"]})
+            {"href": link["href"], "title": f'{link["title"]["zh"]} / {link["title"]["en"]}',
+             "title*": [{"value": link["title"][lang], "language": lang} for lang in ("zh", "en")],
+             "type": link["type"], "hreflang": link["hreflang"]})
     accept = request.accept_mimetypes
     best = accept.best_match([LINKSET_TYPE, "application/json", "application/ld+json"]) or LINKSET_TYPE
     body: dict[str, Any] = {"linkset": [entry]}
@@ -515,32 +664,10 @@ def _linkset_response(anchor: str, links: list[dict[str, Any]], description: str
     return resp
 
 
-@_register("/01/<path:dl_path>", "gs1_resolve",
-           "GS1 Digital Link resolver for special-mark labels: /01/{gtin}/21/{serial}?v={kid}{tag} redirects "
-           "(307) to the verification answer; linkType selects a link, linkType=linkset lists them (RFC 9264)",
-           public("consumers and GS1 applications; no sign-in"),
-           {400: "not a valid GS1 Digital Link URI",
-            404: "unknown item (answered with the 'unknown' verdict), or the linkType is not available"},
-           content_type=LINKSET_TYPE,
-           query={"v": "key id and MAC tag of the label (15 characters); without it nothing verifies",
-                  "linkType": "gs1:defaultLink, gs1:verificationService, gs1:pip, gs1:traceability, linkset, all"})
-def gs1_resolve(dl_path: str):
-    gtin, qualifiers = parse_digital_link(dl_path)
-    if "21" not in qualifiers:
-        raise NotFound("this resolver answers for individual labels: /01/{gtin}/21/{serial}?v=…", code="no_links")
-    link_type = request.args.get("linkType")
-    wants_linkset = _wants_linkset(link_type)
-    keyring = current_app.extensions["gi_keyring"]
-    tag = request.args.get("v")
-    check = verification.check_gs1(get_session(), keyring, gtin=gtin, serial_text=qualifiers["21"], tag=tag)
-    if check.mark is None:  # no links: answer the verdict here rather than redirect to it
-        return _answer(_consumer_check(check=check, record=not wants_linkset))
-    links = _links(check)
-    anchor = _anchor(gtin, qualifiers)
-    linkset_url = f"{anchor}?{urlencode({'v': tag, 'linkType': 'linkset'})}"
-    if wants_linkset:
-        description = f"{check.serial.display} · 地理标志专用标志 GI special mark"
-        resp = _linkset_response(anchor, links, description)
+def _follow(links: list[dict[str, Any]], link_type: str | None, anchor: str, linkset_url: str) -> Response:
+    """The resolver's answer for an identifier with links: a linkset, or a 307 to the chosen link."""
+    if _wants_linkset(link_type):
+        resp = _linkset_response(anchor, links)
     elif link_type is None or normalise_link_type(link_type) == "defaultLink":
         resp = _redirect_to(links[0]["href"])
     else:
@@ -554,6 +681,141 @@ def gs1_resolve(dl_path: str):
         resp = _redirect_to(chosen["href"])
     resp.headers["Link"] = _link_header(links, linkset_url)
     return resp
+
+
+LINKSET_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["linkset"],
+    "description": "RFC 9264: one context object with `anchor` (the URI asked for) and, for each link relation "
+                   "(https://gs1.org/voc/…), an array of target objects {href, title, title*, type, hreflang}",
+    "properties": {"@context": {"type": "string", "description": "application/ld+json only"},
+                   "linkset": {"type": "array", "items": {
+                       "type": "object", "required": ["anchor"], "properties": {"anchor": {"type": "string"}},
+                       "additionalProperties": {"type": "array", "items": {
+                           "type": "object", "required": ["href"], "properties": {"href": {"type": "string"}}}}}}},
+}
+
+
+@_register("/01/<path:dl_path>", "gs1_resolve",
+           "GS1 Digital Link resolver: /01/{gtin}/21/{serial}?v={kid}{tag} redirects (307) to the label's "
+           "verification answer; /01/{gtin} and /01/{gtin}/10/{lot} walk up to the product page; linkType "
+           "selects a link, linkType=linkset lists them (RFC 9264, the documented 200)",
+           public("consumers and GS1 applications; no sign-in"),
+           {307: "the default link, or the link linkType chose (Location; Link lists every link); the query string "
+                 "is passed on, less linkType and v",
+            400: "malformed: not a valid GS1 Digital Link URI — the verdict document (detail invalid_digital_link, "
+                 "reason says what is wrong), or the page",
+            404: "unknown: a label without links (no or wrong tag, never issued, another GTIN) — the verdict "
+                 "document, or the page; or (error contract) a linkType the item has no link for "
+                 "(link_type_unavailable), or a GTIN no batch carries (no_links)",
+            429: "too many checks from this client (error contract; Retry-After)"},
+           content_type=LINKSET_TYPE, response_schema=LINKSET_SCHEMA,
+           alt_content_types=("application/json", "application/ld+json"),
+           query={"v": "key id and MAC tag of the label (15 characters); without it no label verifies",
+                  "linkType": "gs1:defaultLink, gs1:verificationService, gs1:pip, gs1:traceability (labels), "
+                              "gs1:defaultLink, gs1:pip (GTINs), linkset, all"})
+def gs1_resolve(dl_path: str):
+    link_type = request.args.get("linkType")
+    wants_linkset = _wants_linkset(link_type)
+    try:
+        gtin, qualifiers = parse_digital_link(dl_path)
+    except MalformedRequest as exc:   # the malformed verdict, answered like any other
+        check = Check(Verdict.malformed, "invalid_digital_link", exc.message)
+        return _answer(_consumer_check(check=check, record=not wants_linkset))
+    lot = qualifiers.get("10")
+    anchor = _anchor(gtin, qualifiers)
+    if "21" not in qualifiers:        # a product (or a lot of it), not a label: the GTIN's own links
+        return _walk_up(gtin, lot, link_type, anchor)
+    tag = request.args.get("v")
+    check = verification.check_gs1(get_session(), current_app.extensions["gi_keyring"], gtin=gtin,
+                                   serial_text=qualifiers["21"], tag=tag)
+    if check.mark is None:  # no links, and never walked up: answer the verdict here rather than redirect to it
+        return _answer(_consumer_check(check=check, record=not wants_linkset))
+    return _follow(_item_links(check, lot), link_type, anchor,
+                   f"{anchor}?{urlencode({'v': tag, 'linkType': 'linkset'})}")
+
+
+def _walk_up(gtin: str, lot: str | None, link_type: str | None, anchor: str) -> Response:
+    """`/01/{gtin}[/22/…][/10/{lot}]`: the links of the GTIN (its product page, with the lot), if a batch carries it."""
+    if not gtins.products(get_session(), gtin):
+        if _wants_json() or _wants_linkset(link_type):
+            raise NotFound(f"no GI product with GTIN {gtin} is on record here", code="no_links",
+                           details={"gtin": gtin})
+        return _product_page(gtin, [], None)
+    return _follow(_product_links(gtin, lot), link_type, anchor, f"{anchor}?linkType=linkset")
+
+
+# --- the product page of a GTIN (walk-up) -------------------------------------------------------------------
+
+PRODUCT_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["gtin", "title", "note", "products"],
+    "description": "What a GTIN names here (not a check, not logged): every (GI, producer, pack size) whose batches "
+                   "carry it, the most recent first, and the lot `?lot=` names",
+    "properties": {
+        "gtin": {"type": "string", "description": "GTIN-14"},
+        "title": _BILINGUAL, "note": _BILINGUAL,
+        "products": {"type": "array", "items": {"type": "object", "properties": {
+            "gi": {"type": "object"}, "producer": {"type": "object"}, "pack_size_g": {"type": "integer"},
+            "authorization": {"type": "object", "description": "status, valid_until, in_force, warning"}}}},
+        "lot_no": {"type": "string", "description": "the lot asked for (?lot=)"},
+        "lot": {"type": ["object", "null"], "description": "that lot of one of the producers, if on record"},
+        "lot_warning": _BILINGUAL,
+    },
+}
+PRODUCT_UI = {
+    "zh": {"pack": "包装规格", "authorization": "使用授权", "in_force": "有效", "not_in_force": "不在有效期内",
+           "lot_status": "批次状态", "active": "正常", "recalled": "已召回"},
+    "en": {"pack": "Pack size", "authorization": "Authorization", "in_force": "in force",
+           "not_in_force": "not in force", "lot_status": "Lot status", "active": "active", "recalled": "recalled"},
+}
+
+
+@_register("/p/<gtin>", "product_page", "The product page of a GTIN (the GS1 resolver's gs1:pip for /01/{gtin} "
+           "and /01/{gtin}/10/{lot}): the GI, its producer, production area and standard, and the lot; JSON for "
+           "Accept: application/json, else an HTML page. Not a check: nothing is logged",
+           public("consumers and GS1 applications; no sign-in"),
+           {400: "not a GTIN-8/12/13/14 with its check digit (error contract)",
+            404: "no batch carries this GTIN (error contract, or the page)"},
+           content_type="application/json", response_schema=PRODUCT_SCHEMA, alt_content_types=("text/html",),
+           query={"lot": "a lot number (GS1 AI 10): its production date, test and status",
+                  "lang": "zh (default) or en; Accept-Language: en also selects English"})
+def product_page(gtin: str):
+    try:
+        digits = gtin14(gtin)
+    except MalformedRequest as exc:
+        raise MalformedRequest(f"/p/{{gtin}}: {exc.message}", code="invalid_gtin") from None
+    lot = verification.package_lot(request.args.get("lot"))
+    found = gtins.products(get_session(), digits)
+    if not found and _wants_json():
+        raise NotFound(f"no GI product with GTIN {digits} is on record here", code="unknown_gtin",
+                       details={"gtin": digits})
+    doc = gtins.describe(get_session(), digits, found, lot, base_url=_base_url()) if found else None
+    if _wants_json():
+        return _language_header(jsonify(doc))
+    return _product_page(digits, found, doc)
+
+
+def _product_page(gtin: str, found: list[gtins.ProductFacts], doc: dict[str, Any] | None) -> Response:
+    lang = _lang()
+    t = UI[lang]
+    maps = [verification.area_map(get_session(), p.gi_id, p.producer_id, title=str(escape(t["area"])),
+                                  plots_label=str(escape(t["plots"]))) for p in found]
+    other = "en" if lang == "zh" else "zh"
+    other_url = f"{request.path}?{urlencode({**request.args.to_dict(), 'lang': other})}"
+    html = render_template("product.html", doc=doc, gtin=gtin, lang=lang, t=t, p=PRODUCT_UI[lang],
+                           words=gtins.TEXTS, maps=[Markup(m) if m else None for m in maps], other_lang=other,
+                           other_url=other_url, nonce=_nonce())
+    resp = Response(html, status=200 if doc is not None else 404, mimetype="text/html")
+    resp.headers["Content-Language"] = "zh-CN" if lang == "zh" else "en"
+    return resp
+
+
+# --- the icon ---------------------------------------------------------------------------------------------
+
+@_register("/favicon.ico", "favicon", "The service's icon (every browser asks for it; the public pages link it)",
+           public(), {}, content_type=ICON_TYPE, response_schema={"type": "string", "format": "binary"},
+           tags=("meta",))
+def favicon():
+    return send_from_directory(STATIC, "favicon.ico", mimetype=ICON_TYPE, max_age=7 * 24 * 3600)
 
 
 @_register("/.well-known/gs1resolver", "resolver_description", "GS1 resolver description file",

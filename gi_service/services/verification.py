@@ -12,7 +12,9 @@ Order of checks (each step runs only if the previous one passed):
    not past ``valid_until``), else *authorization_suspended* (suspension takes effect on
    every label at once);
 5. **activation and lot** — not activated → *genuine_not_activated*; activated on a
-   recalled lot → *recalled*; otherwise *genuine*.
+   recalled lot → *recalled*; otherwise *genuine*. A lot named on the package (a GS1 Digital
+   Link's ``/10/{lot}``) other than the lot the mark was activated on keeps the verdict and adds a
+   warning (``compare_lot``; a genuine check is logged with the detail ``lot_mismatch``).
 
 Dead labels (voided, lost, stolen) are named before the authorization: what happened to
 the label itself is the more specific news. The verdict texts are given in Chinese and
@@ -20,8 +22,10 @@ English; the web layer picks one.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
+import re
 import threading
 import time
 import weakref
@@ -139,6 +143,9 @@ DETAIL_TEXTS: dict[str, dict[str, str]] = {
                     "en": "This serial was never printed on a label; no genuine product carries this code."},
     "expired": {"zh": "该生产者使用此地理标志专用标志的授权已过有效期。",
                 "en": "The producer's authorization to use this GI special mark has expired."},
+    "invalid_digital_link": {"zh": "这个链接不是格式正确的 GS1 数字链接，无法验证。请重新扫描标签上的二维码。",
+                             "en": "This link is not a valid GS1 Digital Link, so nothing can be verified. Scan "
+                                   "the QR code on the label again."},
 }
 
 KIND_LABELS = {
@@ -168,6 +175,9 @@ class Check:
     authorization: AuthorizationFacts | None = None
     # The serial's counters as the lookup read them (written checks only), when the mark exists.
     recorded: Checks | None = None
+    # The lot the package names (a GS1 Digital Link's /10/{lot}) when it is not the lot the mark was
+    # activated on (``compare_lot``): the verdict stands, the answer warns.
+    lot_mismatch: str | None = None
 
     @property
     def status(self) -> int:
@@ -216,6 +226,31 @@ def check_gs1(session: Session, keyring: MarkKeyring, *, gtin: str, serial_text:
     if check.verdict == Verdict.malformed:  # a well-formed serial with a wrong-shaped tag
         return Check(Verdict.unknown, "bad_tag", "the verification tag (v=) is not shaped like one", serial=serial)
     return check
+
+
+#: GS1 AI 10 (batch or lot number): 1-20 characters of GS1 character set 82.
+CSET82 = re.compile(r"[!\"%&'()*+,\-./0-9:;<=>?A-Z_a-z]{1,20}")
+
+
+def package_lot(value: str | None) -> str | None:
+    """The lot a request says is on the package (`?lot=`, as the GS1 resolver passes a Digital Link's
+    /10/{lot} on), or None when there is none or it is not a GS1 lot (1-20 characters of set 82): the
+    answer then says nothing about the lot rather than repeat arbitrary text on the verification page."""
+    if value is None:
+        return None
+    value = value.strip()
+    return value if CSET82.fullmatch(value) else None
+
+
+def compare_lot(check: Check, lot: str | None) -> Check:
+    """The verdict with the package's lot compared to the lot the mark was activated on (no statement: the
+    lookup read the lot). A different lot keeps the verdict and status; the answer warns
+    (``lot_mismatch``), and a genuine check carries the detail ``lot_mismatch``, which the check log records."""
+    mark = check.mark
+    if lot is None or mark is None or mark.lot is None or lot == mark.lot.lot_no:
+        return check
+    detail = "lot_mismatch" if check.genuine else check.detail
+    return dataclasses.replace(check, detail=detail, lot_mismatch=lot)
 
 
 @dataclass(frozen=True)
@@ -484,14 +519,49 @@ def timeline(session: Session, mark: MarkFacts) -> list[dict[str, Any]]:
     return events
 
 
+LOT_MISMATCH_TEXTS = {
+    "title": {"zh": "注意：包装上的批次号与此标志激活的批次不一致",
+              "en": "Caution: the lot on the package is not the lot this label was activated on"},
+    "message": {"zh": "包装上的批次号是 {package}，而此标志激活在批次 {activated} 上。",
+                "en": "The package names lot {package}; this label was activated on lot {activated}."},
+    "advice": {"zh": "标签可能被从其他批次的商品上转移过来。请核对包装上的批次号；"
+                     "如有疑问，请保留商品和购物凭证，并可在下方举报。",
+               "en": "The label may have been moved from a product of another lot. Check the lot number on the "
+                     "package; if in doubt, keep the product and the receipt, and report it below."},
+}
+
+
+def gi_document(session: Session, gi_id: int, *, base_url: str) -> dict[str, Any]:
+    """The GI as the answers show it (name, kind, announcement, standard, area)."""
+    gi = gi_facts(session, gi_id)
+    return {
+        "id": gi.id, "name_zh": gi.name_zh, "name_en": gi.name_en, "name_pinyin": gi.name_pinyin,
+        "kind": gi.kind.value, "kind_label": KIND_LABELS[gi.kind], "registration_no": gi.registration_no,
+        "registration_date": gi.registration_date.isoformat() if gi.registration_date else None,
+        "standard": gi.standard, "area_description": gi.area_description,
+        "area_url": f"{base_url}/collections/origin-areas/items/{gi.id}" if gi.origin_area_id else None,
+    }
+
+
+def lot_document(lot: LotFacts) -> dict[str, Any]:
+    """A lot as the answers show it (never its size)."""
+    return {"lot_no": lot.lot_no, "production_date": lot.production_date.isoformat(),
+            "test_report_no": lot.test_report_no, "testing_body": lot.testing_body, "status": lot.status.value,
+            "recalled_at": _iso(lot.recalled_at)}
+
+
 def describe(session: Session, check: Check, checks: Checks | None, *, base_url: str) -> dict[str, Any]:
-    """The verification answer as plain data (the JSON body; the HTML page renders the same)."""
+    """The verification answer as plain data (the JSON body; the HTML page renders the same).
+
+    `message` is bilingual like `title` and `advice`; `reason` is one English sentence (what an error
+    contract's string `message` would say)."""
     words = texts(check)
     doc: dict[str, Any] = {
         "verdict": check.verdict.value,
         "genuine": check.genuine,
         "status": check.status,
         "detail": check.detail,
+        "reason": check.reason,
         "title": words["title"],
         "message": words["message"],
         "advice": words["advice"],
@@ -503,26 +573,22 @@ def describe(session: Session, check: Check, checks: Checks | None, *, base_url:
     if mark is None:
         return doc
     batch = mark.batch
-    gi = gi_facts(session, batch.gi_id)
     doc["mark"] = {"state": mark.state.value, "pack_size_g": batch.pack_size_g, "gtin": batch.gtin}
-    doc["gi"] = {
-        "id": gi.id, "name_zh": gi.name_zh, "name_en": gi.name_en, "name_pinyin": gi.name_pinyin,
-        "kind": gi.kind.value, "kind_label": KIND_LABELS[gi.kind], "registration_no": gi.registration_no,
-        "registration_date": gi.registration_date.isoformat() if gi.registration_date else None,
-        "standard": gi.standard, "area_description": gi.area_description,
-        "area_url": f"{base_url}/collections/origin-areas/items/{gi.id}" if gi.origin_area_id else None,
-    }
+    doc["gi"] = gi_document(session, batch.gi_id, base_url=base_url)
     doc["producer"] = dict(producer_facts(session, batch.producer_id))
     auth = check.authorization
     doc["authorization"] = ({"status": auth.status.value,
                              "valid_until": auth.valid_until.isoformat() if auth.valid_until else None}
                             if auth else None)
     lot = mark.lot
-    doc["lot"] = None if lot is None else {
-        "lot_no": lot.lot_no, "production_date": lot.production_date.isoformat(),
-        "test_report_no": lot.test_report_no, "testing_body": lot.testing_body, "status": lot.status.value,
-        "recalled_at": _iso(lot.recalled_at),
-    }
+    doc["lot"] = None if lot is None else lot_document(lot)
+    if check.lot_mismatch is not None and lot is not None:
+        values = {"package": check.lot_mismatch, "activated": lot.lot_no}
+        doc["lot_mismatch"] = {"package_lot": check.lot_mismatch, "activated_lot": lot.lot_no,
+                               "title": LOT_MISMATCH_TEXTS["title"],
+                               "message": {lang: text.format(**values)
+                                           for lang, text in LOT_MISMATCH_TEXTS["message"].items()},
+                               "advice": LOT_MISMATCH_TEXTS["advice"]}
     doc["timeline"] = timeline(session, mark)
     if checks is not None:
         doc["checks"] = {
@@ -546,7 +612,7 @@ class ConsumerVerdict:
 
 def consumer_check(session: Session, *, keyring: MarkKeyring, settings, checklog, code: str | None = None,
                    check: Check | None = None, ip: str | None, user_agent: str | None, base_url: str,
-                   record: bool = True) -> ConsumerVerdict:
+                   record: bool = True, lot: str | None = None) -> ConsumerVerdict:
     """Check a code as a consumer does (the page, the JSON answer, the GS1 resolver's direct answers).
 
     The verdict (syntax, MAC once, then one lookup that also reads the serial's counters), the check
@@ -555,9 +621,11 @@ def consumer_check(session: Session, *, keyring: MarkKeyring, settings, checklog
     plus this one) and the answer document. A count at or beyond the GI's threshold shows the
     copied-label warning on this very answer; the flush that writes it raises the alert.
     `check` is a verdict already reached (the GS1 resolver's ``check_gs1``), else `code` is checked.
+    `lot` is the lot the package names (``package_lot``), compared with the mark's (``compare_lot``).
     """
     if check is None:
         check = check_code(session, keyring, code or "")
+    check = compare_lot(check, lot)
     batch = check.mark.batch if check.mark is not None else None
     before = (0, None)
     if check.mark is not None and checklog is not None:
@@ -599,12 +667,15 @@ def shown_checks(session: Session, settings, check: Check, *, pending: tuple[int
 
 
 def json_body(result: ConsumerVerdict) -> dict[str, Any]:
-    """The JSON answer: the document for a genuine mark, else the error envelope around it."""
+    """The JSON answer of every verdict: the answer document at the top level, `verdict` first.
+
+    A non-genuine answer adds `error` (the verdict again) beside it, so clients of the error contract
+    still find a code; its `message` stays the document's bilingual one and the one-sentence English
+    explanation is `reason` (see verify.py)."""
     doc = result.doc
     if result.check.genuine:
         return doc
-    return {"error": result.check.verdict.value, "message": f"{doc['title']['en']}: {doc['message']['en']}",
-            "details": doc}
+    return {"verdict": doc["verdict"], "error": doc["verdict"], **doc}
 
 
 SUSPECT_TEXTS = {

@@ -93,9 +93,10 @@ class StatementLog:
             event.remove(e, "before_cursor_execute", self._record)
 
     def data_statements(self) -> list[str]:
-        """Statements other than transaction control (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, PRAGMA) and the
-        check log's allocation of a block of check ids (once per block, not per check)."""
-        skip = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "PRAGMA")
+        """Statements other than transaction control (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, PRAGMA, and SET, e.g. the
+        check log's ``SET LOCAL synchronous_commit``) and the check log's allocation of a block of check ids (once
+        per block, not per check)."""
+        skip = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "PRAGMA", "SET ")
         return [s for s in self.statements if not s.upper().startswith(skip)
                 and "scan_id_blocks" not in s and "sqlite_sequence" not in s]
 

@@ -1,6 +1,7 @@
 """The GS1 Digital Link resolver: `/01/{gtin}/21/{serial}?v={kid}{tag}` resolves like `/v/{code}`, and behaves
 as a GS1-Conformant resolver (syntax → 400, default link → 307, linkType, RFC 9264 linksets, query strings
-passed on, trailing slash, HEAD/OPTIONS, CORS, `/.well-known/gs1resolver`).
+passed on, trailing slash, HEAD/OPTIONS, CORS, `/.well-known/gs1resolver`); a URI without a serial walks up to
+its GTIN's product page, one with a serial never does; the lot a URI names reaches the verdict.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from gi_service.codes import format_serial, make_code
-from gi_service.models import Scan, Verdict
+from gi_service.models import Authorization, Lot, Scan, Verdict
 from gi_service.services.labels import mark_url
 from gi_service.verify import gtin14, normalise_link_type, parse_digital_link
 
@@ -92,7 +93,7 @@ def test_unavailable_link_type_is_404(client, item):
     for link_type in ("gs1:recipeInfo", "https://example.org/voc/pip", "nonsense"):
         r = client.get(dl(item, linkType=link_type), headers={"Accept": "application/json"})
         assert r.status_code == 404 and r.json["error"] == "link_type_unavailable", link_type
-        assert "gs1:pip" in r.json["details"]["available"]
+        assert "gs1:pip" in r.json["details"]["available"] and isinstance(r.json["message"], str)
         assert r.headers["Access-Control-Allow-Origin"] == "*"
 
 
@@ -144,10 +145,16 @@ def test_linkset(client, item):
     (f"/01/{GTIN}/21/a%20b", "1-20 characters"),
 ])
 def test_bad_uri_syntax_is_400(client, path, problem):
-    """Is a URI that is not GS1 Digital Link syntax answered 400 (never 200) saying what is wrong?"""
+    """Is a URI that is not GS1 Digital Link syntax answered 400 (never 200) with the malformed verdict — its
+    document at the top level, the reason saying what is wrong — and, for a browser, the malformed verdict's page?"""
     r = client.get(path, headers={"Accept": "application/json"})
-    assert r.status_code == 400 and r.json["error"] == "invalid_digital_link"
-    assert problem in r.json["message"], r.json["message"]
+    assert r.status_code == 400 and r.json["verdict"] == r.json["error"] == "malformed"
+    assert r.json["detail"] == "invalid_digital_link" and r.json["genuine"] is False
+    assert problem in r.json["reason"], r.json["reason"]
+    assert r.json["message"]["zh"] and r.json["message"]["en"]
+    r = client.get(path)
+    assert r.status_code == 400 and r.mimetype == "text/html"
+    assert "无法识别的验证码" in r.get_data(as_text=True) and "GS1" in r.get_data(as_text=True)
 
 
 def test_gtin_forms_and_qualifiers():
@@ -164,16 +171,11 @@ def test_a_lot_qualifier_is_accepted_and_kept_in_the_anchor(client, item):
     assert r.status_code == 200 and r.json["linkset"][0]["anchor"].endswith(f"/10/L-1/21/{item.serial(1)}")
 
 
-def test_gtin_without_serial_has_no_links(client, item):
-    """Is a bare /01/{gtin} (a product class, not a label) answered 404?"""
-    r = client.get(f"/01/{GTIN}", headers={"Accept": "application/json"})
-    assert r.status_code == 404 and r.json["error"] == "no_links"
-
-
 @pytest.mark.parametrize("case", ["no_tag", "wrong_tag", "other_serials_tag", "bad_tag_shape", "other_gtin",
-                                  "never_issued", "not_a_serial"])
+                                  "never_issued", "not_a_serial", "lot_no_tag", "lot_wrong_tag"])
 def test_labels_that_do_not_verify_are_answered_unknown_not_redirected(world, client, session, item, case):
-    """Without ?v=, with a wrong one, for another GTIN or a serial never issued: 404 'unknown', never genuine?"""
+    """Without ?v=, with a wrong one, for another GTIN or a serial never issued — with or without a lot in the URI —
+    404 'unknown' with the verdict document, never genuine, never redirected nor walked up to the product page?"""
     other_gtin = "00000096385074"
     path = {
         "no_tag": dl(item, v=None),
@@ -183,19 +185,24 @@ def test_labels_that_do_not_verify_are_answered_unknown_not_redirected(world, cl
         "other_gtin": f"/01/{other_gtin}/21/{item.serial(1)}?v={item.tag(1)}",
         "never_issued": f"/01/{GTIN}/21/{_serial(999_999)}?v={_tag_for(world, _serial(999_999))}",
         "not_a_serial": f"/01/{GTIN}/21/SER-1?v={item.tag(1)}",
+        "lot_no_tag": f"/01/{GTIN}/10/L-1/21/{item.serial(1)}",
+        "lot_wrong_tag": f"/01/{GTIN}/10/L-1/21/{item.serial(1)}?v={item.tag(2)}",
     }[case]
     r = client.get(path)
     assert r.status_code == 404 and "Location" not in r.headers
     html = r.get_data(as_text=True)
     assert "无法验证" in html and "正品：地理标志专用标志有效" not in html
     r = client.get(path, headers={"Accept": "application/json"})
-    assert r.status_code == 404 and r.json["error"] == "unknown" and r.json["details"]["genuine"] is False
+    assert r.status_code == 404 and r.json["verdict"] == r.json["error"] == "unknown"
+    assert r.json["genuine"] is False and "gi" not in r.json and "producer" not in r.json
     assert r.headers["Access-Control-Allow-Origin"] == "*"
     scans = list(session.scalars(select(Scan)))
     session.commit()
     assert len(scans) == 2 and {s.verdict for s in scans} == {Verdict.unknown}
-    r = client.get(path + ("&" if "?" in path else "?") + "linkType=linkset")
-    assert r.status_code == 404
+    for link_type in ("linkset", "gs1:pip", "gs1:defaultLink"):
+        r = client.get(path + ("&" if "?" in path else "?") + "linkType=" + link_type)
+        assert r.status_code == 404 and "Location" not in r.headers and "/p/" not in r.headers.get("Link", ""), \
+            link_type
 
 
 def _serial(seq: int) -> str:
@@ -242,3 +249,176 @@ def test_resolver_description_file(client):
     assert doc["linkTypeDefaultCanBeLinkset"] is False and doc["name"]
     assert "gs1:verificationService" in doc["activeLinkTypes"]["en"]
     assert r.headers["Access-Control-Allow-Origin"] == "*"
+
+
+# --- RFC 9264 -----------------------------------------------------------------------------------------
+
+def _conforms_to_rfc_9264(body: dict) -> None:
+    for context in body["linkset"]:
+        assert isinstance(context["anchor"], str)
+        for member, targets in context.items():
+            if member == "anchor":
+                continue
+            assert member.startswith("https://"), member      # a relation type (an extension relation is a URI)
+            assert isinstance(targets, list) and targets, member
+            for target in targets:
+                assert isinstance(target, dict) and isinstance(target["href"], str), (member, target)
+                assert isinstance(target["hreflang"], list)
+                assert all(set(t) == {"value", "language"} for t in target["title*"])
+
+
+def test_the_linkset_context_object_holds_only_the_anchor_and_relations(client, item):
+    """Does every member of a linkset's context object other than `anchor` hold an array of target objects, as
+    RFC 9264 reads it (no plain-string `description`), for a label's linkset and for a GTIN's?"""
+    for path in (dl(item, linkType="linkset"), f"/01/{GTIN}?linkType=linkset", f"/01/{GTIN}/10/L-1?linkType=all"):
+        r = client.get(path)
+        assert r.status_code == 200 and r.mimetype == "application/linkset+json", path
+        assert "description" not in r.json["linkset"][0]
+        _conforms_to_rfc_9264(r.json)
+
+
+# --- walk-up: a GTIN, or a lot of it, has its own links ---------------------------------------------------
+
+def test_a_gtin_walks_up_to_its_product_page(world, client, session, item):
+    """Does /01/{gtin} (a product, not a label) answer 307 to its product page /p/{gtin} — the default link and
+    gs1:pip, listed in the Link header and in a linkset on request — while the other label link types are 404?"""
+    r = client.get(f"/01/{GTIN}")
+    assert r.status_code == 307 and r.headers["Location"] == f"{BASE}/p/{GTIN}"
+    links = links_of(r.headers["Link"])
+    assert {(link["rel"], link["href"]) for link in links if link["rel"].startswith(VOC)} == {
+        (VOC + "defaultLink", f"{BASE}/p/{GTIN}"), (VOC + "pip", f"{BASE}/p/{GTIN}")}
+    assert client.get(f"/01/{GTIN}?linkType=gs1:pip").headers["Location"] == f"{BASE}/p/{GTIN}"
+    assert client.get("/01/9506000134352/").headers["Location"] == f"{BASE}/p/{GTIN}"      # GTIN-13, slash
+    r = client.get(f"/01/{GTIN}?linkType=linkset")
+    [entry] = r.json["linkset"]
+    assert entry["anchor"] == f"{BASE}/01/{GTIN}"
+    assert {t["type"] for t in entry[VOC + "pip"]} == {"text/html", "application/json"}
+    r = client.get(f"/01/{GTIN}?linkType=gs1:traceability", headers={"Accept": "application/json"})
+    assert r.status_code == 404 and r.json["error"] == "link_type_unavailable"
+    assert r.json["details"]["available"] == ["gs1:defaultLink", "gs1:pip"]
+    assert session.scalars(select(Scan)).all() == []             # not a check
+    session.commit()
+
+
+def test_a_lot_walks_up_with_its_lot(client, item):
+    """Does /01/{gtin}/10/{lot} answer 307 to the product page with the lot (?lot=), keep the lot in the linkset's
+    anchor and in its links, and pass the rest of the query string on?"""
+    r = client.get(f"/01/{GTIN}/10/L-1?lang=en")
+    assert r.status_code == 307
+    location = urlsplit(r.headers["Location"])
+    assert location.path == f"/p/{GTIN}" and parse_qs(location.query) == {"lot": ["L-1"], "lang": ["en"]}
+    r = client.get(f"/01/{GTIN}/10/L-1", headers={"Accept": "application/linkset+json"})
+    [entry] = r.json["linkset"]
+    assert entry["anchor"] == f"{BASE}/01/{GTIN}/10/L-1"
+    assert entry[VOC + "pip"][0]["href"] == f"{BASE}/p/{GTIN}?lot=L-1"
+
+
+def test_a_gtin_no_batch_carries_has_no_links(client, item):
+    """Is /01/{gtin} for a GTIN no batch carries 404 — no_links in JSON, a page saying so for a browser?"""
+    r = client.get("/01/96385074", headers={"Accept": "application/json"})
+    assert r.status_code == 404 and r.json["error"] == "no_links"
+    r = client.get("/01/96385074")
+    assert r.status_code == 404 and "Location" not in r.headers
+    assert "没有使用此商品条码（GTIN）的地理标志产品" in r.get_data(as_text=True)
+
+
+def test_the_product_page_shows_the_gi_producer_area_standard_and_lot(world, client, session, item):
+    """Does /p/{gtin} show the GI (name, kind, standard), its producer and USCC, its area as an inline map with the
+    producer's plot, and for ?lot= that lot's test — in Chinese, English and JSON — without logging a check?"""
+    r = client.patch(f"/api/v1/gis/{world.gi.id}", headers=world.authority.headers,
+                     json={"standard": "DB34/T 0000", "reason": "standard recorded"})
+    assert r.status_code == 200, r.json
+    r = client.get(f"/p/{GTIN}?lot=L-1")
+    assert r.status_code == 200 and r.mimetype == "text/html"
+    html = r.get_data(as_text=True)
+    for text in ("亳白芍", "地理标志保护产品", "DB34/T 0000", world.producer.org.name, world.producer.org.uscc,
+                 "L-1", "2026-04-10", "R-2026-001", world.testing_body, "不能验证某一件商品的真伪"):
+        assert text in html, text
+    assert '<svg' in html and html.count("<circle") == 1
+    assert "This page describes the GI product" in client.get(f"/p/{GTIN}?lang=en").get_data(as_text=True)
+    doc = client.get("/p/9506000134352", headers={"Accept": "application/json"}).json
+    assert doc["gtin"] == GTIN and "lot" not in doc
+    [product] = doc["products"]
+    assert product["gi"]["id"] == world.gi.id and product["producer"]["uscc"] == world.producer.org.uscc
+    assert product["authorization"]["in_force"] is True and product["gi"]["standard"] == "DB34/T 0000"
+    doc = client.get(f"/p/{GTIN}?lot=L-404", headers={"Accept": "application/json"}).json
+    assert doc["lot"] is None and "L-404" in doc["lot_warning"]["en"]
+    assert session.scalars(select(Scan)).all() == []
+    session.commit()
+    r = client.get("/p/96385074", headers={"Accept": "application/json"})
+    assert r.status_code == 404 and r.json["error"] == "unknown_gtin"
+    r = client.get("/p/96385075", headers={"Accept": "application/json"})
+    assert r.status_code == 400 and r.json["error"] == "invalid_gtin"
+
+
+def test_the_product_page_warns_of_a_recalled_lot_and_a_suspended_producer(world, client, item):
+    """Does the product page say that the lot asked for was recalled, and that the producer may not use the mark
+    while its authorization is suspended?"""
+    lot_id = world.factory.session.scalar(select(Lot.id).where(Lot.lot_no == "L-1"))
+    r = client.post(f"/api/v1/lots/{lot_id}/recall", headers=world.producer.headers, json={"reason": "residue"})
+    assert r.status_code == 200, r.json
+    doc = client.get(f"/p/{GTIN}?lot=L-1", headers={"Accept": "application/json"}).json
+    assert doc["lot"]["status"] == "recalled" and doc["lot_warning"]["zh"].startswith("该批次已被召回")
+    assert "该批次已被召回" in client.get(f"/p/{GTIN}?lot=L-1").get_data(as_text=True)
+    auth_id = world.factory.session.scalar(select(Authorization.id).where(
+        Authorization.producer_id == world.producer.org.id, Authorization.gi_id == world.gi.id))
+    r = client.post(f"/api/v1/authorizations/{auth_id}/transitions", headers=world.authority.headers,
+                    json={"to": "suspended", "reason": "serious violation found"})
+    assert r.status_code == 200, r.json
+    [product] = client.get(f"/p/{GTIN}", headers={"Accept": "application/json"}).json["products"]
+    assert product["authorization"]["in_force"] is False and product["authorization"]["status"] == "suspended"
+    assert "授权已暂停、撤销或失效" in client.get(f"/p/{GTIN}").get_data(as_text=True)
+
+
+# --- the lot on the package reaches the verdict -------------------------------------------------------------
+
+def test_a_lot_other_than_the_marks_stays_genuine_warns_and_is_recorded(world, client, session, item):
+    """Does /01/{gtin}/10/{other lot}/21/{serial} redirect with the lot (?lot=) to an answer that stays genuine
+    (200) but warns that the package's lot differs from the lot the label was activated on — in the page, the
+    JSON and its links — and is the check logged genuine with the detail lot_mismatch?"""
+    r = client.get(f"/01/{GTIN}/10/L-9/21/{item.serial(1)}?v={item.tag(1)}")
+    assert r.status_code == 307
+    location = urlsplit(r.headers["Location"])
+    assert location.path == f"/v/{item.code(1)}" and parse_qs(location.query) == {"lot": ["L-9"]}
+    assert all("lot=L-9" in link["href"] for link in links_of(r.headers["Link"]) if link["rel"].startswith(VOC))
+    r = client.get(location.path, query_string=location.query, headers={"Accept": "application/json"})
+    assert r.status_code == 200 and r.json["verdict"] == "genuine" and r.json["genuine"] is True
+    assert r.json["detail"] == "lot_mismatch" and "error" not in r.json
+    warning = r.json["lot_mismatch"]
+    assert (warning["package_lot"], warning["activated_lot"]) == ("L-9", "L-1")
+    assert "L-9" in warning["message"]["zh"] and "L-1" in warning["message"]["en"]
+    html = client.get(location.path, query_string=location.query).get_data(as_text=True)
+    assert "正品：地理标志专用标志有效" in html and "包装上的批次号与此标志激活的批次不一致" in html
+    r = client.get(f"/01/{GTIN}/10/L-9/21/{item.serial(1)}?v={item.tag(1)}&linkType=linkset")
+    assert r.json["linkset"][0][VOC + "defaultLink"][0]["href"] == f"{BASE}/v/{item.code(1)}?lot=L-9"
+    scans = list(session.scalars(select(Scan).order_by(Scan.id)))
+    session.commit()
+    assert [(s.verdict, s.detail) for s in scans] == [(Verdict.genuine, "lot_mismatch")] * 2
+
+
+def test_the_marks_own_lot_changes_nothing(world, client, session, item):
+    """Does a URI naming the lot the mark was activated on answer exactly genuine, with no warning and no detail?"""
+    r = client.get(f"/01/{GTIN}/10/L-1/21/{item.serial(1)}?v={item.tag(1)}")
+    location = urlsplit(r.headers["Location"])
+    assert parse_qs(location.query) == {"lot": ["L-1"]}
+    r = client.get(location.path, query_string=location.query, headers={"Accept": "application/json"})
+    assert r.status_code == 200 and r.json["detail"] is None and "lot_mismatch" not in r.json
+    assert "包装上的批次号" not in client.get(location.path, query_string=location.query).get_data(as_text=True)
+    scans = session.scalars(select(Scan)).all()
+    session.commit()
+    assert [(s.verdict, s.detail) for s in scans] == [(Verdict.genuine, None)] * 2
+
+
+def test_a_lot_mismatch_keeps_a_non_genuine_verdict(world, client, item):
+    """Does a voided label named with another lot keep its verdict, status and detail, and still warn of the lot?"""
+    world.void(item, 2)
+    r = client.get(f"/v/{item.code(2)}?lot=L-9", headers={"Accept": "application/json"})
+    assert r.status_code == 410 and r.json["verdict"] == "voided" and r.json["detail"] == "voided"
+    assert r.json["lot_mismatch"]["package_lot"] == "L-9"
+
+
+def test_a_lot_that_is_not_a_gs1_lot_is_not_repeated(client, item):
+    """Is a ?lot= that no Digital Link could carry (not 1-20 characters of GS1 set 82) ignored, never echoed?"""
+    for lot in ("CALL%2012345", "x" * 21, "批次1"):
+        r = client.get(f"/v/{item.code(1)}?lot={lot}", headers={"Accept": "application/json"})
+        assert r.status_code == 200 and r.json["detail"] is None and "lot_mismatch" not in r.json, lot

@@ -82,7 +82,8 @@ def test_genuine_json_answer(world, client):
 
 
 def test_page_is_small_and_self_contained(world, client):
-    """Is every verdict page under 50 KB with no external script, stylesheet, font, image or map tile?"""
+    """Is every verdict page under 50 KB with no external script, stylesheet, font, image or map tile, its one
+    link the service's own icon?"""
     b = world.batch(10)
     world.activate(b, 1, 5)
     for code in (b.code(1), b.code(6), "A" * 30, "NOT-A-CODE"):
@@ -91,7 +92,8 @@ def test_page_is_small_and_self_contained(world, client):
             html = page(r)
             assert len(r.data) < 50 * 1024, (code, len(r.data))
             assert not re.search(r'(src|href|action)=["\']?(https?:)?//', html), code
-            assert not re.search(r"<(img|link|iframe|object|embed)\b", html), code
+            assert not re.search(r"<(img|iframe|object|embed)\b", html), code
+            assert re.findall(r"<link\b[^>]*>", html) == ['<link rel="icon" href="/favicon.ico">'], code
             assert not re.search(r"url\(|@import", html), code
 
 
@@ -157,7 +159,8 @@ CASES = {
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_each_non_genuine_verdict_has_its_status_and_a_full_page(world, client, case):
-    """Does each non-genuine fate answer its own status code (never 200) with a full page and a JSON error?"""
+    """Does each non-genuine fate answer its own status code (never 200) with a full page, and JSON with the verdict
+    document at the top level (as a genuine answer has it) plus the `error` code beside `verdict`?"""
     make, verdict, status, words = CASES[case]
     b = world.batch(10)
     code = make(world, b)
@@ -168,8 +171,11 @@ def test_each_non_genuine_verdict_has_its_status_and_a_full_page(world, client, 
     assert "正品：" not in html and "12315" in html                    # says what to do
     r = client.get(f"/v/{code}", headers=JSON)
     assert r.status_code == status
-    assert r.json["error"] == verdict.value and r.json["message"]
-    assert r.json["details"]["verdict"] == verdict.value and r.json["details"]["genuine"] is False
+    doc = r.json
+    assert list(doc)[:2] == ["verdict", "error"] and doc["verdict"] == doc["error"] == verdict.value
+    assert doc["genuine"] is False and doc["status"] == status and "details" not in doc
+    assert doc["title"] == TEXTS[verdict]["title"] and set(doc["message"]) == set(doc["advice"]) == {"zh", "en"}
+    assert isinstance(doc["reason"], str) and doc["reason"] and doc["request_id"]
     en = page(client.get(f"/v/{code}?lang=en"))
     assert TEXTS[verdict]["title"]["en"].replace("'", "&#39;") in en
 
@@ -179,7 +185,7 @@ def test_a_real_mark_that_is_not_genuine_still_shows_its_facts(world, client):
     b = world.batch(10)
     world.activate(b, 1, 10)
     world.void(b, 4)
-    doc = client.get(f"/v/{b.code(4)}", headers=JSON).json["details"]
+    doc = client.get(f"/v/{b.code(4)}", headers=JSON).json
     assert doc["producer"]["uscc"] == world.producer.org.uscc
     assert [e["event"] for e in doc["timeline"]] == ["printed", "issued", "activated", "voided"]
 
@@ -188,7 +194,7 @@ def test_recalled_history_ends_with_the_recall(world, client):
     """Does a recalled lot's mark show the recall in its history and the lot's status?"""
     b = world.batch(10)
     code = _recall(world, b)
-    doc = client.get(f"/v/{code}", headers=JSON).json["details"]
+    doc = client.get(f"/v/{code}", headers=JSON).json
     assert doc["timeline"][-1]["event"] == "recalled" and doc["lot"]["status"] == "recalled"
 
 
@@ -202,7 +208,7 @@ def test_expired_authorization_counts_as_suspended(world, client, session):
     auth.valid_until = dt.date(2020, 1, 1)
     session.commit()
     r = client.get(f"/v/{b.code(1)}", headers=JSON)
-    assert r.status_code == 451 and r.json["details"]["detail"] == "expired"
+    assert r.status_code == 451 and r.json["detail"] == "expired"
 
 
 def test_every_verdict_is_worded_in_both_languages():
