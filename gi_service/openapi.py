@@ -35,7 +35,7 @@ COMMON_ERRORS = {
 }
 
 
-def _path(rule: str) -> tuple[str, list[dict[str, Any]]]:
+def _path(rule: str, schemas: dict[str, dict[str, Any]] | None = None) -> tuple[str, list[dict[str, Any]]]:
     params = []
 
     def repl(m: re.Match) -> str:
@@ -44,6 +44,8 @@ def _path(rule: str) -> tuple[str, list[dict[str, Any]]]:
                   else {"type": "string"})
         if converter == "int" and name == "year":
             schema = {"type": "integer", "minimum": 2000, "maximum": 2099}
+        if schemas and name in schemas:
+            schema = schemas[name]
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
         return "{" + name + "}"
 
@@ -51,7 +53,7 @@ def _path(rule: str) -> tuple[str, list[dict[str, Any]]]:
 
 
 def _operation(spec: EndpointSpec, method: str, schemas: dict[str, Any], refs: dict) -> dict[str, Any]:
-    path, params = _path(spec.rule)
+    path, params = _path(spec.rule, spec.path_schemas)
     op: dict[str, Any] = {
         "operationId": spec.endpoint.replace(".", "_") + ("" if len(spec.methods) == 1 else "_" + method.lower()),
         "summary": spec.summary,
@@ -133,8 +135,8 @@ def _responses(spec: EndpointSpec, *, has_path_params: bool) -> dict[str, Any]:
         success.pop("content")
     responses: dict[str, Any] = {str(spec.success_status): success}
     errors: dict[int, str] = {}
-    if spec.body is not None or spec.query is not None or spec.body_content_type != "application/json" \
-            or getattr(spec, "query_params", None):
+    if spec.input_errors and (spec.body is not None or spec.query is not None
+                              or spec.body_content_type != "application/json" or getattr(spec, "query_params", None)):
         errors.update({k: COMMON_ERRORS[k] for k in (400, 413, 415, 422)})
     if spec.access.level != PUBLIC:
         errors.update({k: COMMON_ERRORS[k] for k in (401, 403)})
@@ -170,6 +172,8 @@ def _responses(spec: EndpointSpec, *, has_path_params: bool) -> dict[str, Any]:
     for status, desc in sorted(errors.items()):
         # The /app catch-all's 405 is werkzeug's HTML page, even for the pages' JSON endpoints.
         content = {"text/html": {"schema": {"type": "string"}}} if page and status == 405 else error_content
+        if status in spec.error_content:
+            content = {media: {"schema": schema} for media, schema in spec.error_content[status].items()}
         responses[str(status)] = {"description": desc, "content": content}
     return responses
 

@@ -94,7 +94,8 @@ ICON_TYPE = "image/vnd.microsoft.icon"
 def _register(rule: str, name: str, summary: str, access: Access, responses: dict[int, str],
               content_type: str = "text/html", query: dict[str, str] | None = None,
               response_schema: dict[str, Any] | None = None, tags: tuple[str, ...] = ("verification",),
-              alt_content_types: tuple[str, ...] = (), **options):
+              alt_content_types: tuple[str, ...] = (), error_content: dict[int, dict[str, Any]] | None = None,
+              path_schemas: dict[str, dict[str, Any]] | None = None, **options):
     """Register a GET view with its access rule and its OpenAPI entry (like ogc.py): `content_type` is the success
     answer's documented media type (with `response_schema`), `alt_content_types` the others it may have."""
     def decorate(view):
@@ -104,6 +105,11 @@ def _register(rule: str, name: str, summary: str, access: Access, responses: dic
                             tags=tags, success_content_type=content_type, responses=responses,
                             response_schema=response_schema)
         spec.alt_content_types = alt_content_types
+        spec.error_content = error_content or {}
+        spec.path_schemas = path_schemas or {}
+        # The query parameters here are hints (lang, lot, linkType, v): a wrong one is ignored or becomes the
+        # verdict, never the generic 413/415/422 input errors.
+        spec.input_errors = False
         spec.query_params = query or {}
         SPECS.append(spec)
         return view
@@ -368,10 +374,30 @@ _STATUS_DOC = {400: f"malformed: not shaped like a code — {_VERDICT_STATUS}",
                     f"{_VERDICT_STATUS}"}
 
 
+_PAGE = {"type": "string"}
+_ERROR_REF = {"$ref": "#/components/schemas/Error"}
+# A verdict's status answers the verdict document (JSON) or its page; a refusal by the rate limiter the error
+# contract (JSON) or the limiter's page.
+_VERDICT_CONTENT = {status: {"application/json": VERDICT_SCHEMA, "text/html": _PAGE} for status in (400, 404, 409, 410, 451)}
+_LIMITED_CONTENT = {429: {"application/json": _ERROR_REF, "text/html": _PAGE}}
+# A Digital Link path after /01/: a GTIN, then the key qualifiers 22, 10, 21 in that order, each once, each
+# value 1-20 characters of GS1 character set 82 (less the slash). The GTIN's check digit cannot be stated.
+_CSET82 = "[!\"%&'()*+,\\-.0-9:;<=>?A-Z_a-z]{1,20}"
+DIGITAL_LINK_SCHEMA = {"type": "string",
+                       "pattern": f"^([0-9]{{8}}|[0-9]{{12,14}})(/22/{_CSET82})?(/10/{_CSET82})?(/21/{_CSET82})?/?$",
+                       "description": "{gtin}[/22/{cpv}][/10/{lot}][/21/{serial}]"}
+# What a scanned label carries: a key id, the serial without its check character (sequence 0 is never
+# issued), a 14-character tag (case does not matter). Anything else is the malformed verdict (400).
+CODE_SCHEMA = {"type": "string",
+               "pattern": "^[A-Za-z][0-9A-HJ-NP-Za-hj-np-z]{4}[0-9]{2}(?!0{9})[0-9]{9}[A-Za-z2-7]{14}$",
+               "description": "the 30-character code of a label"}
+
+
 @_register("/v/<code>", "verify_code_page", "Verify a special-mark code: the verdict document for Accept: "
            "application/json (every verdict, whatever its status), else an HTML page; every GET is logged as a check",
            public("consumers; no sign-in"), _STATUS_DOC, content_type="application/json",
            response_schema=VERDICT_SCHEMA, alt_content_types=("text/html",),
+           error_content={**_VERDICT_CONTENT, **_LIMITED_CONTENT}, path_schemas={"code": CODE_SCHEMA},
            query={"lang": "zh (default) or en; Accept-Language: en also selects English",
                   "lot": "the lot on the package (GS1 AI 10, 1-20 characters; the resolver passes a Digital Link's "
                          "/10/ on): another lot than the mark's keeps the verdict and adds the lot_mismatch warning"})
@@ -453,7 +479,8 @@ def _report_input() -> tuple[ReportForm, bytes | None]:
               "lat": {"type": "number", "minimum": -90, "maximum": 90},
               "lon": {"type": "number", "minimum": -180, "maximum": 180},
               "lang": {"type": "string", "enum": ["zh", "en"]},
-              "photo": {"type": "string", "format": "binary", "description": "JPEG or PNG, at most 10 MB"}}},
+              "photo": {"type": "string", "format": "binary", "description": "JPEG or PNG, at most 10 MB"}},
+              "dependentRequired": {"lat": ["lon"], "lon": ["lat"]}},
           tags=["verification"], status=201,
           summary="Report a suspected fake from the verification page: description, shop, optional photo (re-encoded, "
                   "EXIF removed) and location; it becomes a clue in the inspectors' queue",
@@ -498,6 +525,18 @@ def report_fake(principal, code: str):
         resp.status_code = 201
         return resp
     return _report_page(lang, canonical, ok=True, message=UI[lang]["thanks"].format(id=clue.id), status=201)
+
+
+def _spec(name: str) -> EndpointSpec:
+    return next(spec for spec in SPECS if spec.endpoint == name)
+
+
+# The report form is a page's form: its refusals are pages for the browser and the error contract for JSON.
+_spec("verify.report_fake").error_content = {
+    status: {"application/json": _ERROR_REF, "text/html": _PAGE} for status in (400, 403, 404, 409, 413, 415, 422,
+                                                                                 429, 503)}
+for _name in ("verify.report_fake", "verify.record_location"):
+    _spec(_name).path_schemas = {"code": CODE_SCHEMA}
 
 
 def _report_page(lang: str, code: str, *, ok: bool, message: str, status: int) -> Response:
@@ -710,6 +749,10 @@ LINKSET_SCHEMA: dict[str, Any] = {
             429: "too many checks from this client (error contract; Retry-After)"},
            content_type=LINKSET_TYPE, response_schema=LINKSET_SCHEMA,
            alt_content_types=("application/json", "application/ld+json"),
+           error_content={400: {"application/json": VERDICT_SCHEMA, "text/html": _PAGE},
+                          404: {"application/json": {"anyOf": [VERDICT_SCHEMA, _ERROR_REF]}, "text/html": _PAGE},
+                          **_LIMITED_CONTENT},
+           path_schemas={"dl_path": DIGITAL_LINK_SCHEMA},
            query={"v": "key id and MAC tag of the label (15 characters); without it no label verifies",
                   "linkType": "gs1:defaultLink, gs1:verificationService, gs1:pip, gs1:traceability (labels), "
                               "gs1:defaultLink, gs1:pip (GTINs), linkset, all"})
@@ -776,6 +819,9 @@ PRODUCT_UI = {
            {400: "not a GTIN-8/12/13/14 with its check digit (error contract)",
             404: "no batch carries this GTIN (error contract, or the page)"},
            content_type="application/json", response_schema=PRODUCT_SCHEMA, alt_content_types=("text/html",),
+           error_content={404: {"application/json": _ERROR_REF, "text/html": _PAGE}},
+           path_schemas={"gtin": {"type": "string", "pattern": "^([0-9]{8}|[0-9]{12,14})$",
+                                  "description": "a GTIN-8, -12, -13 or -14 (its check digit must be right)"}},
            query={"lot": "a lot number (GS1 AI 10): its production date, test and status",
                   "lang": "zh (default) or en; Accept-Language: en also selects English"})
 def product_page(gtin: str):

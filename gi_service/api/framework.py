@@ -77,6 +77,14 @@ class EndpointSpec:
     form_schema: dict[str, Any] | None = None
     # Other media types the success answer may have (chosen by a `format` query parameter: CSV, PDF, ...).
     alt_content_types: tuple[str, ...] = ()
+    # What an error status answers when it is not the error contract in JSON: {status: {media type: schema}}
+    # (the consumer check answers its verdict document, or a page, with every verdict's status).
+    error_content: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # JSON Schemas of path parameters that are more than any string ({code}, {gtin}).
+    path_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # False: the operation's input never yields the generic 400/413/415/422 (a page whose query parameters
+    # are hints it ignores when wrong); the statuses it does answer are in `responses`.
+    input_errors: bool = True
 
 
 SPECS: list[EndpointSpec] = []

@@ -193,6 +193,9 @@ def plot_create(principal):
             obj = json.loads(text)
         except ValueError as exc:
             raise InvalidGeometry(f"the boundary is not valid JSON: {exc}") from None
+        except RecursionError:          # nested deeper than the parser goes: never a 500
+            raise InvalidGeometry("the boundary is nested too deeply to be GeoJSON; paste the polygon's "
+                                  "GeoJSON geometry") from None
         if not isinstance(obj, dict):
             raise InvalidGeometry("the boundary must be a GeoJSON object")
         plot = producers.create_plot(get_session(), principal.organisation_id, gi_id=gi_id, name=name,

@@ -110,3 +110,16 @@ def test_the_api_still_refuses_an_unusable_header(client, producer, url):
     """Does the JSON API keep refusing a Basic header with 401 invalid_token (it is not ignored there)?"""
     resp = client.get(url, headers={"Authorization": "Basic dXNlcjpwYXNzd29yZA=="})
     assert (resp.status_code, resp.get_json()["error"]) == (401, "invalid_token")
+
+
+def test_a_deeply_nested_plot_boundary_on_the_web_form_is_refused_not_a_500(client, producer):
+    """Does the producer's plot form answer a boundary nested thousands of levels deep with the form again and a
+    4xx saying what to paste, never a server error?"""
+    sign_in(client, producer)
+    page = client.get("/app/plots", headers=HTML).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    deep = "[" * 100_000 + "]" * 100_000
+    resp = client.post("/app/plots/new", headers=HTML, data={"csrf_token": token, "gi_id": "1", "name": "deep",
+                                                             "survey_year": "2025", "geometry": deep})
+    assert 400 <= resp.status_code < 500, resp.status_code
+    assert "GeoJSON" in resp.get_data(as_text=True)
