@@ -60,132 +60,122 @@ def caught_up(primary, standby) -> None:
                        standby.url.render_as_string(hide_password=False))
 
 
-def test_a_paused_standby_never_shows_a_voided_mark_as_genuine_beyond_the_bound(cluster, tmp_path,
-                                                                                cheap_password_hashing):
+class Deployed:
+    """The app as deployed on the cluster (through pgbouncer), with direct handles on both servers."""
+
+    def __init__(self, cluster: dict, tmp_path, max_lag_ms: int):
+        self.app = create_app(pooled_settings(cluster, tmp_path, max_lag_ms))
+        self.app.config["TESTING"] = True
+        self.client = self.app.test_client()
+        self.session = Session(self.app.extensions["gi_engine"], expire_on_commit=False)
+        self.primary = create_engine(cluster["primary"])
+        self.standby = create_engine(cluster["standby"], isolation_level="AUTOCOMMIT")
+        self.router = self.app.extensions["gi_replicas"]
+        self.factory = Factory(self.app, self.session)
+
+    def world_with_batch(self):
+        """A ledger world with an activated batch of 10, replicated to the standby."""
+        world = World(self.factory, self.client, self.app)
+        batch = world.batch(10)
+        world.activate(batch, 1, 10)
+        self.synced()
+        return world, batch
+
+    def synced(self) -> None:
+        self.router.beat_now()
+        caught_up(self.primary, self.standby)
+
+    def replay(self, on: bool) -> None:
+        with self.standby.connect() as conn:
+            conn.execute(text("SELECT pg_wal_replay_resume()" if on else "SELECT pg_wal_replay_pause()"))
+
+    def close(self) -> None:
+        self.replay(True)
+        self.session.close()
+        self.app.extensions["gi_engine"].dispose()
+        self.primary.dispose()
+        self.standby.dispose()
+
+
+@pytest.fixture
+def deployed(cluster, tmp_path, cheap_password_hashing):
+    """Builds a Deployed app with a given lag bound; closes it (and resumes replay) after the test."""
+    made: list[Deployed] = []
+
+    def build(max_lag_ms: int = MAX_LAG_MS) -> Deployed:
+        made.append(Deployed(cluster, tmp_path, max_lag_ms))
+        return made[-1]
+
+    yield build
+    for d in made:
+        d.close()
+
+
+def test_a_paused_standby_never_shows_a_voided_mark_as_genuine_beyond_the_bound(deployed):
     """With the standby's replay paused and a mark voided on the primary: once the standby is more than
     GI_REPLICA_MAX_LAG_MS behind, does the check read the primary (410 voided) instead of the standby's stale
     'genuine'; and once replay resumes, do checks read the standby again?"""
-    primary_url, standby_url = cluster["primary"], cluster["standby"]
-    settings = pooled_settings(cluster, tmp_path, MAX_LAG_MS)
-    app = create_app(settings)
-    app.config["TESTING"] = True
-    client = app.test_client()
-    session = Session(app.extensions["gi_engine"], expire_on_commit=False)
-    primary, standby = create_engine(primary_url), create_engine(standby_url, isolation_level="AUTOCOMMIT")
-    router = app.extensions["gi_replicas"]
-    try:
-        world = World(Factory(app, session), client, app)
-        b = world.batch(10)
-        world.activate(b, 1, 10)
-        router.beat_now()
-        caught_up(primary, standby)
+    d = deployed(MAX_LAG_MS)
+    world, b = d.world_with_batch()
+    r = d.client.get(f"/v/{b.code(2)}", headers=JSON)
+    assert r.status_code == 200 and r.json["verdict"] == "genuine"
+    assert d.router.replica_reads == 1 and d.router.primary_reads == 0       # the standby answered
 
-        r = client.get(f"/v/{b.code(2)}", headers=JSON)
-        assert r.status_code == 200 and r.json["verdict"] == "genuine"
-        assert router.replica_reads == 1 and router.primary_reads == 0       # the standby answered
+    d.replay(False)
+    world.void(b, 2)
+    time.sleep(MAX_LAG_MS / 1000 + 0.5)          # the heartbeat keeps coming on the primary; replay stands
+    r = d.client.get(f"/v/{b.code(2)}", headers=JSON)
+    assert r.status_code == 410 and r.json["error"] == "voided"
+    assert d.router.stale >= 1 and d.router.primary_reads >= 1
 
-        with standby.connect() as conn:
-            conn.execute(text("SELECT pg_wal_replay_pause()"))
-        world.void(b, 2)
-        time.sleep(MAX_LAG_MS / 1000 + 0.5)          # the heartbeat keeps coming on the primary; replay stands
-        r = client.get(f"/v/{b.code(2)}", headers=JSON)
-        assert r.status_code == 410 and r.json["error"] == "voided"
-        assert router.stale >= 1 and router.primary_reads >= 1
-
-        with standby.connect() as conn:
-            conn.execute(text("SELECT pg_wal_replay_resume()"))
-        router.beat_now()
-        caught_up(primary, standby)
-        time.sleep(1.1)                               # the standby's time aside ends
-        before = router.replica_reads
-        r = client.get(f"/v/{b.code(2)}", headers=JSON)
-        assert r.status_code == 410 and router.replica_reads == before + 1
-    finally:
-        session.close()
-        app.extensions["gi_engine"].dispose()
-        primary.dispose()
-        standby.dispose()
+    d.replay(True)
+    d.synced()
+    time.sleep(1.1)                               # the standby's time aside ends
+    before = d.router.replica_reads
+    r = d.client.get(f"/v/{b.code(2)}", headers=JSON)
+    assert r.status_code == 410 and d.router.replica_reads == before + 1
 
 
-def test_a_caller_reads_its_own_writes_while_consumers_read_the_standby(cluster, tmp_path, cheap_password_hashing):
+def test_a_caller_reads_its_own_writes_while_consumers_read_the_standby(deployed):
     """With a lag bound far larger than the standby's lag and its replay paused: after a producer voids a mark
     through the API, does that producer's own check of the code read the primary (410 voided) at once, while a
     consumer (no token, no session) is still answered by the standby within the bound?"""
-    primary_url, standby_url = cluster["primary"], cluster["standby"]
-    settings = pooled_settings(cluster, tmp_path, 600_000)
-    app = create_app(settings)
-    app.config["TESTING"] = True
-    client = app.test_client()
-    session = Session(app.extensions["gi_engine"], expire_on_commit=False)
-    primary, standby = create_engine(primary_url), create_engine(standby_url, isolation_level="AUTOCOMMIT")
-    router = app.extensions["gi_replicas"]
-    try:
-        world = World(Factory(app, session), client, app)
-        b = world.batch(10)
-        world.activate(b, 1, 10)
-        router.beat_now()
-        caught_up(primary, standby)
-        with standby.connect() as conn:
-            conn.execute(text("SELECT pg_wal_replay_pause()"))
-        world.void(b, 3)                                              # the producer's token writes
-        mine = client.get(f"/v/{b.code(3)}", headers={**JSON, **world.producer.headers})
-        assert mine.status_code == 410 and router.behind_caller >= 1
-        consumer = client.get(f"/v/{b.code(3)}", headers=JSON)
-        assert consumer.status_code == 200 and consumer.json["verdict"] == "genuine"   # stale, within the bound
-        with standby.connect() as conn:
-            conn.execute(text("SELECT pg_wal_replay_resume()"))
-        caught_up(primary, standby)
-        reads = router.replica_reads
-        assert client.get(f"/v/{b.code(3)}", headers={**JSON, **world.producer.headers}).status_code == 410
-        assert router.replica_reads == reads + 1                     # the standby has the write now
-    finally:
-        with standby.connect() as conn:
-            conn.execute(text("SELECT pg_wal_replay_resume()"))
-        session.close()
-        app.extensions["gi_engine"].dispose()
-        primary.dispose()
-        standby.dispose()
+    d = deployed(600_000)
+    world, b = d.world_with_batch()
+    d.replay(False)
+    world.void(b, 3)                                              # the producer's token writes
+    mine = d.client.get(f"/v/{b.code(3)}", headers={**JSON, **world.producer.headers})
+    assert mine.status_code == 410 and d.router.behind_caller >= 1
+    consumer = d.client.get(f"/v/{b.code(3)}", headers=JSON)
+    assert consumer.status_code == 200 and consumer.json["verdict"] == "genuine"   # stale, within the bound
+    d.replay(True)
+    d.synced()
+    reads = d.router.replica_reads
+    assert d.client.get(f"/v/{b.code(3)}", headers={**JSON, **world.producer.headers}).status_code == 410
+    assert d.router.replica_reads == reads + 1                   # the standby has the write now
 
 
-def test_anonymous_public_reads_use_the_standby_and_signed_in_reads_the_primary(cluster, tmp_path,
-                                                                              cheap_password_hashing):
+def test_anonymous_public_reads_use_the_standby_and_signed_in_reads_the_primary(deployed):
     """Is a public read by an anonymous caller (the producers list) answered from the standby — so, with replay
     paused, a producer just added on the primary is missing there within the bound — while a signed-in caller
     reads the primary and sees it; and once the standby is beyond the bound, does the anonymous read go to the
     primary too?"""
-    primary_url, standby_url = cluster["primary"], cluster["standby"]
-    app = create_app(pooled_settings(cluster, tmp_path, MAX_LAG_MS))
-    app.config["TESTING"] = True
-    client = app.test_client()
-    session = Session(app.extensions["gi_engine"], expire_on_commit=False)
-    primary, standby = create_engine(primary_url), create_engine(standby_url, isolation_level="AUTOCOMMIT")
-    router = app.extensions["gi_replicas"]
-    try:
-        factory = Factory(app, session)
-        authority = factory.authority("110101")
-        router.beat_now()
-        caught_up(primary, standby)
-        assert client.get("/api/v1/producers").status_code == 200
-        assert router.replica_sessions == 1
-        with standby.connect() as conn:
-            conn.execute(text("SELECT pg_wal_replay_pause()"))
-        newcomer = factory.producer("110101")
-        router.beat_now()
-        names = lambda r: {p["id"] for p in r.json["items"]}  # noqa: E731
-        assert newcomer.org.id not in names(client.get("/api/v1/producers"))                   # the standby
-        assert newcomer.org.id in names(client.get("/api/v1/producers", headers=authority.headers))   # primary
-        time.sleep(MAX_LAG_MS / 1000 + 0.5)
-        assert newcomer.org.id in names(client.get("/api/v1/producers"))                       # standby set aside
-    finally:
-        with standby.connect() as conn:
-            conn.execute(text("SELECT pg_wal_replay_resume()"))
-        session.close()
-        app.extensions["gi_engine"].dispose()
-        primary.dispose()
-        standby.dispose()
+    d = deployed(MAX_LAG_MS)
+    authority = d.factory.authority("110101")
+    d.synced()
+    assert d.client.get("/api/v1/producers").status_code == 200
+    assert d.router.replica_sessions == 1
+    d.replay(False)
+    newcomer = d.factory.producer("110101")
+    d.router.beat_now()
+    names = lambda r: {p["id"] for p in r.json["items"]}  # noqa: E731
+    assert newcomer.org.id not in names(d.client.get("/api/v1/producers"))                   # the standby
+    assert newcomer.org.id in names(d.client.get("/api/v1/producers", headers=authority.headers))   # primary
+    time.sleep(MAX_LAG_MS / 1000 + 0.5)
+    assert newcomer.org.id in names(d.client.get("/api/v1/producers"))                       # standby set aside
 
 
-def test_two_app_instances_behind_nginx_answer_through_pgbouncer(cluster, tmp_path, cheap_password_hashing):
+def test_two_app_instances_behind_nginx_answer_through_pgbouncer(cluster, deployed, tmp_path):
     """Do two gunicorn instances behind nginx (GI_TRUSTED_PROXIES=1), each reaching the primary and the standby
     through pgbouncer, both answer; and is a consumer's check logged under the client's address as nginx saw it
     (the keyed daily hash of it) — neither nginx's own address nor a forged X-Forwarded-For?"""
@@ -195,17 +185,9 @@ def test_two_app_instances_behind_nginx_answer_through_pgbouncer(cluster, tmp_pa
     from gi_service.services import scans
 
     topo = cluster["topology"]
-    settings = pooled_settings(cluster, tmp_path, MAX_LAG_MS)
-    app = create_app(settings)
-    app.config["TESTING"] = True
-    session = Session(app.extensions["gi_engine"], expire_on_commit=False)
-    try:
-        world = World(Factory(app, session), app.test_client(), app)
-        b = world.batch(10)
-        world.activate(b, 1, 10)
-    finally:
-        session.close()
-        app.extensions["gi_engine"].dispose()
+    d = deployed(MAX_LAG_MS)
+    settings = d.app.config["GI_SETTINGS"]
+    _world, b = d.world_with_batch()
     env = {"GI_ENV": "development", "GI_DATABASE_URL": cluster["primary_pooled"],
            "GI_DATABASE_REPLICA_URLS": cluster["standby_pooled"], "GI_DATABASE_PREPARED_STATEMENTS": "false",
            "GI_TRUSTED_PROXIES": "1", "GI_SECRET_KEY": settings.secret_key, "GI_MARK_KEYS": settings.mark_keys,
