@@ -132,6 +132,8 @@ LIMITED_ENDPOINTS: dict[str, Rule] = {
     # HEAD counts too: its status code alone (200 vs 404) would answer a guess without limit.
     "verify.verify_code_page": Rule("ratelimit_verify", "verify", ("GET", "HEAD"), "checks"),
     "verify.gs1_resolve": Rule("ratelimit_verify", "verify", ("GET", "HEAD"), "checks"),
+    # The product page of a GTIN is no check, but anyone may ask it: the same budget as checks.
+    "verify.product_page": Rule("ratelimit_verify", "verify", ("GET", "HEAD"), "checks"),
     "verify.record_location": Rule("ratelimit_verify", "verify-location", ("POST",), "checks"),
     "verify.report_fake": Rule("ratelimit_report", "report", ("POST",), "reports"),
     # Password guessing: the API's and the web page's sign-in share one bucket per client.

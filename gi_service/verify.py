@@ -817,9 +817,11 @@ PRODUCT_UI = {
            "Accept: application/json, else an HTML page. Not a check: nothing is logged",
            public("consumers and GS1 applications; no sign-in"),
            {400: "not a GTIN-8/12/13/14 with its check digit (error contract)",
-            404: "no batch carries this GTIN (error contract, or the page)"},
+            404: "no batch carries this GTIN (error contract, or the page)",
+            429: "too many requests from this client: the product page shares the checks' budget (error contract "
+                 "or the limiter's page; Retry-After)"},
            content_type="application/json", response_schema=PRODUCT_SCHEMA, alt_content_types=("text/html",),
-           error_content={404: {"application/json": _ERROR_REF, "text/html": _PAGE}},
+           error_content={404: {"application/json": _ERROR_REF, "text/html": _PAGE}, **_LIMITED_CONTENT},
            path_schemas={"gtin": {"type": "string", "pattern": "^([0-9]{8}|[0-9]{12,14})$",
                                   "description": "a GTIN-8, -12, -13 or -14 (its check digit must be right)"}},
            query={"lot": "a lot number (GS1 AI 10): its production date, test and status",

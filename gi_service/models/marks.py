@@ -137,7 +137,8 @@ class MarkBatch(Base):
     seq_start: Mapped[int] = mapped_column(BigInteger)
     seq_end: Mapped[int] = mapped_column(BigInteger)
     pack_size_g: Mapped[int]
-    gtin: Mapped[Optional[str]] = mapped_column(String(14))
+    # Indexed: the GS1 resolver's walk-up (/01/{gtin}, /p/{gtin}) finds a GTIN's batches by it.
+    gtin: Mapped[Optional[str]] = mapped_column(String(14), index=True)
     key_id: Mapped[str] = mapped_column(String(1))
     status: Mapped[BatchStatus] = mapped_column(enum_column(BatchStatus, "batch_status"), index=True)
     approved_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))

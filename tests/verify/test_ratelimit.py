@@ -129,6 +129,16 @@ def test_checks_are_limited_per_client(limited):
         assert not any("127.0.0.1" in k or "203.0.113.7" in k for k in keys), keys
 
 
+def test_the_product_page_shares_the_checks_budget(limited):
+    """Is the product page of a GTIN (/p/{gtin}, no check but open to anyone) counted in the same per-client
+    budget as the checks, so it cannot be asked without limit?"""
+    client = limited.client(ratelimit_verify="2/hour")
+    assert client.get(f"/p/{GTIN}", headers=JSON).status_code == 404           # no batch carries it
+    assert client.get(f"/v/{limited.code()}", headers=JSON).status_code == 404
+    r = client.get(f"/p/{GTIN}", headers=JSON)
+    assert r.status_code == 429 and r.json["error"] == "rate_limited" and int(r.headers["Retry-After"]) > 0
+
+
 def test_the_gs1_resolver_and_the_code_page_share_one_bucket(limited):
     """Do checks through /01/…?v= and /v/ count against the same per-client limit (one enumeration budget)?"""
     client = limited.client(ratelimit_verify="3/hour")
