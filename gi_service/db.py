@@ -17,6 +17,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from . import replicas
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -183,6 +185,13 @@ _readers: "weakref.WeakKeyDictionary[Engine, tuple[int, Engine]]" = weakref.Weak
 _readers_lock = threading.Lock()
 
 
+def autocommit_engine(url, like: Engine, **kwargs: Any) -> Engine:
+    """An engine for single reads in autocommit at `url` (the reader twin, a standby's), made with the driver
+    arguments of `like`: no pre-ping (the caller replaces a connection found dead) and nothing to reset."""
+    return create_engine(url, pool_pre_ping=False, isolation_level="AUTOCOMMIT", pool_reset_on_return=None,
+                         connect_args=connect_args_of(like), **kwargs)
+
+
 def reader_engine(engine: Engine) -> Engine:
     """PostgreSQL: a twin of `engine` for single reads outside any transaction (the consumer check).
 
@@ -200,9 +209,8 @@ def reader_engine(engine: Engine) -> Engine:
         found = _readers.get(engine)
         if found is not None and found[0] == pid:
             return found[1]
-        twin = create_engine(engine.url, pool_pre_ping=False, isolation_level="AUTOCOMMIT", pool_reset_on_return=None,
-                             connect_args=connect_args_of(engine),
-                             pool_size=engine.pool.size() if hasattr(engine.pool, "size") else 5)
+        twin = autocommit_engine(engine.url, engine, pool_size=engine.pool.size() if hasattr(engine.pool, "size")
+                                 else 5)
         if found is None:
             @event.listens_for(engine, "engine_disposed")
             def _dispose_twin(parent):
@@ -216,13 +224,12 @@ def reader_engine(engine: Engine) -> Engine:
 
 def read_first(session: Session, statement, params: dict[str, Any]):
     """The first row of a read: on PostgreSQL outside a transaction, on a standby within the lag bound when
-    standbys are configured (gi_service/replicas.py), else on the autocommit twin (see above); otherwise (SQLite, or a session already in a transaction, which must see its own writes) on the
-    session's connection."""
+    standbys are configured (gi_service/replicas.py), else on the autocommit twin (see above); otherwise
+    (SQLite, or a session already in a transaction, which must see its own writes) on the session's
+    connection."""
     engine = session.get_bind()
     if engine.dialect.name != "postgresql" or session.in_transaction():
         return session.connection().execute(statement, params).first()
-    from . import replicas
-
     router = replicas.for_engine(engine)    # the primary's, or that of a standby session's engine
     if router is not None:          # a standby within the lag bound (gi_service/replicas.py)
         found = router.read_first(statement, params, after_lsn=replicas.caller_lsn())

@@ -80,6 +80,7 @@ KeyError. ``init_app`` builds one from the settings and ``LIMITED_ENDPOINTS`` an
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import heapq
 import hmac
@@ -462,15 +463,21 @@ def _wants_html() -> bool:
     return best in (None, "text/html")
 
 
+# The refusal page's one inline stylesheet, and the policy that allows exactly it (by its hash) and nothing
+# else: the page carries its policy with it, whichever face it is answered on.
+PAGE_CSS = """body{font-family:system-ui,-apple-system,"Noto Sans CJK SC",sans-serif;max-width:34rem;margin:2rem auto;
+padding:0 1rem;line-height:1.6;color:#222}h1{font-size:1.3rem}h2{font-size:1.1rem;margin-top:2rem}
+.small{color:#666;font-size:.9rem}"""
+PAGE_POLICY = ("default-src 'none'; style-src 'sha256-" + base64.b64encode(hashlib.sha256(PAGE_CSS.encode()).digest())
+               .decode() + "'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+
 PAGE = """<!doctype html>
 <html lang="zh-CN">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title_zh} · {title_en}</title>
-<style>body{{font-family:system-ui,-apple-system,"Noto Sans CJK SC",sans-serif;max-width:34rem;margin:2rem auto;
-padding:0 1rem;line-height:1.6;color:#222}}h1{{font-size:1.3rem}}h2{{font-size:1.1rem;margin-top:2rem}}
-.small{{color:#666;font-size:.9rem}}</style>
+<style>{css}</style>
 </head>
 <body>
 <main>
@@ -501,9 +508,10 @@ def _too_many_requests(refusal: Refusal, kind: str) -> Response:
     seconds = refusal.retry_after
     limit = refusal.limit
     if _wants_html():
-        html = PAGE.format(seconds=seconds, limit=escape(limit), kind=kind, **_WORDING[kind])
+        html = PAGE.format(css=PAGE_CSS, seconds=seconds, limit=escape(limit), kind=kind, **_WORDING[kind])
         resp = Response(html, status=429, mimetype="text/html")
         resp.headers["Content-Language"] = "zh-CN, en"
+        resp.headers["Content-Security-Policy"] = PAGE_POLICY
     else:
         resp = error_response(429, "rate_limited",
                               f"too many {kind} from your network (at most {limit}); try again in {seconds} seconds",

@@ -98,11 +98,9 @@ class ReplicaRouter:
             if self._pid == pid:
                 return
             # After a fork, the parent's connections are not ours.
-            from .db import connect_args_of
+            from .db import autocommit_engine, connect_args_of
 
-            self._engines = [create_engine(url, pool_pre_ping=False, isolation_level="AUTOCOMMIT",
-                                           pool_reset_on_return=None, connect_args=connect_args_of(self.primary))
-                             for url in self.urls]
+            self._engines = [autocommit_engine(url, self.primary) for url in self.urls]
             # Sessions of public reads on a standby: ordinary pooled engines, known to lead back here.
             self._session_engines = [create_engine(url, pool_pre_ping=True, connect_args=connect_args_of(self.primary))
                                      for url in self.urls]

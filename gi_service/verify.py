@@ -59,9 +59,6 @@ label: it walks up to the GTIN's own links, `gs1:pip` (also the default link), t
 """
 from __future__ import annotations
 
-import base64
-import hashlib
-import re
 import secrets
 from pathlib import Path
 from typing import Any, Optional
@@ -120,10 +117,9 @@ def _register(rule: str, name: str, summary: str, access: Access, responses: dic
 # answer's nonce; they fetch and post only to this origin (location, report) and show its icon.
 PAGE_CSP = ("default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; img-src 'self'; "
             "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
-# Everything else (JSON, linksets, redirects, the icon, the rate limiter's and werkzeug's pages): nothing
-# at all, except the inline stylesheets of a page not rendered here, allowed by their hashes.
+# Everything else (JSON, linksets, redirects, the icon, werkzeug's pages): nothing at all. An answer that
+# brings its own policy (the rate limiter's page: ratelimit.PAGE_POLICY) keeps it.
 DATA_CSP = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-_STYLE = re.compile(r"<style>(.*?)</style>", re.S)
 
 
 def _nonce() -> str:
@@ -138,12 +134,7 @@ def _policy(resp: Response) -> str:
     nonce = g.get("verify_nonce")
     if nonce is not None:
         return PAGE_CSP.format(nonce=nonce)
-    if resp.mimetype == "text/html" and not resp.direct_passthrough and not resp.is_streamed:
-        hashes = ["'sha256-" + base64.b64encode(hashlib.sha256(css.encode()).digest()).decode() + "'"
-                  for css in _STYLE.findall(resp.get_data(as_text=True))]
-        if hashes:
-            return DATA_CSP + "; style-src " + " ".join(hashes)
-    return DATA_CSP
+    return resp.headers.get("Content-Security-Policy") or DATA_CSP
 
 
 @bp.after_request

@@ -39,6 +39,19 @@ def as_postgres(*cmd: str) -> subprocess.CompletedProcess:
     return subprocess.run([*_as_postgres(), *cmd], check=True, capture_output=True, text=True, timeout=120)
 
 
+def require() -> None:
+    """Skip without the PostgreSQL backend (as every PostgreSQL-only test does); fail when the machine lacks
+    what the topology needs (`make test` and .ci/run install it)."""
+    import pytest
+
+    from tests.conftest import PG_URL
+
+    if not PG_URL:
+        pytest.skip("topology tests run with the PostgreSQL backend (GI_TEST_DATABASE_URL)")
+    if (lacking := missing()) is not None:
+        pytest.fail(lacking)
+
+
 def missing() -> str | None:
     """What this machine lacks to build the topology (None: nothing)."""
     if not (BIN / "initdb").exists():

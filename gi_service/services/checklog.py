@@ -57,7 +57,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, event, select, text
+from sqlalchemy import Engine, bindparam, case, event, func, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -442,10 +442,7 @@ _SCAN_COLUMNS = ("id", "at", "series", "seq", "mac_ok", "verdict", "detail", "ip
 def _sqlite_upsert():
     stmt = sqlite.insert(MarkCheck).values({c: bindparam(c) for c in (
         "series", "seq", "count", "first_at", "first_scan_id", "last_at", "last_scan_id")})
-    t = MarkCheck.__table__.c
-    x = stmt.excluded
-    from sqlalchemy import case, func
-
+    t, x = MarkCheck.__table__.c, stmt.excluded
     return stmt.on_conflict_do_update(
         index_elements=[MarkCheck.series, MarkCheck.seq],
         set_={"count": t.count + x.count,
@@ -455,6 +452,10 @@ def _sqlite_upsert():
               "last_at": func.max(t.last_at, x.last_at)},
     ).returning(MarkCheck.count, MarkCheck.first_at, MarkCheck.first_adcode, MarkCheck.last_adcode,
                 MarkCheck.suspect_at, MarkCheck.suspect_reasons)
+
+
+# Built once (a reused statement keeps its compiled form).
+_SQLITE_UPSERT = _sqlite_upsert()
 
 
 def _write_sqlite(session: Session, batch: list[PendingCheck]) -> FlushResult:
@@ -472,10 +473,9 @@ def _write_sqlite(session: Session, batch: list[PendingCheck]) -> FlushResult:
         if c.counted:
             groups.setdefault((c.series, c.seq), []).append(c)
     counters = {}
-    upsert = _sqlite_upsert()
     for key in sorted(groups):
         checks = sorted(groups[key], key=lambda c: (c.at, c.id))
-        row = conn.execute(upsert, {"series": key[0], "seq": key[1], "count": len(checks),
+        row = conn.execute(_SQLITE_UPSERT, {"series": key[0], "seq": key[1], "count": len(checks),
                                     "first_at": checks[0].at, "first_scan_id": checks[0].id,
                                     "last_at": checks[-1].at, "last_scan_id": checks[-1].id}).one()
         counters[key] = _Counter(int(row[0]), _utc(row[1]), row[2], row[3], _utc(row[4]), row[5])

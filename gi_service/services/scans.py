@@ -32,6 +32,7 @@ from ..db import utcnow
 from ..errors import Conflict, Forbidden, NotFound
 from ..models import MarkCheck, Scan, ScanIdBlock, UAClass, Verdict
 from . import partitions
+from .checklog import PendingCheck
 from .registry import CHINA_TZ
 
 LOCATION_PRECISION = 2              # decimal places of a shared location: 0.01° ≈ 1.1 km
@@ -136,8 +137,6 @@ def new_check(checklog, *, verdict: Verdict, detail: str | None, serial: Serial 
     `counted` (a real mark) bumps the serial's counters unless the caller is a bot: link previews
     and crawlers would inflate "checked N times".
     """
-    from .checklog import PendingCheck
-
     now = now or utcnow()
     ua = ua_class(user_agent)
     check = PendingCheck(

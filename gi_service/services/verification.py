@@ -42,7 +42,7 @@ from ..db import read_first, utcnow
 from ..models import (Authorization, AuthorizationStatus, GIKind, GIProduct, GIStatus, LedgerEvent, Lot, LotStatus,
                       MarkBatch, MarkCheck, MarkRange, MarkState, Organisation, OriginArea, Plot, Verdict)
 from .registry import CHINA_TZ
-from .scans import Checks, place, scan_token
+from .scans import Checks, new_check, place, scan_token
 
 # --- verdicts ----------------------------------------------------------------------------------
 
@@ -632,8 +632,6 @@ def consumer_check(session: Session, *, keyring: MarkKeyring, settings, checklog
         before = checklog.pending(check.serial.series, check.serial.seq)
     scan = None
     if record:
-        from .scans import new_check
-
         scan = new_check(checklog, verdict=check.verdict, detail=check.detail, serial=check.serial,
                          mac_ok=check.mac_ok, counted=check.mark is not None, secret=settings.secret_key, ip=ip,
                          user_agent=user_agent, gi_id=batch.gi_id if batch else None,

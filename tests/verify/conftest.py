@@ -112,7 +112,10 @@ def sql(app):
 def buffered(app):
     """The app's check log as in production, buffered behind the answers, but flushed only by the test
     (``buffered.flush()``): what a request does and what the flush does can be told apart."""
-    checklog = app.extensions["gi_checklog"]
-    checklog.synchronous = False
-    checklog.interval_s = 3600.0
+    return flushed_by_hand(app.extensions["gi_checklog"])
+
+
+def flushed_by_hand(checklog):
+    """A check log that buffers as in production and is written only when the test calls flush()."""
+    checklog.synchronous, checklog.interval_s = False, 3600.0
     return checklog

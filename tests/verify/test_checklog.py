@@ -19,6 +19,8 @@ from gi_service.models import Clue, MarkCheck, Scan, ScanIdBlock, UAClass, Verdi
 from gi_service.services import checklog as checklog_module
 from gi_service.services.checklog import PendingCheck
 
+from .conftest import flushed_by_hand
+
 JSON = {"Accept": "application/json"}
 PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148"
 UTC = dt.timezone.utc
@@ -40,8 +42,7 @@ def other_app(app, database):
     settings = app.config["GI_SETTINGS"]
     other = create_app(settings)
     other.config["TESTING"] = True
-    log = other.extensions["gi_checklog"]
-    log.synchronous, log.interval_s = False, 3600.0
+    flushed_by_hand(other.extensions["gi_checklog"])
     yield other
     other.extensions["gi_engine"].dispose()
 

@@ -20,7 +20,7 @@ from gi_service import create_app
 from gi_service.cli import main
 from gi_service.config import Settings, finalize
 from tests import topology
-from tests.conftest import CACHE_DIR, PG_URL
+from tests.conftest import CACHE_DIR
 from tests.factories import Factory
 from tests.verify.conftest import World
 
@@ -32,10 +32,7 @@ JSON = {"Accept": "application/json", "User-Agent": "Mozilla/5.0 (iPhone) Mobile
 @pytest.fixture
 def sync_pair():
     """A primary and one synchronous standby (synchronous_standby_names '*': every commit waits for it)."""
-    if not PG_URL:
-        pytest.skip("the failover test runs with the PostgreSQL backend (GI_TEST_DATABASE_URL)")
-    if (lacking := topology.missing()) is not None:
-        pytest.fail(lacking)
+    topology.require()
     topo = topology.Topology()
     try:
         primary_url = topo.start_primary()

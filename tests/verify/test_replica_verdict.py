@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from gi_service import create_app
 from gi_service.config import Settings, finalize
 from tests import topology
-from tests.conftest import CACHE_DIR, PG_URL
+from tests.conftest import CACHE_DIR
 from tests.factories import Factory
 from tests.verify.conftest import World
 
@@ -29,10 +29,7 @@ MAX_LAG_MS = 500
 @pytest.fixture(scope="module")
 def cluster():
     """A primary and a streaming hot standby, pgbouncer in front of both; yields their URLs."""
-    if not PG_URL:
-        pytest.skip("the replication test runs with the PostgreSQL backend (GI_TEST_DATABASE_URL)")
-    if (lacking := topology.missing()) is not None:
-        pytest.fail(lacking)
+    topology.require()
     topo = topology.Topology()
     try:
         primary = topo.start_primary()
