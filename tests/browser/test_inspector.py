@@ -54,6 +54,7 @@ def test_inspector_scans_a_label_with_the_camera_and_files_a_finding(camera_phon
     page.click("nav.nav a[href$='/app/scan']")
     expect(page.locator("#scan-stop")).to_be_hidden()         # no "关闭相机" while the camera is off
     expect(page.locator("#scan-start")).to_be_visible()
+    expect(page.locator("#scan-start")).to_be_enabled()       # only once scan.js has taken the button
     page.click("#scan-start")
     verdict = page.locator("#scanned li.verdict").first
     expect(verdict).to_have_attribute("data-verdict", "genuine", timeout=20_000)

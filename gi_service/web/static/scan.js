@@ -216,6 +216,8 @@
   }
 
   startButton.addEventListener('click', start);
+  // The button is disabled in the page until this script has taken it: a tap before then would do nothing.
+  startButton.disabled = false;
   stopButton.addEventListener('click', function () { stop(); say(w('js_camera_stopped')); });
   clearButton.addEventListener('click', function () {
     entries = [];
