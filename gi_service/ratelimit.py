@@ -3,7 +3,7 @@
 Which endpoints are limited, by which setting, is declared once, in ``LIMITED_ENDPOINTS``:
 
 * the consumer checks — ``GET /v/{code}`` and the GS1 resolver ``GET /01/…`` — share one bucket
-  per client (``GI_RATELIMIT_VERIFY``), so the enumeration bound in the README holds whichever
+  per client (``GI_RATELIMIT_VERIFY``), so the enumeration bound in docs/verification.md holds whichever
   form the guesses take; a GS1 scan that is redirected to its ``/v/`` page counts twice;
 * ``POST /v/{code}/location`` has its own bucket with the same limit, so sharing a location does
   not use up checks;

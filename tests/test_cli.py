@@ -187,11 +187,11 @@ def test_serve_and_labels_render_print_the_same_qr_base_url(app, client, databas
 
 
 def test_the_readme_states_the_render_default_the_command_has():
-    """Does the README describe `labels render --workers` as the command behaves: one process unless told
+    """Does the documentation (docs/labels.md) describe `labels render --workers` as the command behaves: one process unless told
     more, `--workers 0` for all cores?"""
     option = next(p for p in labels_render.params if p.name == "workers")
     assert option.default == 1
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "labels.md").read_text(encoding="utf-8")
     bullet = readme.split("* `gi-service labels render ORDER", 1)[1].split("\n* ", 1)[0]
     assert "one process" in bullet and "`--workers 0`: all cores" in bullet
     assert "using all cores for PDF" not in readme

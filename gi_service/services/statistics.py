@@ -1,6 +1,6 @@
 """Statistics of the special mark and its supervision, per GI, region (adcode tree) and year.
 
-What is counted (also returned as ``definitions`` with every answer, and in the README):
+What is counted (also returned as ``definitions`` with every answer, and in docs/reports.md):
 
 * **coverage** (专用标志覆盖率) — *eligible* entities are authorizations (one producer for one
   GI) that were in force (approved) at some instant of the period, from the authorization's

@@ -1,4 +1,4 @@
-"""Screenshots of each role's main page for the README: `python -m tests.browser.screenshots [OUT_DIR]`.
+"""Screenshots of each role's main page for docs/web.md: `python -m tests.browser.screenshots [OUT_DIR]`.
 
 Starts the app on the demo data (`gi-service demo load`, on a temporary SQLite database and instance folder),
 adds a little supervision work through the API (a Guangzhou inspector's finding with a photo, a case opened from

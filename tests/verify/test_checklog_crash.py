@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.heavy,
 
 WORKERS, THREADS, BUFFER = 2, 4, 50
 # What one killed worker can lose: its buffer (GI_CHECK_BUFFER, plus one per thread appending at that moment)
-# and the batch being written (at most as many). The README states the same count.
+# and the batch being written (at most as many). docs/verification.md states the same count.
 LOSS_BOUND = 2 * (BUFFER + THREADS)
 PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148"
 
