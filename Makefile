@@ -8,11 +8,12 @@ export GI_PORT ?= 8000
 CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench install install-dev migrate demo clean help fonts browser topology
+.PHONY: run test test-main bench install install-dev migrate demo clean help fonts browser topology
 
 help:
 	@echo "make run    - set up, migrate the embedded SQLite database, load demo data, serve on http://127.0.0.1:$(GI_PORT)"
 	@echo "make test   - set up and run the whole test suite (add GI_TEST_DATABASE_URL for PostgreSQL+PostGIS)"
+	@echo "make test-main - the main tier alone (everything not marked heavy), on every core"
 	@echo "make bench  - run the benchmarks under bench/ (they print ratios)"
 
 fonts:
@@ -66,11 +67,16 @@ demo: migrate
 run: demo
 	$(BIN)/gi-service serve
 
-# The main tier, then the heavy tier (pytest -m heavy: whole deployments, e.g. a worker killed under load).
-# Exit status 5 (nothing collected) of the heavy tier is fine: without PostgreSQL it has nothing to run.
-test: install-dev browser topology
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+# The main tier on every core (pytest-xdist: each worker has its own SQLite file and PostgreSQL schema), then
+# the heavy tier alone (pytest -m heavy: whole deployments, e.g. a worker killed under load; they measure
+# and start servers of their own, so they run one at a time). TEST_WORKERS=0 runs the main tier in one
+# process. Exit status 5 (nothing collected) of the heavy tier is fine: without PostgreSQL it has nothing.
+TEST_WORKERS ?= auto
+test: test-main
 	$(BIN)/python -m pytest -m heavy $(PYTEST_ARGS) || [ $$? = 5 ]
+
+test-main: install-dev browser topology
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # bench.load drives gunicorn with wrk, keeps the rate limiter's counters in a private redis-server and
 # its data in a private PostgreSQL cluster (initdb of the installed PostgreSQL, with PostGIS).

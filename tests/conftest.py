@@ -83,12 +83,26 @@ class Database:
             self.url = with_schema(PG_URL, self.schema)
         migrate.upgrade(self.url)
         self.engine = make_engine(self.url)
+        self._sequences: list[str] | None = None
 
     def clear(self) -> None:
+        """Empty every table and restart the sequences the tables own (ids count from 1 in every test).
+
+        On PostgreSQL, DELETE with the triggers off (session_replication_role = replica: no foreign-key or
+        append-only checks) and ALTER SEQUENCE … RESTART is what TRUNCATE … RESTART IDENTITY does to a
+        test's few rows, in 3 ms instead of 90: TRUNCATE makes new files for each of the ~60 tables."""
         tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
         with self.engine.begin() as conn:
             if self.backend == "postgresql":
-                conn.execute(text("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE"))
+                if self._sequences is None:
+                    self._sequences = conn.execute(text(
+                        "SELECT s.oid::regclass::text FROM pg_class s JOIN pg_depend d ON d.objid = s.oid "
+                        "AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') "
+                        "JOIN pg_class t ON t.oid = d.refobjid JOIN pg_namespace n ON n.oid = t.relnamespace "
+                        "WHERE s.relkind = 'S' AND n.nspname = current_schema()")).scalars().all()
+                conn.execute(text("SET LOCAL session_replication_role = replica"))
+                conn.exec_driver_sql("; ".join([*(f"DELETE FROM {name}" for name in tables),
+                                                *(f"ALTER SEQUENCE {seq} RESTART" for seq in self._sequences)]))
             else:
                 conn.exec_driver_sql("PRAGMA defer_foreign_keys=ON")
                 for name in tables:
@@ -101,6 +115,32 @@ class Database:
             with admin.begin() as conn:
                 conn.execute(text(f'DROP SCHEMA "{self.schema}" CASCADE'))
             admin.dispose()
+
+
+def _reuse_url_builders() -> None:
+    """Every test builds its own app, and werkzeug compiles two URL-builder functions for each of the ~190
+    URL rules of every app it builds (ast + compile: 40 ms of the 50 a create_app takes). A builder depends
+    only on its rule's parsed form and defaults, so the test process compiles each one once and hands the
+    same function to every later app. Production builds one app per process and is left as it is."""
+    from werkzeug.routing import Rule
+
+    compile_builder = getattr(Rule, "_compile_builder", None)
+    if compile_builder is None or getattr(compile_builder, "gi_reused", False):
+        return
+    built: dict = {}
+
+    def reused(self, append_unknown: bool = True):
+        key = (self.rule, repr(self._trace), repr(sorted((self.defaults or {}).items())), append_unknown)
+        function = built.get(key)
+        if function is None:
+            function = built[key] = compile_builder(self, append_unknown)
+        return function
+
+    reused.gi_reused = True  # type: ignore[attr-defined]
+    Rule._compile_builder = reused  # type: ignore[method-assign]
+
+
+_reuse_url_builders()
 
 
 @pytest.fixture(scope="session", params=backends())
