@@ -71,13 +71,17 @@ def _operation(spec: EndpointSpec, method: str, schemas: dict[str, Any], refs: d
             op["parameters"].append({"name": name, "in": "query", "required": name in qschema.get("required", []),
                                      "schema": {k: v for k, v in prop.items() if k != "title"},
                                      "description": prop.get("description", "")})
-    for name, desc in getattr(spec, "query_params", {}).items():
-        desc, schema = desc if isinstance(desc, tuple) else (desc, {"type": "string"})
-        op["parameters"].append({"name": name, "in": "query", "required": False, "schema": schema,
+    for name, desc in spec.query_params.items():
+        desc, schema, *rest = desc if isinstance(desc, tuple) else (desc, {"type": "string"})
+        op["parameters"].append({"name": name, "in": "query", "required": bool(rest and rest[0]), "schema": schema,
                                  "description": desc})
     if spec.body is not None:
         op["requestBody"] = {"required": True, "content": {
             "application/json": {"schema": refs[(spec.body, "validation")]}}}
+    elif _is_page(spec) and spec.form_schema is not None:
+        # A page's form: the fields its view reads (unknown fields are ignored, as browsers' forms expect).
+        op["requestBody"] = {"required": bool(spec.form_schema.get("required")),
+                             "content": {spec.body_content_type: {"schema": spec.form_schema}}}
     elif spec.body_content_type == "multipart/form-data":
         form = spec.form_schema or {
             "type": "object", "required": ["file", "reason"], "additionalProperties": False,
@@ -175,7 +179,16 @@ def _responses(spec: EndpointSpec, *, has_path_params: bool) -> dict[str, Any]:
         if status in spec.error_content:
             content = {media: {"schema": schema} for media, schema in spec.error_content[status].items()}
         responses[str(status)] = {"description": desc, "content": content}
+        if page and status != 405:
+            responses[str(status)]["headers"] = {"X-Error-Code": ERROR_CODE_HEADER}
     return responses
+
+
+# Every error answer of a web page names its stable code (the API's JSON `error`) in a header, so a script
+# driving the pages can tell a CSRF refusal from a wrong check character without reading the HTML.
+ERROR_CODE_HEADER = {"description": "the stable machine-readable error code, as the API's `error` field "
+                                    "(validation_failed, csrf_failed, invalid_serial, ...)",
+                     "schema": {"type": "string", "pattern": "^[a-z0-9_]+$"}}
 
 
 # What pydantic strips from strings before checking their length (str_strip_whitespace: Unicode White_Space).
@@ -234,10 +247,14 @@ def build_document(server_url: str = "/") -> dict[str, Any]:
             "bearerAuth": {"type": "http", "scheme": "bearer",
                            "description": "a token from POST /api/v1/auth/login or `gi-service tokens create`"},
             "sessionCookie": {"type": "apiKey", "in": "cookie", "name": _session_cookie_name(),
-                              "description": "web pages only: the session cookie set by POST /login (writes also "
-                                             "need the session's CSRF token); on a page a usable bearer token "
-                                             "identifies the caller too, and any other Authorization header is "
-                                             "ignored"}}},
+                              "description": "web pages only: the session cookie set by POST /login; a write "
+                                             "with it also needs the session's CSRF token (the form field "
+                                             "csrf_token or the X-CSRF-Token header) and, if it sends Origin, "
+                                             "this site's. On a page a usable bearer token identifies the "
+                                             "caller too, and a write it names needs no CSRF token (a browser "
+                                             "never sends the header by itself); any other Authorization "
+                                             "header is ignored: the session decides and the CSRF check "
+                                             "applies"}}},
     }
 
 

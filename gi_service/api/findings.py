@@ -260,17 +260,21 @@ def _photo_upload() -> tuple[PhotoForm, bytes, Optional[str]]:
     return form, upload.read(findings.PHOTO_MAX_BYTES + 1), form.filename or upload.filename
 
 
+# The upload's fields (the web pages' script sends the same to /app/findings/{id}/photos).
+PHOTO_FORM_SCHEMA = {"type": "object", "required": ["photo"], "properties": {
+    "photo": {"type": "string", "format": "binary", "description": "JPEG or PNG, at most 10 MB"},
+    "client_photo_id": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9._:-]+$",
+                        "description": "the device's id for this photo (A-Z a-z 0-9 . _ : -): a re-upload changes "
+                                       "nothing"},
+    "filename": {"type": "string", "maxLength": 200}}}
+PHOTO_RESPONSES = {200: "the same photo was uploaded before with this client_photo_id (X-Idempotent-Replay: true)",
+                   403: "not the organisation that filed the finding", 404: "no such finding",
+                   409: "the finding already has 20 photos, or client_photo_id was used for another photo",
+                   413: "photo larger than 10 MB", 422: "not a JPEG or PNG image, or a bad form field"}
+
+
 @endpoint(bp, "/findings/<id:finding_id>/photos", methods=["POST"], access=PHOTO_ACCESS, tags=TAG, status=201,
-          body_content_type="multipart/form-data",
-          form_schema={"type": "object", "required": ["photo"], "properties": {
-              "photo": {"type": "string", "format": "binary", "description": "JPEG or PNG, at most 10 MB"},
-              "client_photo_id": {"type": "string", "maxLength": 64,
-                                  "description": "the device's id for this photo: a re-upload changes nothing"},
-              "filename": {"type": "string", "maxLength": 200}}},
-          responses={200: "the same photo was uploaded before with this client_photo_id (X-Idempotent-Replay: true)",
-                     403: "not the organisation that filed the finding", 404: "no such finding",
-                     409: "the finding already has 20 photos, or client_photo_id was used for another photo",
-                     413: "photo larger than 10 MB", 422: "not a JPEG or PNG image, or a bad form field"},
+          body_content_type="multipart/form-data", form_schema=PHOTO_FORM_SCHEMA, responses=PHOTO_RESPONSES,
           summary="Add a photo (multipart `photo`, optional `client_photo_id` and `filename`): JPEG/PNG up to 10 MB, "
                   "re-encoded without EXIF (capture time kept), SHA-256 recorded, stored outside the database")
 def add_photo(principal, finding_id: int):

@@ -85,6 +85,9 @@ class EndpointSpec:
     # False: the operation's input never yields the generic 400/413/415/422 (a page whose query parameters
     # are hints it ignores when wrong); the statuses it does answer are in `responses`.
     input_errors: bool = True
+    # Query parameters not read through a `query` model: {name: description, or (description, JSON Schema),
+    # or (description, JSON Schema, required)} (the OGC `f`, the consumer page's, the web pages').
+    query_params: dict[str, Any] = field(default_factory=dict)
 
 
 SPECS: list[EndpointSpec] = []
@@ -216,6 +219,25 @@ def _bearer_principal(header: str) -> Principal:
     return principal
 
 
+def bearer_principal() -> Principal | None:
+    """The caller named by a usable `Authorization: Bearer …` header, cached per request; None without one.
+
+    On the API an unusable header is refused (401); on the web pages (`is_web_page`) it is ignored (None),
+    as `current_principal` explains."""
+    if "bearer_principal" in g:
+        return g.bearer_principal
+    principal = None
+    header = request.headers.get("Authorization", "")
+    if header:
+        try:
+            principal = _bearer_principal(header)
+        except Unauthenticated:
+            if not is_web_page():
+                raise
+    g.bearer_principal = principal
+    return principal
+
+
 def current_principal() -> Principal | None:
     """The caller resolved from `Authorization: Bearer …` (or the web session), cached per request.
 
@@ -227,14 +249,7 @@ def current_principal() -> Principal | None:
     loop (/login itself never redirects because of a header)."""
     if "principal" in g:
         return g.principal
-    principal = None
-    header = request.headers.get("Authorization", "")
-    if header:
-        try:
-            principal = _bearer_principal(header)
-        except Unauthenticated:
-            if not is_web_page():
-                raise
+    principal = bearer_principal()
     if principal is None:
         loader = current_app.extensions.get("gi_session_principal")
         if loader is not None:

@@ -29,7 +29,7 @@ from ..models import ApiToken
 from ..services import accounts
 from ..services.accounts import Principal, principal_for
 from . import csrf
-from .framework import page, render, safe_next
+from .framework import NOT_BLANK, Field, F, page, render, safe_next
 from .i18n import t
 
 WEB_SESSION_DAYS = 1  # at the latest a day after sign-in; the idle limit is PERMANENT_SESSION_LIFETIME (12 h)
@@ -83,8 +83,24 @@ def _end(*, expired: bool = False) -> None:
         g.web_session_expired = True
 
 
+NEXT_DESCRIPTION = "a local path to go to after signing in (/app/...); anything else is ignored"
+
+
+def _refused(status: int, code: str, key: str, *, target: str | None, username: str):
+    """The sign-in form again, saying why, with the refusal's status and X-Error-Code."""
+    g.web_error_code = code
+    return render("app/login.html", status=status, next=target, username=username, login_error=t(key))
+
+
 @page("/login", "login", methods=("GET", "POST"), kinds=None, summary="Sign-in page (username and password)",
-      note="public; a successful sign-in sets the session cookie")
+      note="public; a successful sign-in sets the session cookie",
+      query={"next": (NEXT_DESCRIPTION, {"type": "string"})},
+      form={"username": Field({"type": "string", "minLength": 1, "pattern": NOT_BLANK}),
+            "password": Field({"type": "string", "minLength": 1}),
+            "next": F.string(description=NEXT_DESCRIPTION)},
+      responses={401: "sign-in refused: wrong username or password, or a disabled account (the form again, saying "
+                      "so alike; X-Error-Code: invalid_credentials)",
+                 422: "username or password left out (the form again)"})
 def login():
     from ..api.framework import current_principal
 
@@ -96,14 +112,14 @@ def login():
     username = (request.form.get("username") or "").strip()
     password = request.form.get("password") or ""
     if not username or not password:
-        return render("app/login.html", next=target, username=username, login_error=t("login_missing"))
+        return _refused(422, "validation_failed", "login_missing", target=target, username=username)
     with write_session(current_app.extensions["gi_engine"]) as db:
         try:
             user = accounts.authenticate(db, username, password)
         except Unauthenticated:
             # Wrong password, unknown user and disabled account read the same: nothing to probe.
             db.rollback()
-            return render("app/login.html", next=target, username=username, login_error=t("login_failed"))
+            return _refused(401, "invalid_credentials", "login_failed", target=target, username=username)
         row, _secret = accounts.create_token(db, user, name=WEB_SESSION_NAME, ttl_days=WEB_SESSION_DAYS)
         db.commit()
         uid, sid, name = user.id, row.id, user.display_name or user.username
@@ -119,7 +135,7 @@ def login():
 
 
 @page("/logout", "logout", methods=("POST",), kinds=None, summary="Sign out: ends the web session for good",
-      note="public; with the session's CSRF token")
+      note="public; with the session's CSRF token", form={})
 def logout():
     sid = session.get("sid")
     if sid:

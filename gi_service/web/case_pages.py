@@ -10,18 +10,20 @@ reason and the API's status code.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from flask import current_app, request
 
 from ..api import clues as api_clues
 from ..db import get_session
-from ..errors import GIError, ValidationFailed
+from ..errors import GIError, NotFound, ValidationFailed
 from ..models import (AlertKind, CaseOutcome, CaseStatus, ClueKind, ClueStatus, GIProduct, OrgKind, Organisation,
                       ViolationKind)
 from ..services import cases, clues, credit, findings, producers, scans
 from ..services.registry import CHINA_TZ
 from . import bp
-from .framework import ANY_KIND, AUTHORITY, INSPECTION, Form, commit, done, page, problem, render, rollback
+from .framework import (ANY_KIND, AUTHORITY, INSPECTION, MAX_ID, F, Field, Form, commit, done, page, problem, render,
+                        rollback)
 from .i18n import t
 from .names import gi_names, org_names, user_names
 from .inspect_pages import _thumbnail
@@ -29,14 +31,33 @@ from .inspect_pages import _thumbnail
 SUPERVISORS = (AUTHORITY, INSPECTION)
 LIST_LIMIT = 50
 QUEUES = ("mine", "party", "all")
+CLUE_STATUSES = ("open", "acknowledged", "dismissed")  # what a person may set (routed/in a case: the services')
+REASON = F.text(1000)
+
+
+def _ids_field(what: str) -> Any:
+    return Field({"type": "string", "pattern": "(^|[\\s,，])[0-9]+([\\s,，]|$)",
+                  "description": f"{what} numbers: the field repeated, or numbers separated by commas or spaces "
+                                 "(anything else in it is ignored); one that names nothing, or that the caller may "
+                                 f"not see, is refused with 404 or 403; at most {cases.MAX_EVIDENCE} pieces of "
+                                 "evidence (422 too_much_evidence)"}, False)
+
+
+def _evidence_rule(*names: str) -> dict[str, Any]:
+    """A case needs evidence: at least one of the fields, with a number in it (else 422 no_evidence)."""
+    return {"anyOf": [{"required": [name]} for name in names]}
 
 
 def _ids(name: str) -> list[int]:
-    """Selected ids (repeated field, or one field with ids separated by commas or spaces)."""
+    """Selected ids (repeated field, or one field with ids separated by commas or spaces); a number too large to
+    be an id names nothing (404)."""
     out: list[int] = []
     for raw in request.values.getlist(name):
         for part in raw.replace(",", " ").replace("，", " ").split():
-            if part.isdigit() and int(part) not in out:
+            if part.isdecimal() and int(part) not in out:
+                if int(part) > MAX_ID:
+                    what = "clue" if name.startswith("clue") else "finding"
+                    raise NotFound(f"{what} {part} does not exist", code=f"{what}_not_found")
                 out.append(int(part))
     return out
 
@@ -80,14 +101,15 @@ def clue_detail(principal, clue_id: int):
 
 
 @page("/app/clues/<id:clue_id>/status", "clue_status", kinds=SUPERVISORS, methods=("POST",),
-      summary="Acknowledge, dismiss or reopen a clue, with the reason")
+      summary="Acknowledge, dismiss or reopen a clue, with the reason",
+      form={"reason": REASON, "status": F.choice(CLUE_STATUSES)})
 def clue_status(principal, clue_id: int):
     form = Form()
     reason = form.text("reason", t("reason"), max_len=1000)
     to = request.form.get("status") or ""
     try:
         form.check()
-        if to not in ("open", "acknowledged", "dismissed"):
+        if to not in CLUE_STATUSES:
             raise ValidationFailed(f"choose open, acknowledged or dismissed (got {to!r})",
                                    details=[{"field": "status", "problem": "not settable"}])
         clues.set_status(get_session(), clue_id, principal, ClueStatus(to), reason)
@@ -139,7 +161,13 @@ def _new_case_page(principal, *, error: str | None = None, form=None, status: in
 
 @page("/app/cases/new", "case_new", kinds=SUPERVISORS, methods=("GET", "POST"),
       summary="Open a case from selected clues and findings (?clue_id=&finding_id=, repeated); it goes into the "
-              "caller's queue")
+              "caller's queue",
+      form={"title": F.text(200), "reason": REASON, "note": F.text(1000, required=False),
+            "producer_id": F.ident(required=False, description="the producer concerned (default: from the evidence)"),
+            "gi_id": F.ident(required=False, description="the GI concerned (default: from the evidence)"),
+            "clue_id": _ids_field("clue"), "finding_id": _ids_field("finding"),
+            "join_other_cases": F.flag("evidence already in another open case may join this one too")},
+      form_rules=_evidence_rule("clue_id", "finding_id"))
 def case_new(principal):
     if request.method == "GET":
         return _new_case_page(principal)
@@ -147,8 +175,8 @@ def case_new(principal):
     title = form.text("title", t("case_title_field"), max_len=200)
     reason = form.text("reason", t("reason"), max_len=1000)
     note = form.text("note", t("note"), required=False, max_len=1000)
-    producer_id = form.integer("producer_id", t("producer"), required=False, lo=1)
-    gi_id = form.integer("gi_id", t("gi"), required=False, lo=1)
+    producer_id = form.integer("producer_id", t("producer"), required=False, lo=1, hi=MAX_ID)
+    gi_id = form.integer("gi_id", t("gi"), required=False, lo=1, hi=MAX_ID)
     try:
         form.check()
         case = cases.open_case(get_session(), principal, title=title, reason=reason, clue_ids=_ids("clue_id"),
@@ -223,7 +251,8 @@ def _case_action(principal, case_id: int, where: str, action, message: str):
 
 
 @page("/app/cases/<id:case_id>/investigate", "case_investigate", kinds=SUPERVISORS, methods=("POST",),
-      summary="Start (or, after a referral, take up) the investigation, with the reason", note="the case's owner")
+      summary="Start (or, after a referral, take up) the investigation, with the reason", note="the case's owner",
+      form={"reason": REASON})
 def case_investigate(principal, case_id: int):
     return _case_action(principal, case_id, "investigate",
                         lambda db, form, reason: cases.start_investigation(db, case_id, principal, reason=reason),
@@ -232,7 +261,7 @@ def case_investigate(principal, case_id: int):
 
 @page("/app/cases/<id:case_id>/refer", "case_refer", kinds=SUPERVISORS, methods=("POST",),
       summary="Refer the case with its evidence to the production place's authority, with the reason",
-      note="the case's owner")
+      note="the case's owner", form={"reason": REASON})
 def case_refer(principal, case_id: int):
     return _case_action(principal, case_id, "refer",
                         lambda db, form, reason: cases.refer_case(db, case_id, principal, reason=reason),
@@ -241,15 +270,22 @@ def case_refer(principal, case_id: int):
 
 @page("/app/cases/<id:case_id>/conclude", "case_conclude", kinds=SUPERVISORS, methods=("POST",),
       summary="Conclude: violation confirmed (with the measure taken and the kinds; the credit rules apply) or no "
-              "violation, with the reason", note="the case's owner")
+              "violation, with the reason", note="the case's owner",
+      form={"reason": REASON, "outcome": F.choice([o.value for o in CaseOutcome]),
+            "measure": F.text(4000, required=False, description="the measure taken (with a confirmed violation)"),
+            "violations": F.choices([k.value for k in ViolationKind], description="the kinds of violation confirmed"),
+            "producer_not_at_fault": F.flag("the producer is not at fault (its credit is not affected)")})
 def case_conclude(principal, case_id: int):
     def action(db, form: Form, reason):
         outcome = request.form.get("outcome") or ""
         if outcome not in CaseOutcome._value2member_map_:
             form._fail("outcome", "required_field", t("outcome"))
         measure = form.text("measure", t("measure"), required=False, max_len=4000)
+        given = request.form.getlist("violations")
+        if any(k not in ViolationKind._value2member_map_ for k in given):
+            form._fail("violations", "out_of_range", t("violations"))
         form.check()
-        chosen = [k for k in request.form.getlist("violations") if k in ViolationKind._value2member_map_]
+        chosen = list(dict.fromkeys(given))
         return cases.conclude_case(db, case_id, principal, outcome=CaseOutcome(outcome), reason=reason,
                                    rules=current_app.extensions["gi_credit_rules"], measure=measure,
                                    violations=chosen or None,
@@ -259,14 +295,18 @@ def case_conclude(principal, case_id: int):
 
 @page("/app/cases/<id:case_id>/evidence", "case_evidence", kinds=SUPERVISORS, methods=("POST",),
       summary="Add clues or findings (their numbers) to a case that is not concluded, with the reason",
-      note="the case's owner")
+      note="the case's owner",
+      form={"reason": REASON, "clue_ids": _ids_field("clue"), "finding_ids": _ids_field("finding"),
+            "note": F.text(1000, required=False),
+            "join_other_cases": F.flag("evidence already in another open case may join this one too")},
+      form_rules=_evidence_rule("clue_ids", "finding_ids"))
 def case_evidence(principal, case_id: int):
     def action(db, form: Form, reason):
         clue_ids, finding_ids = _ids("clue_ids"), _ids("finding_ids")
+        note = form.text("note", t("note"), required=False, max_len=1000)
         form.check()
         return cases.add_evidence(db, case_id, principal, clue_ids=clue_ids, finding_ids=finding_ids, reason=reason,
-                                  note=form.text("note", t("note"), required=False, max_len=1000),
-                                  join_other_cases=request.form.get("join_other_cases") == "yes")
+                                  note=note, join_other_cases=request.form.get("join_other_cases") == "yes")
     return _case_action(principal, case_id, "evidence", action, "case_evidence_added")
 
 
@@ -285,7 +325,7 @@ def credit_list(principal):
 
 @page("/app/serious-violators/<id:listing_id>/delist", "credit_delist", kinds=(AUTHORITY,), methods=("POST",),
       summary="Take a producer off the serious-violator list after its credit repair period, with the reason",
-      note="an authority covering the producer's registered place")
+      note="an authority covering the producer's registered place", form={"reason": REASON})
 def credit_delist(principal, listing_id: int):
     form = Form()
     reason = form.text("reason", t("reason"), max_len=1000)
@@ -330,10 +370,10 @@ def producer_credit(principal, producer_id: int):
 
 @page("/app/producers/<id:producer_id>/credit/lift", "suspension_lift", kinds=(AUTHORITY,), methods=("POST",),
       summary="Lift a suspension: the authorization is approved again (voided marks stay voided, a listing stays)",
-      note="the authority managing the GI")
+      note="the authority managing the GI", form={"gi_id": F.ident(), "reason": REASON})
 def suspension_lift(principal, producer_id: int):
     form = Form()
-    gi_id = form.integer("gi_id", t("gi"), lo=1)
+    gi_id = form.integer("gi_id", t("gi"), lo=1, hi=MAX_ID)
     reason = form.text("reason", t("reason"), max_len=1000)
     try:
         form.check()

@@ -1,10 +1,20 @@
-"""CSRF protection for the web pages: one random token per session, checked on every write.
+"""CSRF protection for the web pages: one random token per session, checked on every cookie-authenticated write.
 
 Every state-changing request to the web blueprint (POST, PUT, PATCH, DELETE) must carry the
 session's token, in the form field ``csrf_token`` or the header ``X-CSRF-Token`` (for fetch),
 compared in constant time; a request whose ``Origin`` names another site is refused too. A
-refusal is a 400 page that says what to do. The JSON API under /api/v1 never reads the session
-(see ``auth.session_principal``), so it needs no token: a cookie cannot act there.
+refusal is a 400 page that says what to do (``X-Error-Code: csrf_failed``).
+
+The one exception is a write whose caller is named by a usable bearer token (``Authorization:
+Bearer …``, see ``api.framework.bearer_principal``): a browser never attaches such a header by
+itself, so a cross-site page cannot make a victim's browser send one, and the request is not
+exposed to CSRF — the rule Django REST framework applies (CSRF only for session authentication).
+Such a write needs no token and no Origin check. An Authorization header the pages cannot use (an
+unknown, expired or revoked token, a proxy's ``Basic``) names nobody: it is ignored, the session
+cookie decides, and the token and Origin checks apply as without it.
+
+The JSON API under /api/v1 never reads the session (see ``auth.session_principal``), so it needs
+no token: a cookie cannot act there.
 """
 from __future__ import annotations
 
@@ -13,6 +23,7 @@ import secrets
 
 from flask import request, session
 
+from ..api.framework import bearer_principal
 from ..errors import GIError
 
 FIELD = "csrf_token"
@@ -43,8 +54,11 @@ def _same_origin(origin: str) -> bool:
 
 
 def check() -> None:
-    """Refuse a write without the session's token (or from another origin): before every web view."""
+    """Refuse a write without the session's token (or from another origin): before every web view, unless
+    the caller is named by a usable bearer token."""
     if request.method in SAFE_METHODS:
+        return
+    if bearer_principal() is not None:
         return
     origin = request.headers.get("Origin")
     if origin and not _same_origin(origin):  # "null" (sandboxed frames, file:) is another origin too

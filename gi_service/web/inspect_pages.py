@@ -37,15 +37,16 @@ from PIL import Image
 from sqlalchemy import select
 
 from ..api import findings as api_findings
-from ..api.framework import parse_model
+from ..api.framework import json_body_text, parse_model, read_json_body
 from ..db import get_session
-from ..errors import GIError, MalformedRequest, ValidationFailed
+from ..errors import GIError, ValidationFailed
 from ..models import GIProduct, GIStatus, PremisesKind, ViolationKind
 from ..services import findings, scans, verification
 from ..services.marks import gtin14
 from ..services.registry import CHINA_TZ
 from . import bp, csrf
-from .framework import AUTHORITY, INSPECTION, Form, commit, done, page, problem, render, rollback
+from .framework import (AUTHORITY, INSPECTION, MAX_ID, NOT_BLANK, F, Field, Form, commit, done, page, problem, render,
+                        rollback)
 from .i18n import t, v
 from .names import org_names
 
@@ -132,7 +133,10 @@ def scan(principal):
 
 @page("/app/scan/check", "scan_check", kinds=SUPERVISORS, content_type="application/json",
       summary="The verdict on one code as read from a label (?code=: the code, its /v/ link or GS1 Digital Link), "
-              "as the consumer page's JSON; not logged as a consumer check")
+              "as the consumer page's JSON; not logged as a consumer check",
+      query={"code": ("the code as read from the label: the 30-character code, its /v/ link or a GS1 Digital Link "
+                      f"(read up to {MAX_READ} characters); any text gets a verdict",
+                      {"type": "string", "minLength": 1, "pattern": NOT_BLANK}, True)})
 def scan_check(principal):
     text = (request.args.get("code") or "").strip()
     if not text:
@@ -174,6 +178,31 @@ def _form_page(principal, *, error: str | None = None, form=None, status: int = 
                   now=dt.datetime.now(CHINA_TZ).strftime("%Y-%m-%dT%H:%M"))
 
 
+# The finding form's fields (multipart: the photos come with it).
+FINDING_FORM = {
+    "client_id": Field({"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9._:-]+$",
+                        "description": "the device's own id of the finding: re-sending it changes nothing"},
+                       True, "text", (64,)),
+    "premises_name": F.text(200), "premises_kind": F.choice([k.value for k in PremisesKind]),
+    "premises_url": F.text(500, required=False), "premises_address": F.text(300, required=False),
+    "premises_uscc": F.text(18, required=False, description="the premises' USCC (a wrong check character is refused "
+                                                            "with 422 invalid_uscc)"),
+    "lat": F.decimal(-90, 90, required=True, description="WGS-84 latitude of the point inspected: in a county of "
+                                                         "China, inside the caller's jurisdiction"),
+    "lon": F.decimal(-180, 180, required=True, description="WGS-84 longitude of the point inspected"),
+    "gi_id": F.ident(required=False, description="the GI concerned (default: from the codes)"),
+    "notes": F.text(4000, required=False),
+    "observed_at": Field({"type": "string", "format": "date-time",
+                          "description": "when the inspection happened (2026-05-01T10:30:00+08:00; without an offset, "
+                                         "China time, as the form's own field sends it); at most a year ago, never "
+                                         "in the future; default: now"}, False),
+    "violations": F.choices([k.value for k in ViolationKind], description="the kinds of violation seen; none: no "
+                                                                          "violation found"),
+    "codes": F.string(description="codes read from labels, one per line; each is verified on the spot"),
+    "photos": F.files("photos of the premises or the product: JPEG or PNG, at most 10 MB each"),
+}
+
+
 def _finding_input(form: Form) -> findings.FindingInput:
     """The form's fields as the service's input (the same checks as the API's body follow in the service)."""
     client_id = form.text("client_id", "client_id", max_len=64)
@@ -182,9 +211,9 @@ def _finding_input(form: Form) -> findings.FindingInput:
     url = form.text("premises_url", t("premises_url"), required=False, max_len=500)
     address = form.text("premises_address", t("address"), required=False, max_len=300)
     uscc = form.text("premises_uscc", t("uscc"), required=False, max_len=18)
-    lat = form.decimal("lat", t("latitude"), required=True)
-    lon = form.decimal("lon", t("longitude"), required=True)
-    gi_id = form.integer("gi_id", t("gi"), required=False, lo=1)
+    lat = form.decimal("lat", t("latitude"), required=True, lo=-90, hi=90)
+    lon = form.decimal("lon", t("longitude"), required=True, lo=-180, hi=180)
+    gi_id = form.integer("gi_id", t("gi"), required=False, lo=1, hi=MAX_ID)
     notes = form.text("notes", t("notes"), required=False, max_len=4000)
     raw_time = (form.data.get("observed_at") or "").strip()
     observed = None
@@ -199,7 +228,9 @@ def _finding_input(form: Form) -> findings.FindingInput:
         form._fail("premises_kind", "required_field", t("premises_kind"))
     violations = []
     for value in form.data.getlist("violations"):
-        if value in ViolationKind._value2member_map_ and value not in violations:
+        if value not in ViolationKind._value2member_map_:
+            form._fail("violations", "out_of_range", t("violations"))
+        elif value not in violations:
             violations.append(value)
     codes = [c.strip() for c in (form.data.get("codes") or "").splitlines() if c.strip()]
     form.check()
@@ -211,7 +242,7 @@ def _finding_input(form: Form) -> findings.FindingInput:
 
 
 @page("/app/findings/new", "finding_new", kinds=SUPERVISORS, methods=("GET", "POST"),
-      body_content_type="multipart/form-data",
+      body_content_type="multipart/form-data", form=FINDING_FORM,
       summary="File a finding: premises, GI, codes read (verified on the spot), violations, notes, photos and the "
               "point; the same service as POST /api/v1/findings, idempotent per client_id",
       note="at a point inside the caller's jurisdiction")
@@ -248,20 +279,24 @@ def finding_new(principal):
 
 
 @page("/app/findings/batch", "finding_batch", kinds=SUPERVISORS, methods=("POST",),
-      content_type="application/json", body_content_type="application/json",
+      content_type="application/json", body_content_type="application/json", body=api_findings.FindingBatchBody,
       summary="Send findings kept on the device (the API's batch: each filed on its own, idempotent per client_id)",
-      note="with the X-CSRF-Token header; at points inside the caller's jurisdiction")
+      note="with the X-CSRF-Token header; at points inside the caller's jurisdiction",
+      responses={200: "one result per item, in order: created (201), replayed (200) or error (its 4xx status and "
+                      "error), like a 207 Multi-Status"})
 def finding_batch(principal):
-    if request.mimetype != "application/json":
-        raise MalformedRequest("send the findings as JSON", code="unsupported_media_type", status=415)
-    body = parse_model(api_findings.FindingBatchBody, None, "request body", json_text=request.get_data(cache=True))
+    read_json_body()  # 415 unless JSON; 400 for malformed or too deeply nested JSON (as the API)
+    body = parse_model(api_findings.FindingBatchBody, None, "request body", json_text=json_body_text())
     result = api_findings.file_batch.__wrapped__(principal=principal, body=body)
     commit()
     return result
 
 
 @page("/app/findings/<id:finding_id>/photos", "finding_photo_add", kinds=SUPERVISORS, methods=("POST",),
-      content_type="application/json", body_content_type="multipart/form-data",
+      content_type="application/json", body_content_type="multipart/form-data", status=201,
+      form={name: Field(schema, name in api_findings.PHOTO_FORM_SCHEMA["required"])
+            for name, schema in api_findings.PHOTO_FORM_SCHEMA["properties"].items()}, form_closed=True,
+      responses=api_findings.PHOTO_RESPONSES,
       summary="Add a photo to a finding (multipart `photo`, `client_photo_id`, `filename`), as the API",
       note="with the X-CSRF-Token header; the organisation that filed the finding")
 def finding_photo_add(principal, finding_id: int):

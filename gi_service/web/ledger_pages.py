@@ -23,8 +23,8 @@ from ..models import (Authorization, AuthorizationStatus, BatchStatus, Lot, Mark
                       MarkState, OrgKind, Organisation, QuotaAccount, RequestStatus)
 from ..services import marks, producers
 from ..services.registry import CHINA_TZ, can_manage_gi
-from .framework import (AUTHORITY, INSPECTION, PRINTER, PRODUCER, Form, commit, done, page, problem, render,
-                        rollback)
+from .framework import (AUTHORITY, INSPECTION, MAX_ID, PRINTER, PRODUCER, SERIAL_PATTERN, F, Form, commit, done,
+                        page, problem, render, rollback)
 from .i18n import t, v
 from .names import gi_names, org_names
 
@@ -89,7 +89,9 @@ def quota_account(principal, account_id: int):
 
 
 @page("/app/quota/<id:account_id>/adjust", "quota_adjust", methods=("POST",), kinds=(AUTHORITY,),
-      summary="Adjust a quota by hand, with the reason", note="the authority managing the GI")
+      summary="Adjust a quota by hand, with the reason", note="the authority managing the GI",
+      form={"amount_kg": F.kg(description="the change in kilograms (negative to reduce), kept to the gram"),
+            "reason": F.text()})
 def quota_adjust(principal, account_id: int):
     form = Form()
     amount = form.grams_from_kg("amount_kg", t("amount_kg"))
@@ -107,10 +109,13 @@ def quota_adjust(principal, account_id: int):
 
 @page("/app/quota/<id:account_id>/transfer", "quota_transfer", methods=("POST",), kinds=(PRODUCER, AUTHORITY),
       summary="Transfer quota to another authorized holder of the same GI and year",
-      note="the account's producer or the GI's authority")
+      note="the account's producer or the GI's authority",
+      form={"to_producer_id": F.ident(description="the producer receiving the quota"),
+            "amount_kg": F.kg(positive=True, description="kilograms to transfer (at least a gram), kept to the gram"),
+            "reason": F.text()})
 def quota_transfer(principal, account_id: int):
     form = Form()
-    to = form.integer("to_producer_id", t("to_producer"), lo=1)
+    to = form.integer("to_producer_id", t("to_producer"), lo=1, hi=MAX_ID)
     amount = form.grams_from_kg("amount_kg", t("transfer_amount"), positive=True)
     reason = form.text("reason", t("reason"))
     try:
@@ -159,10 +164,15 @@ def requests_page(principal):
 
 
 @page("/app/requests/new", "request_create", methods=("POST",), kinds=(PRODUCER,),
-      summary="Request a batch of special marks (GI, pack size, quantity, optional GTIN)")
+      summary="Request a batch of special marks (GI, pack size, quantity, optional GTIN)",
+      form={"gi_id": F.ident(), "pack_size_g": F.integer(1, 1_000_000, description="grams per pack"),
+            "quantity": F.integer(1, marks.MAX_BATCH, description="marks wanted"),
+            "year": F.integer(2000, 2100, required=False, description="the quota year (default: this year)"),
+            "gtin": F.text(14, required=False, description="the product's GTIN (8, 12, 13 or 14 digits)"),
+            "note": F.text(required=False)})
 def request_create(principal):
     form = Form()
-    gi_id = form.integer("gi_id", t("gi"), lo=1)
+    gi_id = form.integer("gi_id", t("gi"), lo=1, hi=MAX_ID)
     pack = form.integer("pack_size_g", t("pack_size_g"), lo=1, hi=1_000_000)
     quantity = form.integer("quantity", t("quantity"), lo=1, hi=marks.MAX_BATCH)
     year = form.integer("year", t("year"), required=False, lo=2000, hi=2100)
@@ -182,10 +192,12 @@ def request_create(principal):
 
 @page("/app/requests/<id:request_id>/approve", "request_approve", methods=("POST",), kinds=(AUTHORITY,),
       summary="Approve a request within quota, optionally ordering the print run from a printer",
-      note="the authority managing the GI")
+      note="the authority managing the GI",
+      form={"printer_id": F.ident(required=False, description="the printer to order the print run from"),
+            "reason": F.text(required=False, description="optional (default: approved)")})
 def request_approve(principal, request_id: int):
     form = Form()
-    printer_id = form.integer("printer_id", t("choose_printer"), required=False, lo=1)
+    printer_id = form.integer("printer_id", t("choose_printer"), required=False, lo=1, hi=MAX_ID)
     reason = form.text("reason", t("reason"), required=False) or "approved"
     try:
         form.check()
@@ -201,7 +213,7 @@ def request_approve(principal, request_id: int):
 
 
 @page("/app/requests/<id:request_id>/refuse", "request_refuse", methods=("POST",), kinds=(AUTHORITY,),
-      summary="Refuse a request, with the reason", note="the authority managing the GI")
+      summary="Refuse a request, with the reason", note="the authority managing the GI", form={"reason": F.text()})
 def request_refuse(principal, request_id: int):
     form = Form()
     reason = form.text("reason", t("reason"))
@@ -216,11 +228,13 @@ def request_refuse(principal, request_id: int):
 
 
 @page("/app/requests/<id:request_id>/cancel", "request_cancel", methods=("POST",), kinds=(PRODUCER,),
-      summary="Withdraw a pending request", note="the requesting producer")
+      summary="Withdraw a pending request", note="the requesting producer",
+      form={"reason": F.text(required=False, description="optional (default: withdrawn by the producer)")})
 def request_cancel(principal, request_id: int):
     form = Form()
     reason = form.text("reason", t("reason"), required=False) or "withdrawn by the producer"
     try:
+        form.check()
         marks.cancel_request(get_session(), request_id, by=principal, reason=reason)
         commit()
     except GIError as exc:
@@ -282,10 +296,11 @@ def _batch_action(principal, batch_id: int, where: str, action, message):
 
 
 @page("/app/batches/<id:batch_id>/print-order", "batch_print_order", methods=("POST",), kinds=(AUTHORITY,),
-      summary="Order (or move) the printing of a batch with an authorized printer", note="the GI's authority")
+      summary="Order (or move) the printing of a batch with an authorized printer", note="the GI's authority",
+      form={"printer_id": F.ident()})
 def batch_print_order(principal, batch_id: int):
     form = Form()
-    printer_id = form.integer("printer_id", t("choose_printer"), lo=1)
+    printer_id = form.integer("printer_id", t("choose_printer"), lo=1, hi=MAX_ID)
 
     def action():
         form.check()
@@ -296,7 +311,10 @@ def batch_print_order(principal, batch_id: int):
 
 
 @page("/app/batches/<id:batch_id>/printed", "batch_printed", methods=("POST",), kinds=(PRINTER,),
-      summary="Record the print run, listing the spoiled serials", note="the printer the batch was ordered from")
+      summary="Record the print run, listing the spoiled serials", note="the printer the batch was ordered from",
+      form={"spoiled": F.spans(required=False, description="the serials spoiled in printing, one range per line "
+                                                          "(a serial, or first ~ last); none: all printed well"),
+            "note": F.text(required=False)})
 def batch_printed(principal, batch_id: int):
     form = Form()
     spoiled = form.spans("spoiled", t("spoiled_serials"), required=False)
@@ -310,7 +328,8 @@ def batch_printed(principal, batch_id: int):
 
 
 @page("/app/batches/<id:batch_id>/spoiled", "batch_spoiled", methods=("POST",), kinds=(PRINTER,),
-      summary="Write off marks still in the printer's stock, with the reason", note="the batch's printer")
+      summary="Write off marks still in the printer's stock, with the reason", note="the batch's printer",
+      form={"ranges": F.spans(), "reason": F.text()})
 def batch_spoiled(principal, batch_id: int):
     form = Form()
     spans = form.spans("ranges", t("write_off_ranges"))
@@ -325,7 +344,9 @@ def batch_spoiled(principal, batch_id: int):
 
 @page("/app/batches/<id:batch_id>/issue", "batch_issue", methods=("POST",), kinds=(PRINTER, AUTHORITY),
       summary="Issue printed marks to the producer (all of the stock by default)",
-      note="the batch's printer or the GI's authority")
+      note="the batch's printer or the GI's authority",
+      form={"ranges": F.spans(required=False, description="the ranges to issue, one per line (a serial, or first ~ "
+                                                         "last); none: all of the printer's stock of the batch")})
 def batch_issue(principal, batch_id: int):
     form = Form()
     spans = form.spans("ranges", t("issue_ranges"), required=False)
@@ -339,7 +360,14 @@ def batch_issue(principal, batch_id: int):
 
 @page("/app/batches/<id:batch_id>/print-file", "batch_print_file", methods=("POST",), kinds=(PRINTER, AUTHORITY),
       summary="Download the order's print file (PDF, CSV or PNG zip); every download is a ledger event",
-      note="the printer the order was placed with, or the GI's authority")
+      note="the printer the order was placed with, or the GI's authority",
+      content_type="application/pdf", alt_content_types=("text/csv", "application/zip"),
+      form={"format": F.choice(["", "pdf", "csv", "png-zip"], required=False,
+                               description="the file: pdf (default, also when empty), csv or png-zip"),
+            "paper": F.choice(["", "A4", "A3"], required=False, description="the PDF's paper (default A4)"),
+            "preset": F.choice(["", "20x20", "30x30", "40x60"], required=False,
+                               description="the label size in mm (default 30x30)")},
+      responses={409: "no print order yet, or not printable now", 422: "a label size refused (the batch page again)"})
 def batch_print_file(principal, batch_id: int):
     fields = {k: request.form[k] for k in ("format", "paper", "preset") if request.form.get(k)}
     try:
@@ -352,7 +380,15 @@ def batch_print_file(principal, batch_id: int):
 
 @page("/app/labels/<serial>.<fmt>", "label", kinds=(PRODUCER, PRINTER, AUTHORITY),
       summary="One mark's label image (png or svg, 30x30 mm by default)",
-      note="as the API: the mark's producer once issued, its printer, or the GI's authority")
+      note="as the API: the mark's producer once issued, its printer, or the GI's authority",
+      content_type="image/png", alt_content_types=("image/svg+xml",),
+      path={"serial": {"type": "string", "pattern": f"^{SERIAL_PATTERN}$",
+                       "description": "the mark's serial (BBSH26000001234E); a wrong check character is refused "
+                                      "with 422 invalid_serial"},
+            "fmt": {"type": "string", "enum": ["png", "svg"]}},
+      query={"preset": ("the label size in mm (default 30x30)",
+                        {"type": "string", "enum": ["20x20", "30x30", "40x60"]}),
+             "dpi": ("print resolution (default 300)", {"type": "integer", "enum": [300, 600]})})
 def label(principal, serial: str, fmt: str):
     fields = {"format": fmt, **{k: request.args[k] for k in ("preset", "dpi") if request.args.get(k)}}
     query = parse_model(LabelQuery, fields, "label options")
@@ -387,7 +423,13 @@ def marks_page(principal):
 
 
 @page("/app/marks/activate", "marks_activate", methods=("POST",), kinds=(PRODUCER,),
-      summary="Activate issued marks on a production lot whose quality test passed")
+      summary="Activate issued marks on a production lot whose quality test passed",
+      form={"ranges": F.spans(), "lot_no": F.text(64), "production_date": F.date(description="not in the future"),
+            "lot_quantity": F.integer(1, 10**9, description="packs in the lot"),
+            "pack_size_g": F.integer(1, 1_000_000, description="grams per pack"),
+            "test_report_no": F.text(100), "testing_body": F.text(200, description="the GI's designated testing body"),
+            "test_passed": F.choice(["yes"], description="the lot passed its quality test: marks of a lot that did "
+                                                         "not are never activated (422 lot_test_failed)")})
 def marks_activate(principal):
     form = Form()
     spans = form.spans("ranges", t("activate_ranges"))
@@ -411,7 +453,8 @@ def marks_activate(principal):
 
 
 @page("/app/marks/void", "marks_void", methods=("POST",), kinds=(PRODUCER,),
-      summary="Void marks (damaged, returned, destroyed) or report them lost or stolen")
+      summary="Void marks (damaged, returned, destroyed) or report them lost or stolen",
+      form={"void_ranges": F.spans(), "kind": F.choice(list(marks.VOID_KINDS)), "void_reason": F.text()})
 def marks_void(principal):
     form = Form()
     spans = form.spans("void_ranges", t("void_ranges"))
@@ -428,7 +471,8 @@ def marks_void(principal):
 
 
 @page("/app/lots/<id:lot_id>/recall", "lot_recall", methods=("POST",), kinds=(PRODUCER,),
-      summary="Recall a lot: every mark on it answers 'recalled'", note="the lot's producer")
+      summary="Recall a lot: every mark on it answers 'recalled'", note="the lot's producer",
+      form={"reason": F.text()})
 def lot_recall(principal, lot_id: int):
     form = Form()
     reason = form.text("reason", t("reason"))

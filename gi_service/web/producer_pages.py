@@ -14,7 +14,8 @@ from ..errors import GIError, InvalidGeometry
 from ..models import Authorization, AuthorizationStatus, GIProduct, OrgKind, Organisation, Plot, User
 from ..services import clues, marks, producers
 from ..services.registry import can_manage_gi
-from .framework import (AUTHORITY, INSPECTION, PRODUCER, Form, commit, done, page, problem, render, rollback)
+from .framework import (AUTHORITY, INSPECTION, MAX_ID, PRODUCER, F, Form, commit, done, page, problem, render,
+                        rollback)
 from .i18n import t, v
 from .maps import area_map, plots_map
 
@@ -94,7 +95,10 @@ def producer_detail(principal, producer_id: int):
 
 @page("/app/authorizations/<id:auth_id>/transition", "authorization_transition", methods=("POST",), kinds=(AUTHORITY,),
       summary="Approve, suspend, reinstate, revoke or lapse an authorization, with the reason",
-      note="the authority managing the GI")
+      note="the authority managing the GI",
+      form={"reason": F.text(), "announcement_no": F.text(100, required=False),
+            "to": F.choice([s.value for s in AuthorizationStatus], description="the new status (the transitions the "
+                                                                               "current one allows; else 409)")})
 def authorization_transition(principal, auth_id: int):
     db = get_session()
     auth = producers.get_authorization(db, auth_id)
@@ -120,11 +124,12 @@ def authorization_transition(principal, auth_id: int):
 
 @page("/app/producers/<id:producer_id>/authorizations", "authorization_register", methods=("POST",),
       kinds=(AUTHORITY,), summary="Register a producer's authorization for a GI, approved at once",
-      note="the authority managing the GI")
+      note="the authority managing the GI",
+      form={"gi_id": F.ident(), "reason": F.text(), "announcement_no": F.text(100)})
 def authorization_register(principal, producer_id: int):
     db = get_session()
     form = Form()
-    gi_id = form.integer("gi_id", t("gi"), lo=1)
+    gi_id = form.integer("gi_id", t("gi"), lo=1, hi=MAX_ID)
     reason = form.text("reason", t("reason"))
     announcement = form.text("announcement_no", t("announcement_no"), max_len=100)
     try:
@@ -145,10 +150,12 @@ def authorization_register(principal, producer_id: int):
 
 @page("/app/producers/<id:producer_id>/quota", "quota_open", methods=("POST",), kinds=(AUTHORITY,),
       summary="Open a producer's yearly quota account (Σ surveyed plot mu × standard yield)",
-      note="the authority managing the GI")
+      note="the authority managing the GI",
+      form={"gi_id": F.ident(), "year": F.integer(2000, 2100),
+            "reason": F.text(required=False, description="optional (default: annual opening)")})
 def quota_open(principal, producer_id: int):
     form = Form()
-    gi_id = form.integer("gi_id", t("gi"), lo=1)
+    gi_id = form.integer("gi_id", t("gi"), lo=1, hi=MAX_ID)
     year = form.integer("year", t("year"), lo=2000, hi=2100)
     reason = form.text("reason", t("reason"), required=False) or "annual opening"
     try:
@@ -180,10 +187,13 @@ def plots(principal):
 
 
 @page("/app/plots/new", "plot_create", methods=("POST",), kinds=(PRODUCER,),
-      summary="Register a surveyed plot (GeoJSON polygon); it must lie inside the GI's production area")
+      summary="Register a surveyed plot (GeoJSON polygon); it must lie inside the GI's production area",
+      form={"gi_id": F.ident(), "name": F.text(120), "survey_year": F.integer(1980, 2100),
+            "geometry": F.text(500_000, description="the boundary: a GeoJSON Polygon or MultiPolygon (WGS-84) "
+                                                    "inside the GI's production area")})
 def plot_create(principal):
     form = Form()
-    gi_id = form.integer("gi_id", t("gi"), lo=1)
+    gi_id = form.integer("gi_id", t("gi"), lo=1, hi=MAX_ID)
     name = form.text("name", t("plot_name"), max_len=120)
     survey_year = form.integer("survey_year", t("survey_year"), lo=1980, hi=2100)
     text = form.text("geometry", t("plot_geojson"), max_len=500_000)
@@ -209,7 +219,8 @@ def plot_create(principal):
 
 
 @page("/app/plots/<id:plot_id>/retire", "plot_retire", methods=("POST",), kinds=(PRODUCER, AUTHORITY),
-      summary="Retire a plot (kept for the quotas of past years)", note="the producer or an authority covering it")
+      summary="Retire a plot (kept for the quotas of past years)", note="the producer or an authority covering it",
+      form={})
 def plot_retire(principal, plot_id: int):
     db = get_session()
     plot = producers.retire_plot(db, plot_id, by=principal)

@@ -9,7 +9,7 @@ from ..db import get_session
 from ..errors import GIError
 from ..models import GIKind, GIStatus, User
 from ..services import registry
-from .framework import AUTHORITY, Form, commit, done, page, problem, render, rollback
+from .framework import AUTHORITY, MAX_ID, F, Form, commit, done, page, problem, render, rollback
 from .i18n import t
 from .maps import area_map
 
@@ -50,22 +50,31 @@ def gi_detail(principal, gi_id: int):
 
 
 @page("/app/registry/<id:gi_id>/amend", "gi_amend", methods=("POST",), kinds=(AUTHORITY,),
-      summary="Amend a GI record (a new version with the reason)", note="the authority managing the GI")
+      summary="Amend a GI record (a new version with the reason)", note="the authority managing the GI",
+      form={"reason": F.text(),
+            "expected_version": F.integer(1, MAX_ID, required=False, description="the version the change was made "
+                                                                                 "on: another is refused (409)"),
+            **{name: F.text(required=False, description="the new value; blank: unchanged") for name in AMENDABLE},
+            "standard_yield_kg_per_mu": F.decimal(gt=0, hi=100_000, description="the new standard yield (kg per mu, "
+                                                                               "as the API); blank: unchanged"),
+            "status": F.choice([s.value for s in GIStatus], required=False, description="the new status")})
 def gi_amend(principal, gi_id: int):
     form = Form()
     reason = form.text("reason", t("reason"))
-    expected = form.integer("expected_version", t("version"), required=False, lo=1)
+    expected = form.integer("expected_version", t("version"), required=False, lo=1, hi=MAX_ID)
     changes: dict = {}
     for name in AMENDABLE:
         value = form.text(name, name, required=False)
         if value is not None:
             changes[name] = value
-    yield_ = form.decimal("standard_yield_kg_per_mu", t("standard_yield"))
+    yield_ = form.decimal("standard_yield_kg_per_mu", t("standard_yield"), gt=0, hi=100_000)
     if yield_ is not None:
         changes["standard_yield_kg_per_mu"] = yield_
     new_status = request.form.get("status") or ""
     if new_status in GIStatus._value2member_map_:
         changes["status"] = GIStatus(new_status)
+    elif new_status:
+        form._fail("status", "out_of_range", t("status"))
     try:
         form.check()
         gi = registry.amend_gi(get_session(), gi_id, changes, by=principal, reason=reason,

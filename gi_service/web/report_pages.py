@@ -18,7 +18,7 @@ from ..db import get_session
 from ..errors import GIError, NotFound, ValidationFailed
 from ..models import GIProduct, Organisation
 from ..services import annual_reports as ar
-from .framework import AUTHORITY, INSPECTION, PRODUCER, commit, done, page, problem, render, rollback
+from .framework import AUTHORITY, INSPECTION, MAX_ID, PRODUCER, Field, commit, done, page, problem, render, rollback
 from .i18n import t
 
 SUPERVISORS = (AUTHORITY, INSPECTION)
@@ -32,12 +32,41 @@ def _last_year() -> int:
 
 def _year() -> int:
     raw = request.values.get("year", "")
-    return int(raw) if raw.isdigit() and 2000 <= int(raw) <= 2099 else _last_year()
+    return int(raw) if raw.isdecimal() and 2000 <= int(raw) <= 2099 else _last_year()
 
 
 def _gi_id() -> int | None:
     raw = request.values.get("gi_id", "")
-    return int(raw) if raw.isdigit() and int(raw) > 0 else None
+    return int(raw) if raw.isdecimal() and 0 < int(raw) <= MAX_ID else None
+
+
+def _report_chosen() -> None:
+    """A write names its report exactly: a `year` or `gi_id` given but unreadable is refused (422), not taken
+    as the default the pages show."""
+    bad = [name for name, ok in (("year", _year), ("gi_id", _gi_id))
+           if request.values.get(name, "") != "" and str(ok()) != request.values.get(name)]
+    if bad:
+        raise ValidationFailed(f"{', '.join(bad)}: give the report's year (2000-2099) and GI id as numbers",
+                               details=[{"field": name, "problem": "not a number in range"} for name in bad])
+
+
+# The query parameters naming the producer's report (in the forms' action addresses).
+REPORT_QUERY = {
+    "year": ("the report's year (default: last year, China time); a year not over yet has no report",
+             {"type": "integer", "minimum": 2000, "maximum": 2099}),
+    "gi_id": ("the GI of the report (needed when the producer is authorized for several)",
+              {"type": "integer", "minimum": 1, "maximum": MAX_ID}),
+}
+# The declared figures, as the form sends them (read with the API's DeclareBody: at most 3 and 2 decimals).
+DECLARE_FORM = {
+    "output_kg": Field({"type": "string", "pattern": "^[0-9]{1,10}(\\.[0-9]{1,3})?$",
+                        "description": "declared output quantity in kg (产量), up to 3 decimals; blank: unchanged"},
+                       False),
+    "output_value_yuan": Field({"type": "string", "pattern": "^[0-9]{1,12}(\\.[0-9]{1,2})?$",
+                                "description": "declared output value in yuan (产值), up to 2 decimals; blank: "
+                                               "unchanged"}, False),
+    "notes": Field({"type": "string", "maxLength": ar.MAX_NOTES}, False),
+}
 
 
 def _years() -> list[int]:
@@ -79,11 +108,13 @@ def annual_report(principal):
 
 
 @page("/app/annual-report/declare", "annual_report_declare", kinds=(PRODUCER,), methods=("POST",),
-      summary="Declare the output quantity (kg) and value (yuan) and notes of the draft report")
+      summary="Declare the output quantity (kg) and value (yuan) and notes of the draft report",
+      query=REPORT_QUERY, form=DECLARE_FORM)
 def annual_report_declare(principal):
     fields = {k: request.form.get(k, "").strip() for k in ("output_kg", "output_value_yuan", "notes")}
     values = {k: v for k, v in fields.items() if v != ""}
     try:
+        _report_chosen()
         body: BaseModel = parse_model(api_ar.DeclareBody, values, "form")
         ar.declare(get_session(), principal, _year(), _gi_id(), body.model_dump(exclude_unset=True))
         commit()
@@ -94,9 +125,11 @@ def annual_report_declare(principal):
 
 
 @page("/app/annual-report/submit", "annual_report_submit", kinds=(PRODUCER,), methods=("POST",),
-      summary="Submit the report: its figures are locked (late after 31 January, China time)")
+      summary="Submit the report: its figures are locked (late after 31 January, China time)",
+      query=REPORT_QUERY, form={})
 def annual_report_submit(principal):
     try:
+        _report_chosen()
         ar.submit(get_session(), principal, _year(), _gi_id())
         commit()
     except GIError as exc:

@@ -29,7 +29,7 @@ GROUPS = ("gi", "region", "year")
 
 def _int(name: str) -> int | None:
     raw = (request.args.get(name) or "").strip()
-    return int(raw) if raw.isdigit() else None
+    return int(raw) if raw.isdecimal() else None  # isdigit() would let ² through to int()
 
 
 def _choices() -> dict:

@@ -1,9 +1,14 @@
-"""What an `Authorization` header means on the web pages (issue 15 §1).
+"""What an `Authorization` header means on the web pages (issue 15 §1, §2).
 
 The pages sign people in with the session cookie. A valid bearer token identifies its caller there too;
 any other header — a proxy's `Basic`, an unknown, expired or revoked token — is ignored, as if it had not
 been sent: a signed-in person keeps working, a signed-out one is sent to /login once, and /login never
-redirects because of a header. The JSON API keeps refusing such headers (401 invalid_token)."""
+redirects because of a header. The JSON API keeps refusing such headers (401 invalid_token).
+
+A write the session cookie authenticates needs the session's CSRF token; a write a usable bearer token
+authenticates does not (a browser never attaches that header by itself), and an unusable header changes
+nothing: the CSRF check applies as without it. Every error answer of the pages names its code in
+X-Error-Code."""
 from __future__ import annotations
 
 import datetime as dt
@@ -15,6 +20,8 @@ from sqlalchemy import update
 
 from gi_service.db import utcnow
 from gi_service.models import ApiToken
+from gi_service.web.auth import WEB_SESSION_NAME
+from tests.factories import LedgerWorld
 
 HTML = {"Accept": "text/html"}
 
@@ -123,3 +130,120 @@ def test_a_deeply_nested_plot_boundary_on_the_web_form_is_refused_not_a_500(clie
                                                              "survey_year": "2025", "geometry": deep})
     assert 400 <= resp.status_code < 500, resp.status_code
     assert "GeoJSON" in resp.get_data(as_text=True)
+
+
+# --- CSRF and bearer tokens on the pages' writes -----------------------------------------------------
+
+def request_form(world) -> dict[str, str]:
+    return {"gi_id": str(world.gi.id), "pack_size_g": "250", "quantity": "100", "year": str(world.year)}
+
+
+def mark_requests(client, world) -> int:
+    return len(client.get("/api/v1/mark-requests", headers=world.authority.headers).json["items"])
+
+
+def revoke_tokens(session, actor) -> None:
+    """Revoke the actor's API tokens (its web sessions, rows of the same table, stay)."""
+    session.execute(update(ApiToken).where(ApiToken.user_id == actor.principal.user_id,
+                                           ApiToken.name != WEB_SESSION_NAME).values(revoked_at=utcnow()))
+    session.commit()
+
+
+def test_a_bearer_authenticated_page_write_needs_no_csrf_token(client, factory):
+    """Does a page write whose caller a usable bearer token names succeed without any CSRF token or session
+    (a browser never sends that header by itself, so no cross-site page can forge it)?"""
+    world = LedgerWorld(factory, client)
+    before = mark_requests(client, world)
+    resp = client.post("/app/requests/new", headers={**HTML, **world.producer.headers}, data=request_form(world))
+    assert resp.status_code == 303, resp.get_data(as_text=True)[:300]
+    assert urlsplit(resp.headers["Location"]).path == "/app/requests"
+    assert mark_requests(client, world) == before + 1
+
+
+@pytest.mark.parametrize("kind", ["revoked-token", "unknown-token", "basic-from-a-proxy"])
+def test_an_unusable_header_without_a_csrf_token_is_refused(client, session, factory, kind):
+    """Is a page write with an unusable Authorization header (revoked or unknown token, a proxy's Basic) and no
+    CSRF token refused as without the header: 400 csrf_failed, nothing written?"""
+    world = LedgerWorld(factory, client)
+    before = mark_requests(client, world)
+    header = {"revoked-token": f"Bearer {world.producer.token}", "unknown-token": "Bearer gi_this-is-not-a-token",
+              "basic-from-a-proxy": "Basic dXNlcjpwYXNzd29yZA=="}[kind]
+    if kind == "revoked-token":
+        revoke_tokens(session, world.producer)
+    resp = client.post("/app/requests/new", headers={**HTML, "Authorization": header}, data=request_form(world))
+    assert (resp.status_code, resp.headers.get("X-Error-Code")) == (400, "csrf_failed")
+    assert mark_requests(client, world) == before
+
+
+def test_a_revoked_token_beside_the_session_cookie_still_needs_the_csrf_token(client, session, factory):
+    """Does a person signed in with the session cookie, whose request also carries a revoked bearer token, still
+    need the session's CSRF token for a write (the header is ignored, the cookie decides): refused without it,
+    done with it?"""
+    world = LedgerWorld(factory, client)
+    sign_in(client, world.producer)
+    revoke_tokens(session, world.producer)
+    headers = {**HTML, "Authorization": f"Bearer {world.producer.token}"}
+    before = mark_requests(client, world)
+    resp = client.post("/app/requests/new", headers=headers, data=request_form(world))
+    assert (resp.status_code, resp.headers.get("X-Error-Code")) == (400, "csrf_failed")
+    assert mark_requests(client, world) == before
+    page = client.get("/app/requests", headers=headers).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    resp = client.post("/app/requests/new", headers=headers, data={**request_form(world), "csrf_token": token})
+    assert resp.status_code == 303
+    assert mark_requests(client, world) == before + 1
+
+
+def test_a_session_cookie_write_without_the_csrf_token_is_still_refused(client, factory):
+    """Is a write authenticated by the session cookie alone refused without the session's token (400 csrf_failed,
+    nothing written), and with a wrong one, as before bearer tokens were let through?"""
+    world = LedgerWorld(factory, client)
+    sign_in(client, world.producer)
+    before = mark_requests(client, world)
+    for extra in ({}, {"csrf_token": "forged"}):
+        resp = client.post("/app/requests/new", headers=HTML, data={**request_form(world), **extra})
+        assert (resp.status_code, resp.headers.get("X-Error-Code")) == (400, "csrf_failed")
+        assert "text/html" in resp.content_type
+    assert mark_requests(client, world) == before
+
+
+def test_a_cookie_write_from_another_origin_is_refused_but_a_bearer_write_is_not_checked(client, factory):
+    """Is the Origin check kept for a cookie-authenticated write (400 even with the right token), while a bearer
+    token's write, which no browser sends cross-site by itself, is not held to it?"""
+    world = LedgerWorld(factory, client)
+    sign_in(client, world.producer)
+    page = client.get("/app/requests", headers=HTML).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    evil = {**HTML, "Origin": "https://evil.example"}
+    resp = client.post("/app/requests/new", headers=evil, data={**request_form(world), "csrf_token": token})
+    assert (resp.status_code, resp.headers.get("X-Error-Code")) == (400, "csrf_failed")
+    resp = client.post("/app/requests/new", headers={**evil, **world.producer.headers}, data=request_form(world))
+    assert resp.status_code == 303
+
+
+def test_a_refused_page_write_names_its_error_code(client, factory):
+    """Does a page write refused for its values answer the form again as HTML with the stable code in
+    X-Error-Code (validation_failed for a missing field, the service's own code otherwise)?"""
+    world = LedgerWorld(factory, client)
+    headers = {**HTML, **world.producer.headers}
+    resp = client.post("/app/requests/new", headers=headers, data={"gi_id": str(world.gi.id)})
+    assert (resp.status_code, resp.headers.get("X-Error-Code")) == (422, "validation_failed")
+    assert "text/html" in resp.content_type
+    resp = client.post("/app/marks/void", headers=headers,
+                       data={"void_ranges": "BBSH26000000001X", "kind": "lost", "void_reason": "gone"})
+    assert (resp.status_code, resp.headers.get("X-Error-Code")) == (422, "invalid_serial")
+
+
+def test_a_refused_sign_in_says_why_in_its_status(client, factory):
+    """Is a refused sign-in the form again with a status a script can read: 401 invalid_credentials for a wrong
+    password (the same as for an unknown user), 422 validation_failed for a missing field?"""
+    producer = factory.producer()
+    page = client.get("/login", headers=HTML).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    for username in (producer.principal.username, "nobody-at-all"):
+        resp = client.post("/login", headers=HTML, data={"username": username, "password": "not-the-password",
+                                                         "csrf_token": token})
+        assert (resp.status_code, resp.headers.get("X-Error-Code")) == (401, "invalid_credentials")
+        assert 'name="username"' in resp.get_data(as_text=True)
+    resp = client.post("/login", headers=HTML, data={"username": producer.principal.username, "csrf_token": token})
+    assert (resp.status_code, resp.headers.get("X-Error-Code")) == (422, "validation_failed")
