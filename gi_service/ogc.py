@@ -14,7 +14,7 @@ from sqlalchemy.orm import undefer
 
 from geodata.areas import to_geojson_geometry
 
-from .api.framework import Access, EndpointSpec, SPECS, current_principal, public
+from .http.contract import Access, EndpointSpec, SPECS, current_principal, public
 from .api.serialize import plain
 from .db import get_session
 from .errors import GIError, MalformedRequest, NotFound

@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, has_app_context, jsonify, render_templ
 from pydantic.json_schema import models_json_schema
 
 from . import __version__
-from .api.framework import PUBLIC, SPECS, EndpointSpec, public
+from .http.contract import PUBLIC, SPECS, EndpointSpec, public
 
 bp = Blueprint("openapi", __name__)
 

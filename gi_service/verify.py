@@ -69,7 +69,7 @@ from flask import (Blueprint, Response, current_app, g, jsonify, redirect, rende
 from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict, Field
 
-from .api.framework import Access, EndpointSpec, SPECS, endpoint, parse_model, public, read_json_body
+from .http.contract import Access, EndpointSpec, SPECS, endpoint, parse_model, public, read_json_body
 from .db import get_session, utcnow
 from .errors import GIError, MalformedRequest, NotFound, ServiceUnavailable, ValidationFailed
 from . import photos

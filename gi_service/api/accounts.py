@@ -8,7 +8,7 @@ from ..errors import Forbidden, NotFound
 from ..models import OrgKind, Organisation, User
 from ..services import accounts
 from . import bp, serialize
-from .framework import endpoint, public, signed_in
+from ..http.contract import endpoint, public, signed_in
 from .schemas import LoginBody, OrganisationBody, TokenBody, UserBody
 
 

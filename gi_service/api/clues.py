@@ -12,7 +12,7 @@ from ..db import get_session
 from ..models import AlertKind, ClueKind, ClueStatus, OrgKind
 from ..services import clues
 from . import bp
-from .framework import endpoint, signed_in
+from ..http.contract import endpoint, signed_in
 from .schemas import Adcode, Offset, Query, Reason, Strict
 
 TAG = ["clues"]

@@ -16,7 +16,7 @@ from ..models import OrgKind, PremisesKind, ViolationKind
 from ..services import findings
 from ..services.registry import CHINA_TZ, end_of_day
 from . import bp
-from .framework import endpoint, parse_model, signed_in
+from ..http.contract import endpoint, parse_model, signed_in
 from .schemas import Adcode, Id, Offset, Query, Strict
 
 TAG = ["findings"]

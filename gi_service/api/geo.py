@@ -8,7 +8,7 @@ from geodata.admin import get_registry
 from ..errors import NotFound
 from ..services import jurisdiction
 from . import bp
-from .framework import endpoint, public
+from ..http.contract import endpoint, public
 from .schemas import PointQuery, PointsBody, Query
 
 

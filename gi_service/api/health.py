@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .. import __version__
 from . import bp
-from .framework import endpoint, public
+from ..http.contract import endpoint, public
 
 HEALTH_SCHEMA = {
     "type": "object",

@@ -22,7 +22,7 @@ from ..services import marks
 from ..streaming import stream_writer
 from ..services.registry import get_gi, require_manage
 from . import bp
-from .framework import endpoint, public, signed_in
+from ..http.contract import endpoint, public, signed_in
 from .schemas import LabelQuery, PrintFileQuery
 
 TAG = ["labels"]

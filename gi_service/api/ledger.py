@@ -7,7 +7,7 @@ from ..db import get_session
 from ..models import OrgKind
 from ..services import ledger, reports
 from . import bp
-from .framework import endpoint, public, signed_in
+from ..http.contract import endpoint, public, signed_in
 from .schemas import CheckpointQuery, ConsistencyQuery, EventsQuery, ReportQuery
 
 TAG = ["ledger"]

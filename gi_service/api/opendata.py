@@ -15,7 +15,7 @@ from pydantic import Field
 from ..db import get_session
 from ..services import opendata
 from . import bp
-from .framework import endpoint, public
+from ..http.contract import endpoint, public
 from .schemas import Query
 
 TAG = ["open-data"]

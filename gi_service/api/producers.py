@@ -8,7 +8,7 @@ from ..errors import NotFound, ValidationFailed
 from ..models import OrgKind, Organisation
 from ..services import accounts, producers
 from . import bp, serialize
-from .framework import endpoint, public, signed_in
+from ..http.contract import endpoint, public, signed_in
 from .geojson import polygon_from_geojson
 from .schemas import (AuthorizationBody, AuthorizationQuery, PlotBody, PlotPatchBody, ProducerBody, ProducerQuery,
                       TransitionBody)

@@ -10,7 +10,7 @@ from ..errors import MalformedRequest, NotFound, ValidationFailed
 from ..models import OrgKind
 from ..services import registry
 from . import bp, serialize
-from .framework import endpoint, public, signed_in
+from ..http.contract import endpoint, public, signed_in
 from .geojson import area_from_json, area_from_upload
 from .schemas import AreaBody, AsOfQuery, GIAmendBody, GICreateBody, GISearchQuery
 

@@ -16,7 +16,7 @@ from ..db import get_session
 from ..models import OrgKind
 from ..services import statistics as stats
 from . import bp
-from .framework import endpoint, signed_in
+from ..http.contract import endpoint, signed_in
 from .schemas import Adcode, Id, Query, Year
 
 TAG = ["statistics"]
