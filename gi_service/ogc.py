@@ -14,7 +14,8 @@ from sqlalchemy.orm import undefer
 
 from geodata.areas import to_geojson_geometry
 
-from .http.contract import Access, EndpointSpec, SPECS, current_principal, public
+from .http.access import Access, current_principal, public
+from .http.contract import EndpointSpec, SPECS
 from .api.serialize import plain
 from .db import get_session
 from .errors import GIError, MalformedRequest, NotFound

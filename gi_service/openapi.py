@@ -9,7 +9,8 @@ from flask import Blueprint, current_app, has_app_context, jsonify, render_templ
 from pydantic.json_schema import models_json_schema
 
 from . import __version__
-from .http.contract import PUBLIC, SPECS, EndpointSpec, public
+from .http.access import PUBLIC, public
+from .http.contract import EndpointSpec, SPECS
 
 bp = Blueprint("openapi", __name__)
 

@@ -69,7 +69,9 @@ from flask import (Blueprint, Response, current_app, g, jsonify, redirect, rende
 from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict, Field
 
-from .http.contract import Access, EndpointSpec, SPECS, endpoint, parse_model, public, read_json_body
+from .http.access import Access, public
+from .http.contract import endpoint, EndpointSpec, SPECS
+from .http.parsing import parse_model, read_json_body
 from .db import get_session, utcnow
 from .errors import GIError, MalformedRequest, NotFound, ServiceUnavailable, ValidationFailed
 from . import photos

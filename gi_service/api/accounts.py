@@ -8,7 +8,8 @@ from ..errors import Forbidden, NotFound
 from ..models import OrgKind, Organisation, User
 from ..services import accounts
 from . import bp, serialize
-from ..http.contract import endpoint, public, signed_in
+from ..http.access import public, signed_in
+from ..http.contract import endpoint
 from .schemas import LoginBody, OrganisationBody, TokenBody, UserBody
 
 

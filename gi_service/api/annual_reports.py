@@ -11,7 +11,8 @@ from ..db import get_session
 from ..models import GIProduct, OrgKind, Organisation
 from ..services import annual_reports as ar
 from . import bp
-from ..http.contract import endpoint, signed_in
+from ..http.access import signed_in
+from ..http.contract import endpoint
 from .schemas import Adcode, Id, Query, Strict, Year
 
 TAG = ["annual-reports"]

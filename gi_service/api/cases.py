@@ -10,7 +10,8 @@ from ..db import get_session
 from ..models import CaseOutcome, CaseStatus, OrgKind, ViolationKind
 from ..services import cases, credit
 from . import bp
-from ..http.contract import endpoint, signed_in
+from ..http.access import signed_in
+from ..http.contract import endpoint
 from .schemas import Adcode, Id, Offset, Query, Reason, Strict
 
 TAG = ["cases"]

@@ -12,7 +12,8 @@ from ..db import get_session
 from ..models import AlertKind, ClueKind, ClueStatus, OrgKind
 from ..services import clues
 from . import bp
-from ..http.contract import endpoint, signed_in
+from ..http.access import signed_in
+from ..http.contract import endpoint
 from .schemas import Adcode, Offset, Query, Reason, Strict
 
 TAG = ["clues"]

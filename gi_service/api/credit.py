@@ -10,7 +10,8 @@ from ..errors import Forbidden, Unauthenticated
 from ..models import OrgKind
 from ..services import credit
 from . import bp
-from ..http.contract import endpoint, public, signed_in
+from ..http.access import public, signed_in
+from ..http.contract import endpoint
 from .schemas import Adcode, Id, Offset, Query, Reason, Strict
 
 TAG = ["credit"]

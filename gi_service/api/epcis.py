@@ -13,7 +13,8 @@ from pydantic import Field, create_model, field_validator
 from ..db import get_session
 from ..services import epcis
 from . import bp
-from ..http.contract import endpoint, signed_in
+from ..http.access import signed_in
+from ..http.contract import endpoint
 from .schemas import Id, Query
 
 TAG = ["interoperability"]

@@ -16,7 +16,9 @@ from ..models import OrgKind, PremisesKind, ViolationKind
 from ..services import findings
 from ..services.registry import CHINA_TZ, end_of_day
 from . import bp
-from ..http.contract import endpoint, parse_model, signed_in
+from ..http.access import signed_in
+from ..http.contract import endpoint
+from ..http.parsing import parse_model
 from .schemas import Adcode, Id, Offset, Query, Strict
 
 TAG = ["findings"]

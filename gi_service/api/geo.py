@@ -8,7 +8,8 @@ from geodata.admin import get_registry
 from ..errors import NotFound
 from ..services import jurisdiction
 from . import bp
-from ..http.contract import endpoint, public
+from ..http.access import public
+from ..http.contract import endpoint
 from .schemas import PointQuery, PointsBody, Query
 
 

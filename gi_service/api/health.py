@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from .. import __version__
 from . import bp
-from ..http.contract import endpoint, public
+from ..http.access import public
+from ..http.contract import endpoint
 
 HEALTH_SCHEMA = {
     "type": "object",

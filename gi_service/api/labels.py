@@ -22,7 +22,8 @@ from ..services import marks
 from ..streaming import stream_writer
 from ..services.registry import get_gi, require_manage
 from . import bp
-from ..http.contract import endpoint, public, signed_in
+from ..http.access import public, signed_in
+from ..http.contract import endpoint
 from .schemas import LabelQuery, PrintFileQuery
 
 TAG = ["labels"]

@@ -7,7 +7,8 @@ from ..db import get_session
 from ..models import OrgKind
 from ..services import ledger, reports
 from . import bp
-from ..http.contract import endpoint, public, signed_in
+from ..http.access import public, signed_in
+from ..http.contract import endpoint
 from .schemas import CheckpointQuery, ConsistencyQuery, EventsQuery, ReportQuery
 
 TAG = ["ledger"]

@@ -12,7 +12,8 @@ from ..models import BatchStatus, GIProduct, Lot, MarkBatch, MarkRequest, OrgKin
 from ..services import marks
 from ..services.registry import can_manage_gi
 from . import bp
-from ..http.contract import endpoint, signed_in
+from ..http.access import signed_in
+from ..http.contract import endpoint
 from .serialize import plain
 from .schemas import (ActivationBody, AdjustmentBody, ApproveBody, BatchQuery, DecisionBody, IssueBody,
                       MarkRequestBody, PrintedBody, PrintOrderBody, QuotaOpenBody, QuotaQuery, RequestQuery,

@@ -15,7 +15,8 @@ from pydantic import Field
 from ..db import get_session
 from ..services import opendata
 from . import bp
-from ..http.contract import endpoint, public
+from ..http.access import public
+from ..http.contract import endpoint
 from .schemas import Query
 
 TAG = ["open-data"]

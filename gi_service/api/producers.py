@@ -8,7 +8,8 @@ from ..errors import NotFound, ValidationFailed
 from ..models import OrgKind, Organisation
 from ..services import accounts, producers
 from . import bp, serialize
-from ..http.contract import endpoint, public, signed_in
+from ..http.access import public, signed_in
+from ..http.contract import endpoint
 from .geojson import polygon_from_geojson
 from .schemas import (AuthorizationBody, AuthorizationQuery, PlotBody, PlotPatchBody, ProducerBody, ProducerQuery,
                       TransitionBody)

@@ -10,7 +10,8 @@ from ..errors import MalformedRequest, NotFound, ValidationFailed
 from ..models import OrgKind
 from ..services import registry
 from . import bp, serialize
-from ..http.contract import endpoint, public, signed_in
+from ..http.access import public, signed_in
+from ..http.contract import endpoint
 from .geojson import area_from_json, area_from_upload
 from .schemas import AreaBody, AsOfQuery, GIAmendBody, GICreateBody, GISearchQuery
 

@@ -16,7 +16,8 @@ from ..db import get_session
 from ..models import OrgKind
 from ..services import statistics as stats
 from . import bp
-from ..http.contract import endpoint, signed_in
+from ..http.access import signed_in
+from ..http.contract import endpoint
 from .schemas import Adcode, Id, Query, Year
 
 TAG = ["statistics"]

@@ -86,7 +86,7 @@ def _end(*, expired: bool = False) -> None:
 @page("/login", "login", methods=("GET", "POST"), kinds=None, summary="Sign-in page (username and password)",
       note="public; a successful sign-in sets the session cookie")
 def login():
-    from ..http.contract import current_principal
+    from ..http.access import current_principal
 
     target = safe_next(request.values.get("next"))
     if request.method == "GET":

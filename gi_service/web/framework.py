@@ -19,7 +19,8 @@ from urllib.parse import urlencode
 from flask import Response, flash, g, make_response, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from ..http.contract import SPECS, Access, EndpointSpec, current_principal, public, signed_in
+from ..http.access import Access, current_principal, public, signed_in
+from ..http.contract import EndpointSpec, SPECS
 from ..codes import display_serial
 from ..errors import Forbidden, GIError, NotFound, Unauthenticated, ValidationFailed
 from ..models import OrgKind

@@ -37,7 +37,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from ..api import findings as api_findings
-from ..http.contract import parse_model
+from ..http.parsing import parse_model
 from ..db import get_session
 from ..errors import GIError, MalformedRequest, ValidationFailed
 from ..models import GIProduct, GIStatus, PremisesKind, ViolationKind

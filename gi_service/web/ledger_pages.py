@@ -15,7 +15,7 @@ from flask import current_app, request
 from sqlalchemy import select
 
 from ..api import labels as api_labels
-from ..http.contract import parse_model
+from ..http.parsing import parse_model
 from ..api.schemas import LabelQuery, PrintFileQuery
 from ..db import get_session, utcnow
 from ..errors import GIError, NotFound

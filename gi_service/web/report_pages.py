@@ -13,7 +13,7 @@ from flask import request
 from pydantic import BaseModel
 
 from ..api import annual_reports as api_ar
-from ..http.contract import parse_model
+from ..http.parsing import parse_model
 from ..db import get_session
 from ..errors import GIError, NotFound, ValidationFailed
 from ..models import GIProduct, Organisation

@@ -14,7 +14,7 @@ from flask import request
 from sqlalchemy import select
 
 from ..api import statistics as api_stats
-from ..http.contract import parse_model
+from ..http.parsing import parse_model
 from ..db import get_session
 from ..errors import GIError, ValidationFailed
 from ..models import GIProduct

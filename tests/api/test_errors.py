@@ -592,7 +592,7 @@ def test_deeply_nested_json_on_the_public_report_form_is_a_400(client, session, 
 def test_json_that_pydantic_cannot_parse_is_a_400_not_a_422(app, client):
     """Does a view that validates raw JSON text itself (no read_json_body first) answer unparsable JSON
     with 400 malformed_json too?"""
-    from gi_service.http.contract import parse_model
+    from gi_service.http.parsing import parse_model
     from gi_service.api.schemas import TokenBody
     from gi_service.errors import MalformedRequest
 
