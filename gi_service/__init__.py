@@ -130,7 +130,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.register_blueprint(verify_bp)
     init_web(app)
 
-    from . import ratelimit
+    from .http import ratelimit
 
     ratelimit.init_app(app, settings)
 

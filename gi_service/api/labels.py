@@ -19,7 +19,7 @@ from ..errors import Forbidden, GIError, MalformedRequest, NotFound, ValidationF
 from ..models import MarkState, OrgKind
 from ..services import labels as label_service
 from ..services import marks
-from ..streaming import stream_writer
+from ..http.streaming import stream_writer
 from ..services.registry import get_gi, require_manage
 from . import bp
 from ..http.access import public, signed_in
