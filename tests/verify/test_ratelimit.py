@@ -23,7 +23,7 @@ from gi_service.codes import TAG_ALPHABET, format_serial
 from gi_service.config import ConfigError, Settings, finalize
 from gi_service.http import ratelimit
 from gi_service.http.ratelimit import LIMITED_ENDPOINTS
-from gi_service.verify import gtin14
+from gi_service.public.verify import gtin14
 from tests.conftest import CACHE_DIR, ratelimit_storages
 
 RUN = uuid.uuid4().hex[:10]          # one key prefix per test run, never shared with another run
