@@ -118,7 +118,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
 
     from .api import bp as api_bp
     from .public.ogc import bp as ogc_bp
-    from .openapi import bp as openapi_bp
+    from .public.docs import bp as openapi_bp
     from .public.verify import bp as verify_bp
     from .web import bp as web_bp
     from .web import init_app as init_web
