@@ -8,12 +8,12 @@ from flask import Response
 from pydantic import Field
 
 from ..db import get_session
+from ..http.access import signed_in
+from ..http.contract import endpoint
+from ..http.schemas import Adcode, Id, Query, Strict, Year
 from ..models import GIProduct, OrgKind, Organisation
 from ..services import annual_reports as ar
 from . import bp
-from ..http.access import signed_in
-from ..http.contract import endpoint
-from .schemas import Adcode, Id, Query, Strict, Year
 
 TAG = ["annual-reports"]
 PRODUCER = signed_in(OrgKind.producer, note="the producer's own report only")

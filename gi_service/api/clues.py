@@ -9,12 +9,12 @@ from flask import Response, current_app
 from pydantic import Field
 
 from ..db import get_session
+from ..http.access import signed_in
+from ..http.contract import endpoint
+from ..http.schemas import Adcode, Offset, Query, Reason, Strict
 from ..models import AlertKind, ClueKind, ClueStatus, OrgKind
 from ..services import clues
 from . import bp
-from ..http.access import signed_in
-from ..http.contract import endpoint
-from .schemas import Adcode, Offset, Query, Reason, Strict
 
 TAG = ["clues"]
 ACCESS = signed_in(OrgKind.authority, OrgKind.inspection,

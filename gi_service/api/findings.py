@@ -12,14 +12,14 @@ from pydantic import AwareDatetime, Field, field_validator
 
 from ..db import get_session
 from ..errors import GIError, MalformedRequest, ValidationFailed
+from ..http.access import signed_in
+from ..http.contract import endpoint
+from ..http.parsing import parse_model
+from ..http.schemas import Adcode, Id, Offset, Query, Strict
 from ..models import OrgKind, PremisesKind, ViolationKind
 from ..services import findings
 from ..services.registry import CHINA_TZ, end_of_day
 from . import bp
-from ..http.access import signed_in
-from ..http.contract import endpoint
-from ..http.parsing import parse_model
-from .schemas import Adcode, Id, Offset, Query, Strict
 
 TAG = ["findings"]
 FILE_ACCESS = signed_in(OrgKind.inspection, OrgKind.authority,

@@ -16,14 +16,14 @@ from labels.svg import render_svg
 from ..codes import SerialError, parse_serial
 from ..db import get_session
 from ..errors import Forbidden, GIError, MalformedRequest, NotFound, ValidationFailed
+from ..http.access import public, signed_in
+from ..http.contract import endpoint
+from ..http.streaming import stream_writer
 from ..models import MarkState, OrgKind
 from ..services import labels as label_service
 from ..services import marks
-from ..http.streaming import stream_writer
 from ..services.registry import get_gi, require_manage
 from . import bp
-from ..http.access import public, signed_in
-from ..http.contract import endpoint
 from .schemas import LabelQuery, PrintFileQuery
 
 TAG = ["labels"]

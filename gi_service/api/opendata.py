@@ -13,11 +13,11 @@ from flask import Response, request, url_for
 from pydantic import Field
 
 from ..db import get_session
-from ..services import opendata
-from . import bp
 from ..http.access import public
 from ..http.contract import endpoint
-from .schemas import Query
+from ..http.schemas import Query
+from ..services import opendata
+from . import bp
 
 TAG = ["open-data"]
 CACHE = "public, max-age=300"

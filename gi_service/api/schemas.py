@@ -4,33 +4,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
+from ..http.schemas import Absent, Adcode, Id, Offset, Query, Reason, Strict, Year
 from ..models import AuthorizationBasis, AuthorizationStatus, GICategory, GIKind, GIStatus, OrgKind
 
-Adcode = Annotated[str, Field(pattern=r"^[0-9]{6}$", description="6-digit administrative division code")]
-Id = Annotated[int, Field(ge=1, le=2**31 - 1, description="row id")]
-Offset = Annotated[int, Field(ge=0, le=2**31 - 1)]
-Reason = Annotated[str, Field(min_length=2, max_length=1000, description="why the change is made (kept in history)")]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
-
-
-def _no_default(schema: dict[str, Any]) -> None:
-    schema.pop("default", None)
-
-
-def Absent(**kwargs: Any) -> Any:
-    """An optional field that may be left out but is never null: `null` is refused (422) instead of
-    reaching a NOT NULL column or a service that needs a value. Its schema carries no `null` default."""
-    return Field(default=None, json_schema_extra=_no_default, **kwargs)
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class Query(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class LoginBody(Strict):
@@ -240,7 +219,6 @@ class ProducerBody(Strict):
 
 # --- the special-mark ledger ------------------------------------------------------------------
 
-Year = Annotated[int, Field(ge=2000, le=2099)]
 Serial16 = Annotated[str, Field(min_length=16, max_length=24, description="a mark serial, e.g. BBSH26000001234K "
                                                                            "(hyphens and spaces allowed)")]
 

@@ -13,12 +13,12 @@ from flask import Response, request
 from pydantic import Field
 
 from ..db import get_session
+from ..http.access import signed_in
+from ..http.contract import endpoint
+from ..http.schemas import Adcode, Id, Query, Year
 from ..models import OrgKind
 from ..services import statistics as stats
 from . import bp
-from ..http.access import signed_in
-from ..http.contract import endpoint
-from .schemas import Adcode, Id, Query, Year
 
 TAG = ["statistics"]
 ACCESS = signed_in(OrgKind.authority, OrgKind.inspection,

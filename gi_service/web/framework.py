@@ -19,10 +19,10 @@ from urllib.parse import urlencode
 from flask import Response, flash, g, make_response, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from ..http.access import Access, current_principal, public, signed_in
-from ..http.contract import EndpointSpec, SPECS
 from ..codes import display_serial
 from ..errors import Forbidden, GIError, NotFound, Unauthenticated, ValidationFailed
+from ..http.access import Access, current_principal, public, signed_in
+from ..http.contract import EndpointSpec, SPECS
 from ..models import OrgKind
 from ..services.registry import CHINA_TZ
 from . import bp, csrf

@@ -13,7 +13,7 @@ import shapely.geometry
 from sqlalchemy import func, select
 
 from geodata.areas import AreaError
-from gi_service.api.geojson import area_from_json
+from gi_service.http.geojson import area_from_json
 from gi_service.models import AuthorizationEvent, GIProduct, GIVersion, Organisation, OrgKind, OriginArea, Plot
 from gi_service.services import registry
 from gi_service.services.uscc import make_uscc
