@@ -4,12 +4,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal, Optional
 
-from flask import Response
 from pydantic import Field
 
 from ..db import get_session
 from ..http.access import signed_in
 from ..http.contract import endpoint
+from ..http.files import download
 from ..http.schemas import Adcode, Id, Query, Strict, Year
 from ..models import GIProduct, OrgKind, Organisation
 from ..services import annual_reports as ar
@@ -67,15 +67,10 @@ def _serialize(session, report) -> dict:
     return ar.serialize(report, session.get(Organisation, report.producer_id), session.get(GIProduct, report.gi_id))
 
 
-def _file(body: bytes, mimetype: str, filename: str) -> Response:
-    return Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{filename}"',
-                                                      "Cache-Control": "private, no-store"})
-
-
 def _report_response(session, report, fmt: str):
     data = _serialize(session, report)
     if fmt == "pdf":
-        return _file(ar.report_pdf(data), "application/pdf",
+        return download(ar.report_pdf(data), "application/pdf",
                      f"annual-report-{report.year}-producer{report.producer_id}-gi{report.gi_id}.pdf")
     return data
 
@@ -131,9 +126,9 @@ def list_reports(principal, query: ListingQuery):
     year = query.year or _last_year()
     data = ar.listing(session, principal, year, gi_id=query.gi_id, adcode=query.adcode, status=query.status)
     if query.format == "csv":
-        return _file(ar.listing_csv(data), "text/csv", f"annual-reports-{year}.csv")
+        return download(ar.listing_csv(data), "text/csv", f"annual-reports-{year}.csv")
     if query.format == "pdf":
-        return _file(ar.listing_pdf(data), "application/pdf", f"annual-reports-{year}.pdf")
+        return download(ar.listing_pdf(data), "application/pdf", f"annual-reports-{year}.pdf")
     return ar.public_listing(data)
 
 
@@ -147,9 +142,9 @@ def rollup(principal, query: RollupQuery):
     data = ar.rollup(session, principal, year, adcode=query.adcode)
     region = data["region"]["adcode"] if data["region"] else "all"
     if query.format == "csv":
-        return _file(ar.rollup_csv(data), "text/csv", f"annual-rollup-{year}-{region}.csv")
+        return download(ar.rollup_csv(data), "text/csv", f"annual-rollup-{year}-{region}.csv")
     if query.format == "pdf":
-        return _file(ar.rollup_pdf(data), "application/pdf", f"annual-rollup-{year}-{region}.pdf")
+        return download(ar.rollup_pdf(data), "application/pdf", f"annual-rollup-{year}-{region}.pdf")
     return data
 
 

@@ -1,7 +1,6 @@
 """Inspectors' findings: file one (or an offline batch), add photos, read them (see services/findings.py)."""
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import re
@@ -14,6 +13,7 @@ from ..db import get_session
 from ..errors import GIError, MalformedRequest, ValidationFailed
 from ..http.access import signed_in
 from ..http.contract import endpoint
+from ..http.files import stored_photo
 from ..http.parsing import parse_model
 from ..http.schemas import Adcode, Id, Offset, Query, Strict
 from ..models import OrgKind, PremisesKind, ViolationKind
@@ -309,10 +309,4 @@ def list_photos(principal, finding_id: int):
 def get_photo(principal, finding_id: int, photo_id: int):
     data, photo = findings.photo_bytes(get_session(), current_app.extensions["gi_storage"], finding_id, photo_id,
                                        principal)
-    resp = Response(data, mimetype="image/jpeg")
-    resp.headers["Cache-Control"] = "private, no-store"
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    resp.headers["Content-Disposition"] = f'inline; filename="finding-{finding_id}-photo-{photo_id}.jpg"'
-    # RFC 9530: the stored bytes' SHA-256, the value the finding lists (there in hex).
-    resp.headers["Repr-Digest"] = f"sha-256=:{base64.b64encode(bytes.fromhex(photo.sha256)).decode()}:"
-    return resp
+    return stored_photo(data, photo.sha256, filename=f"finding-{finding_id}-photo-{photo_id}.jpg")

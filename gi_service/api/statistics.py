@@ -6,15 +6,14 @@ inside it (``adcode``); a national unit (100000) reads all of China.
 """
 from __future__ import annotations
 
-import hashlib
 from typing import Literal, Optional
 
-from flask import Response, request
 from pydantic import Field
 
 from ..db import get_session
 from ..http.access import signed_in
 from ..http.contract import endpoint
+from ..http.files import download, svg_drawing
 from ..http.schemas import Adcode, Id, Query, Year
 from ..models import OrgKind
 from ..services import statistics as stats
@@ -29,8 +28,6 @@ ERRORS = {
     422: "year_required, period_conflict, period_reversed, period_too_long, year_in_future, unknown_adcode, "
          "gi_not_found",
 }
-# A drawing needs nothing from elsewhere: forbid everything but its own inline styles.
-SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'"
 
 
 class ScopeQuery(Query):
@@ -113,15 +110,6 @@ def _scope(session, principal, query: ScopeQuery) -> stats.Scope:
                                to_year=query.to_year, gi_id=query.gi_id, adcode=query.adcode)
 
 
-def _svg(body: str) -> Response:
-    resp = Response(body, mimetype="image/svg+xml")
-    resp.headers["Cache-Control"] = "private, no-cache"
-    resp.headers["Content-Security-Policy"] = SVG_CSP
-    # The drawing is deterministic: the same figures give the same bytes, so a dashboard can revalidate.
-    resp.set_etag(hashlib.sha256(body.encode()).hexdigest()[:32])
-    return resp.make_conditional(request)
-
-
 @endpoint(bp, "/statistics", access=ACCESS, query=StatisticsQuery, tags=TAG, responses=ERRORS,
           response_schema=STATISTICS_SCHEMA,
           summary="Coverage of the special mark (against 90%), marks printed/issued/activated/voided, checks, alerts, "
@@ -134,9 +122,7 @@ def statistics(principal, query: StatisticsQuery):
         years = str(scope.from_year) if scope.from_year == scope.to_year else f"{scope.from_year}-{scope.to_year}"
         name = f"statistics-{years}-{scope.region.adcode}{f'-gi{scope.gi_id}' if scope.gi_id else ''}" \
                f"{f'-by-{query.group_by}' if query.group_by else ''}.csv"
-        return Response(stats.to_csv(data), mimetype="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="{name}"',
-                                 "Cache-Control": "private, no-store"})
+        return download(stats.to_csv(data), "text/csv", name)
     return data
 
 
@@ -150,7 +136,7 @@ def statistics_chart(principal, name: str, query: ChartQuery):
     session = get_session()
     stats.require_chart(name)   # before the scope: an unknown chart is wrong whatever the period
     scope = _scope(session, principal, query)
-    return _svg(stats.chart(session, scope, name, group_by=query.group_by))
+    return svg_drawing(stats.chart(session, scope, name, group_by=query.group_by))
 
 
 @endpoint(bp, "/statistics/map.svg", access=ACCESS, query=MapQuery, tags=TAG, content_type="image/svg+xml",
@@ -162,4 +148,4 @@ def statistics_map(principal, query: MapQuery):
     session = get_session()
     layers = stats.parse_layers(query.layers)
     scope = _scope(session, principal, query)
-    return _svg(stats.region_map(session, scope, layers))
+    return svg_drawing(stats.region_map(session, scope, layers))

@@ -14,6 +14,7 @@ from pydantic.json_schema import models_json_schema
 from .. import __version__
 from .access import PUBLIC
 from .contract import SPECS, EndpointSpec
+from .files import FORMAT_TYPES
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -104,11 +105,6 @@ def _content(media_type: str, schema: dict[str, Any] | None = None) -> dict[str,
     if schema is None:
         schema = {"type": "object"} if media_type.endswith("json") else {"type": "string"}
     return {media_type: {"schema": schema}}
-
-
-# The media type of each value of a `format` query parameter.
-FORMAT_TYPES = {"json": "application/json", "csv": "text/csv", "pdf": "application/pdf", "png": "image/png",
-                "svg": "image/svg+xml", "png-zip": "application/zip"}
 
 
 def _format_types(spec: EndpointSpec) -> tuple[str, ...]:

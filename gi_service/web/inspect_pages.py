@@ -27,19 +27,18 @@ and goes when the connection returns (the ``online`` event, or the Send button).
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import uuid
 from urllib.parse import urlsplit
 
-from flask import current_app, make_response, request, send_from_directory
-from PIL import Image
+from flask import current_app, request, send_from_directory
 from sqlalchemy import select
 
 from ..api import findings as api_findings
-from ..http.parsing import parse_model
 from ..db import get_session
 from ..errors import GIError, MalformedRequest, ValidationFailed
+from ..http.files import photo_thumbnail
+from ..http.parsing import parse_model
 from ..models import GIProduct, GIStatus, PremisesKind, ViolationKind
 from ..services import findings, scans, verification
 from ..services.marks import gtin14
@@ -53,7 +52,6 @@ SUPERVISORS = (AUTHORITY, INSPECTION)
 MAX_READ = 500            # characters of one code as read (a GS1 link is longer than a code)
 MAX_SCANNED = 50          # codes carried from the scan page to the finding form
 LIST_LIMIT = 50
-THUMB_PX = 320
 
 # Words the pages' scripts show (the script cannot call t()); rendered as a JSON data block.
 SCRIPT_WORDS = (
@@ -308,14 +306,4 @@ def finding_photo(principal, finding_id: int, photo_id: int):
         return api_findings.get_photo.__wrapped__(principal=principal, finding_id=finding_id, photo_id=photo_id)
     data, _photo = findings.photo_bytes(get_session(), current_app.extensions["gi_storage"], finding_id, photo_id,
                                         principal)
-    return _thumbnail(data)
-
-
-def _thumbnail(data: bytes):
-    with Image.open(io.BytesIO(data)) as image:
-        image.thumbnail((THUMB_PX, THUMB_PX))
-        out = io.BytesIO()
-        image.convert("RGB").save(out, "JPEG", quality=80)
-    resp = make_response(out.getvalue())
-    resp.mimetype = "image/jpeg"
-    return resp
+    return photo_thumbnail(data)
