@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal, Optional
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field
 
 from ..http.schemas import Absent, Adcode, Id, Offset, Query, Reason, Strict, Year
 from ..models import AuthorizationBasis, AuthorizationStatus, GICategory, GIKind, GIStatus, OrgKind
@@ -347,27 +347,3 @@ class EventsQuery(Query):
 class CheckpointQuery(Query):
     limit: int = Field(default=50, ge=1, le=500)
     before_id: Optional[Id] = None
-
-
-# --- labels -----------------------------------------------------------------------------------
-
-class LabelQuery(Query):
-    format: Literal["png", "svg"] = "png"
-    preset: Optional[Literal["20x20", "30x30", "40x60"]] = Field(default=None, description="default 30x30")
-    width_mm: Optional[float] = Field(default=None, ge=15, le=300, description="custom size (with height_mm)")
-    height_mm: Optional[float] = Field(default=None, ge=15, le=300)
-    dpi: int = Field(default=300, description="print resolution: 300 or 600", json_schema_extra={"enum": [300, 600]})
-    ec: Literal["M", "Q"] = Field(default="M", description="QR error correction")
-
-    @field_validator("dpi")
-    @classmethod
-    def _dpi(cls, value: int) -> int:
-        if value not in (300, 600):
-            raise ValueError("dpi must be 300 or 600")
-        return value
-
-
-class PrintFileQuery(LabelQuery):
-    format: Literal["pdf", "csv", "png-zip"] = "pdf"
-    paper: Literal["A4", "A3"] = "A4"
-    bleed_mm: float = Field(default=2.0, ge=0, le=5)
