@@ -18,9 +18,9 @@ consumer counters (how often the public checked the code), read without counting
 
 **Filing.** The finding form posts to the same service as ``POST /api/v1/findings``: without script as a
 multipart form (photos as files); with script every finding is first kept on the device (IndexedDB, the
-photos as Blobs) under its ``client_id`` and then sent through ``/app/findings/batch`` — the API's batch
-view, so re-sending never files twice — and each photo through ``/app/findings/{id}/photos`` with its
-``client_photo_id``. Without a connection the finding waits on the device, listed as "waiting to send",
+photos as Blobs) under its ``client_id`` and then sent through ``/app/findings/batch`` — answered like the
+API's batch (``http.answers.findings``), so re-sending never files twice — and each photo through
+``/app/findings/{id}/photos`` with its ``client_photo_id``. Without a connection the finding waits on the device, listed as "waiting to send",
 and goes when the connection returns (the ``online`` event, or the Send button). A service worker
 (``/app/sw.js``) keeps the scan and finding pages and the static files so they open offline.
 """
@@ -34,9 +34,10 @@ from urllib.parse import urlsplit
 from flask import current_app, request, send_from_directory
 from sqlalchemy import select
 
-from ..api import findings as api_findings
 from ..db import get_session
 from ..errors import GIError, MalformedRequest, ValidationFailed
+from ..http.answers import findings as answers
+from ..http.answers.findings import FindingBatchBody
 from ..http.files import photo_thumbnail
 from ..http.parsing import parse_model
 from ..models import GIProduct, GIStatus, PremisesKind, ViolationKind
@@ -252,8 +253,8 @@ def finding_new(principal):
 def finding_batch(principal):
     if request.mimetype != "application/json":
         raise MalformedRequest("send the findings as JSON", code="unsupported_media_type", status=415)
-    body = parse_model(api_findings.FindingBatchBody, None, "request body", json_text=request.get_data(cache=True))
-    result = api_findings.file_batch.__wrapped__(principal=principal, body=body)
+    body = parse_model(FindingBatchBody, None, "request body", json_text=request.get_data(cache=True))
+    result = answers.file_batch(principal, body)
     commit()
     return result
 
@@ -263,7 +264,7 @@ def finding_batch(principal):
       summary="Add a photo to a finding (multipart `photo`, `client_photo_id`, `filename`), as the API",
       note="with the X-CSRF-Token header; the organisation that filed the finding")
 def finding_photo_add(principal, finding_id: int):
-    return api_findings.add_photo.__wrapped__(principal=principal, finding_id=finding_id)
+    return answers.add_photo(principal, finding_id)
 
 
 # --- reading findings -------------------------------------------------------------------------------
@@ -303,7 +304,7 @@ def finding_detail(principal, finding_id: int):
       summary="A finding's photo (as the API: re-encoded JPEG without EXIF); ?thumb=1 for a small copy")
 def finding_photo(principal, finding_id: int, photo_id: int):
     if request.args.get("thumb") != "1":
-        return api_findings.get_photo.__wrapped__(principal=principal, finding_id=finding_id, photo_id=photo_id)
+        return answers.photo(principal, finding_id, photo_id)
     data, _photo = findings.photo_bytes(get_session(), current_app.extensions["gi_storage"], finding_id, photo_id,
                                         principal)
     return photo_thumbnail(data)
