@@ -117,9 +117,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     errors.register_error_handlers(app)
 
     from .api import bp as api_bp
-    from .ogc import bp as ogc_bp
-    from .openapi import bp as openapi_bp
-    from .verify import bp as verify_bp
+    from .public.ogc import bp as ogc_bp
+    from .public.docs import bp as openapi_bp
+    from .public.verify import bp as verify_bp
     from .web import bp as web_bp
     from .web import init_app as init_web
 
@@ -130,7 +130,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.register_blueprint(verify_bp)
     init_web(app)
 
-    from . import ratelimit
+    from .http import ratelimit
 
     ratelimit.init_app(app, settings)
 

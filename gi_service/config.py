@@ -67,8 +67,8 @@ class Settings:
     # Off behind pgbouncer (transaction pooling, before 1.21): psycopg then prepares no statement.
     database_prepared_statements: bool = True
     check_buffer: int = 1000
-    # Rate limits per client ("60/minute;1000/hour": amounts per window, gi_service/ratelimit.py) on the consumer pages
-    # and on fake reports; storage "memory://" (one process) or "redis://host:6379/0" (production).
+    # Rate limits per client ("60/minute;1000/hour": amounts per window, gi_service/http/ratelimit.py) on the
+    # consumer pages and on fake reports; storage "memory://" (one process) or "redis://host:6379/0" (production).
     ratelimit_enabled: bool = True
     ratelimit_storage_url: str = "memory://"
     ratelimit_verify: str = "60/minute;1000/hour"

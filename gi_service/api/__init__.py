@@ -1,4 +1,4 @@
-"""The JSON API under /api/v1 (see framework.py for how endpoints are declared)."""
+"""The JSON API under /api/v1 (see http/contract.py for how endpoints are declared)."""
 from flask import Blueprint
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")

@@ -5,10 +5,11 @@ from sqlalchemy import select
 
 from ..db import get_session
 from ..errors import Forbidden, NotFound
+from ..http.access import public, signed_in
+from ..http.contract import endpoint
 from ..models import OrgKind, Organisation, User
 from ..services import accounts
 from . import bp, serialize
-from .framework import endpoint, public, signed_in
 from .schemas import LoginBody, OrganisationBody, TokenBody, UserBody
 
 

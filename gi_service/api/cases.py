@@ -7,11 +7,12 @@ from flask import current_app
 from pydantic import ConfigDict, Field
 
 from ..db import get_session
+from ..http.access import signed_in
+from ..http.contract import endpoint
+from ..http.schemas import Adcode, Id, Offset, Query, Reason, Strict
 from ..models import CaseOutcome, CaseStatus, OrgKind, ViolationKind
 from ..services import cases, credit
 from . import bp
-from .framework import endpoint, signed_in
-from .schemas import Adcode, Id, Offset, Query, Reason, Strict
 
 TAG = ["cases"]
 ACCESS = signed_in(OrgKind.authority, OrgKind.inspection,

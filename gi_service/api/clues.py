@@ -1,19 +1,20 @@
 """The inspectors' queue: copied-label alerts and consumers' reports of suspected fakes."""
 from __future__ import annotations
 
-import base64
 import datetime as dt
 from typing import Literal, Optional
 
-from flask import Response, current_app
+from flask import current_app
 from pydantic import Field
 
 from ..db import get_session
+from ..http.access import signed_in
+from ..http.contract import endpoint
+from ..http.files import stored_photo
+from ..http.schemas import Adcode, Offset, Query, Reason, Strict
 from ..models import AlertKind, ClueKind, ClueStatus, OrgKind
 from ..services import clues
 from . import bp
-from .framework import endpoint, signed_in
-from .schemas import Adcode, Offset, Query, Reason, Strict
 
 TAG = ["clues"]
 ACCESS = signed_in(OrgKind.authority, OrgKind.inspection,
@@ -74,9 +75,4 @@ def set_clue_status(principal, clue_id: int, body: ClueStatusBody):
           summary="The photo of a consumer report (re-encoded JPEG, no EXIF; its SHA-256 is in the clue)")
 def get_clue_photo(principal, clue_id: int):
     data, report = clues.report_photo(get_session(), current_app.extensions["gi_storage"], clue_id, principal)
-    resp = Response(data, mimetype="image/jpeg")
-    resp.headers["Cache-Control"] = "private, no-store"
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    # RFC 9530: the stored bytes' SHA-256, the same value the clue lists (there in hex).
-    resp.headers["Repr-Digest"] = f"sha-256=:{base64.b64encode(bytes.fromhex(report.photo_sha256)).decode()}:"
-    return resp
+    return stored_photo(data, report.photo_sha256)

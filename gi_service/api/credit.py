@@ -7,11 +7,12 @@ from pydantic import Field
 
 from ..db import get_session
 from ..errors import Forbidden, Unauthenticated
+from ..http.access import public, signed_in
+from ..http.contract import endpoint
+from ..http.schemas import Adcode, Id, Offset, Query, Reason, Strict
 from ..models import OrgKind
 from ..services import credit
 from . import bp
-from .framework import endpoint, public, signed_in
-from .schemas import Adcode, Id, Offset, Query, Reason, Strict
 
 TAG = ["credit"]
 

@@ -11,10 +11,11 @@ from flask import Response, current_app, request
 from pydantic import Field, create_model, field_validator
 
 from ..db import get_session
+from ..http.access import signed_in
+from ..http.contract import endpoint
+from ..http.schemas import Id, Query
 from ..services import epcis
 from . import bp
-from .framework import endpoint, signed_in
-from .schemas import Id, Query
 
 TAG = ["interoperability"]
 CST = dt.timezone(dt.timedelta(hours=8))

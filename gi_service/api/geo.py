@@ -6,10 +6,12 @@ from pydantic import Field
 from geodata.admin import get_registry
 
 from ..errors import NotFound
+from ..http.access import public
+from ..http.contract import endpoint
+from ..http.schemas import Query
 from ..services import jurisdiction
 from . import bp
-from .framework import endpoint, public
-from .schemas import PointQuery, PointsBody, Query
+from .schemas import PointQuery, PointsBody
 
 
 def _unit(u) -> dict:

@@ -7,8 +7,9 @@ it says "this worker answers HTTP", not "the database is up".
 from __future__ import annotations
 
 from .. import __version__
+from ..http.access import public
+from ..http.contract import endpoint
 from . import bp
-from .framework import endpoint, public
 
 HEALTH_SCHEMA = {
     "type": "object",

@@ -4,10 +4,11 @@ from __future__ import annotations
 from flask import Response, current_app
 
 from ..db import get_session
+from ..http.access import public, signed_in
+from ..http.contract import endpoint
 from ..models import OrgKind
 from ..services import ledger, reports
 from . import bp
-from .framework import endpoint, public, signed_in
 from .schemas import CheckpointQuery, ConsistencyQuery, EventsQuery, ReportQuery
 
 TAG = ["ledger"]

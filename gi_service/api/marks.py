@@ -8,11 +8,12 @@ from flask import current_app
 from ..codes import display_serial, parse_serial, SerialError
 from ..db import get_session
 from ..errors import NotFound, ValidationFailed
+from ..http.access import signed_in
+from ..http.contract import endpoint
 from ..models import BatchStatus, GIProduct, Lot, MarkBatch, MarkRequest, OrgKind, QuotaAccount, RequestStatus
 from ..services import marks
 from ..services.registry import can_manage_gi
 from . import bp
-from .framework import endpoint, signed_in
 from .serialize import plain
 from .schemas import (ActivationBody, AdjustmentBody, ApproveBody, BatchQuery, DecisionBody, IssueBody,
                       MarkRequestBody, PrintedBody, PrintOrderBody, QuotaOpenBody, QuotaQuery, RequestQuery,

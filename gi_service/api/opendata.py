@@ -13,10 +13,11 @@ from flask import Response, request, url_for
 from pydantic import Field
 
 from ..db import get_session
+from ..http.access import public
+from ..http.contract import endpoint
+from ..http.schemas import Query
 from ..services import opendata
 from . import bp
-from .framework import endpoint, public
-from .schemas import Query
 
 TAG = ["open-data"]
 CACHE = "public, max-age=300"

@@ -5,11 +5,12 @@ from sqlalchemy import func, select
 
 from ..db import get_session
 from ..errors import NotFound, ValidationFailed
+from ..http.access import public, signed_in
+from ..http.contract import endpoint
+from ..http.geojson import polygon_from_geojson
 from ..models import OrgKind, Organisation
 from ..services import accounts, producers
 from . import bp, serialize
-from .framework import endpoint, public, signed_in
-from .geojson import polygon_from_geojson
 from .schemas import (AuthorizationBody, AuthorizationQuery, PlotBody, PlotPatchBody, ProducerBody, ProducerQuery,
                       TransitionBody)
 

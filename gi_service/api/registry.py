@@ -7,11 +7,12 @@ from geodata.areas import to_geojson_geometry
 
 from ..db import get_session
 from ..errors import MalformedRequest, NotFound, ValidationFailed
+from ..http.access import public, signed_in
+from ..http.contract import endpoint
+from ..http.geojson import area_from_json, area_from_upload
 from ..models import OrgKind
 from ..services import registry
 from . import bp, serialize
-from .framework import endpoint, public, signed_in
-from .geojson import area_from_json, area_from_upload
 from .schemas import AreaBody, AsOfQuery, GIAmendBody, GICreateBody, GISearchQuery
 
 GI_ERRORS = {404: "no such GI"}

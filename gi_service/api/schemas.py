@@ -4,33 +4,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field
 
+from ..http.schemas import Absent, Adcode, Id, Offset, Query, Reason, Strict, Year
 from ..models import AuthorizationBasis, AuthorizationStatus, GICategory, GIKind, GIStatus, OrgKind
 
-Adcode = Annotated[str, Field(pattern=r"^[0-9]{6}$", description="6-digit administrative division code")]
-Id = Annotated[int, Field(ge=1, le=2**31 - 1, description="row id")]
-Offset = Annotated[int, Field(ge=0, le=2**31 - 1)]
-Reason = Annotated[str, Field(min_length=2, max_length=1000, description="why the change is made (kept in history)")]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
-
-
-def _no_default(schema: dict[str, Any]) -> None:
-    schema.pop("default", None)
-
-
-def Absent(**kwargs: Any) -> Any:
-    """An optional field that may be left out but is never null: `null` is refused (422) instead of
-    reaching a NOT NULL column or a service that needs a value. Its schema carries no `null` default."""
-    return Field(default=None, json_schema_extra=_no_default, **kwargs)
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class Query(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class LoginBody(Strict):
@@ -240,7 +219,6 @@ class ProducerBody(Strict):
 
 # --- the special-mark ledger ------------------------------------------------------------------
 
-Year = Annotated[int, Field(ge=2000, le=2099)]
 Serial16 = Annotated[str, Field(min_length=16, max_length=24, description="a mark serial, e.g. BBSH26000001234K "
                                                                            "(hyphens and spaces allowed)")]
 
@@ -369,27 +347,3 @@ class EventsQuery(Query):
 class CheckpointQuery(Query):
     limit: int = Field(default=50, ge=1, le=500)
     before_id: Optional[Id] = None
-
-
-# --- labels -----------------------------------------------------------------------------------
-
-class LabelQuery(Query):
-    format: Literal["png", "svg"] = "png"
-    preset: Optional[Literal["20x20", "30x30", "40x60"]] = Field(default=None, description="default 30x30")
-    width_mm: Optional[float] = Field(default=None, ge=15, le=300, description="custom size (with height_mm)")
-    height_mm: Optional[float] = Field(default=None, ge=15, le=300)
-    dpi: int = Field(default=300, description="print resolution: 300 or 600", json_schema_extra={"enum": [300, 600]})
-    ec: Literal["M", "Q"] = Field(default="M", description="QR error correction")
-
-    @field_validator("dpi")
-    @classmethod
-    def _dpi(cls, value: int) -> int:
-        if value not in (300, 600):
-            raise ValueError("dpi must be 300 or 600")
-        return value
-
-
-class PrintFileQuery(LabelQuery):
-    format: Literal["pdf", "csv", "png-zip"] = "pdf"
-    paper: Literal["A4", "A3"] = "A4"
-    bleed_mm: float = Field(default=2.0, ge=0, le=5)

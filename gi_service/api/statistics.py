@@ -6,18 +6,13 @@ inside it (``adcode``); a national unit (100000) reads all of China.
 """
 from __future__ import annotations
 
-import hashlib
-from typing import Literal, Optional
-
-from flask import Response, request
-from pydantic import Field
-
-from ..db import get_session
+from ..http.access import signed_in
+from ..http.answers import statistics as answers
+from ..http.answers.statistics import ChartQuery, MapQuery, StatisticsQuery
+from ..http.contract import endpoint
 from ..models import OrgKind
 from ..services import statistics as stats
 from . import bp
-from .framework import endpoint, signed_in
-from .schemas import Adcode, Id, Query, Year
 
 TAG = ["statistics"]
 ACCESS = signed_in(OrgKind.authority, OrgKind.inspection,
@@ -28,37 +23,6 @@ ERRORS = {
     422: "year_required, period_conflict, period_reversed, period_too_long, year_in_future, unknown_adcode, "
          "gi_not_found",
 }
-# A drawing needs nothing from elsewhere: forbid everything but its own inline styles.
-SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'"
-
-
-class ScopeQuery(Query):
-    year: Optional[Year] = Field(default=None, description="the calendar year (China Standard Time); give it, or "
-                                                           "from_year and to_year for a series")
-    from_year: Optional[Year] = Field(default=None, description="first year of a series (with to_year)")
-    to_year: Optional[Year] = Field(default=None, description=f"last year of a series (at most {stats.MAX_YEARS} "
-                                                              "years)")
-    gi_id: Optional[Id] = Field(default=None, description="one GI only")
-    adcode: Optional[Adcode] = Field(default=None, description="a province, city or county inside your "
-                                                               "jurisdiction (default: your jurisdiction)")
-
-
-class StatisticsQuery(ScopeQuery):
-    group_by: Optional[Literal["gi", "region", "year"]] = Field(
-        default=None, description="breakdown: per GI, per region one level down (a province's cities, a city's "
-                                  "counties), or per year of the series")
-    format: Literal["json", "csv"] = Field(default="json", description="csv: UTF-8 with BOM, one row per group "
-                                                                       "and a total row")
-
-
-class ChartQuery(ScopeQuery):
-    group_by: Optional[Literal["gi", "region", "year"]] = Field(
-        default=None, description="coverage chart only: bars per GI (default), region or year")
-
-
-class MapQuery(ScopeQuery):
-    layers: Optional[str] = Field(default=None, max_length=40,
-                                  description="comma-separated: findings, alerts (default both)")
 
 
 _COUNTS = {"type": "object", "additionalProperties": {"type": "integer"}}
@@ -107,36 +71,12 @@ STATISTICS_SCHEMA = {
 }
 
 
-def _scope(session, principal, query: ScopeQuery) -> stats.Scope:
-    return stats.resolve_scope(session, principal, year=query.year, from_year=query.from_year,
-                               to_year=query.to_year, gi_id=query.gi_id, adcode=query.adcode)
-
-
-def _svg(body: str) -> Response:
-    resp = Response(body, mimetype="image/svg+xml")
-    resp.headers["Cache-Control"] = "private, no-cache"
-    resp.headers["Content-Security-Policy"] = SVG_CSP
-    # The drawing is deterministic: the same figures give the same bytes, so a dashboard can revalidate.
-    resp.set_etag(hashlib.sha256(body.encode()).hexdigest()[:32])
-    return resp.make_conditional(request)
-
-
 @endpoint(bp, "/statistics", access=ACCESS, query=StatisticsQuery, tags=TAG, responses=ERRORS,
           response_schema=STATISTICS_SCHEMA,
           summary="Coverage of the special mark (against 90%), marks printed/issued/activated/voided, checks, alerts, "
                   "findings, cases and declared output, per GI, region (adcode tree) and year; JSON or ?format=csv")
 def statistics(principal, query: StatisticsQuery):
-    session = get_session()
-    scope = _scope(session, principal, query)
-    data = stats.compute(session, scope, query.group_by).to_dict()
-    if query.format == "csv":
-        years = str(scope.from_year) if scope.from_year == scope.to_year else f"{scope.from_year}-{scope.to_year}"
-        name = f"statistics-{years}-{scope.region.adcode}{f'-gi{scope.gi_id}' if scope.gi_id else ''}" \
-               f"{f'-by-{query.group_by}' if query.group_by else ''}.csv"
-        return Response(stats.to_csv(data), mimetype="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="{name}"',
-                                 "Cache-Control": "private, no-store"})
-    return data
+    return answers.figures(principal, query)
 
 
 @endpoint(bp, "/statistics/charts/<name>.svg", access=ACCESS, query=ChartQuery, tags=TAG,
@@ -146,10 +86,7 @@ def statistics(principal, query: StatisticsQuery):
           summary="A chart as an accessible, self-contained SVG: "
                   + "; ".join(f"{k} — {v}" for k, v in stats.CHARTS.items()))
 def statistics_chart(principal, name: str, query: ChartQuery):
-    session = get_session()
-    stats.require_chart(name)   # before the scope: an unknown chart is wrong whatever the period
-    scope = _scope(session, principal, query)
-    return _svg(stats.chart(session, scope, name, group_by=query.group_by))
+    return answers.chart(principal, name, query)
 
 
 @endpoint(bp, "/statistics/map.svg", access=ACCESS, query=MapQuery, tags=TAG, content_type="image/svg+xml",
@@ -158,7 +95,4 @@ def statistics_chart(principal, name: str, query: ChartQuery):
                   "data, no map tiles) with findings at their points and copied-label alerts at their check's "
                   "rounded location or county centre; more than 300 points of a layer are shown per county")
 def statistics_map(principal, query: MapQuery):
-    session = get_session()
-    layers = stats.parse_layers(query.layers)
-    scope = _scope(session, principal, query)
-    return _svg(stats.region_map(session, scope, layers))
+    return answers.region_map(principal, query)

@@ -1,6 +1,6 @@
 """Server-rendered pages for people (templates/ and static/).
 
-The consumer page (/v/…) lives in ``verify.py``; the signed-in pages for authorities, producers,
+The consumer page (/v/…) lives in ``public/verify.py``; the signed-in pages for authorities, producers,
 printers and inspectors live here, under /app, with /login and /logout. ``init_app`` lets
 ``current_principal()`` see the web session (web pages only; the API keeps bearer tokens).
 """

@@ -102,7 +102,7 @@ def _refused(status: int, code: str, key: str, *, target: str | None, username: 
                       "so alike; X-Error-Code: invalid_credentials)",
                  422: "username or password left out (the form again)"})
 def login():
-    from ..api.framework import current_principal
+    from ..http.access import current_principal
 
     target = safe_next(request.values.get("next"))
     if request.method == "GET":

@@ -14,9 +14,9 @@ from typing import Any
 
 from flask import current_app, request
 
-from ..api import clues as api_clues
 from ..db import get_session
 from ..errors import GIError, NotFound, ValidationFailed
+from ..http.files import photo_thumbnail, stored_photo
 from ..models import (AlertKind, CaseOutcome, CaseStatus, ClueKind, ClueStatus, GIProduct, OrgKind, Organisation,
                       ViolationKind)
 from ..services import cases, clues, credit, findings, producers, scans
@@ -26,7 +26,6 @@ from .framework import (ANY_KIND, AUTHORITY, INSPECTION, MAX_ID, F, Field, Form,
                         rollback)
 from .i18n import t
 from .names import gi_names, org_names, user_names
-from .inspect_pages import _thumbnail
 
 SUPERVISORS = (AUTHORITY, INSPECTION)
 LIST_LIMIT = 50
@@ -123,10 +122,10 @@ def clue_status(principal, clue_id: int):
 @page("/app/clues/<id:clue_id>/photo.jpg", "clue_photo", kinds=SUPERVISORS, content_type="image/jpeg",
       summary="The photo of a consumer's report (as the API); ?thumb=1 for a small copy")
 def clue_photo(principal, clue_id: int):
-    if request.args.get("thumb") != "1":
-        return api_clues.get_clue_photo.__wrapped__(principal=principal, clue_id=clue_id)
-    data, _report = clues.report_photo(get_session(), current_app.extensions["gi_storage"], clue_id, principal)
-    return _thumbnail(data)
+    data, report = clues.report_photo(get_session(), current_app.extensions["gi_storage"], clue_id, principal)
+    if request.args.get("thumb") == "1":
+        return photo_thumbnail(data)
+    return stored_photo(data, report.photo_sha256)
 
 
 # --- opening a case -----------------------------------------------------------------------------------------

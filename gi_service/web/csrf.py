@@ -6,7 +6,7 @@ compared in constant time; a request whose ``Origin`` names another site is refu
 refusal is a 400 page that says what to do (``X-Error-Code: csrf_failed``).
 
 The one exception is a write whose caller is named by a usable bearer token (``Authorization:
-Bearer …``, see ``api.framework.bearer_principal``): a browser never attaches such a header by
+Bearer …``, see ``http.access.bearer_principal``): a browser never attaches such a header by
 itself, so a cross-site page cannot make a victim's browser send one, and the request is not
 exposed to CSRF — the rule Django REST framework applies (CSRF only for session authentication).
 Such a write needs no token and no Origin check. An Authorization header the pages cannot use (an
@@ -23,7 +23,7 @@ import secrets
 
 from flask import request, session
 
-from ..api.framework import bearer_principal
+from ..http.access import bearer_principal
 from ..errors import GIError
 
 FIELD = "csrf_token"

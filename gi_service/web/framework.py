@@ -27,9 +27,10 @@ from urllib.parse import urlencode
 from flask import Response, current_app, flash, g, make_response, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from ..api.framework import SPECS, Access, EndpointSpec, current_principal, public, signed_in
 from ..codes import display_serial
 from ..errors import HTTP_CODES, Forbidden, GIError, NotFound, Unauthenticated, ValidationFailed
+from ..http.access import Access, current_principal, public, signed_in
+from ..http.contract import EndpointSpec, SPECS
 from ..models import OrgKind
 from ..services.registry import CHINA_TZ
 from . import bp, csrf

@@ -18,28 +18,28 @@ consumer counters (how often the public checked the code), read without counting
 
 **Filing.** The finding form posts to the same service as ``POST /api/v1/findings``: without script as a
 multipart form (photos as files); with script every finding is first kept on the device (IndexedDB, the
-photos as Blobs) under its ``client_id`` and then sent through ``/app/findings/batch`` — the API's batch
-view, so re-sending never files twice — and each photo through ``/app/findings/{id}/photos`` with its
-``client_photo_id``. Without a connection the finding waits on the device, listed as "waiting to send",
+photos as Blobs) under its ``client_id`` and then sent through ``/app/findings/batch`` — answered like the
+API's batch (``http.answers.findings``), so re-sending never files twice — and each photo through
+``/app/findings/{id}/photos`` with its ``client_photo_id``. Without a connection the finding waits on the device, listed as "waiting to send",
 and goes when the connection returns (the ``online`` event, or the Send button). A service worker
 (``/app/sw.js``) keeps the scan and finding pages and the static files so they open offline.
 """
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import uuid
 from urllib.parse import urlsplit
 
-from flask import current_app, make_response, request, send_from_directory
-from PIL import Image
+from flask import current_app, request, send_from_directory
 from sqlalchemy import select
 
-from ..api import findings as api_findings
-from ..api.framework import json_body_text, parse_model, read_json_body
 from ..db import get_session
 from ..errors import GIError, ValidationFailed
+from ..http.answers import findings as answers
+from ..http.answers.findings import FindingBatchBody
+from ..http.files import photo_thumbnail
+from ..http.parsing import json_body_text, parse_model, read_json_body
 from ..models import GIProduct, GIStatus, PremisesKind, ViolationKind
 from ..services import findings, scans, verification
 from ..services.marks import gtin14
@@ -54,7 +54,6 @@ SUPERVISORS = (AUTHORITY, INSPECTION)
 MAX_READ = 500            # characters of one code as read (a GS1 link is longer than a code)
 MAX_SCANNED = 50          # codes carried from the scan page to the finding form
 LIST_LIMIT = 50
-THUMB_PX = 320
 
 # Words the pages' scripts show (the script cannot call t()); rendered as a JSON data block.
 SCRIPT_WORDS = (
@@ -279,28 +278,28 @@ def finding_new(principal):
 
 
 @page("/app/findings/batch", "finding_batch", kinds=SUPERVISORS, methods=("POST",),
-      content_type="application/json", body_content_type="application/json", body=api_findings.FindingBatchBody,
+      content_type="application/json", body_content_type="application/json", body=FindingBatchBody,
       summary="Send findings kept on the device (the API's batch: each filed on its own, idempotent per client_id)",
       note="with the X-CSRF-Token header; at points inside the caller's jurisdiction",
       responses={200: "one result per item, in order: created (201), replayed (200) or error (its 4xx status and "
                       "error), like a 207 Multi-Status"})
 def finding_batch(principal):
     read_json_body()  # 415 unless JSON; 400 for malformed or too deeply nested JSON (as the API)
-    body = parse_model(api_findings.FindingBatchBody, None, "request body", json_text=json_body_text())
-    result = api_findings.file_batch.__wrapped__(principal=principal, body=body)
+    body = parse_model(FindingBatchBody, None, "request body", json_text=json_body_text())
+    result = answers.file_batch(principal, body)
     commit()
     return result
 
 
 @page("/app/findings/<id:finding_id>/photos", "finding_photo_add", kinds=SUPERVISORS, methods=("POST",),
       content_type="application/json", body_content_type="multipart/form-data", status=201,
-      form={name: Field(schema, name in api_findings.PHOTO_FORM_SCHEMA["required"])
-            for name, schema in api_findings.PHOTO_FORM_SCHEMA["properties"].items()}, form_closed=True,
-      responses=api_findings.PHOTO_RESPONSES,
+      form={name: Field(schema, name in answers.PHOTO_FORM_SCHEMA["required"])
+            for name, schema in answers.PHOTO_FORM_SCHEMA["properties"].items()}, form_closed=True,
+      responses=answers.PHOTO_RESPONSES,
       summary="Add a photo to a finding (multipart `photo`, `client_photo_id`, `filename`), as the API",
       note="with the X-CSRF-Token header; the organisation that filed the finding")
 def finding_photo_add(principal, finding_id: int):
-    return api_findings.add_photo.__wrapped__(principal=principal, finding_id=finding_id)
+    return answers.add_photo(principal, finding_id)
 
 
 # --- reading findings -------------------------------------------------------------------------------
@@ -340,17 +339,7 @@ def finding_detail(principal, finding_id: int):
       summary="A finding's photo (as the API: re-encoded JPEG without EXIF); ?thumb=1 for a small copy")
 def finding_photo(principal, finding_id: int, photo_id: int):
     if request.args.get("thumb") != "1":
-        return api_findings.get_photo.__wrapped__(principal=principal, finding_id=finding_id, photo_id=photo_id)
+        return answers.photo(principal, finding_id, photo_id)
     data, _photo = findings.photo_bytes(get_session(), current_app.extensions["gi_storage"], finding_id, photo_id,
                                         principal)
-    return _thumbnail(data)
-
-
-def _thumbnail(data: bytes):
-    with Image.open(io.BytesIO(data)) as image:
-        image.thumbnail((THUMB_PX, THUMB_PX))
-        out = io.BytesIO()
-        image.convert("RGB").save(out, "JPEG", quality=80)
-    resp = make_response(out.getvalue())
-    resp.mimetype = "image/jpeg"
-    return resp
+    return photo_thumbnail(data)

@@ -2,8 +2,8 @@
 steps (printed, spoiled, issued, print files), and the producer's marks (activation, voiding,
 labels, lots).
 
-Label images and print files are answered by the API's own view functions (called with the web
-session's principal), so who may fetch them and what the ledger records stay exactly the API's.
+Label images and print files are answered by ``http.answers.labels`` (with the web session's principal),
+as the API answers them, so who may fetch them and what the ledger records stay exactly the API's.
 A print-file download records a ledger event, so on the web it is a POST with the CSRF token:
 a cross-site link cannot make a printer "download" an order.
 """
@@ -14,11 +14,11 @@ import datetime as dt
 from flask import current_app, request
 from sqlalchemy import select
 
-from ..api import labels as api_labels
-from ..api.framework import parse_model
-from ..api.schemas import LabelQuery, PrintFileQuery
 from ..db import get_session, utcnow
 from ..errors import GIError, NotFound
+from ..http.answers import labels as answers
+from ..http.answers.labels import LabelQuery, PrintFileQuery
+from ..http.parsing import parse_model
 from ..models import (Authorization, AuthorizationStatus, BatchStatus, Lot, MarkBatch, MarkRange,
                       MarkState, OrgKind, Organisation, QuotaAccount, RequestStatus)
 from ..services import marks, producers
@@ -372,7 +372,7 @@ def batch_print_file(principal, batch_id: int):
     fields = {k: request.form[k] for k in ("format", "paper", "preset") if request.form.get(k)}
     try:
         query = parse_model(PrintFileQuery, fields, "form")
-        return api_labels.print_file.__wrapped__(principal=principal, batch_id=batch_id, query=query)
+        return answers.print_file(principal, batch_id, query)
     except GIError as exc:
         error, status = _fail(exc)
         return _batch_page(principal, batch_id, error=error, error_at="print-file", form=request.form, status=status)
@@ -392,7 +392,7 @@ def batch_print_file(principal, batch_id: int):
 def label(principal, serial: str, fmt: str):
     fields = {"format": fmt, **{k: request.args[k] for k in ("preset", "dpi") if request.args.get(k)}}
     query = parse_model(LabelQuery, fields, "label options")
-    resp = api_labels.mark_label.__wrapped__(principal=principal, serial=serial, query=query)
+    resp = answers.mark_label(principal, serial, query)
     resp.headers["Content-Disposition"] = f'inline; filename="{serial}.{query.format}"'
     return resp
 

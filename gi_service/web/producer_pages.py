@@ -8,9 +8,9 @@ from collections import defaultdict
 from flask import request
 from sqlalchemy import select
 
-from ..api.geojson import polygon_from_geojson
 from ..db import get_session, utcnow
 from ..errors import GIError, InvalidGeometry
+from ..http.geojson import polygon_from_geojson
 from ..models import Authorization, AuthorizationStatus, GIProduct, OrgKind, Organisation, Plot, User
 from ..services import clues, marks, producers
 from ..services.registry import can_manage_gi

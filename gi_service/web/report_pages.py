@@ -3,19 +3,21 @@ ledger), declares the output quantity and value, submits (the report is locked) 
 authorities list who had to report and who has not, roll the submitted reports up per GI for the provincial
 filing, and download both as CSV or PDF.
 
-The pages call ``services.annual_reports`` like the API does; the declared figures are read with the API's own
-body model (``DeclareBody``: ≥ 0, at most 3 and 2 decimals), and the downloads are the API's view functions
-called with the signed-in user, so the files are the API's byte for byte.
+The pages call ``services.annual_reports`` like the API does; the declared figures are read with the API's
+body model (``DeclareBody``: ≥ 0, at most 3 and 2 decimals), and the downloads are answered by
+``http.answers.annual_reports`` from the API's queries with the signed-in user, so the files are the API's byte
+for byte.
 """
 from __future__ import annotations
 
 from flask import request
 from pydantic import BaseModel
 
-from ..api import annual_reports as api_ar
-from ..api.framework import parse_model
 from ..db import get_session
 from ..errors import GIError, NotFound, ValidationFailed
+from ..http.answers import annual_reports as answers
+from ..http.answers.annual_reports import DeclareBody, ListingQuery, MineQuery, OneReportQuery, RollupQuery
+from ..http.parsing import parse_model
 from ..models import GIProduct, Organisation
 from ..services import annual_reports as ar
 from .framework import AUTHORITY, INSPECTION, MAX_ID, PRODUCER, Field, commit, done, page, problem, render, rollback
@@ -115,7 +117,7 @@ def annual_report_declare(principal):
     values = {k: v for k, v in fields.items() if v != ""}
     try:
         _report_chosen()
-        body: BaseModel = parse_model(api_ar.DeclareBody, values, "form")
+        body: BaseModel = parse_model(DeclareBody, values, "form")
         ar.declare(get_session(), principal, _year(), _gi_id(), body.model_dump(exclude_unset=True))
         commit()
     except GIError as exc:
@@ -141,8 +143,8 @@ def annual_report_submit(principal):
 @page("/app/annual-report.pdf", "annual_report_pdf", kinds=(PRODUCER,), content_type="application/pdf",
       summary="The producer's report as PDF (?year=&gi_id=), as the API's ?format=pdf")
 def annual_report_pdf(principal):
-    query = parse_model(api_ar.MineQuery, {"format": "pdf", **({"gi_id": _gi_id()} if _gi_id() else {})}, "query")
-    return api_ar.get_own_report.__wrapped__(principal=principal, year=_year(), query=query)
+    query = parse_model(MineQuery, {"format": "pdf", **({"gi_id": _gi_id()} if _gi_id() else {})}, "query")
+    return answers.own_report(principal, _year(), query)
 
 
 # --- the authorities' listing and rollup ------------------------------------------------------------------
@@ -190,13 +192,13 @@ def annual_reports_export(principal):
     args = {k: str(v) for k, v in _listing_args().items()}
     args["format"] = fmt
     if what == "rollup":
-        query = parse_model(api_ar.RollupQuery, {k: v for k, v in args.items() if k in ("year", "adcode", "format")},
+        query = parse_model(RollupQuery, {k: v for k, v in args.items() if k in ("year", "adcode", "format")},
                             "query")
-        return api_ar.rollup.__wrapped__(principal=principal, query=query)
+        return answers.rollup(principal, query)
     if what != "listing":
         raise NotFound(f"no download named {what!r}: listing or rollup", code="not_found")
-    query = parse_model(api_ar.ListingQuery, args, "query")
-    return api_ar.list_reports.__wrapped__(principal=principal, query=query)
+    query = parse_model(ListingQuery, args, "query")
+    return answers.listing(principal, query)
 
 
 @page("/app/annual-reports/<id:report_id>", "annual_report_one", kinds=(AUTHORITY, INSPECTION, PRODUCER),
@@ -205,8 +207,8 @@ def annual_reports_export(principal):
 def annual_report_one(principal, report_id: int):
     db = get_session()
     if request.args.get("format") == "pdf":
-        query = parse_model(api_ar.OneReportQuery, {"format": "pdf"}, "query")
-        return api_ar.get_report.__wrapped__(principal=principal, report_id=report_id, query=query)
+        query = parse_model(OneReportQuery, {"format": "pdf"}, "query")
+        return answers.one_report(principal, report_id, query)
     report = ar.get_report(db, principal, report_id)
     data = ar.serialize(report, db.get(Organisation, report.producer_id), db.get(GIProduct, report.gi_id))
     return render("app/annual_report.html", year=report.year, years=[], report=report, data=data, choices=None,

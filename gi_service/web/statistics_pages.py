@@ -5,18 +5,19 @@ and the map of findings and alerts.
 Everything comes from ``services.statistics`` — the functions behind ``GET /api/v1/statistics``, its charts and
 its map — called with the signed-in user, so the scope rules (403 outside the jurisdiction, 422 for a bad
 period) are the API's. The SVG drawings are embedded in the page as they are (they use presentation attributes
-only, so the page's CSP needs nothing more); each is also a download through ``/app/statistics/…``, which calls
-the API's own views.
+only, so the page's CSP needs nothing more); each is also a download through ``/app/statistics/…``, answered
+by ``http.answers.statistics`` from the same queries as the API's, so the files are the API's byte for byte.
 """
 from __future__ import annotations
 
 from flask import request
 from sqlalchemy import select
 
-from ..api import statistics as api_stats
-from ..api.framework import parse_model
 from ..db import get_session
 from ..errors import GIError, ValidationFailed
+from ..http.answers import statistics as answers
+from ..http.answers.statistics import ChartQuery, MapQuery, StatisticsQuery
+from ..http.parsing import parse_model
 from ..models import GIProduct
 from ..services import statistics as stats
 from .framework import AUTHORITY, INSPECTION, page, problem, render, rollback
@@ -93,9 +94,9 @@ def dashboard(principal):
 def statistics_export(principal):
     choice = _choices()
     fmt = request.args.get("format") or "csv"
-    query = parse_model(api_stats.StatisticsQuery, {**_query_args(choice), "group_by": choice["group_by"],
-                                                    "format": "json" if fmt == "json" else "csv"}, "query")
-    return api_stats.statistics.__wrapped__(principal=principal, query=query)
+    query = parse_model(StatisticsQuery, {**_query_args(choice), "group_by": choice["group_by"],
+                                          "format": "json" if fmt == "json" else "csv"}, "query")
+    return answers.figures(principal, query)
 
 
 @page("/app/statistics/charts/<name>.svg", "statistics_chart", kinds=SUPERVISORS, content_type="image/svg+xml",
@@ -105,15 +106,15 @@ def statistics_chart(principal, name: str):
     args = _query_args(choice)
     if name == "coverage":
         args["group_by"] = choice["group_by"]
-    query = parse_model(api_stats.ChartQuery, args, "query")
-    return api_stats.statistics_chart.__wrapped__(principal=principal, name=name, query=query)
+    query = parse_model(ChartQuery, args, "query")
+    return answers.chart(principal, name, query)
 
 
 @page("/app/statistics/map.svg", "statistics_map", kinds=SUPERVISORS, content_type="image/svg+xml",
       summary="The map of findings and alerts as SVG, as GET /api/v1/statistics/map.svg")
 def statistics_map(principal):
-    query = parse_model(api_stats.MapQuery, _query_args(_choices()), "query")
-    return api_stats.statistics_map.__wrapped__(principal=principal, query=query)
+    query = parse_model(MapQuery, _query_args(_choices()), "query")
+    return answers.region_map(principal, query)
 
 
 def group_name(group: dict, lang: str) -> str:

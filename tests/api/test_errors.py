@@ -13,7 +13,7 @@ import shapely.geometry
 from sqlalchemy import func, select
 
 from geodata.areas import AreaError
-from gi_service.api.geojson import area_from_json
+from gi_service.http.geojson import area_from_json
 from gi_service.models import AuthorizationEvent, GIProduct, GIVersion, Organisation, OrgKind, OriginArea, Plot
 from gi_service.services import registry
 from gi_service.services.uscc import make_uscc
@@ -592,7 +592,7 @@ def test_deeply_nested_json_on_the_public_report_form_is_a_400(client, session, 
 def test_json_that_pydantic_cannot_parse_is_a_400_not_a_422(app, client):
     """Does a view that validates raw JSON text itself (no read_json_body first) answer unparsable JSON
     with 400 malformed_json too?"""
-    from gi_service.api.framework import parse_model
+    from gi_service.http.parsing import parse_model
     from gi_service.api.schemas import TokenBody
     from gi_service.errors import MalformedRequest
 

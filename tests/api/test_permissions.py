@@ -20,7 +20,7 @@ import pytest
 import shapely.geometry
 from sqlalchemy import func, select, update
 
-from gi_service.api.framework import Access
+from gi_service.http.access import Access
 from gi_service.db import utcnow
 from gi_service.models import (ApiToken, Authorization, AuthorizationEvent, AuthorizationStatus, GIProduct, GIVersion,
                                Organisation, OriginArea, Plot, User)

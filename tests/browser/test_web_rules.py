@@ -68,7 +68,8 @@ def test_a_write_from_another_origin_is_refused_even_with_the_token(client, fact
 def test_every_web_rule_declares_its_access_and_is_documented(app):
     """Does every /app, /login and /logout rule carry an access rule and appear in the OpenAPI list as an HTML
     page?"""
-    from gi_service.api.framework import SPECS, Access
+    from gi_service.http.access import Access
+    from gi_service.http.contract import SPECS
 
     documented = {s.endpoint.split("_POST")[0].split("_GET")[0] for s in SPECS if s.tags == ("web pages",)}
     for rule in app.url_map.iter_rules():

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from gi_service.codes import format_serial, make_code
 from gi_service.models import Authorization, Lot, Scan, Verdict
 from gi_service.services.labels import mark_url
-from gi_service.verify import gtin14, normalise_link_type, parse_digital_link
+from gi_service.public.verify import gtin14, normalise_link_type, parse_digital_link
 
 from .conftest import forged
 

@@ -1,4 +1,4 @@
-"""Rate limits per client on the consumer checks, locations and fake reports (gi_service/ratelimit.py).
+"""Rate limits per client on the consumer checks, locations and fake reports (gi_service/http/ratelimit.py).
 
 Every storage test runs in memory and, with GI_TEST_REDIS_URL, on that real Redis, under a key prefix
 unique to the test run and the test; the test deletes only its own keys afterwards. Limits are
@@ -18,11 +18,12 @@ import flask
 import pytest
 import redis as redis_lib
 
-from gi_service import create_app, ratelimit
+from gi_service import create_app
 from gi_service.codes import TAG_ALPHABET, format_serial
 from gi_service.config import ConfigError, Settings, finalize
-from gi_service.ratelimit import LIMITED_ENDPOINTS
-from gi_service.verify import gtin14
+from gi_service.http import ratelimit
+from gi_service.http.ratelimit import LIMITED_ENDPOINTS
+from gi_service.public.verify import gtin14
 from tests.conftest import CACHE_DIR, ratelimit_storages
 
 RUN = uuid.uuid4().hex[:10]          # one key prefix per test run, never shared with another run

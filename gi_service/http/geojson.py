@@ -1,4 +1,5 @@
-"""Read GeoJSON geometries sent to the API, with errors that say what to fix."""
+"""Read GeoJSON geometries sent to the service (API bodies and uploads, the pages' plot forms), with errors
+that say what to fix."""
 from __future__ import annotations
 
 import json

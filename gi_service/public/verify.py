@@ -69,14 +69,16 @@ from flask import (Blueprint, Response, current_app, g, jsonify, redirect, rende
 from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict, Field
 
-from .api.framework import Access, EndpointSpec, SPECS, endpoint, parse_model, public, read_json_body
-from .db import get_session, utcnow
-from .errors import GIError, MalformedRequest, NotFound, ServiceUnavailable, ValidationFailed
-from . import photos
-from .models import Verdict
-from .services import clues, gtins, scans, signals, verification
-from .services.marks import find_mark
-from .services.verification import Check
+from .. import photos
+from ..db import get_session, utcnow
+from ..errors import GIError, MalformedRequest, NotFound, ServiceUnavailable, ValidationFailed
+from ..http.access import Access, public
+from ..http.contract import endpoint, EndpointSpec, SPECS
+from ..http.parsing import parse_model, read_json_body
+from ..models import Verdict
+from ..services import clues, gtins, scans, signals, verification
+from ..services.marks import find_mark
+from ..services.verification import Check
 
 bp = Blueprint("verify", __name__)
 
@@ -84,7 +86,7 @@ LANGS = ("zh", "en")
 LINKSET_TYPE = "application/linkset+json"
 GS1_VOC = "https://gs1.org/voc/"
 LINKSET_CONTEXT = "https://ref.gs1.org/standards/resolver/linkset-context"
-STATIC = Path(__file__).parent / "web" / "static"
+STATIC = Path(__file__).parent.parent / "web" / "static"
 ICON_TYPE = "image/vnd.microsoft.icon"
 
 

@@ -99,9 +99,10 @@ from markupsafe import escape
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .config import ConfigError, Settings
-from .errors import error_response
+from ..config import ConfigError, Settings
+from ..errors import error_response
 
+# The logger keeps the name it had before the module moved into http/: log filters select it by name.
 log = logging.getLogger("gi_service.ratelimit")
 
 EXTENSION = "gi_limiter"

@@ -1,17 +1,20 @@
-"""The OpenAPI 3 document, generated from the declared endpoints, and its HTML docs page."""
+"""The OpenAPI 3 document, generated from the declared endpoints of every face (``SPECS``).
+
+``public/docs.py`` serves it as ``/openapi.json`` and renders it as ``/docs``.
+"""
 from __future__ import annotations
 
 import re
 import typing
 from typing import Any
 
-from flask import Blueprint, current_app, has_app_context, jsonify, render_template
+from flask import current_app, has_app_context
 from pydantic.json_schema import models_json_schema
 
-from . import __version__
-from .api.framework import PUBLIC, SPECS, EndpointSpec, public
-
-bp = Blueprint("openapi", __name__)
+from .. import __version__
+from .access import PUBLIC
+from .contract import SPECS, EndpointSpec
+from .files import FORMAT_TYPES
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -106,11 +109,6 @@ def _content(media_type: str, schema: dict[str, Any] | None = None) -> dict[str,
     if schema is None:
         schema = {"type": "object"} if media_type.endswith("json") else {"type": "string"}
     return {media_type: {"schema": schema}}
-
-
-# The media type of each value of a `format` query parameter.
-FORMAT_TYPES = {"json": "application/json", "csv": "text/csv", "pdf": "application/pdf", "png": "image/png",
-                "svg": "image/svg+xml", "png-zip": "application/zip"}
 
 
 def _format_types(spec: EndpointSpec) -> tuple[str, ...]:
@@ -257,21 +255,3 @@ def build_document(server_url: str = "/") -> dict[str, Any]:
                                              "applies"}}},
     }
 
-
-def _openapi_json():
-    return jsonify(build_document())
-
-
-def _docs():
-    doc = build_document()
-    return render_template("docs.html", doc=doc)
-
-
-bp.add_url_rule("/openapi.json", endpoint="openapi_json", view_func=_openapi_json)
-bp.add_url_rule("/docs", endpoint="docs", view_func=_docs)
-_openapi_json.gi_access = public()
-_docs.gi_access = public()
-SPECS.append(EndpointSpec(rule="/openapi.json", methods=("GET",), endpoint="openapi.openapi_json",
-                          summary="This OpenAPI 3 document", access=public(), tags=("meta",)))
-SPECS.append(EndpointSpec(rule="/docs", methods=("GET",), endpoint="openapi.docs", summary="HTML API documentation",
-                          access=public(), tags=("meta",), success_content_type="text/html"))

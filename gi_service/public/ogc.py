@@ -14,12 +14,12 @@ from sqlalchemy.orm import undefer
 
 from geodata.areas import to_geojson_geometry
 
-from .api.framework import Access, EndpointSpec, SPECS, current_principal, public
-from .api.serialize import plain
-from .db import get_session
-from .errors import GIError, MalformedRequest, NotFound
-from .models import GIProduct, OriginArea
-from .services import spatial
+from ..db import get_session
+from ..errors import GIError, MalformedRequest, NotFound
+from ..http.access import Access, current_principal, public
+from ..http.contract import EndpointSpec, SPECS
+from ..models import GIProduct, OriginArea
+from ..services import spatial
 
 bp = Blueprint("ogc", __name__)
 
@@ -199,11 +199,11 @@ def _feature(gi: GIProduct, area: OriginArea) -> dict[str, Any]:
         "geometry": to_geojson_geometry(area.geom),
         "properties": {
             "name_zh": gi.name_zh, "name_pinyin": gi.name_pinyin, "name_en": gi.name_en,
-            "kind": plain(gi.kind), "status": plain(gi.status), "category": plain(gi.category),
+            "kind": gi.kind.value, "status": gi.status.value, "category": gi.category.value,
             "registration_no": gi.registration_no, "area_description": gi.area_description,
             "area_km2": round(area.area_m2 / 1e6, 3), "area_mu": round(area.area_mu, 1),
             "adcodes": area.adcodes, "source": area.source, "source_crs": area.source_crs,
-            "gi_version": gi.version, "updated_at": plain(gi.updated_at),
+            "gi_version": gi.version, "updated_at": gi.updated_at.isoformat(),
         },
         "links": [_link(_url("ogc.item", collection_id=COLLECTION, feature_id=gi.id), "self",
                         "application/geo+json", gi.name_zh),
