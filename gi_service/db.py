@@ -134,8 +134,50 @@ class Base(DeclarativeBase):
     type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: JSONType(), list[Any]: JSONType()}
 
 
+def _nul_at(rows: Any) -> str | int | None:
+    """The name (or position) of the first bound value holding U+0000, looking into every row and into arrays
+    (an unnest's); None when there is none."""
+    stack: list[tuple[Any, Any]] = [(None, row) for row in rows]
+    while stack:
+        name, value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return "?" if name is None else name
+        elif isinstance(value, dict):
+            stack.extend(value.items())
+        elif isinstance(value, (list, tuple)):
+            stack.extend((i if name is None else name, v) for i, v in enumerate(value))
+    return None
+
+
+def _refuse_nul_characters(conn, cursor, statement, parameters, context, executemany) -> None:
+    """No text the service stores or looks up may hold U+0000: PostgreSQL's text types cannot (the driver
+    fails, which was a 500), so it is refused before any statement is sent, alike on both backends and from
+    every door (API, pages, CLI, imports): 422 invalid_character, naming the value's bind parameter."""
+    if not parameters:
+        return
+    name = _nul_at(parameters if executemany and isinstance(parameters, (list, tuple)) else (parameters,))
+    if name is None:
+        return
+    from .errors import ValidationFailed
+
+    positions = getattr(getattr(context, "compiled", None), "positiontup", None)
+    if isinstance(name, int) and positions and name < len(positions):
+        name = positions[name]       # SQLite's qmark parameters: the bind's name
+    field = str(name).rsplit("_", 1)[0] if str(name)[-1:].isdigit() else str(name)
+    raise ValidationFailed(f"the value for `{field}` contains the NUL character (U+0000), which no text may "
+                           "hold; remove it", code="invalid_character",
+                           details=[{"field": field, "problem": "contains U+0000"}])
+
+
 def make_engine(url: str, *, prepared: bool | None = None, **kwargs: Any) -> Engine:
     """Create an engine with the per-backend settings the service relies on."""
+    engine = _make_engine(url, prepared=prepared, **kwargs)
+    event.listen(engine, "before_cursor_execute", _refuse_nul_characters)
+    return engine
+
+
+def _make_engine(url: str, *, prepared: bool | None = None, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
 
@@ -188,8 +230,10 @@ _readers_lock = threading.Lock()
 def autocommit_engine(url, like: Engine, **kwargs: Any) -> Engine:
     """An engine for single reads in autocommit at `url` (the reader twin, a standby's), made with the driver
     arguments of `like`: no pre-ping (the caller replaces a connection found dead) and nothing to reset."""
-    return create_engine(url, pool_pre_ping=False, isolation_level="AUTOCOMMIT", pool_reset_on_return=None,
-                         connect_args=connect_args_of(like), **kwargs)
+    engine = create_engine(url, pool_pre_ping=False, isolation_level="AUTOCOMMIT", pool_reset_on_return=None,
+                           connect_args=connect_args_of(like), **kwargs)
+    event.listen(engine, "before_cursor_execute", _refuse_nul_characters)
+    return engine
 
 
 def reader_engine(engine: Engine) -> Engine:

@@ -682,3 +682,32 @@ def test_id_beyond_32_bits_is_a_404_for_every_method(client, factory, method):
             continue  # no DELETE on GIs at all
         assert_error(resp, 404, "not_found")
     assert client.get(f"/api/v1/plots/{2**31 - 1}", headers=producer.headers).status_code == 404
+
+
+# --- the NUL character (U+0000): PostgreSQL's text cannot hold it ----------------------------------------
+
+def test_a_nul_character_in_a_json_body_is_a_422_and_writes_nothing(client, session, authority):
+    """Is a GI whose name holds U+0000 (valid JSON, a driver error on PostgreSQL: it was a 500) refused with
+    422 invalid_character, alike on both backends, leaving nothing written?"""
+    resp = client.post("/api/v1/gis", json={**GI_BODY, "name_zh": "亳\u0000白芍"}, headers=authority.headers)
+    body = assert_error(resp, 422, "invalid_character")
+    assert "U+0000" in body["message"]
+    assert count(session, GIProduct) == 0
+
+
+def test_a_nul_character_in_a_query_is_a_422(client, authority):
+    """Is a search for text holding U+0000 refused with 422 invalid_character (not a 500, not an empty list)?"""
+    assert_error(client.get("/api/v1/gis?q=%E4%BA%B3%00", headers=authority.headers), 422, "invalid_character")
+
+
+def test_a_nul_character_in_a_web_form_is_a_422_page(client, authority):
+    """Does the sign-in page answer a username holding U+0000 with its 422 error page naming the code in
+    X-Error-Code, instead of a 500?"""
+    client.get("/login")
+    with client.session_transaction() as s:
+        token = s.get("csrf") or "t"
+        s["csrf"] = token
+    resp = client.post("/login", data={"username": "admin\x00", "password": "x" * 12, "csrf_token": token})
+    assert resp.status_code == 422
+    assert resp.headers["X-Error-Code"] == "invalid_character"
+    assert resp.mimetype == "text/html"
