@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from . import replicas
+from . import clock, replicas
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -28,10 +28,6 @@ NAMING_CONVENTION = {
 }
 
 SRID = 4326
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 class UTCDateTime(TypeDecorator):
@@ -123,10 +119,15 @@ class JSONType(TypeDecorator):
         return dialect.type_descriptor(JSON())
 
 
+def _clock_now() -> dt.datetime:
+    # Looked up at each insert: a row's default timestamp reads the service clock, as the services do.
+    return clock.now()
+
+
 intpk = Annotated[int, mapped_column(primary_key=True)]
 str_short = Annotated[str, mapped_column(String(120))]
 str_long = Annotated[str, mapped_column(String(1000))]
-timestamp = Annotated[dt.datetime, mapped_column(UTCDateTime(), default=utcnow)]
+timestamp = Annotated[dt.datetime, mapped_column(UTCDateTime(), default=_clock_now)]
 
 
 class Base(DeclarativeBase):

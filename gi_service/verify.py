@@ -70,7 +70,8 @@ from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict, Field
 
 from .api.framework import Access, EndpointSpec, SPECS, endpoint, parse_model, public, read_json_body
-from .db import get_session, utcnow
+from . import clock
+from .db import get_session
 from .errors import GIError, MalformedRequest, NotFound, ServiceUnavailable, ValidationFailed
 from . import photos
 from .models import Verdict
@@ -285,7 +286,7 @@ def _answer(result: verification.ConsumerVerdict) -> Response:
     other_url = f"{request.path}?{urlencode({**request.args.to_dict(), 'lang': other})}"
     html = render_template("verify.html", doc=doc, lang=lang, t=UI[lang], svg=Markup(svg) if svg else None,
                            checks_sentence=_checks_sentence(doc, lang), other_lang=other, other_url=other_url,
-                           today=verification.china_date(utcnow()), nonce=_nonce())
+                           today=clock.today().isoformat(), nonce=_nonce())
     resp = Response(html, status=check.status, mimetype="text/html")
     resp.headers["Content-Language"] = "zh-CN" if lang == "zh" else "en"
     return resp

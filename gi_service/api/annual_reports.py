@@ -7,6 +7,7 @@ from typing import Literal, Optional
 from flask import Response
 from pydantic import Field
 
+from .. import clock
 from ..db import get_session
 from ..models import GIProduct, OrgKind, Organisation
 from ..services import annual_reports as ar
@@ -59,7 +60,7 @@ class OneReportQuery(Query):
 
 
 def _last_year() -> int:
-    return ar.china_date(ar.now()).year - 1
+    return clock.china_year(clock.now()) - 1
 
 
 def _serialize(session, report) -> dict:

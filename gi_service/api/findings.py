@@ -10,11 +10,11 @@ from typing import Annotated, Any, Optional
 from flask import Response, current_app, jsonify, request
 from pydantic import AwareDatetime, Field, field_validator
 
+from .. import clock
 from ..db import get_session
 from ..errors import GIError, MalformedRequest, ValidationFailed
 from ..models import OrgKind, PremisesKind, ViolationKind
 from ..services import findings
-from ..services.registry import CHINA_TZ, end_of_day
 from . import bp
 from .framework import endpoint, parse_model, signed_in
 from .schemas import Adcode, Id, Offset, Query, Strict
@@ -103,11 +103,11 @@ def _bound(value: Optional[str], *, end: bool) -> Optional[dt.datetime]:
     if _DAY.match(value):
         day = dt.date.fromisoformat(value)
         if end:
-            return end_of_day(day)
-        return dt.datetime.combine(day, dt.time(), tzinfo=CHINA_TZ).astimezone(dt.timezone.utc)
+            return clock.end_of_day(day)
+        return clock.start_of_day(day)
     moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=CHINA_TZ)
+        moment = moment.replace(tzinfo=clock.CHINA_TZ)
     return moment.astimezone(dt.timezone.utc)
 
 

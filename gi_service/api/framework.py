@@ -19,7 +19,8 @@ from pydantic import BaseModel, ValidationError
 
 from sqlalchemy import update
 
-from ..db import utcnow, write_session
+from .. import clock
+from ..db import write_session
 from ..models import ApiToken
 from ..errors import Forbidden, MalformedRequest, Unauthenticated, ValidationFailed
 from ..models import OrgKind
@@ -207,7 +208,7 @@ def _bearer_principal(header: str) -> Principal:
         row = resolve_token(session, token.strip())
         principal = principal_for(row.user, token_id=row.id)
         last_used = row.last_used_at
-    now = utcnow()
+    now = clock.now()
     # Recording every use would turn each read into a write; a 5-minute resolution is enough.
     if last_used is None or now - last_used > dt.timedelta(minutes=5):
         with write_session(current_app.extensions["gi_engine"]) as session:

@@ -30,12 +30,12 @@ from sqlalchemy.orm import Session
 
 from geodata.admin import get_registry
 
-from ..db import utcnow
+from .. import clock
 from ..errors import Forbidden, GIError, NotFound, ValidationFailed
 from ..models import (AnnualReport, AnnualReportStatus, Authorization, AuthorizationEvent, AuthorizationStatus,
                       GIProduct, LedgerEvent, Lot, MarkBatch, OrgKind, Organisation, QuotaAccount)
 from .accounts import Principal
-from .registry import CHINA_TZ, can_manage_gi, end_of_day
+from .registry import can_manage_gi
 
 # Output bounds: one producer's yearly output of one GI never comes near ten million tonnes or
 # a trillion yuan; anything above is a typing error (an extra digit, cents as yuan).
@@ -61,20 +61,6 @@ class Locked(GIError):
 
 # --- the calendar --------------------------------------------------------------------------------
 
-def now() -> dt.datetime:
-    """The service's clock (one place for tests to move it)."""
-    return utcnow()
-
-
-def china_date(moment: dt.datetime) -> dt.date:
-    return moment.astimezone(CHINA_TZ).date()
-
-
-def year_window(year: int) -> tuple[dt.datetime, dt.datetime]:
-    """[1 January 00:00, next 1 January 00:00) of `year` in China Standard Time, as UTC instants."""
-    return end_of_day(dt.date(year - 1, 12, 31)), end_of_day(dt.date(year, 12, 31))
-
-
 def due_date(year: int) -> dt.date:
     """Producers report the previous year by 31 January."""
     return dt.date(year + 1, 1, 31)
@@ -86,17 +72,17 @@ def filing_deadline(year: int) -> dt.date:
 
 
 def is_late(report: AnnualReport) -> bool:
-    return report.submitted_at is not None and report.submitted_at >= end_of_day(due_date(report.year))
+    return report.submitted_at is not None and report.submitted_at >= clock.end_of_day(due_date(report.year))
 
 
 def is_overdue(report: AnnualReport | None, year: int, at: dt.datetime) -> bool:
     """Not submitted, and the due date has passed."""
     submitted = report is not None and report.status == AnnualReportStatus.submitted
-    return not submitted and at >= end_of_day(due_date(year))
+    return not submitted and at >= clock.end_of_day(due_date(year))
 
 
 def require_past_year(year: int, at: dt.datetime) -> None:
-    current = china_date(at).year
+    current = clock.china_year(at)
     if year >= current:
         raise YearNotOver(f"annual reports are for a year that is over: {year} is "
                           f"{'the current year' if year == current else 'in the future'}; report {current - 1} "
@@ -151,7 +137,7 @@ class _SerialStates:
 
 def ledger_figures(session: Session, *, producer_id: int, gi_id: int, year: int) -> dict[str, Any]:
     """The year's special-mark figures of one producer and GI, replayed from its ledger events."""
-    start, end = year_window(year)
+    start, end = clock.year_window(year)
     events = list(session.scalars(
         select(LedgerEvent).where(LedgerEvent.producer_id == producer_id, LedgerEvent.gi_id == gi_id,
                                   LedgerEvent.kind.in_(LEDGER_KINDS), LedgerEvent.at < end)
@@ -279,7 +265,7 @@ def _states_during(auth: Authorization, events: list[AuthorizationEvent], start:
 def authorized_during(session: Session, year: int, *, producer_id: int | None = None,
                       gi_id: int | None = None) -> list[Eligible]:
     """Producers that held the right to the special mark (approved or suspended) during `year`."""
-    start, end = year_window(year)
+    start, end = clock.year_window(year)
     stmt = (select(Authorization, Organisation, GIProduct)
             .join(Organisation, Organisation.id == Authorization.producer_id)
             .join(GIProduct, GIProduct.id == Authorization.gi_id)
@@ -336,7 +322,7 @@ def own_report(session: Session, by: Principal, year: int, gi_id: int | None = N
     """The caller's report for `year`: generated on first access, its ledger figures refreshed while a draft."""
     if by.org_kind != OrgKind.producer:
         raise Forbidden("only a producer has its own annual report", code="wrong_role")
-    at = at or now()
+    at = at or clock.now()
     require_past_year(year, at)
     gi_id = _resolve_gi(session, by, year, gi_id)
     report = _find(session, by.organisation_id, gi_id, year, lock=True)
@@ -396,14 +382,14 @@ def declare(session: Session, by: Principal, year: int, gi_id: int | None, value
 def _require_draft(report: AnnualReport) -> None:
     if report.status != AnnualReportStatus.draft:
         raise Locked(f"the {report.year} report was submitted on "
-                     f"{report.submitted_at.astimezone(CHINA_TZ):%Y-%m-%d %H:%M} (China time) and is locked",
+                     f"{report.submitted_at.astimezone(clock.CHINA_TZ):%Y-%m-%d %H:%M} (China time) and is locked",
                      details={"report_id": report.id, "status": report.status.value})
 
 
 def submit(session: Session, by: Principal, year: int, gi_id: int | None = None, *,
            at: dt.datetime | None = None) -> AnnualReport:
     """Lock the caller's draft with its figures as of now; late after 31 January (China time)."""
-    at = at or now()
+    at = at or clock.now()
     report = own_report(session, by, year, gi_id, at=at)
     _require_draft(report)
     missing = [f for f in DECLARED_FIELDS if getattr(report, f) is None]
@@ -462,7 +448,7 @@ def warnings(report: AnnualReport) -> list[dict[str, str]]:
 
 def serialize(report: AnnualReport, producer: Organisation, gi: GIProduct, *,
               at: dt.datetime | None = None) -> dict[str, Any]:
-    at = at or now()
+    at = at or clock.now()
     return {
         "id": report.id, "year": report.year, "status": report.status.value,
         "producer": {"id": producer.id, "name": producer.name, "uscc": producer.uscc, "adcode": producer.adcode},
@@ -514,7 +500,7 @@ def _supervised(session: Session, by: Principal, year: int, *, gi_id: int | None
 def listing(session: Session, by: Principal, year: int, *, gi_id: int | None = None, adcode: str | None = None,
             status: str | None = None, at: dt.datetime | None = None) -> dict[str, Any]:
     """Every producer that had to report `year` inside the caller's remit, with its report's status."""
-    at = at or now()
+    at = at or clock.now()
     require_past_year(year, at)
     region = _region(adcode)
     eligible = _supervised(session, by, year, gi_id=gi_id, adcode=adcode)
@@ -530,7 +516,7 @@ def listing(session: Session, by: Principal, year: int, *, gi_id: int | None = N
         rows = [r for r in rows if r["status"] == status or (status in ("late", "overdue") and r[status])]
     return {"year": year, "region": region, "gi_id": gi_id, "status": status,
             "due_date": due_date(year).isoformat(), "filing_deadline": filing_deadline(year).isoformat(),
-            "due_passed": at >= end_of_day(due_date(year)), "generated_at": at.isoformat(),
+            "due_passed": at >= clock.end_of_day(due_date(year)), "generated_at": at.isoformat(),
             "summary": summary, "items": rows}
 
 
@@ -575,7 +561,7 @@ ROLLUP_MARKS = ("received", "activated", "voided", "lost", "stolen", "closing_st
 def rollup(session: Session, by: Principal, year: int, *, adcode: str | None = None,
            at: dt.datetime | None = None) -> dict[str, Any]:
     """Submitted reports aggregated per GI for the provincial filing, with who is still missing."""
-    at = at or now()
+    at = at or clock.now()
     adcode = adcode or by.adcode
     data = listing(session, by, year, adcode=adcode, at=at)
     groups: dict[int, dict[str, Any]] = {}
@@ -597,7 +583,7 @@ def rollup(session: Session, by: Principal, year: int, *, adcode: str | None = N
         total["output_value_yuan"] += g["output_value_yuan"]
     items = [_finish_group(g) for g in sorted(groups.values(), key=lambda g: g["gi"]["id"])]
     deadline = filing_deadline(year)
-    today = china_date(at)
+    today = clock.china_date(at)
     return {"year": year, "region": data["region"], "due_date": data["due_date"],
             "filing_deadline": deadline.isoformat(), "days_to_filing_deadline": (deadline - today).days,
             "filing_deadline_passed": today > deadline, "generated_at": at.isoformat(),
@@ -661,7 +647,7 @@ ROLLUP_HEADERS = ["年度 (year)", "地理标志 (GI)", "GI编号 (gi_id)", "授
 
 
 def _cst(iso: str | None) -> str:
-    return dt.datetime.fromisoformat(iso).astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M") if iso else ""
+    return dt.datetime.fromisoformat(iso).astimezone(clock.CHINA_TZ).strftime("%Y-%m-%d %H:%M") if iso else ""
 
 
 def _yn(flag: bool) -> str:
@@ -858,7 +844,7 @@ def report_pdf(data: dict[str, Any]) -> bytes:
             f"状态 Status: {state}" + (f"　　提交 submitted {_cst(data['submitted_at'])}" if data["submitted_at"] else "")
             + ("　　逾期提交 LATE" if data["late"] else "") + ("　　已过期未交 OVERDUE" if data["overdue"] else ""),
             f"报送截止 Due: {data['due_date']}　　台账数据生成 Ledger figures as of: {_cst(data['generated_at'])}"
-            f"　　打印 Printed: {_cst(now().isoformat())} (北京时间 China time)"]
+            f"　　打印 Printed: {_cst(clock.now().isoformat())} (北京时间 China time)"]
     body: list[Any] = [Paragraph("一、专用标志（台账数据）Special marks, from the ledger", styles["h2"])]
     mark_rows = [["年初库存 Opening stock (1 Jan)", marks.get("opening_stock")],
                  ["领取 Received (issued to you)", marks.get("received")],

@@ -17,8 +17,9 @@ from typing import Any
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, selectinload
 
+from .. import clock
 from ..codes import MarkKeyring
-from ..db import utcnow, where_given
+from ..db import where_given
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..models import (AlertKind, Clue, ClueKind, CluePlace, ClueStatus, ConsumerReport, GIProduct, OrgKind, PlaceRole,
                       Scan)
@@ -124,7 +125,7 @@ def set_status(session: Session, clue_id: int, by: Principal, status: ClueStatus
     clue.status = status
     clue.status_reason = reason
     clue.status_by_id = by.user_id
-    clue.status_at = utcnow()
+    clue.status_at = clock.now()
     session.flush()
     return clue
 
@@ -146,7 +147,7 @@ def create_report(session: Session, *, scan_id: int, code: str, keyring: MarkKey
     """A consumer's report of a suspected fake, sent from the page of check `scan_id`, as a clue."""
     from . import jurisdiction, verification
 
-    now = now or utcnow()
+    now = now or clock.now()
     scan = session.get(Scan, scan_id)
     if scan is None:
         raise NotFound(f"check {scan_id} does not exist", code="scan_not_found")

@@ -33,8 +33,9 @@ from sqlalchemy import exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, selectinload
 
+from .. import clock
 from ..codes import MarkKeyring, SerialError, parse_serial, verify_code
-from ..db import is_postgres, utcnow, where_given
+from ..db import is_postgres, where_given
 from ..errors import Conflict, Forbidden, GIError, NotFound, ValidationFailed
 from ..models import (Finding, FindingCode, FindingPhoto, GIProduct, MarkBatch, OrgKind, Organisation,
                       PremisesKind, ViolationKind)
@@ -323,7 +324,7 @@ def file_finding(session: Session, by: Principal, data: FindingInput, *, keyring
     if existing is not None:
         # Before the time window: a finding accepted once stays replayable, however late the re-send.
         return Filed(_replay(existing, n), created=False)
-    now = now or utcnow()
+    now = now or clock.now()
     observed_at = _check_time(data.observed_at, now)
     adcode = _county(n.lat, n.lon)
     if not by.covers(adcode):
@@ -515,7 +516,7 @@ def add_photo(session: Session, store: FileStore, finding_id: int, by: Principal
     row = FindingPhoto(finding_id=finding_id, client_photo_id=client_photo_id, key=stored.key, sha256=stored.sha256,
                        original_sha256=stored.original_sha256, bytes=stored.bytes, width=stored.width,
                        height=stored.height, taken_at=stored.taken_at, filename=clean_filename(filename),
-                       created_at=now or utcnow())
+                       created_at=now or clock.now())
     try:
         _record_photo(session, row)
     except IntegrityError:

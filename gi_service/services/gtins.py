@@ -19,9 +19,8 @@ from typing import Any
 from sqlalchemy import and_, desc, func, or_, select
 from sqlalchemy.orm import Session
 
-from ..db import utcnow
+from .. import clock
 from ..models import Authorization, AuthorizationStatus, GIProduct, GIStatus, Lot, LotStatus, MarkBatch
-from .registry import CHINA_TZ
 from .verification import LotFacts, gi_document, lot_document, producer_facts
 
 MAX_PRODUCTS = 10
@@ -92,7 +91,7 @@ def in_force(p: ProductFacts, today: dt.date) -> bool:
 def describe(session: Session, gtin: str, found: list[ProductFacts], lot_no: str | None, *,
              base_url: str) -> dict[str, Any]:
     """The product page of the `found` products of a GTIN as plain data (its JSON; the HTML page renders the same)."""
-    today = utcnow().astimezone(CHINA_TZ).date()
+    today = clock.today()
     doc: dict[str, Any] = {"gtin": gtin, "title": TEXTS["title"], "note": TEXTS["note"], "products": []}
     for p in found:
         ok = in_force(p, today)

@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session, undefer
 
 from geodata.admin import get_registry
 
+from .. import clock
 from ..models import GICategory, GIKind, GIProduct, GIStatus, GIVersion, OriginArea
-from .registry import CHINA_TZ, end_of_day
 from .verification import KIND_LABELS
 
 IN_FORCE = (GIStatus.registered, GIStatus.amended)
@@ -94,7 +94,7 @@ class Published:
 
 
 def _moment(as_of: dt.date | None) -> dt.datetime | None:
-    return end_of_day(as_of) if as_of else None
+    return clock.end_of_day(as_of) if as_of else None
 
 
 def records(session: Session, as_of: dt.date | None = None, *, with_geometry: bool = False) -> list[Published]:
@@ -166,7 +166,7 @@ def registry_rows(items: list[Published]) -> Iterator[list[Any]]:
                ";".join(r.area_adcodes or []), _names(r.area_adcodes),
                round(p.area.area_m2 / 1e6, 3) if p.area else "", p.area.source_crs if p.area else "",
                ";".join(r.sales_adcodes or []), _names(r.sales_adcodes),
-               p.changed_at.astimezone(CHINA_TZ).isoformat(timespec="seconds")]
+               p.changed_at.astimezone(clock.CHINA_TZ).isoformat(timespec="seconds")]
 
 
 def registry_csv(items: list[Published]) -> bytes:

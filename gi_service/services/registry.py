@@ -5,7 +5,6 @@ import datetime as dt
 import unicodedata
 from decimal import Decimal
 from typing import Any, Iterable
-from zoneinfo import ZoneInfo
 
 from pypinyin import Style, lazy_pinyin
 from sqlalchemy import delete, func, select
@@ -15,14 +14,14 @@ from geodata.admin import get_registry
 from geodata.areas import (AreaError, AreaResult, area_from_adcodes, bbox_of, counties_intersecting,
                            geodesic_area_m2, m2_to_mu)
 
+from .. import clock
 from ..codes import suggest_prefix
-from ..db import utcnow
+
 from ..errors import Conflict, Forbidden, InvalidGeometry, NotFound, ValidationFailed
 from ..models import (GI_FIELD_NAMES, GIAreaUnit, GICategory, GIKind, GIProduct, GIStatus, GIVersion, OrgKind,
                       OriginArea)
 from .accounts import Principal
 
-CHINA_TZ = ZoneInfo("Asia/Shanghai")
 QUALITY_SECTIONS = ("variety", "site", "climate", "cultivation", "process", "sensory", "physico_chemical",
                     "safety", "packaging", "other")
 # Fields whose change rebuilds the production-area geometry.
@@ -178,7 +177,7 @@ def create_gi(session: Session, values: dict[str, Any], *, by: Principal, reason
     if not values.get("name_pinyin") and values.get("origin_country", "CN") == "CN":
         values["name_pinyin"] = default_pinyin(values["name_zh"]) or None
     prefix_source(values.get("name_pinyin"), values.get("name_en"))  # refused before any row is written
-    now = utcnow()
+    now = clock.now()
     gi = GIProduct(version=1, authority_id=by.organisation_id, created_at=now, updated_at=now,
                    search_text=search_text_for(values["name_zh"], values.get("name_pinyin"), values.get("name_en")),
                    **values)
@@ -227,7 +226,7 @@ def amend_gi(session: Session, gi_id: int, changes: dict[str, Any], *, by: Princ
     if AREA_FIELDS & set(changed):
         _index_units(session, gi, area)
     gi.version += 1
-    gi.updated_at = utcnow()
+    gi.updated_at = clock.now()
     kind = "status_changed" if changed == ["status"] else "amended"
     session.add(_snapshot(gi, change_kind=kind, reason=reason, changed=changed, by=by))
     session.flush()
@@ -250,7 +249,7 @@ def replace_area(session: Session, gi_id: int, result: AreaResult, *, by: Princi
     gi.origin_area_id = area.id
     _index_units(session, gi, area)
     gi.version += 1
-    gi.updated_at = utcnow()
+    gi.updated_at = clock.now()
     changed = ["origin_area_id"] + (["area_description"] if description is not None else [])
     session.add(_snapshot(gi, change_kind="area_changed", reason=reason, changed=changed, by=by))
     session.flush()
@@ -303,19 +302,13 @@ def assign_prefix(session: Session, gi: GIProduct) -> str:
     return gi.mark_prefix
 
 
-def end_of_day(day: dt.date) -> dt.datetime:
-    """The first instant after `day` in China Standard Time, in UTC."""
-    nxt = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=CHINA_TZ)
-    return nxt.astimezone(dt.timezone.utc)
-
-
 def gi_version_as_of(session: Session, gi_id: int, moment: dt.datetime) -> GIVersion:
     """The version in force at `moment` (UTC)."""
     get_gi(session, gi_id)
     version = session.scalar(select(GIVersion).where(GIVersion.gi_id == gi_id, GIVersion.changed_at < moment)
                              .order_by(GIVersion.version.desc()).limit(1))
     if version is None:
-        raise NotFound(f"GI {gi_id} was not yet registered at {moment.astimezone(CHINA_TZ):%Y-%m-%d %H:%M} CST",
+        raise NotFound(f"GI {gi_id} was not yet registered at {moment.astimezone(clock.CHINA_TZ):%Y-%m-%d %H:%M} CST",
                        code="not_yet_registered")
     return version
 

@@ -55,18 +55,17 @@ from sqlalchemy.orm import Session, aliased
 from geodata.admin import AdminUnit, get_registry
 from geodata.crs import geometry_gcj02_to_wgs84
 
-from .. import charts
+from .. import charts, clock
 from ..charts import Label
-from ..db import UTCDateTime, is_postgres, utcnow
+from ..db import UTCDateTime, is_postgres
 from ..errors import Forbidden, NotFound, ValidationFailed
 from ..models import (AlertKind, AnnualReport, AnnualReportStatus, Authorization, AuthorizationEvent,
                       AuthorizationStatus, Case, CaseEvent, CaseOutcome, Clue, ClueKind, Finding, GIProduct,
                       LedgerEvent, MarkBatch, OrgKind, Organisation, PremisesKind, Scan, UAClass, Verdict,
                       ViolationKind)
 from .accounts import Principal
-from .annual_reports import due_date, year_window
+from .annual_reports import due_date
 from .clues import jurisdiction_codes
-from .registry import CHINA_TZ, end_of_day
 
 SUPERVISORS = (OrgKind.authority, OrgKind.inspection)
 TARGET = 0.9
@@ -204,11 +203,11 @@ class Scope:
 
     @property
     def start(self) -> dt.datetime:
-        return year_window(self.from_year)[0]
+        return clock.year_window(self.from_year)[0]
 
     @property
     def end(self) -> dt.datetime:
-        return year_window(self.to_year)[1]
+        return clock.year_window(self.to_year)[1]
 
     @property
     def gi_id(self) -> int | None:
@@ -225,16 +224,12 @@ def _require_supervisor(by: Principal | None) -> Principal:
     return by
 
 
-def china_year(moment: dt.datetime) -> int:
-    return moment.astimezone(CHINA_TZ).year
-
-
 def resolve_scope(session: Session, by: Principal, *, year: int | None = None, from_year: int | None = None,
                   to_year: int | None = None, gi_id: int | None = None, adcode: str | None = None,
                   now: dt.datetime | None = None) -> Scope:
     """Check who asks and what: 403 outside the caller's jurisdiction, 422 for a bad period, GI or adcode."""
     _require_supervisor(by)
-    current = china_year(now or utcnow())
+    current = clock.china_year(now or clock.now())
     if year is not None and (from_year is not None or to_year is not None):
         raise _invalid("year", "give either year, or from_year and to_year for a series, not both",
                        code="period_conflict")
@@ -286,7 +281,7 @@ def _year_of(column, scope: Scope):
     years = scope.years
     if len(years) == 1:
         return literal(years[0], Integer)
-    return case(*[(column < year_window(y)[1], literal(y, Integer)) for y in years[:-1]],
+    return case(*[(column < clock.year_window(y)[1], literal(y, Integer)) for y in years[:-1]],
                 else_=literal(years[-1], Integer))
 
 
@@ -481,7 +476,7 @@ def _coverage(session: Session, scope: Scope, start: dt.datetime, end: dt.dateti
 def _output(session: Session, scope: Scope, cells: Cells) -> None:
     producer = aliased(Organisation)
     for year in scope.years:
-        start, end = year_window(year)
+        start, end = clock.year_window(year)
         submitted = aliased(AnnualReport)
         inner = (select(Authorization.gi_id.label("gi_id"), producer.adcode.label("adcode"),
                         literal(year, Integer).label("year"), literal("due").label("key"),
@@ -496,7 +491,7 @@ def _output(session: Session, scope: Scope, cells: Cells) -> None:
         rows = _grouped(session, inner, sums=("value", "submitted"))
         cells.add(rows, lambda k: "output.due")
         cells.add(rows, lambda k: "output.submitted_of_due", column=5)
-    late = case(*[(and_(AnnualReport.year == y, AnnualReport.submitted_at >= end_of_day(due_date(y))), 1)
+    late = case(*[(and_(AnnualReport.year == y, AnnualReport.submitted_at >= clock.end_of_day(due_date(y))), 1)
                   for y in scope.years], else_=0)
     inner = (select(AnnualReport.gi_id.label("gi_id"), producer.adcode.label("adcode"),
                     AnnualReport.year.label("year"), literal("submitted").label("key"),
@@ -606,7 +601,7 @@ class Result:
     group_by: str | None
     total: dict[str, Any]
     groups: list[dict[str, Any]] = field(default_factory=list)
-    generated_at: dt.datetime = field(default_factory=lambda: utcnow())
+    generated_at: dt.datetime = field(default_factory=lambda: clock.now())
 
     def to_dict(self) -> dict[str, Any]:
         s = self.scope
@@ -660,7 +655,7 @@ def compute(session: Session, scope: Scope, group_by: str | None = None) -> Resu
             keyed[year].update(counter)
         coverage = {}
         for y in scope.years:
-            rows = _coverage(session, scope, *year_window(y))
+            rows = _coverage(session, scope, *clock.year_window(y))
             coverage[y] = (sum(r[2] for r in rows), sum(int(r[3] or 0) for r in rows))
         result.groups = [{"key": {"year": y}, "figures": figures(keyed[y], coverage[y])} for y in scope.years]
         return result
@@ -827,16 +822,10 @@ def _group_label(group: dict[str, Any]) -> Label:
     return Label(key["region"]["name"], key["region"]["adcode"])
 
 
-def _month_window(year: int, month: int) -> dt.datetime:
-    """The first instant of `month` of `year` in China time (month 13: next January)."""
-    y, m = (year + 1, 1) if month == 13 else (year, month)
-    return dt.datetime(y, m, 1, tzinfo=CHINA_TZ).astimezone(dt.timezone.utc)
-
-
 def marks_by_month(session: Session, scope: Scope) -> dict[int, dict[str, int]]:
     """Marks per ledger kind per China calendar month of the scope's single year."""
     year = scope.from_year
-    month = case(*[(LedgerEvent.at < _month_window(year, m + 1), literal(m, Integer)) for m in range(1, 12)],
+    month = case(*[(LedgerEvent.at < clock.month_start(year, m + 1), literal(m, Integer)) for m in range(1, 12)],
                  else_=literal(12, Integer))
     producer = aliased(Organisation)
     inner = (select(LedgerEvent.kind.label("kind"), month.label("month"), LedgerEvent.count.label("value"))
@@ -984,7 +973,7 @@ def _finding_points(session: Session, scope: Scope, base: _Base) -> tuple[list[c
         points = []
         for lon, lat, v, name, at in rows:
             x, y = base.frame.project(lon, lat)
-            points.append(charts.MapPoint(layer(v), x, y, 1, f"{name} ({at.astimezone(CHINA_TZ):%Y-%m-%d})"))
+            points.append(charts.MapPoint(layer(v), x, y, 1, f"{name} ({at.astimezone(clock.CHINA_TZ):%Y-%m-%d})"))
         return points, counts, False
     inner = select(Finding.adcode.label("adcode"), flag.label("v")).where(*where).subquery()
     rows = session.execute(select(inner.c.adcode, inner.c.v, func.count()).group_by(inner.c.adcode, inner.c.v)
@@ -1030,7 +1019,7 @@ def _alert_points(session: Session, scope: Scope, base: _Base) -> tuple[list[cha
                 lon, lat = centre
             x, y = base.frame.project(lon, lat)
             points.append(charts.MapPoint("alerts", x, y, 1,
-                                          f"{ALERT_LABELS[_key(kind)].text()} ({at.astimezone(CHINA_TZ):%Y-%m-%d})"))
+                                          f"{ALERT_LABELS[_key(kind)].text()} ({at.astimezone(clock.CHINA_TZ):%Y-%m-%d})"))
         return points, placed, unplaced, False
     inner = joined(select(Clue.adcode.label("adcode")).select_from(Clue)).where(*where).subquery()
     rows = session.execute(select(inner.c.adcode, literal(0), func.count()).group_by(inner.c.adcode)

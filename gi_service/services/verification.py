@@ -37,11 +37,11 @@ import shapely
 from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
+from .. import clock
 from ..codes import CodeCheck, MarkKeyring, Serial, SerialError, parse_serial, verify_code
-from ..db import read_first, utcnow
+from ..db import read_first
 from ..models import (Authorization, AuthorizationStatus, GIKind, GIProduct, GIStatus, LedgerEvent, Lot, LotStatus,
                       MarkBatch, MarkCheck, MarkRange, MarkState, Organisation, OriginArea, Plot, Verdict)
-from .registry import CHINA_TZ
 from .scans import Checks, new_check, place, scan_token
 
 # --- verdicts ----------------------------------------------------------------------------------
@@ -366,7 +366,7 @@ def _check_ledger(session: Session, serial: Serial, code: str, *, gtin: str | No
     if gi_status == GIStatus.revoked:
         return Check(Verdict.authorization_suspended, "gi_revoked", "the geographical indication was revoked",
                      **base)
-    today = today or utcnow().astimezone(CHINA_TZ).date()
+    today = today or clock.today()
     if auth is None or auth.status != AuthorizationStatus.approved:
         state = auth.status.value if auth else "none"
         return Check(Verdict.authorization_suspended, state, f"the producer's authorization is {state}", **base)
@@ -387,8 +387,9 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z") if value else None
 
 
-def china_date(value: dt.datetime | None) -> str | None:
-    return value.astimezone(CHINA_TZ).date().isoformat() if value else None
+def _date(value: dt.datetime | None) -> str | None:
+    """An instant's date in China as the answers show it (ISO), or None."""
+    return clock.china_date(value).isoformat() if value else None
 
 
 def texts(check: Check) -> dict[str, dict[str, str]]:
@@ -510,12 +511,12 @@ def timeline(session: Session, mark: MarkFacts) -> list[dict[str, Any]]:
                      if kind in TIMELINE_KINDS)
 
     seq = mark.serial.seq
-    events = [{"event": kind, "at": _iso(at), "date": china_date(at)}
+    events = [{"event": kind, "at": _iso(at), "date": _date(at)}
               for at, kind, ranges in _cache(session, "timeline").get((mark.batch.id, r.event_seq, r.lot_id), load)
               if any(a <= seq <= b for a, b in ranges)]
     lot = mark.lot
     if lot is not None and lot.status == LotStatus.recalled and lot.recalled_at is not None:
-        events.append({"event": "recalled", "at": _iso(lot.recalled_at), "date": china_date(lot.recalled_at)})
+        events.append({"event": "recalled", "at": _iso(lot.recalled_at), "date": _date(lot.recalled_at)})
     return events
 
 
@@ -592,7 +593,7 @@ def describe(session: Session, check: Check, checks: Checks | None, *, base_url:
     doc["timeline"] = timeline(session, mark)
     if checks is not None:
         doc["checks"] = {
-            "count": checks.count, "first_at": _iso(checks.first_at), "first_date": china_date(checks.first_at),
+            "count": checks.count, "first_at": _iso(checks.first_at), "first_date": _date(checks.first_at),
             "first_place": place(checks.first_adcode), "last_place": place(checks.last_adcode),
         }
         if checks.suspect_reasons:
@@ -660,7 +661,7 @@ def shown_checks(session: Session, settings, check: Check, *, pending: tuple[int
         gi = gi_facts(session, check.mark.batch.gi_id)
         if count >= (gi.check_alert_threshold or settings.check_alert_threshold):
             reasons = (*reasons, "too_many_checks")
-            suspect_at = suspect_at or (this.at if this is not None else utcnow())
+            suspect_at = suspect_at or (this.at if this is not None else clock.now())
     return Checks(count, first_at, recorded.first_adcode, recorded.last_adcode, suspect_at, reasons)
 
 

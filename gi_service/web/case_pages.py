@@ -13,13 +13,13 @@ import datetime as dt
 
 from flask import current_app, request
 
+from .. import clock
 from ..api import clues as api_clues
 from ..db import get_session
 from ..errors import GIError, ValidationFailed
 from ..models import (AlertKind, CaseOutcome, CaseStatus, ClueKind, ClueStatus, GIProduct, OrgKind, Organisation,
                       ViolationKind)
 from ..services import cases, clues, credit, findings, producers, scans
-from ..services.registry import CHINA_TZ
 from . import bp
 from .framework import ANY_KIND, AUTHORITY, INSPECTION, Form, commit, done, page, problem, render, rollback
 from .i18n import t
@@ -354,4 +354,4 @@ def iso_china(value: str | None) -> str:
     moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone(clock.CHINA_TZ).strftime("%Y-%m-%d %H:%M")

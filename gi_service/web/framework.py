@@ -19,11 +19,11 @@ from urllib.parse import urlencode
 from flask import Response, flash, g, make_response, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
+from .. import clock
 from ..api.framework import SPECS, Access, EndpointSpec, current_principal, public, signed_in
 from ..codes import display_serial
 from ..errors import Forbidden, GIError, NotFound, Unauthenticated, ValidationFailed
 from ..models import OrgKind
-from ..services.registry import CHINA_TZ
 from . import bp, csrf
 from .i18n import current_lang, error_text, remember_lang, t, v
 
@@ -291,7 +291,7 @@ def _layout_context() -> dict[str, Any]:
 @bp.app_template_filter("china_time")
 def china_time(value: dt.datetime) -> str:
     """A stored UTC time as people in China read it (CST, UTC+8)."""
-    return value.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
+    return value.astimezone(clock.CHINA_TZ).strftime("%Y-%m-%d %H:%M")
 
 
 @bp.app_template_filter("display_serial")

@@ -4,7 +4,8 @@ from __future__ import annotations
 from flask import abort
 from sqlalchemy import func, select
 
-from ..db import get_session, utcnow
+from .. import clock
+from ..db import get_session
 from ..models import (AuthorizationStatus, BatchStatus, CaseStatus, ClueStatus, GIProduct, MarkBatch, MarkRange,
                       MarkState, OrgKind, Organisation, RequestStatus)
 from ..services import cases, clues, marks, producers
@@ -57,7 +58,7 @@ def _active_cases(db, principal) -> list:
 
 def _producer(principal):
     db = get_session()
-    year = utcnow().year
+    year = clock.now().year
     accounts = marks.list_accounts(db, principal)
     requests = marks.list_requests(db, principal, status=RequestStatus.requested)
     return render("app/home_producer.html", accounts=accounts, year=year, counts={

@@ -36,6 +36,7 @@ from flask import current_app, make_response, request, send_from_directory
 from PIL import Image
 from sqlalchemy import select
 
+from .. import clock
 from ..api import findings as api_findings
 from ..api.framework import parse_model
 from ..db import get_session
@@ -43,7 +44,6 @@ from ..errors import GIError, MalformedRequest, ValidationFailed
 from ..models import GIProduct, GIStatus, PremisesKind, ViolationKind
 from ..services import findings, scans, verification
 from ..services.marks import gtin14
-from ..services.registry import CHINA_TZ
 from . import bp, csrf
 from .framework import AUTHORITY, INSPECTION, Form, commit, done, page, problem, render, rollback
 from .i18n import t, v
@@ -171,7 +171,7 @@ def _form_page(principal, *, error: str | None = None, form=None, status: int = 
                        "client_id": f"web-{uuid.uuid4().hex}"}
     return render("app/finding_form.html", status=status, gis=_gis(db), kinds=list(PremisesKind),
                   violations=list(ViolationKind), form=prefill, error=error, words=script_words(),
-                  now=dt.datetime.now(CHINA_TZ).strftime("%Y-%m-%dT%H:%M"))
+                  now=clock.now().astimezone(clock.CHINA_TZ).strftime("%Y-%m-%dT%H:%M"))
 
 
 def _finding_input(form: Form) -> findings.FindingInput:
@@ -194,7 +194,7 @@ def _finding_input(form: Form) -> findings.FindingInput:
         except ValueError:
             form._fail("observed_at", "bad_date", t("observed_at"))
     if observed is not None and observed.tzinfo is None:
-        observed = observed.replace(tzinfo=CHINA_TZ)  # the form's local time is China's
+        observed = observed.replace(tzinfo=clock.CHINA_TZ)  # the form's local time is China's
     if kind not in PremisesKind._value2member_map_:
         form._fail("premises_kind", "required_field", t("premises_kind"))
     violations = []
@@ -204,7 +204,7 @@ def _finding_input(form: Form) -> findings.FindingInput:
     codes = [c.strip() for c in (form.data.get("codes") or "").splitlines() if c.strip()]
     form.check()
     return findings.FindingInput(
-        client_id=client_id, observed_at=observed or dt.datetime.now(dt.timezone.utc), lat=float(lat),
+        client_id=client_id, observed_at=observed or clock.now(), lat=float(lat),
         lon=float(lon), premises=findings.PremisesInput(name=name, kind=PremisesKind(kind), url=url, address=address,
                                                         uscc=uscc),
         violations=tuple(ViolationKind(v) for v in violations), codes=tuple(codes), gi_id=gi_id, notes=notes)

@@ -8,8 +8,9 @@ from collections import defaultdict
 from flask import request
 from sqlalchemy import select
 
+from .. import clock
 from ..api.geojson import polygon_from_geojson
-from ..db import get_session, utcnow
+from ..db import get_session
 from ..errors import GIError, InvalidGeometry
 from ..models import Authorization, AuthorizationStatus, GIProduct, OrgKind, Organisation, Plot, User
 from ..services import clues, marks, producers
@@ -81,7 +82,7 @@ def _producer_page(principal, producer_id: int, *, error: str | None = None, err
     return render("app/producer.html", status=status, producer=producer, groups=plots_by_gi(db, plots), auths=auths,
                   manageable=manageable, transitions=producers.TRANSITIONS, transition_order=TRANSITION_ORDER,
                   users=users, accounts=accounts,
-                  registrable=registrable, openable=openable, year=utcnow().year, error=error, error_at=error_at,
+                  registrable=registrable, openable=openable, year=clock.now().year, error=error, error_at=error_at,
                   form=form or {})
 
 
@@ -171,7 +172,7 @@ def _plots_page(principal, *, error: str | None = None, form=None, status: int =
     plots = producers.list_plots(db, principal.organisation_id, by=principal)
     auths = producers.list_authorizations(db, producer_id=principal.organisation_id)
     return render("app/plots.html", status=status, groups=plots_by_gi(db, plots), auths=auths,
-                  year=utcnow().year, error=error, form=form or {})
+                  year=clock.now().year, error=error, form=form or {})
 
 
 @page("/app/plots", "plots", kinds=(PRODUCER,), summary="The producer's plots on a map, and registering a plot")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from flask import request
 from pydantic import BaseModel
 
+from .. import clock
 from ..api import annual_reports as api_ar
 from ..api.framework import parse_model
 from ..db import get_session
@@ -27,7 +28,7 @@ LISTING_STATUSES = ("submitted", "draft", "missing", "late", "overdue")
 
 
 def _last_year() -> int:
-    return ar.china_date(ar.now()).year - 1
+    return clock.china_year(clock.now()) - 1
 
 
 def _year() -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from flask import request
 from sqlalchemy import select
 
+from .. import clock
 from ..api import statistics as api_stats
 from ..api.framework import parse_model
 from ..db import get_session
@@ -34,7 +35,7 @@ def _int(name: str) -> int | None:
 
 def _choices() -> dict:
     """What the dashboard's form asks: year, GI, division and breakdown (per year: the last five years)."""
-    current = stats.china_year(stats.utcnow())
+    current = clock.china_year(clock.now())
     year = _int("year") or current
     group_by = request.args.get("group_by") or "gi"
     if group_by not in GROUPS:

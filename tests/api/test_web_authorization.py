@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import update
 
-from gi_service.db import utcnow
+from gi_service import clock
 from gi_service.models import ApiToken
 
 HTML = {"Accept": "text/html"}
@@ -83,7 +83,7 @@ def test_expired_token_on_the_web_pages_is_ignored(client, session, producer):
     """Is an expired bearer token ignored by the pages (one redirect to /login; with a session, the page), while
     the API still refuses it with 401 token_expired?"""
     session.execute(update(ApiToken).where(ApiToken.user_id == producer.principal.user_id)
-                    .values(expires_at=utcnow() - dt.timedelta(minutes=1)))
+                    .values(expires_at=clock.now() - dt.timedelta(minutes=1)))
     session.commit()
     headers = {**HTML, **producer.headers}
     assert [s for s, _ in follow(client, "/app/plots", headers)] == [303, 200]
