@@ -511,11 +511,13 @@ def _annual_run(username: str, year: int | None, fmt: str, out_path: str | None,
 @_annual_options
 def annual_rollup(username: str, year: int | None, adcode: str | None, fmt: str, out_path: str | None) -> None:
     """The submitted reports of a region rolled up per GI, with who has not submitted (due 31 March)."""
+    from .render.csv import annual_rollup_csv
+    from .render.pdf import annual_rollup_pdf
     from .services import annual_reports as ar
 
     def build(session, principal, year):
         data = ar.rollup(session, principal, year, adcode=adcode)
-        return {"csv": ar.rollup_csv, "pdf": ar.rollup_pdf}.get(fmt, lambda d: d)(data)
+        return {"csv": annual_rollup_csv, "pdf": annual_rollup_pdf}.get(fmt, lambda d: d)(data)
 
     _annual_run(username, year, fmt, out_path, build)
 
@@ -527,11 +529,13 @@ def annual_rollup(username: str, year: int | None, adcode: str | None, fmt: str,
 def annual_listing(username: str, year: int | None, adcode: str | None, fmt: str, out_path: str | None,
                    status: str | None) -> None:
     """Every producer that had to report the year, with its report's status (submitted, late, draft, missing)."""
+    from .render.csv import annual_listing_csv
+    from .render.pdf import annual_listing_pdf
     from .services import annual_reports as ar
 
     def build(session, principal, year):
         data = ar.listing(session, principal, year, adcode=adcode, status=status)
-        return {"csv": ar.listing_csv, "pdf": ar.listing_pdf}.get(fmt, ar.public_listing)(data)
+        return {"csv": annual_listing_csv, "pdf": annual_listing_pdf}.get(fmt, ar.public_listing)(data)
 
     _annual_run(username, year, fmt, out_path, build)
 

@@ -75,6 +75,7 @@ from .db import get_session
 from .errors import GIError, MalformedRequest, NotFound, ServiceUnavailable, ValidationFailed
 from . import photos
 from .models import Verdict
+from .render.maps import public_area_map
 from .services import clues, gtins, scans, signals, verification
 from .services.marks import find_mark
 from .services.verification import Check
@@ -280,7 +281,7 @@ def _answer(result: verification.ConsumerVerdict) -> Response:
     svg = None
     if check.mark is not None:
         t = UI[lang]
-        svg = verification.area_map(get_session(), check.mark.batch.gi_id, check.mark.batch.producer_id,
+        svg = public_area_map(get_session(), check.mark.batch.gi_id, check.mark.batch.producer_id,
                                     title=str(escape(t["area"])), plots_label=str(escape(t["plots"])))
     other = "en" if lang == "zh" else "zh"
     other_url = f"{request.path}?{urlencode({**request.args.to_dict(), 'lang': other})}"
@@ -837,7 +838,7 @@ def product_page(gtin: str):
 def _product_page(gtin: str, found: list[gtins.ProductFacts], doc: dict[str, Any] | None) -> Response:
     lang = _lang()
     t = UI[lang]
-    maps = [verification.area_map(get_session(), p.gi_id, p.producer_id, title=str(escape(t["area"])),
+    maps = [public_area_map(get_session(), p.gi_id, p.producer_id, title=str(escape(t["area"])),
                                   plots_label=str(escape(t["plots"]))) for p in found]
     other = "en" if lang == "zh" else "zh"
     other_url = f"{request.path}?{urlencode({**request.args.to_dict(), 'lang': other})}"

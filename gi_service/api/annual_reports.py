@@ -10,6 +10,8 @@ from pydantic import Field
 from .. import clock
 from ..db import get_session
 from ..models import GIProduct, OrgKind, Organisation
+from ..render.csv import annual_listing_csv, annual_rollup_csv
+from ..render.pdf import annual_listing_pdf, annual_report_pdf, annual_rollup_pdf
 from ..services import annual_reports as ar
 from . import bp
 from .framework import endpoint, signed_in
@@ -75,7 +77,7 @@ def _file(body: bytes, mimetype: str, filename: str) -> Response:
 def _report_response(session, report, fmt: str):
     data = _serialize(session, report)
     if fmt == "pdf":
-        return _file(ar.report_pdf(data), "application/pdf",
+        return _file(annual_report_pdf(data), "application/pdf",
                      f"annual-report-{report.year}-producer{report.producer_id}-gi{report.gi_id}.pdf")
     return data
 
@@ -131,9 +133,9 @@ def list_reports(principal, query: ListingQuery):
     year = query.year or _last_year()
     data = ar.listing(session, principal, year, gi_id=query.gi_id, adcode=query.adcode, status=query.status)
     if query.format == "csv":
-        return _file(ar.listing_csv(data), "text/csv", f"annual-reports-{year}.csv")
+        return _file(annual_listing_csv(data), "text/csv", f"annual-reports-{year}.csv")
     if query.format == "pdf":
-        return _file(ar.listing_pdf(data), "application/pdf", f"annual-reports-{year}.pdf")
+        return _file(annual_listing_pdf(data), "application/pdf", f"annual-reports-{year}.pdf")
     return ar.public_listing(data)
 
 
@@ -147,9 +149,9 @@ def rollup(principal, query: RollupQuery):
     data = ar.rollup(session, principal, year, adcode=query.adcode)
     region = data["region"]["adcode"] if data["region"] else "all"
     if query.format == "csv":
-        return _file(ar.rollup_csv(data), "text/csv", f"annual-rollup-{year}-{region}.csv")
+        return _file(annual_rollup_csv(data), "text/csv", f"annual-rollup-{year}-{region}.csv")
     if query.format == "pdf":
-        return _file(ar.rollup_pdf(data), "application/pdf", f"annual-rollup-{year}-{region}.pdf")
+        return _file(annual_rollup_pdf(data), "application/pdf", f"annual-rollup-{year}-{region}.pdf")
     return data
 
 

@@ -14,6 +14,9 @@ from pydantic import Field
 
 from ..db import get_session
 from ..models import OrgKind
+from ..render.charts import statistics_chart_svg
+from ..render.csv import statistics_csv
+from ..render.maps import statistics_map_svg
 from ..services import statistics as stats
 from . import bp
 from .framework import endpoint, signed_in
@@ -133,7 +136,7 @@ def statistics(principal, query: StatisticsQuery):
         years = str(scope.from_year) if scope.from_year == scope.to_year else f"{scope.from_year}-{scope.to_year}"
         name = f"statistics-{years}-{scope.region.adcode}{f'-gi{scope.gi_id}' if scope.gi_id else ''}" \
                f"{f'-by-{query.group_by}' if query.group_by else ''}.csv"
-        return Response(stats.to_csv(data), mimetype="text/csv",
+        return Response(statistics_csv(data), mimetype="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{name}"',
                                  "Cache-Control": "private, no-store"})
     return data
@@ -149,7 +152,7 @@ def statistics_chart(principal, name: str, query: ChartQuery):
     session = get_session()
     stats.require_chart(name)   # before the scope: an unknown chart is wrong whatever the period
     scope = _scope(session, principal, query)
-    return _svg(stats.chart(session, scope, name, group_by=query.group_by))
+    return _svg(statistics_chart_svg(session, scope, name, group_by=query.group_by))
 
 
 @endpoint(bp, "/statistics/map.svg", access=ACCESS, query=MapQuery, tags=TAG, content_type="image/svg+xml",
@@ -161,4 +164,4 @@ def statistics_map(principal, query: MapQuery):
     session = get_session()
     layers = stats.parse_layers(query.layers)
     scope = _scope(session, principal, query)
-    return _svg(stats.region_map(session, scope, layers))
+    return _svg(statistics_map_svg(session, scope, layers))

@@ -366,6 +366,11 @@ def area_by_id(session: Session, area_id: int | None) -> OriginArea | None:
     return session.get(OriginArea, area_id) if area_id else None
 
 
+def area_geometry(session: Session, area_id: int):
+    """An area's geometry alone (the deferred column, read without loading it onto the identity map's row)."""
+    return session.scalar(select(OriginArea.geom).where(OriginArea.id == area_id))
+
+
 def areas_by_id(session: Session, area_ids: Iterable[int | None]) -> dict[int, OriginArea]:
     """Several areas in one query (their geometries stay unloaded until used)."""
     ids = {i for i in area_ids if i}

@@ -24,20 +24,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import math
 import re
-import threading
-import time
-import weakref
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-import shapely
 from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from .. import clock
+from ..caches import cache as _cache
 from ..codes import CodeCheck, MarkKeyring, Serial, SerialError, parse_serial, verify_code
 from ..db import read_first
 from ..models import (Authorization, AuthorizationStatus, GIKind, GIProduct, GIStatus, LedgerEvent, Lot, LotStatus,
@@ -154,8 +149,6 @@ KIND_LABELS = {
     GIKind.certification_mark: {"zh": "地理标志证明商标", "en": "GI certification trademark"},
     GIKind.foreign_gi: {"zh": "中欧地理标志协定互认互保产品", "en": "Foreign GI under the EU–China agreement"},
 }
-
-PLOT_GRID_PX = 12   # about 1/25 of the map's width: a few km for a county-sized area
 
 _DEAD = {MarkState.voided: (Verdict.voided, "voided"), MarkState.spoiled: (Verdict.voided, "spoiled"),
          MarkState.lost: (Verdict.lost_or_stolen, "lost"), MarkState.stolen: (Verdict.lost_or_stolen, "stolen")}
@@ -402,59 +395,6 @@ def texts(check: Check) -> dict[str, dict[str, str]]:
 TIMELINE_KINDS = ("printed", "issued", "activated", "spoiled", "voided", "lost", "stolen")
 
 
-class TTLCache:
-    """A small thread-safe LRU cache whose entries expire: display facts that may change, but rarely.
-
-    Nothing a verdict rests on is cached (the lookup reads the range, lot, authorization and GI status
-    every time); only what the page shows around it, for at most `ttl` seconds.
-    """
-
-    def __init__(self, maxsize: int, ttl: float | None):
-        self.maxsize, self.ttl = maxsize, ttl
-        self._data: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Any, make) -> Any:
-        now = time.monotonic()
-        with self._lock:
-            hit = self._data.get(key)
-            if hit is not None and (self.ttl is None or now - hit[0] < self.ttl):
-                self._data.move_to_end(key)
-                return hit[1]
-        value = make()
-        with self._lock:
-            self._data[key] = (now, value)
-            self._data.move_to_end(key)
-            while len(self._data) > self.maxsize:
-                self._data.popitem(last=False)
-        return value
-
-
-DISPLAY_TTL = 60.0                              # seconds a renamed GI or producer may show its old name
-CACHES = {
-    "gi": (1024, DISPLAY_TTL),
-    "producer": (8192, DISPLAY_TTL),
-    "timeline": (8192, None),      # ledger events never change: keyed by what selects them
-    "map": (2048, 300.0),          # plots change seldom; the area itself is immutable
-    "area_path": (128, None),      # an area's projected outline (areas are immutable)
-}
-# One set of caches per database (engine), so two apps in one process never share ids.
-_per_engine: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_per_engine_lock = threading.Lock()
-
-
-def _cache(session: Session, name: str) -> TTLCache:
-    bind = session.get_bind()
-    caches = _per_engine.get(bind)
-    if caches is None:
-        with _per_engine_lock:
-            caches = _per_engine.get(bind)
-            if caches is None:
-                caches = {key: TTLCache(size, ttl) for key, (size, ttl) in CACHES.items()}
-                _per_engine[bind] = caches
-    return caches[name]
-
-
 @dataclass(frozen=True)
 class GIFacts:
     id: int
@@ -473,7 +413,7 @@ class GIFacts:
 
 
 def gi_facts(session: Session, gi_id: int) -> GIFacts:
-    """The GI's display fields (cached for DISPLAY_TTL seconds)."""
+    """The GI's display fields (cached for caches.DISPLAY_TTL seconds)."""
     def load() -> GIFacts:
         gi = session.get(GIProduct, gi_id)
         return GIFacts(gi.id, gi.version, gi.name_zh, gi.name_en, gi.name_pinyin, gi.kind, gi.registration_no,
@@ -483,7 +423,7 @@ def gi_facts(session: Session, gi_id: int) -> GIFacts:
 
 
 def producer_facts(session: Session, producer_id: int) -> dict[str, Any]:
-    """The producer's public name and USCC (cached for DISPLAY_TTL seconds)."""
+    """The producer's public name and USCC (cached for caches.DISPLAY_TTL seconds)."""
     def load() -> dict[str, Any]:
         row = session.execute(select(Organisation.name, Organisation.name_en, Organisation.uscc)
                               .where(Organisation.id == producer_id)).one()
@@ -702,102 +642,36 @@ def suspect_warning(checks: Checks) -> dict[str, Any]:
             **SUSPECT_TEXTS}
 
 
-# --- the production area as a small inline SVG ----------------------------------------------------
+# --- the production area and the producer's plots, for the public map --------------------------------
 
-MAP_WIDTH = 320.0
-MAP_MAX_HEIGHT = 360.0
 MAX_PLOTS = 50
 
 
-def _frame(min_x: float, min_y: float, max_x: float, max_y: float) -> tuple[float, ...]:
-    """(x0, y1, sx, sy, width, height): an equirectangular projection of the bbox fitted to the map."""
-    pad_x, pad_y = (max_x - min_x) * 0.04 or 0.01, (max_y - min_y) * 0.04 or 0.01
-    x0, x1, y0, y1 = min_x - pad_x, max_x + pad_x, min_y - pad_y, max_y + pad_y
-    k = math.cos(math.radians((y0 + y1) / 2))  # metres per degree of longitude shrink with latitude
-    scale = MAP_WIDTH / ((x1 - x0) * k)
-    if (y1 - y0) * scale > MAP_MAX_HEIGHT:
-        scale = MAP_MAX_HEIGHT / (y1 - y0)
-    width, height = (x1 - x0) * k * scale, (y1 - y0) * scale
-    return (x0, y1, k * scale, scale, round(width, 1), round(height, 1))
+@dataclass(frozen=True)
+class AreaPlots:
+    """A GI's production area (its id and bounds) and where a producer's plots in it are (their centroids)."""
+
+    area_id: int
+    bounds: tuple[float, float, float, float]
+    plots: tuple[tuple[float, float], ...]
 
 
-def _project(frame, lon: float, lat: float) -> tuple[float, float]:
-    x0, y1, sx, sy = frame[:4]
-    return (lon - x0) * sx, (y1 - lat) * sy
+def area_plots(session: Session, gi_id: int, producer_id: int) -> AreaPlots | None:
+    """The GI's production area and the producer's (first MAX_PLOTS active) plots in it; None without an area.
 
-
-def _rings(geom):
-    for poly in getattr(geom, "geoms", [geom]):
-        if poly.is_empty or poly.geom_type != "Polygon":
-            continue
-        yield poly.exterior
-        yield from poly.interiors
-
-
-def _path(frame, geom, min_px: float = 1.0) -> str:
-    parts = []
-    for ring in _rings(geom):
-        pts = [_project(frame, x, y) for x, y in ring.coords]
-        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-        if max(xs) - min(xs) < min_px and max(ys) - min(ys) < min_px:
-            continue  # an island smaller than a pixel adds bytes, not information
-        coords = "L".join(f"{x:.1f} {y:.1f}" for x, y in pts[:-1])
-        parts.append(f"M{coords}Z")
-    return "".join(parts)
-
-
-def outline(geom, bounds: tuple[float, float, float, float]) -> tuple[tuple[float, ...], str]:
-    """The map frame for `bounds` and the SVG path of `geom` in it, simplified to about one pixel."""
-    frame = _frame(*bounds)
-    simplified = shapely.simplify(geom, 1.0 / frame[3], preserve_topology=True)
-    return frame, _path(frame, simplified)
-
-
-def _area_path(session: Session, area: OriginArea) -> tuple[tuple[float, ...], str]:
-    """The projected, simplified outline of an area; areas are immutable, so it is cached by id."""
-    def load():
-        geom = session.scalar(select(OriginArea.geom).where(OriginArea.id == area.id))
-        return outline(geom, (area.min_x, area.min_y, area.max_x, area.max_y))
-    return _cache(session, "area_path").get(area.id, load)
-
-
-def area_map(session: Session, gi_id: int, producer_id: int, *, title: str, plots_label: str) -> str | None:
-    """An inline SVG of the GI's production area with the producer's plots marked (None if no area).
-
-    Cached for five minutes per GI area, producer and language: the area is immutable (a new one gets
-    a new id) and plots change seldom.
+    Cached for five minutes per area and producer: the area is immutable (a new one gets a new id) and plots
+    change seldom. render.maps.public_area_map draws it.
     """
     origin_area_id = gi_facts(session, gi_id).origin_area_id
     if origin_area_id is None:
         return None
-    return _cache(session, "map").get((origin_area_id, producer_id, title, plots_label),
-                          lambda: _area_map(session, gi_id, origin_area_id, producer_id, title=title,
-                                            plots_label=plots_label))
 
-
-def _area_map(session: Session, gi_id: int, origin_area_id: int, producer_id: int, *, title: str,
-              plots_label: str) -> str | None:
-    area = session.get(OriginArea, origin_area_id)
-    if area is None:
-        return None
-    frame, outline = _area_path(session, area)
-    plots = list(session.scalars(select(Plot.geom).where(Plot.producer_id == producer_id, Plot.gi_id == gi_id,
-                                                         Plot.is_active.is_(True))
-                                 .order_by(Plot.id).limit(MAX_PLOTS)))
-    width, height = frame[4], frame[5]
-    marks = []
-    # Plots are private (the plot API needs a sign-in): mark only roughly where they are, snapped
-    # to a coarse grid, never their outlines.
-    seen = set()
-    for geom in plots:
-        c = geom.centroid
-        x, y = _project(frame, c.x, c.y)
-        cell = (round(x / PLOT_GRID_PX) * PLOT_GRID_PX, round(y / PLOT_GRID_PX) * PLOT_GRID_PX)
-        if cell not in seen:
-            seen.add(cell)
-            marks.append(f'<circle cx="{cell[0]}" cy="{cell[1]}" r="6"/>')
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
-            f'aria-label="{title}" class="map"><title>{title}</title>'
-            f'<path d="{outline}" fill="#dfe8dc" stroke="#24553a" stroke-width="1" fill-rule="evenodd"/>'
-            f'<g fill="#c0392b" fill-opacity=".75" stroke="#fff" stroke-width="1.5" aria-label="{plots_label}">'
-            f'{"".join(marks)}</g></svg>')
+    def load() -> AreaPlots | None:
+        area = session.get(OriginArea, origin_area_id)
+        if area is None:
+            return None
+        plots = session.scalars(select(Plot.geom).where(Plot.producer_id == producer_id, Plot.gi_id == gi_id,
+                                                        Plot.is_active.is_(True)).order_by(Plot.id).limit(MAX_PLOTS))
+        return AreaPlots(area.id, (area.min_x, area.min_y, area.max_x, area.max_y),
+                         tuple((c.x, c.y) for c in (geom.centroid for geom in plots)))
+    return _cache(session, "map").get((origin_area_id, producer_id), load)

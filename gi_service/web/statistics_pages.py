@@ -19,6 +19,8 @@ from ..api.framework import parse_model
 from ..db import get_session
 from ..errors import GIError, ValidationFailed
 from ..models import GIProduct
+from ..render.charts import statistics_chart_svg
+from ..render.maps import statistics_map_svg
 from ..services import statistics as stats
 from .framework import AUTHORITY, INSPECTION, page, problem, render, rollback
 from .i18n import current_lang, t
@@ -75,9 +77,10 @@ def dashboard(principal):
         names = ["coverage", "findings-by-violation", "checks-by-verdict"]
         if scope.from_year == scope.to_year:
             names.insert(1, "marks-by-month")
-        charts = [(name, stats.chart(db, scope, name, group_by=choice["group_by"] if name == "coverage" else None))
+        charts = [(name, statistics_chart_svg(db, scope, name,
+                                              group_by=choice["group_by"] if name == "coverage" else None))
                   for name in names]
-        region_map = stats.region_map(db, scope)
+        region_map = statistics_map_svg(db, scope)
     except (ValidationFailed, GIError) as exc:
         rollback()
         if int(exc.status) not in (403, 422):
