@@ -51,7 +51,7 @@ from sqlalchemy.orm import Session, aliased
 
 from geodata.admin import AdminUnit, get_registry
 
-from .. import clock
+from .. import clock, i18n
 from ..db import UTCDateTime, is_postgres
 from ..errors import Forbidden, NotFound, ValidationFailed
 from ..i18n import Label
@@ -75,104 +75,27 @@ IN_FORCE = (AuthorizationStatus.approved.value,)
 MUST_REPORT = (AuthorizationStatus.approved.value, AuthorizationStatus.suspended.value)
 MAX_MAP_POINTS = 300           # per layer; beyond it the layer is drawn per county
 
-# --- labels (Chinese first, with English) --------------------------------------------------------
+# --- labels (Chinese first, with English), from the one table of texts (gi_service/i18n/texts.py) ---------
 
-MARK_LABELS = {
-    "requested": Label("申请", "requested"), "approved": Label("核准", "approved"),
-    "printed": Label("印制", "printed"), "spoiled": Label("印制报废", "spoiled"),
-    "issued": Label("发放", "issued"), "activated": Label("激活使用", "activated"),
-    "voided": Label("作废", "voided"), "lost": Label("遗失", "lost"), "stolen": Label("被盗", "stolen"),
-    "recalled": Label("召回", "recalled"),
-}
-VERDICT_LABELS = {
-    Verdict.genuine.value: Label("真品", "genuine"),
-    Verdict.genuine_not_activated.value: Label("未激活", "not activated"),
-    Verdict.voided.value: Label("已作废", "voided"),
-    Verdict.lost_or_stolen.value: Label("挂失", "lost or stolen"),
-    Verdict.recalled.value: Label("已召回", "recalled"),
-    Verdict.authorization_suspended.value: Label("授权暂停", "authorization suspended"),
-    Verdict.unknown.value: Label("未知码", "unknown code"),
-    Verdict.malformed.value: Label("格式错误", "malformed"),
-}
-ALERT_LABELS = {
-    AlertKind.too_many_checks.value: Label("查询次数过多", "too many checks"),
-    AlertKind.impossible_travel.value: Label("异地快速查询", "impossible travel"),
-    AlertKind.outside_sales_regions.value: Label("销售区域外查询", "outside sales regions"),
-    AlertKind.unknown_burst.value: Label("未知码集中查询", "burst of unknown codes"),
-}
-VIOLATION_LABELS = {
-    ViolationKind.unauthorized_use.value: Label("未经授权使用", "unauthorized use"),
-    ViolationKind.forged_or_copied_label.value: Label("伪造或复制标志", "forged or copied label"),
-    ViolationKind.outside_area_or_substandard.value: Label("产地外或不达标", "outside area or substandard"),
-    ViolationKind.look_alike.value: Label("近似名称或标识", "look-alike name or logo"),
-    ViolationKind.authorization_not_in_force.value: Label("授权失效", "authorization not in force"),
-    ViolationKind.mark_without_uscc.value: Label("未标注信用代码", "mark without USCC"),
-    ViolationKind.unactivated_label.value: Label("未激活标志上市销售", "unactivated label on sale"),
-}
-PREMISES_LABELS = {
-    PremisesKind.production.value: Label("生产", "production"),
-    PremisesKind.wholesale.value: Label("批发", "wholesale"),
-    PremisesKind.retail.value: Label("零售", "retail"),
-    PremisesKind.e_commerce.value: Label("电子商务", "e-commerce"),
-}
-OUTCOME_LABELS = {
-    CaseOutcome.violation_confirmed.value: Label("违法属实", "violation confirmed"),
-    CaseOutcome.no_violation.value: Label("不构成违法", "no violation"),
-}
-DIRECT = Label("本级", "registered at this level")
-UNPLACED = Label("无地点", "no place")
-NO_GI = Label("未识别地理标志", "no GI")
+def _key(value: Any) -> str:
+    return value.value if isinstance(value, enum.Enum) else str(value)
 
-DEFINITIONS: dict[str, dict[str, str]] = {
-    "period": {
-        "zh": "按中国标准时间（UTC+8）的自然年统计；多年时为整段期间。",
-        "en": "Calendar years in China Standard Time (UTC+8); for from_year..to_year the whole span."},
-    "coverage": {
-        "zh": "覆盖率 = 使用专用标志的授权使用人 ÷ 应覆盖的授权使用人。应覆盖：期间内任一时刻授权处于“已核准”状态的"
-              "（生产者, 地理标志）授权；使用：期间内有标志发放给它或由它激活（台账事件）。目标 90%。",
-        "en": "users ÷ eligible. Eligible: authorizations (one producer for one GI) in force (approved) at some "
-              "instant of the period, from the authorization's status history. Users: eligible ones that had "
-              "marks issued to them or activated in the period (ledger events). Target 90% (target, "
-              "meets_target)."},
-    "marks": {
-        "zh": "期间内台账事件涉及的标志枚数（不是事件数）。印制含印制中报废的枚数，报废另列；作废、遗失、被盗分别统计；"
-              "召回为被召回批次上的标志枚数。",
-        "en": "Marks (not events) in the ledger events of the period by kind. printed counts whole print runs, "
-              "the ones spoiled in printing included (spoiled is also counted on its own); voided, lost and "
-              "stolen are separate; recalled counts the marks on recalled lots."},
-    "checks": {
-        "zh": "期间内消费者查询次数，按查询结论分；机器人（链接预览、爬虫）不计入，另列。查询计入其验证码所声称的地理标志。",
-        "en": "Consumer checks of the period by verdict; bots (link previews, crawlers) are not checks and are "
-              "counted apart (bots). A check counts for the GI its code names (its serial prefix), so forged "
-              "codes count for the GI they imitate. Checks are kept two years (scan-log retention)."},
-    "alerts": {
-        "zh": "期间内产生的复制标签预警（按类型）；occurrences 为重复触发的总次数。",
-        "en": "Copied-label alerts raised in the period, by kind; occurrences adds up their repeats."},
-    "consumer_reports": {
-        "zh": "期间内消费者提交的疑似假冒举报。",
-        "en": "Consumers' reports of suspected fakes sent in the period."},
-    "findings": {
-        "zh": "期间内（检查时间）执法检查发现，按违法类型（一条发现含多种类型时各计一次）和场所类型分；无违法的为合规检查。",
-        "en": "Inspectors' findings observed in the period, by violation kind (a finding with several kinds "
-              "counts once for each) and premises kind; without_violations are clean inspections."},
-    "cases": {
-        "zh": "期间内立案、移送（期间内有移送记录的案件数）和结案（按结果分）的案件；serious 为结案中认定为严重违法的。",
-        "en": "Cases opened, referred (cases with a referral event in the period) and concluded (by outcome) in "
-              "the period; serious counts concluded cases the credit rules called serious."},
-    "output": {
-        "zh": "期间各年已提交年度报告中申报的产量（kg）和产值（元）；应报：当年授权曾处于核准或暂停状态；未报 = 应报 − 已交。",
-        "en": "Declared output quantity (kg) and value (yuan) of the submitted annual reports for the period's "
-              "years. Due: authorizations approved or suspended during the year; missing = due − submitted; "
-              "late = submitted after 31 January of the next year."},
-    "places": {
-        "zh": "地区：生产者按注册地；执法发现按检查点所在县；查询按消费者共享位置所在县，否则按标签所属生产者注册地；"
-              "预警和举报按发生地所在县，否则按生产者或地理标志主管部门所在地；案件按发现地。",
-        "en": "Producers (coverage, marks, output) by their registered place; findings by the county of their "
-              "point; checks by the county of the consumer's shared location, else the registered place of the "
-              "producer whose real label was checked (unknown codes without a location have no place); alerts "
-              "and consumer reports by the county where they happened, else the producer's place, else the GI "
-              "authority's; cases by where they were found."},
-}
+
+def _labels(group: str, keys: Iterable[Any]) -> dict[str, Label]:
+    """The labels of a breakdown's keys (enum values or names), in their order; a key without a text fails here."""
+    return {_key(k): i18n.label(f"stats.{group}.{_key(k)}") for k in keys}
+
+
+MARK_LABELS = _labels("mark", MARK_KINDS)
+VERDICT_LABELS = _labels("verdict", Verdict)
+ALERT_LABELS = _labels("alert", AlertKind)
+VIOLATION_LABELS = _labels("violation", ViolationKind)
+PREMISES_LABELS = _labels("premises", PremisesKind)
+OUTCOME_LABELS = _labels("outcome", CaseOutcome)
+DIRECT = i18n.label("stats.direct")
+UNPLACED = i18n.label("stats.unplaced")
+NO_GI = i18n.label("stats.no_gi")
+DEFINITIONS: dict[str, dict[str, str]] = i18n.pairs("stats.definition.")
 
 
 class YearInFuture(ValidationFailed):
@@ -297,10 +220,6 @@ def _grouped(session: Session, inner, *, sums: Sequence[str] = ("value",)) -> li
     keys = [sub.c.gi_id, sub.c.adcode, sub.c.year, sub.c.key]
     stmt = select(*keys, *[func.sum(sub.c[s]) for s in sums]).group_by(*keys)
     return list(session.execute(stmt).all())
-
-
-def _key(value: Any) -> str:
-    return value.value if isinstance(value, enum.Enum) else str(value)
 
 
 class Cells:

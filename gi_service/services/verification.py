@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
-from .. import clock
+from .. import clock, i18n
 from ..caches import cache as _cache
 from ..codes import CodeCheck, MarkKeyring, Serial, SerialError, parse_serial, verify_code
 from ..db import read_first
@@ -53,102 +53,14 @@ STATUS = {
     Verdict.authorization_suspended: 451,
 }
 
-_REPORT_ZH = "请勿购买。请保留商品和购物凭证，拨打 12315 或向当地市场监督管理部门举报。"
-_REPORT_EN = ("Do not buy it. Keep the product and the receipt, and report it to the local market regulation "
-              "office (in China, call 12315).")
-
-TEXTS: dict[Verdict, dict[str, dict[str, str]]] = {
-    Verdict.genuine: {
-        "title": {"zh": "正品：地理标志专用标志有效", "en": "Genuine GI special mark"},
-        "message": {"zh": "此标志由授权印制企业印制，已激活在检验合格的生产批次上，生产者的使用授权有效。",
-                    "en": "This mark was printed by an authorized printer and activated on a production lot that "
-                          "passed its quality test, and the producer's authorization is in force."},
-        "advice": {"zh": "请核对下方的产品名称、生产者和统一社会信用代码是否与包装一致；如不一致，请拨打 12315 举报。",
-                   "en": "Check that the product, producer and unified social credit code below match the package. "
-                         "If they do not, report it (in China, call 12315)."},
-    },
-    Verdict.genuine_not_activated: {
-        "title": {"zh": "警告：此标志尚未激活", "en": "Warning: this mark was never activated"},
-        "message": {"zh": "这是真实印制的标志，但从未激活到经检验合格的生产批次上，不应出现在销售的商品上。",
-                    "en": "This label was really printed, but it was never activated on a production lot that "
-                          "passed its quality test: it must not be on a product for sale."},
-        "advice": {"zh": _REPORT_ZH, "en": _REPORT_EN},
-    },
-    Verdict.voided: {
-        "title": {"zh": "警告：此标志已作废", "en": "Warning: this mark was voided"},
-        "message": {"zh": "此标志已被作废（损坏、退回、销毁或印制废品），不再有效。",
-                    "en": "This label was voided (damaged, returned, destroyed or spoiled in printing) and is no "
-                          "longer valid."},
-        "advice": {"zh": _REPORT_ZH, "en": _REPORT_EN},
-    },
-    Verdict.lost_or_stolen: {
-        "title": {"zh": "警告：此标志已挂失（遗失或被盗）", "en": "Warning: this mark was reported lost or stolen"},
-        "message": {"zh": "此标志的持有人已报告其遗失或被盗，贴在商品上的很可能是被盗用的标签。",
-                    "en": "Its holder reported this label lost or stolen: on a product it is most likely a "
-                          "diverted label."},
-        "advice": {"zh": _REPORT_ZH, "en": _REPORT_EN},
-    },
-    Verdict.recalled: {
-        "title": {"zh": "警告：该批次产品已召回", "en": "Warning: this lot was recalled"},
-        "message": {"zh": "此标志所在的生产批次已被召回。请勿食用或使用该产品。",
-                    "en": "The production lot this mark was activated on has been recalled. Do not consume or use "
-                          "the product."},
-        "advice": {"zh": "请停止使用，联系销售者退货，并留意召回公告；如仍在销售，请拨打 12315 举报。",
-                   "en": "Stop using it, return it to the seller and follow the recall notice. If it is still on "
-                         "sale, report it (in China, call 12315)."},
-    },
-    Verdict.authorization_suspended: {
-        "title": {"zh": "警告：生产者的专用标志使用资格不在有效期内",
-                  "en": "Warning: the producer may not use this mark now"},
-        "message": {"zh": "该生产者使用此地理标志专用标志的授权已被暂停、撤销或已失效，其标志目前不能证明产品来源。",
-                    "en": "The producer's authorization to use this GI special mark is suspended, revoked or has "
-                          "lapsed, so its marks do not vouch for the product now."},
-        "advice": {"zh": _REPORT_ZH, "en": _REPORT_EN},
-    },
-    Verdict.unknown: {
-        "title": {"zh": "无法验证：查无此码", "en": "Not verified: unknown code"},
-        "message": {"zh": "系统从未签发过这个验证码，该标签可能是伪造的。",
-                    "en": "No such code was ever issued. The label may be counterfeit."},
-        "advice": {"zh": _REPORT_ZH, "en": _REPORT_EN},
-    },
-    Verdict.malformed: {
-        "title": {"zh": "无法识别的验证码", "en": "This is not a valid code"},
-        "message": {"zh": "这不是格式正确的验证码。请重新扫描标签上的二维码，或核对手动输入的字符。",
-                    "en": "This is not shaped like a verification code. Scan the QR code on the label again, or "
-                          "check the characters you typed."},
-        "advice": {"zh": "如果重新扫描后仍然如此，该标签可能是伪造的。" + _REPORT_ZH,
-                   "en": "If a new scan gives the same answer, the label may be counterfeit. " + _REPORT_EN},
-    },
-}
+#: The verdict texts (title, message, advice), in Chinese and English (gi_service/i18n/texts.py).
+TEXTS: dict[Verdict, dict[str, dict[str, str]]] = {verdict: i18n.pairs(f"verdict.{verdict.value}.")
+                                                   for verdict in Verdict}
 
 # More specific messages for some details of a verdict.
-DETAIL_TEXTS: dict[str, dict[str, str]] = {
-    "no_tag": {"zh": "链接中缺少验证参数（v=），无法验证此标签。正品标签的二维码总带有该参数。",
-               "en": "The link lacks its verification tag (v=), so this label cannot be verified. The QR code of "
-                     "a genuine label always carries it."},
-    "gtin_mismatch": {"zh": "此验证码不是为这个商品条码（GTIN）签发的，标签可能被挪用到其他商品上。",
-                      "en": "This code was not issued for this product number (GTIN): the label may have been "
-                            "moved to another product."},
-    "spoiled": {"zh": "此标志在印制时已报废，本应被销毁，不应出现在商品上。",
-                "en": "This label was spoiled in printing and should have been destroyed; it must not be on a "
-                      "product."},
-    "gi_revoked": {"zh": "该地理标志已被撤销，其专用标志不得再使用。",
-                   "en": "This geographical indication has been revoked; its special mark may no longer be used."},
-    "not_printed": {"zh": "此编号从未印制成标签，正品商品上不会出现此验证码。",
-                    "en": "This serial was never printed on a label; no genuine product carries this code."},
-    "expired": {"zh": "该生产者使用此地理标志专用标志的授权已过有效期。",
-                "en": "The producer's authorization to use this GI special mark has expired."},
-    "invalid_digital_link": {"zh": "这个链接不是格式正确的 GS1 数字链接，无法验证。请重新扫描标签上的二维码。",
-                             "en": "This link is not a valid GS1 Digital Link, so nothing can be verified. Scan "
-                                   "the QR code on the label again."},
-}
+DETAIL_TEXTS: dict[str, dict[str, str]] = i18n.pairs("verdict_detail.")
 
-KIND_LABELS = {
-    GIKind.protected_product: {"zh": "地理标志保护产品", "en": "Protected GI product"},
-    GIKind.collective_mark: {"zh": "地理标志集体商标", "en": "GI collective trademark"},
-    GIKind.certification_mark: {"zh": "地理标志证明商标", "en": "GI certification trademark"},
-    GIKind.foreign_gi: {"zh": "中欧地理标志协定互认互保产品", "en": "Foreign GI under the EU–China agreement"},
-}
+KIND_LABELS = {kind: i18n.pair(f"gi_kind.{kind.value}") for kind in GIKind}
 
 _DEAD = {MarkState.voided: (Verdict.voided, "voided"), MarkState.spoiled: (Verdict.voided, "spoiled"),
          MarkState.lost: (Verdict.lost_or_stolen, "lost"), MarkState.stolen: (Verdict.lost_or_stolen, "stolen")}
@@ -460,16 +372,7 @@ def timeline(session: Session, mark: MarkFacts) -> list[dict[str, Any]]:
     return events
 
 
-LOT_MISMATCH_TEXTS = {
-    "title": {"zh": "注意：包装上的批次号与此标志激活的批次不一致",
-              "en": "Caution: the lot on the package is not the lot this label was activated on"},
-    "message": {"zh": "包装上的批次号是 {package}，而此标志激活在批次 {activated} 上。",
-                "en": "The package names lot {package}; this label was activated on lot {activated}."},
-    "advice": {"zh": "标签可能被从其他批次的商品上转移过来。请核对包装上的批次号；"
-                     "如有疑问，请保留商品和购物凭证，并可在下方举报。",
-               "en": "The label may have been moved from a product of another lot. Check the lot number on the "
-                     "package; if in doubt, keep the product and the receipt, and report it below."},
-}
+LOT_MISMATCH_TEXTS = i18n.pairs("lot_mismatch.")
 
 
 def gi_document(session: Session, gi_id: int, *, base_url: str) -> dict[str, Any]:
@@ -617,22 +520,8 @@ def json_body(result: ConsumerVerdict) -> dict[str, Any]:
     return {"verdict": doc["verdict"], "error": doc["verdict"], **doc}
 
 
-SUSPECT_TEXTS = {
-    "title": {"zh": "注意：此标签可能被复制", "en": "Caution: this label may have been copied"},
-    "message": {"zh": "同一个真实标签只贴在一件商品上。这个码的查询记录显示它可能被复制到了多件商品上，"
-                      "监管部门已收到提示。",
-                "en": "A genuine label sits on one product only. The checks of this code suggest it was copied "
-                      "onto several products; the market regulators have been alerted."},
-    "advice": {"zh": "如果您是第一次查询这个码，请谨慎购买，保留商品和购物凭证，并可在下方举报。",
-               "en": "If this is your first check of this code, be careful: keep the product and the receipt, and "
-                     "report it below."},
-}
-SUSPECT_REASONS = {
-    "too_many_checks": {"zh": "查询次数异常多", "en": "checked unusually often"},
-    "impossible_travel": {"zh": "几乎同时在相距很远的地方被查询", "en": "checked far apart within too short a time"},
-    "outside_sales_regions": {"zh": "在该产品的销售区域之外被查询", "en": "checked far outside the product's sales "
-                                                                  "regions"},
-}
+SUSPECT_TEXTS = i18n.pairs("suspect.")
+SUSPECT_REASONS = i18n.pairs("suspect_reason.")
 
 
 def suspect_warning(checks: Checks) -> dict[str, Any]:

@@ -26,12 +26,12 @@ from flask import current_app, flash, g, redirect, request, session, url_for
 from .. import clock
 from ..db import write_session
 from ..errors import Unauthenticated
+from ..i18n import t
 from ..models import ApiToken
 from ..services import accounts
 from ..services.accounts import Principal, principal_for
 from . import csrf
 from .framework import page, render, safe_next
-from .i18n import t
 
 WEB_SESSION_DAYS = 1  # at the latest a day after sign-in; the idle limit is PERMANENT_SESSION_LIFETIME (12 h)
 WEB_SESSION_NAME = "web session"

@@ -17,12 +17,12 @@ from .. import clock
 from ..api import clues as api_clues
 from ..db import get_session
 from ..errors import GIError, ValidationFailed
+from ..i18n import t
 from ..models import (AlertKind, CaseOutcome, CaseStatus, ClueKind, ClueStatus, GIProduct, OrgKind, Organisation,
                       ViolationKind)
 from ..services import cases, clues, credit, findings, producers, scans
 from . import bp
 from .framework import ANY_KIND, AUTHORITY, INSPECTION, Form, commit, done, page, problem, render, rollback
-from .i18n import t
 from .names import gi_names, org_names, user_names
 from .inspect_pages import _thumbnail
 

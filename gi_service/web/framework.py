@@ -23,9 +23,9 @@ from .. import clock
 from ..api.framework import SPECS, Access, EndpointSpec, current_principal, public, signed_in
 from ..codes import display_serial
 from ..errors import Forbidden, GIError, NotFound, Unauthenticated, ValidationFailed
+from ..i18n import current_lang, error_text, remember_lang, t, v
 from ..models import OrgKind
 from . import bp, csrf
-from .i18n import current_lang, error_text, remember_lang, t, v
 
 log = logging.getLogger("gi_service.web")
 

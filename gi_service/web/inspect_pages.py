@@ -41,12 +41,12 @@ from ..api import findings as api_findings
 from ..api.framework import parse_model
 from ..db import get_session
 from ..errors import GIError, MalformedRequest, ValidationFailed
+from ..i18n import t, v
 from ..models import GIProduct, GIStatus, PremisesKind, ViolationKind
 from ..services import findings, scans, verification
 from ..services.marks import gtin14
 from . import bp, csrf
 from .framework import AUTHORITY, INSPECTION, Form, commit, done, page, problem, render, rollback
-from .i18n import t, v
 from .names import org_names
 
 SUPERVISORS = (AUTHORITY, INSPECTION)

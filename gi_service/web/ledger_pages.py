@@ -19,13 +19,13 @@ from ..api.framework import parse_model
 from ..api.schemas import LabelQuery, PrintFileQuery
 from ..db import get_session
 from ..errors import GIError, NotFound
+from ..i18n import t, v
 from ..models import (Authorization, AuthorizationStatus, BatchStatus, Lot, MarkBatch, MarkRange,
                       MarkState, OrgKind, Organisation, QuotaAccount, RequestStatus)
 from ..services import marks, producers
 from ..services.registry import can_manage_gi
 from .framework import (AUTHORITY, INSPECTION, PRINTER, PRODUCER, Form, commit, done, page, problem, render,
                         rollback)
-from .i18n import t, v
 from .names import gi_names, org_names
 
 LIST_LIMIT = 200  # newest first; the status filter narrows the rest

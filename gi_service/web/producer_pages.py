@@ -12,12 +12,12 @@ from .. import clock
 from ..api.geojson import polygon_from_geojson
 from ..db import get_session
 from ..errors import GIError, InvalidGeometry
+from ..i18n import t, v
 from ..models import Authorization, AuthorizationStatus, GIProduct, OrgKind, Organisation, Plot, User
 from ..render.maps import area_map, plots_map
 from ..services import clues, marks, producers
 from ..services.registry import can_manage_gi
 from .framework import (AUTHORITY, INSPECTION, PRODUCER, Form, commit, done, page, problem, render, rollback)
-from .i18n import t, v
 
 PAGE_SIZE = 100
 # The order the choices are offered in: the usual next step first, the final ones last.

@@ -17,10 +17,10 @@ from ..api import annual_reports as api_ar
 from ..api.framework import parse_model
 from ..db import get_session
 from ..errors import GIError, NotFound, ValidationFailed
+from ..i18n import t
 from ..models import GIProduct, Organisation
 from ..services import annual_reports as ar
 from .framework import AUTHORITY, INSPECTION, PRODUCER, commit, done, page, problem, render, rollback
-from .i18n import t
 
 SUPERVISORS = (AUTHORITY, INSPECTION)
 YEARS_SHOWN = 5

@@ -18,12 +18,12 @@ from ..api import statistics as api_stats
 from ..api.framework import parse_model
 from ..db import get_session
 from ..errors import GIError, ValidationFailed
+from ..i18n import current_lang, t
 from ..models import GIProduct
 from ..render.charts import statistics_chart_svg
 from ..render.maps import statistics_map_svg
 from ..services import statistics as stats
 from .framework import AUTHORITY, INSPECTION, page, problem, render, rollback
-from .i18n import current_lang, t
 
 SUPERVISORS = (AUTHORITY, INSPECTION)
 SERIES_YEARS = 5
