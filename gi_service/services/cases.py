@@ -48,6 +48,7 @@ from ..models import (Case, CaseEvent, CaseEvidence, CaseOutcome, CaseParty, Cas
 from . import clues as clue_service
 from . import credit
 from .accounts import Principal
+from .jurisdiction import division_codes, jurisdiction_codes
 
 SUPERVISORS = (OrgKind.authority, OrgKind.inspection)
 S = CaseStatus
@@ -82,14 +83,6 @@ def _require_supervisor(by: Principal) -> None:
 
 def _within(adcode: str | None, root: str) -> bool:
     return adcode is not None and get_registry().is_within(adcode, root)
-
-
-def division_codes(adcode: str, field: str = "adcode") -> list[str] | None:
-    """The adcodes of a division's subtree (None: all of China); 422 unknown_adcode for a code that is no division."""
-    if get_registry().get(adcode) is None:
-        raise ValidationFailed(f"adcode {adcode} is not a known administrative division", code="unknown_adcode",
-                               details=[{"field": field, "problem": "unknown adcode"}])
-    return clue_service.jurisdiction_codes(adcode)
 
 
 def _orgs(session: Session, ids: Iterable[int]) -> dict[int, Organisation]:
@@ -514,7 +507,7 @@ def list_cases(session: Session, by: Principal, f: CaseFilter, *, limit: int, of
     elif f.queue == "party":
         stmt = select(Case).where(party, Case.owner_org_id != me)
     else:
-        codes = clue_service.jurisdiction_codes(by.adcode)
+        codes = jurisdiction_codes(by.adcode)
         if codes is None:
             stmt = select(Case)
         else:

@@ -26,6 +26,7 @@ from ..models import (AlertKind, Clue, ClueKind, CluePlace, ClueStatus, Consumer
 from ..photos import StoredPhoto
 from ..storage import FileStore
 from .accounts import Principal
+from .jurisdiction import division_codes, jurisdiction_codes
 from .scans import ip_hash as scan_ip_hash
 from .signals import home_places
 
@@ -39,15 +40,6 @@ def _require_supervisor(by: Principal | None) -> Principal:
     if by is None or by.org_kind not in SUPERVISORS:
         raise Forbidden("only authorities and inspection units see clues", code="wrong_role")
     return by
-
-
-def jurisdiction_codes(adcode: str) -> list[str] | None:
-    """The adcodes of a jurisdiction's subtree, or None for the whole country."""
-    if adcode == "100000":
-        return None
-    from geodata.admin import get_registry
-
-    return [adcode] + [u.adcode for u in get_registry().descendants(adcode)]
 
 
 def visible_to(by: Principal):
@@ -81,12 +73,7 @@ def list_clues(session: Session, by: Principal, f: ClueFilter, *, limit: int, of
     stmt = where_given(stmt, Clue, kind=f.kind, alert_kind=f.alert_kind, status=f.status, gi_id=f.gi_id,
                        producer_id=f.producer_id)
     if f.adcode:
-        from geodata.admin import get_registry
-
-        if get_registry().get(f.adcode) is None:
-            raise ValidationFailed(f"adcode {f.adcode} is not a known administrative division",
-                                   details=[{"field": "adcode", "problem": "unknown adcode"}], code="unknown_adcode")
-        codes = jurisdiction_codes(f.adcode)
+        codes = division_codes(f.adcode)
         if codes is not None:
             stmt = stmt.where(exists().where(CluePlace.clue_id == Clue.id, CluePlace.adcode.in_(codes)))
     if f.since is not None:

@@ -58,6 +58,7 @@ from ..models import (Authorization, AuthorizationStatus, Case, CreditEntry, Cre
 from . import marks as marks_service
 from . import producers
 from .accounts import Principal
+from .jurisdiction import division_codes
 from .registry import can_manage_gi
 
 SUPERVISORS = (OrgKind.authority, OrgKind.inspection)
@@ -375,8 +376,6 @@ def delist(session: Session, listing_id: int, *, reason: str, by: Principal,
 def list_serious_violators(session: Session, *, include_delisted: bool = False, adcode: str | None = None,
                            producer_id: int | None = None, limit: int = 100, offset: int = 0
                            ) -> tuple[list[tuple[SeriousViolator, Organisation, Case]], int]:
-    from .cases import division_codes
-
     stmt = (select(SeriousViolator, Organisation, Case)
             .join(Organisation, Organisation.id == SeriousViolator.producer_id)
             .join(Case, Case.id == SeriousViolator.case_id))

@@ -85,7 +85,7 @@ from ..errors import Forbidden, GIError, ValidationFailed
 from ..models import (Finding, GIAreaUnit, GIProduct, LedgerEvent, Lot, MarkBatch, OrgKind, Organisation, Scan,
                       UAClass, Verdict)
 from .accounts import Principal
-from .clues import jurisdiction_codes
+from .jurisdiction import jurisdiction_codes
 
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/epcis-context.jsonld"
 NS_PREFIX = "gi"

@@ -42,7 +42,7 @@ from ..models import (Finding, FindingCode, FindingPhoto, GIProduct, MarkBatch, 
 from ..photos import StoredPhoto, store_photo
 from ..storage import FileStore
 from .accounts import Principal
-from .clues import jurisdiction_codes
+from .jurisdiction import jurisdiction_codes
 from .marks import gtin14
 from .scans import place
 from .signals import serial_of

@@ -21,6 +21,7 @@ from ..errors import Conflict, Forbidden, InvalidGeometry, NotFound, ValidationF
 from ..models import (GI_FIELD_NAMES, GIAreaUnit, GICategory, GIKind, GIProduct, GIStatus, GIVersion, OrgKind,
                       OriginArea)
 from .accounts import Principal
+from .jurisdiction import subtree_codes
 
 QUALITY_SECTIONS = ("variety", "site", "climate", "cultivation", "process", "sensory", "physico_chemical",
                     "safety", "packaging", "other")
@@ -333,8 +334,7 @@ def region_units(adcode: str) -> list[str]:
     if unit is None:
         raise ValidationFailed(f"region {adcode} is not a known administrative division",
                                details=[{"field": "region", "problem": "unknown adcode"}], code="unknown_adcode")
-    codes = {adcode}
-    codes.update(u.adcode for u in registry.descendants(adcode))
+    codes = set(subtree_codes(adcode))
     codes.update(u.adcode for u in registry.ancestors(adcode))
     return sorted(codes)
 

@@ -61,7 +61,7 @@ from ..models import (AlertKind, AnnualReport, AnnualReportStatus, Authorization
                       ViolationKind)
 from .accounts import Principal
 from .annual_reports import due_date
-from .clues import jurisdiction_codes
+from .jurisdiction import jurisdiction_codes
 
 SUPERVISORS = (OrgKind.authority, OrgKind.inspection)
 TARGET = 0.9

@@ -8,13 +8,13 @@ from .. import clock
 from ..db import get_session
 from ..models import (AuthorizationStatus, BatchStatus, CaseStatus, ClueStatus, GIProduct, MarkBatch, MarkRange,
                       MarkState, OrgKind, Organisation, RequestStatus)
-from ..services import cases, clues, marks, producers
+from ..services import cases, clues, jurisdiction, marks, producers
 from ..services.registry import can_manage_gi
 from .framework import AUTHORITY, INSPECTION, PRINTER, PRODUCER, page, render
 
 
 def _producer_ids_in(principal) -> list[int] | None:
-    codes = clues.jurisdiction_codes(principal.adcode)
+    codes = jurisdiction.jurisdiction_codes(principal.adcode)
     stmt = select(Organisation.id).where(Organisation.kind == OrgKind.producer)
     if codes is not None:
         stmt = stmt.where(Organisation.adcode.in_(codes))

@@ -15,7 +15,7 @@ from ..errors import GIError, InvalidGeometry
 from ..i18n import t, v
 from ..models import Authorization, AuthorizationStatus, GIProduct, OrgKind, Organisation, Plot, User
 from ..render.maps import area_map, plots_map
-from ..services import clues, marks, producers
+from ..services import jurisdiction, marks, producers
 from ..services.registry import can_manage_gi
 from .framework import (AUTHORITY, INSPECTION, PRODUCER, Form, commit, done, page, problem, render, rollback)
 
@@ -47,7 +47,7 @@ def producer_list(principal):
     db = get_session()
     q = (request.args.get("q") or "").strip()[:100]
     stmt = select(Organisation).where(Organisation.kind == OrgKind.producer)
-    codes = clues.jurisdiction_codes(principal.adcode)
+    codes = jurisdiction.jurisdiction_codes(principal.adcode)
     if codes is not None:
         stmt = stmt.where(Organisation.adcode.in_(codes))
     if q:
