@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session, selectinload
 from geodata.admin import get_registry
 
 from .. import clock
-from ..db import where_given
+from ..db import get_by_id, where_given
 from ..errors import Conflict, Forbidden, GIError, InvalidTransition, NotFound, ValidationFailed
 from ..models import (Case, CaseEvent, CaseEvidence, CaseOutcome, CaseParty, CasePartyRole, CaseStatus, Clue,
                       ClueStatus, Finding, GIProduct, OrgKind, Organisation, PremisesKind, ViolationKind)
@@ -146,13 +146,8 @@ def roles_of(by: Principal, case: Case, session: Session) -> list[str]:
 
 def get_case(session: Session, case_id: int, by: Principal, *, lock: bool = False) -> Case:
     _require_supervisor(by)
-    stmt = select(Case).where(Case.id == case_id).options(
-        selectinload(Case.parties), selectinload(Case.evidence), selectinload(Case.events))
-    if lock:
-        stmt = stmt.with_for_update(of=Case)
-    case = session.scalar(stmt)
-    if case is None:
-        raise NotFound(f"case {case_id} does not exist", code="case_not_found")
+    case = get_by_id(session, Case, case_id, what="case", code="case_not_found", lock=lock,
+                     options=(selectinload(Case.parties), selectinload(Case.evidence), selectinload(Case.events)))
     if not can_see(session, by, case):
         raise Forbidden(f"case {case_id} is neither in your queue nor are you a party to it or above one",
                         code="not_your_case")
@@ -203,7 +198,7 @@ def _load_evidence(session: Session, by: Principal, clue_ids: list[int], finding
                                         {"field": "finding_ids", "problem": "empty"}])
     if len(clue_ids) + len(finding_ids) > MAX_EVIDENCE:
         raise ValidationFailed(f"at most {MAX_EVIDENCE} pieces of evidence at once", code="too_much_evidence")
-    clues = [clue_service.get_clue(session, cid, by, for_update=True) for cid in sorted(clue_ids)]
+    clues = [clue_service.get_clue(session, cid, by, lock=True) for cid in sorted(clue_ids)]
     for clue in clues:
         if clue.status == ClueStatus.dismissed:
             raise Conflict(f"clue {clue.id} was dismissed ({clue.status_reason}); reopen it first "

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from .. import clock
 from ..codes import MarkKeyring
-from ..db import where_given
+from ..db import get_by_id, where_given
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..models import (AlertKind, Clue, ClueKind, CluePlace, ClueStatus, ConsumerReport, GIProduct, OrgKind, PlaceRole,
                       Scan)
@@ -84,14 +84,10 @@ def list_clues(session: Session, by: Principal, f: ClueFilter, *, limit: int, of
     return list(rows), int(total or 0)
 
 
-def get_clue(session: Session, clue_id: int, by: Principal, *, for_update: bool = False) -> Clue:
+def get_clue(session: Session, clue_id: int, by: Principal, *, lock: bool = False) -> Clue:
     _require_supervisor(by)
-    stmt = select(Clue).where(Clue.id == clue_id).options(selectinload(Clue.places), selectinload(Clue.report))
-    if for_update:
-        stmt = stmt.with_for_update()
-    clue = session.scalar(stmt)
-    if clue is None:
-        raise NotFound(f"clue {clue_id} does not exist", code="clue_not_found")
+    clue = get_by_id(session, Clue, clue_id, what="clue", code="clue_not_found", lock=lock,
+                     options=(selectinload(Clue.places), selectinload(Clue.report)))
     if not can_see(by, clue):
         raise Forbidden(f"clue {clue_id} concerns no place in your jurisdiction ({by.adcode})",
                         code="outside_jurisdiction")
@@ -104,7 +100,7 @@ def set_status(session: Session, clue_id: int, by: Principal, status: ClueStatus
         raise ValidationFailed(f"status {status.value!r} cannot be set by hand; use one of "
                                f"{', '.join(sorted(s.value for s in SETTABLE))}", code="invalid_status",
                                details=[{"field": "status", "problem": "not settable"}])
-    clue = get_clue(session, clue_id, by, for_update=True)
+    clue = get_clue(session, clue_id, by, lock=True)
     if clue.status == ClueStatus.referred:
         raise Conflict(f"clue {clue_id} was taken into a case; follow it there", code="clue_referred")
     if clue.status == status:

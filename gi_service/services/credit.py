@@ -51,7 +51,7 @@ from sqlalchemy.orm import Session
 
 from .. import clock
 from ..config import ConfigError
-
+from ..db import get_by_id
 from ..errors import Conflict, Forbidden, NotFound
 from ..models import (Authorization, AuthorizationStatus, Case, CreditEntry, CreditEntryKind, GIProduct, OrgKind,
                       Organisation, SeriousViolator, ViolationKind)
@@ -337,13 +337,8 @@ def lift_suspension(session: Session, producer_id: int, *, gi_id: int, reason: s
 
 
 def get_listing(session: Session, listing_id: int, *, lock: bool = False) -> SeriousViolator:
-    stmt = select(SeriousViolator).where(SeriousViolator.id == listing_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    row = session.scalar(stmt)
-    if row is None:
-        raise NotFound(f"serious-violator entry {listing_id} does not exist", code="listing_not_found")
-    return row
+    return get_by_id(session, SeriousViolator, listing_id, what="serious-violator entry", code="listing_not_found",
+                     lock=lock)
 
 
 def delist(session: Session, listing_id: int, *, reason: str, by: Principal,

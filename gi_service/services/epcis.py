@@ -80,7 +80,6 @@ from sqlalchemy.orm import Session, selectinload
 
 from .. import clock
 from ..codes import format_serial
-
 from ..errors import Forbidden, GIError, ValidationFailed
 from ..models import (Finding, GIAreaUnit, GIProduct, LedgerEvent, Lot, MarkBatch, OrgKind, Organisation, Scan,
                       UAClass, Verdict)

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session, aliased, selectinload
 
 from .. import clock
 from ..codes import MarkKeyring, SerialError, parse_serial, verify_code
-from ..db import is_postgres, where_given
+from ..db import get_by_id, is_postgres, where_given
 from ..errors import Conflict, Forbidden, GIError, NotFound, ValidationFailed
 from ..models import (Finding, FindingCode, FindingPhoto, GIProduct, MarkBatch, OrgKind, Organisation,
                       PremisesKind, ViolationKind)
@@ -440,16 +440,11 @@ def can_see(session: Session, by: Principal, finding_id: int) -> bool:
     return session.scalar(select(Finding.id).where(Finding.id == finding_id, visible_to(by))) is not None
 
 
-def get_finding(session: Session, finding_id: int, by: Principal, *, for_update: bool = False) -> Finding:
+def get_finding(session: Session, finding_id: int, by: Principal, *, lock: bool = False) -> Finding:
     """One finding `by` may see: 404 if there is none, 403 if it concerns no place of `by`'s."""
     _require_supervisor(by)
-    stmt = select(Finding).where(Finding.id == finding_id).options(selectinload(Finding.codes),
-                                                                   selectinload(Finding.photos))
-    if for_update:
-        stmt = stmt.with_for_update(of=Finding)
-    finding = session.scalar(stmt)
-    if finding is None:
-        raise NotFound(f"finding {finding_id} does not exist", code="finding_not_found")
+    finding = get_by_id(session, Finding, finding_id, what="finding", code="finding_not_found", lock=lock,
+                        options=(selectinload(Finding.codes), selectinload(Finding.photos)))
     if not can_see(session, by, finding_id):
         raise Forbidden(f"finding {finding_id} concerns no place in your jurisdiction ({by.adcode})",
                         code="outside_jurisdiction")

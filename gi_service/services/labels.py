@@ -18,7 +18,6 @@ from labels.spec import LabelContent, LabelSpec
 
 from .. import clock
 from ..codes import MarkKeyring, Serial, code_url, display_serial, format_serial, make_code
-
 from ..errors import Forbidden, GIError
 from ..models import BatchStatus, GIProduct, MarkBatch, OrgKind, Organisation
 from . import ledger

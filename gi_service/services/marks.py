@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from .. import clock
 from ..codes import Serial, SerialError, format_serial, parse_serial
-from ..db import where_given
+from ..db import get_by_id, where_given
 from ..errors import Conflict, Forbidden, GIError, NotFound, ValidationFailed
 from ..faults import crash_point
 from ..models import (Authorization, AuthorizationStatus, BatchStatus, GIProduct, Lot, LotStatus, MarkBatch,
@@ -72,19 +72,8 @@ def grams(value_kg: Decimal | float) -> int:
 
 # --- quota -----------------------------------------------------------------------------------
 
-def _get(session: Session, model, row_id: int, what: str, code: str, *, lock: bool = False):
-    """A row by primary key (optionally locked), or 404 with a stable code."""
-    stmt = select(model).where(model.id == row_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    row = session.scalar(stmt)
-    if row is None:
-        raise NotFound(f"{what} {row_id} does not exist", code=code)
-    return row
-
-
 def get_account(session: Session, account_id: int, *, lock: bool = False) -> QuotaAccount:
-    return _get(session, QuotaAccount, account_id, "quota account", "quota_account_not_found", lock=lock)
+    return get_by_id(session, QuotaAccount, account_id, what="quota account", code="quota_account_not_found", lock=lock)
 
 
 def can_see_account(session: Session, by: Principal, account: QuotaAccount) -> bool:
@@ -260,7 +249,7 @@ def create_request(session: Session, *, gi_id: int, pack_size_g: int, quantity: 
 
 
 def get_request(session: Session, request_id: int, *, lock: bool = False) -> MarkRequest:
-    return _get(session, MarkRequest, request_id, "mark request", "request_not_found", lock=lock)
+    return get_by_id(session, MarkRequest, request_id, what="mark request", code="request_not_found", lock=lock)
 
 
 def can_see_request(session: Session, by: Principal, request: MarkRequest) -> bool:
@@ -371,7 +360,7 @@ def cancel_request(session: Session, request_id: int, *, by: Principal, reason: 
 # --- batches and ranges ----------------------------------------------------------------------
 
 def get_batch(session: Session, batch_id: int, *, lock: bool = False) -> MarkBatch:
-    return _get(session, MarkBatch, batch_id, "batch", "batch_not_found", lock=lock)
+    return get_by_id(session, MarkBatch, batch_id, what="batch", code="batch_not_found", lock=lock)
 
 
 def can_see_batch(session: Session, by: Principal, batch: MarkBatch) -> bool:
@@ -718,7 +707,7 @@ def void_unactivated(session: Session, *, producer_id: int, gi_id: int, reason: 
 
 def recall_lot(session: Session, lot_id: int, *, by: Principal, reason: str) -> Lot:
     """Recall a lot: every mark on it answers 'recalled' from now on."""
-    lot = _get(session, Lot, lot_id, "lot", "lot_not_found", lock=True)
+    lot = get_by_id(session, Lot, lot_id, what="lot", code="lot_not_found", lock=True)
     gi = session.get(GIProduct, lot.gi_id)
     if not (by.organisation_id == lot.producer_id or
             (by.org_kind == OrgKind.authority and can_manage_gi(session, by, gi))):

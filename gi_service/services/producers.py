@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from geodata.areas import AreaError, geodesic_area_m2, m2_to_mu, validate_area
 
 from .. import clock
-from ..db import where_given
+from ..db import get_by_id, where_given
 from ..errors import (Conflict, Forbidden, InvalidGeometry, InvalidTransition, NotFound, PlotOutsideArea,
                       ValidationFailed)
 from ..models import (Authorization, AuthorizationBasis, AuthorizationEvent, AuthorizationStatus, GIKind, OrgKind,
@@ -229,9 +229,7 @@ def can_see_authorization(session: Session, principal: Principal | None, auth: A
 def transition_authorization(session: Session, auth_id: int, to: AuthorizationStatus, *, by: Principal,
                              reason: str, announcement_no: str | None = None) -> Authorization:
     """Move an authorization along its lifecycle; only the GI's authority may."""
-    auth = session.scalar(select(Authorization).where(Authorization.id == auth_id).with_for_update())
-    if auth is None:
-        raise NotFound(f"authorization {auth_id} does not exist", code="authorization_not_found")
+    auth = get_by_id(session, Authorization, auth_id, what="authorization", code="authorization_not_found", lock=True)
     if by.org_kind != OrgKind.authority or not can_manage_gi(session, by, auth.gi):
         raise Forbidden("only the authority managing this GI changes its authorizations", code="outside_jurisdiction")
     if to not in TRANSITIONS[auth.status]:

@@ -16,7 +16,7 @@ from geodata.areas import (AreaError, AreaResult, area_from_adcodes, bbox_of, co
 
 from .. import clock
 from ..codes import suggest_prefix
-
+from ..db import get_by_id
 from ..errors import Conflict, Forbidden, InvalidGeometry, NotFound, ValidationFailed
 from ..models import (GI_FIELD_NAMES, GIAreaUnit, GICategory, GIKind, GIProduct, GIStatus, GIVersion, OrgKind,
                       OriginArea)
@@ -199,7 +199,7 @@ def create_gi(session: Session, values: dict[str, Any], *, by: Principal, reason
 def amend_gi(session: Session, gi_id: int, changes: dict[str, Any], *, by: Principal, reason: str,
              expected_version: int | None = None) -> GIProduct:
     """Apply an amendment as a new version; unchanged values do not make a version."""
-    gi = get_gi(session, gi_id, for_update=True)
+    gi = get_gi(session, gi_id, lock=True)
     require_manage(session, by, gi)
     if expected_version is not None and expected_version != gi.version:
         raise Conflict(f"GI {gi_id} is at version {gi.version}, not {expected_version}; reload and retry",
@@ -237,7 +237,7 @@ def amend_gi(session: Session, gi_id: int, changes: dict[str, Any], *, by: Princ
 def replace_area(session: Session, gi_id: int, result: AreaResult, *, by: Principal, reason: str,
                  description: str | None = None) -> GIProduct:
     """Set a GI's production area from an uploaded geometry, as a new version."""
-    gi = get_gi(session, gi_id, for_update=True)
+    gi = get_gi(session, gi_id, lock=True)
     require_manage(session, by, gi)
     derived = counties_intersecting(result.geometry)
     outside = [a for a in derived if not by.covers(a)]
@@ -257,14 +257,8 @@ def replace_area(session: Session, gi_id: int, result: AreaResult, *, by: Princi
     return gi
 
 
-def get_gi(session: Session, gi_id: int, *, for_update: bool = False) -> GIProduct:
-    stmt = select(GIProduct).where(GIProduct.id == gi_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    gi = session.scalar(stmt)
-    if gi is None:
-        raise NotFound(f"GI {gi_id} does not exist", code="gi_not_found")
-    return gi
+def get_gi(session: Session, gi_id: int, *, lock: bool = False) -> GIProduct:
+    return get_by_id(session, GIProduct, gi_id, what="GI", code="gi_not_found", lock=lock)
 
 
 def _has_latin(name: str | None) -> bool:

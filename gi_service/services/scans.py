@@ -29,7 +29,6 @@ from sqlalchemy.orm import Session, aliased
 
 from .. import clock
 from ..codes import Serial
-
 from ..errors import Conflict, Forbidden, NotFound
 from ..models import MarkCheck, Scan, ScanIdBlock, UAClass, Verdict
 from . import partitions
