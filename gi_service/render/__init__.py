@@ -5,8 +5,11 @@ entry point may take the session and ask a service for its data (``charts.statis
 ``maps.statistics_map_svg``, ``maps.public_area_map``), so the HTTP layer calls one function per
 format; no service imports from here.
 
-* ``csv``    — the statistics table and the annual reports' listing and rollup (UTF-8 with a BOM);
-* ``pdf``    — the annual reports: listing, rollup, one producer's report (reportlab, CJK CID font);
-* ``charts`` — accessible, deterministic SVG bar charts (and the statistics charts drawn with them);
-* ``maps``   — one projection for every map: production areas, the statistics map.
+* ``csv``        — the statistics table, the annual reports' listing and rollup, the open data's registry and
+  the ledger report (台账);
+* ``pdf``        — the annual reports: listing, rollup, one producer's report (reportlab, CJK CID font);
+* ``charts``     — accessible, deterministic SVG bar charts (and the statistics charts drawn with them);
+* ``maps``       — one projection for every map: production areas, the statistics map;
+* ``geopackage`` — the open data's production areas;
+* ``cells``      — values as the files print them (yes/no, China time).
 """

@@ -1,4 +1,5 @@
-"""CSV files of the statistics and the annual reports: UTF-8 with a byte-order mark, headers "中文 (key)".
+"""CSV files: the statistics and the annual reports (UTF-8 with a byte-order mark, headers "中文 (key)"), the open
+data's GI registry (with a byte-order mark) and the ledger report (台账).
 
 The byte-order mark makes Excel read the file as UTF-8 (it assumes the local code page otherwise).
 """
@@ -8,6 +9,7 @@ import csv
 import io
 from typing import Any, Callable, Iterable
 
+from ..services import opendata, reports
 from ..services.annual_reports import ROLLUP_MARKS
 from ..services.statistics import (ALERT_LABELS, MARK_LABELS, OUTCOME_LABELS, PREMISES_LABELS, VERDICT_LABELS,
                                    VIOLATION_LABELS)
@@ -148,3 +150,30 @@ def annual_rollup_csv(data: dict[str, Any]) -> bytes:
     """The rollup per GI for the provincial filing (``annual_reports.rollup``), with its total row."""
     return _file(ROLLUP_HEADERS, [*(_rollup_cells(data["year"], g) for g in data["items"]),
                                   _rollup_cells(data["year"], data["total"])])
+
+
+# --- open data and the ledger report ---------------------------------------------------------------
+
+def registry_csv(items: list[opendata.Published]) -> bytes:
+    """The open data's GI registry (``opendata.records``), with CRLF line ends."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow([name for name, _ in opendata.REGISTRY_COLUMNS])
+    writer.writerows(opendata.registry_rows(items))
+    return buf.getvalue().encode("utf-8-sig")
+
+
+def ledger_report_csv(report: dict[str, Any], part: str = "rows") -> str:
+    """The ledger report (台账, ``reports.ledger_report``): its rows, or its mismatches (`part`)."""
+    buf = io.StringIO()
+    if part == "mismatches":
+        writer = csv.writer(buf)
+        writer.writerow(["batch_id", "state", "first", "last", "count", "problem"])
+        for m in report["mismatches"]:
+            writer.writerow([m["batch_id"], m["state"], m["first"], m["last"], m["count"], m["problem"]])
+        return buf.getvalue()
+    writer = csv.writer(buf)
+    writer.writerow([*reports.GROUP, *reports.COLUMNS, "balanced"])
+    for r in report["rows"]:
+        writer.writerow([r[c] for c in reports.GROUP] + [r[c] for c in reports.COLUMNS] + [r["balanced"]])
+    return buf.getvalue()
