@@ -54,7 +54,8 @@ from gi_service.codes import (
     suggest_prefix,
     verify_code,
 )
-from gi_service.db import UTCDateTime, make_engine, utcnow, write_session
+from gi_service import clock
+from gi_service.db import UTCDateTime, make_engine, write_session
 from gi_service.models import AuthorizationBasis, GICategory, GIKind, OrgKind
 from gi_service.services import accounts, jurisdiction, marks, producers, registry
 from gi_service.services.accounts import Principal, principal_for
@@ -248,7 +249,7 @@ def lifecycle_batch(world: World, key_id: str) -> int:
         s.commit()
     with write_session(world.engine) as s:
         marks.activate(s, by=world.producer, spans=[(serial(first + 20), serial(first + 519))], lot_no="L-1",
-                       production_date=utcnow().date() - dt.timedelta(days=30), lot_quantity=1000,
+                       production_date=clock.now().date() - dt.timedelta(days=30), lot_quantity=1000,
                        pack_size_g=PACK_G, test_report_no="R-2026-001", testing_body=TESTING_BODY, test_passed=True)
         s.commit()
     with write_session(world.engine) as s:
@@ -376,7 +377,7 @@ def grow_ledger(world: World, batches: int, is_pg: bool) -> dict[str, float]:
             taken.add(gi.mark_prefix)
             series += [(gi.mark_prefix + f"{y % 100:02d}", gi.id, y) for y in SERIES_YEARS]
         s.commit()
-    now = bindparam("now", utcnow(), type_=UTCDateTime())
+    now = bindparam("now", clock.now(), type_=UTCDateTime())
     with world.engine.begin() as conn:
         conn.exec_driver_sql("CREATE TEMP TABLE bench_series (idx INTEGER PRIMARY KEY, series VARCHAR(6), "
                              "gi_id INTEGER, year INTEGER)")
@@ -390,7 +391,7 @@ def grow_ledger(world: World, batches: int, is_pg: bool) -> dict[str, float]:
                   "lot0": base["lots"], "rng0": base["mark_ranges"], "producer": world.producer.organisation_id,
                   "printer": world.printer.organisation_id, "prod_user": world.producer.user_id,
                   "auth_user": world.authority.user_id, "pack": PACK_G, "body": TESTING_BODY,
-                  "pdate": utcnow().date() - dt.timedelta(days=60)}
+                  "pdate": clock.now().date() - dt.timedelta(days=60)}
         batch_of = "FROM bench_n p JOIN bench_series s ON s.idx = (p.n - 1) % :ns"
         conn.execute(text(
             "INSERT INTO mark_requests (id, producer_id, gi_id, year, pack_size_g, quantity, status, "

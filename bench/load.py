@@ -114,7 +114,8 @@ from sqlalchemy.engine import make_url
 
 from gi_service import migrate
 from gi_service.codes import MarkKeyring, Serial, format_serial, make_code
-from gi_service.db import make_engine, utcnow, write_session
+from gi_service import clock
+from gi_service.db import make_engine, write_session
 from gi_service.models import LotStatus, MarkState
 from gi_service.services import jurisdiction, marks, producers
 
@@ -289,7 +290,7 @@ def service_batch(world: ledger_bench.World, index: int, recall: bool) -> tuple[
         with write_session(world.engine) as s:
             lot, _ = marks.activate(s, by=world.producer, spans=[(_serial(series, lo), _serial(series, lo + active - 1))],
                                     lot_no=f"BL-{index:02d}-{k:02d}",
-                                    production_date=utcnow().date() - dt.timedelta(days=20 + k),
+                                    production_date=clock.now().date() - dt.timedelta(days=20 + k),
                                     lot_quantity=active, pack_size_g=ledger_bench.PACK_G,
                                     test_report_no=f"R-2026-{index:02d}{k:02d}", testing_body=ledger_bench.TESTING_BODY,
                                     test_passed=True)
@@ -401,7 +402,7 @@ def build(url: str, args, rng: random.Random) -> Data:
         with engine.begin() as conn:
             conn.exec_driver_sql("CREATE TABLE bench_load_meta (key VARCHAR(40) PRIMARY KEY, value TEXT NOT NULL)")
             meta = {**_params(args), "series": series, "batch_ids": batch_ids,
-                    "built_at": utcnow().isoformat(), "build_s": round(time.perf_counter() - started, 1)}
+                    "built_at": clock.now().isoformat(), "build_s": round(time.perf_counter() - started, 1)}
             conn.execute(text("INSERT INTO bench_load_meta VALUES ('data', :v)"), {"v": json.dumps(meta)})
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE")

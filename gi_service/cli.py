@@ -8,6 +8,7 @@ import sys
 import click
 from sqlalchemy import select
 
+from . import clock
 from .config import ConfigError, finalize, load_settings
 
 
@@ -191,14 +192,13 @@ def tokens_create(username: str, name: str, ttl_days: int) -> None:
 @click.argument("token_id", type=int)
 def tokens_revoke(token_id: int) -> None:
     """Revoke a token by id."""
-    from .db import utcnow
     from .models import ApiToken
 
     with _session() as session:
         row = session.get(ApiToken, token_id)
         if row is None:
             raise click.ClickException(f"no token {token_id}")
-        row.revoked_at = row.revoked_at or utcnow()
+        row.revoked_at = row.revoked_at or clock.now()
         session.commit()
         click.echo(f"token {token_id} revoked")
 
@@ -250,14 +250,13 @@ def scans() -> None:
               help="months after this one to make partitions for")
 def scans_partitions(ahead: int) -> None:
     """Make the check log's monthly partitions ahead (PostgreSQL; cron, daily; safe on several hosts at once)."""
-    from .db import utcnow
     from .services import partitions
 
     with _session() as session:
         if not partitions.is_partitioned(session):
             click.echo("the check log is one table on this database (SQLite): nothing to make")
             return
-        made = partitions.ensure_months(session, today=utcnow().date(), ahead=ahead)
+        made = partitions.ensure_months(session, today=clock.now().date(), ahead=ahead)
         session.commit()
     click.echo(f"made {len(made)} partition(s): {', '.join(made)}" if made else
                f"every month up to {ahead} ahead has its partition already")
@@ -433,12 +432,11 @@ def authorizations() -> None:
 @click.option("--dry-run", is_flag=True, help="list what would lapse; change nothing")
 def authorizations_expire(today, dry_run: bool) -> None:
     """Lapse approved authorizations with no mark use for GI_AUTHORIZATION_LAPSE_DAYS (safe to run daily)."""
-    from .db import make_engine, utcnow, write_session
+    from .db import make_engine, write_session
     from .services import producers
-    from .services.registry import CHINA_TZ
 
     settings = _settings()
-    day = today.date() if today else utcnow().astimezone(CHINA_TZ).date()
+    day = today.date() if today else clock.today()
     engine = make_engine(settings.database_url)
     try:
         with write_session(engine) as session:
@@ -486,12 +484,11 @@ def _annual_run(username: str, year: int | None, fmt: str, out_path: str | None,
 
     from .errors import GIError
     from .models import User
-    from .services import annual_reports
     from .services.accounts import principal_for
 
     if fmt == "pdf" and not out_path:
         raise click.ClickException("a PDF needs --out FILE")
-    year = year or annual_reports.china_date(annual_reports.now()).year - 1
+    year = year or clock.china_year(clock.now()) - 1
     with _session() as session:
         user = session.scalar(select(User).where(User.username == username))
         if user is None or not user.is_active:
@@ -514,11 +511,13 @@ def _annual_run(username: str, year: int | None, fmt: str, out_path: str | None,
 @_annual_options
 def annual_rollup(username: str, year: int | None, adcode: str | None, fmt: str, out_path: str | None) -> None:
     """The submitted reports of a region rolled up per GI, with who has not submitted (due 31 March)."""
+    from .render.csv import annual_rollup_csv
+    from .render.pdf import annual_rollup_pdf
     from .services import annual_reports as ar
 
     def build(session, principal, year):
         data = ar.rollup(session, principal, year, adcode=adcode)
-        return {"csv": ar.rollup_csv, "pdf": ar.rollup_pdf}.get(fmt, lambda d: d)(data)
+        return {"csv": annual_rollup_csv, "pdf": annual_rollup_pdf}.get(fmt, lambda d: d)(data)
 
     _annual_run(username, year, fmt, out_path, build)
 
@@ -530,11 +529,13 @@ def annual_rollup(username: str, year: int | None, adcode: str | None, fmt: str,
 def annual_listing(username: str, year: int | None, adcode: str | None, fmt: str, out_path: str | None,
                    status: str | None) -> None:
     """Every producer that had to report the year, with its report's status (submitted, late, draft, missing)."""
+    from .render.csv import annual_listing_csv
+    from .render.pdf import annual_listing_pdf
     from .services import annual_reports as ar
 
     def build(session, principal, year):
         data = ar.listing(session, principal, year, adcode=adcode, status=status)
-        return {"csv": ar.listing_csv, "pdf": ar.listing_pdf}.get(fmt, ar.public_listing)(data)
+        return {"csv": annual_listing_csv, "pdf": annual_listing_pdf}.get(fmt, ar.public_listing)(data)
 
     _annual_run(username, year, fmt, out_path, build)
 

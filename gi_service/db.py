@@ -5,19 +5,20 @@ import datetime as dt
 import os
 import threading
 import weakref
-from typing import Annotated, Any
+from typing import Annotated, Any, Sequence, TypeVar
 
 import shapely
 from flask import current_app, g, request
 from geoalchemy2 import Geometry as PostGISGeometry
 from geoalchemy2.elements import WKBElement
-from sqlalchemy import JSON, DateTime, Engine, LargeBinary, MetaData, String, create_engine, event
+from sqlalchemy import JSON, DateTime, Engine, LargeBinary, MetaData, String, create_engine, event, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from . import replicas
+from . import clock, replicas
+from .errors import NotFound
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -28,10 +29,6 @@ NAMING_CONVENTION = {
 }
 
 SRID = 4326
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 class UTCDateTime(TypeDecorator):
@@ -123,10 +120,15 @@ class JSONType(TypeDecorator):
         return dialect.type_descriptor(JSON())
 
 
+def _clock_now() -> dt.datetime:
+    # Looked up at each insert: a row's default timestamp reads the service clock, as the services do.
+    return clock.now()
+
+
 intpk = Annotated[int, mapped_column(primary_key=True)]
 str_short = Annotated[str, mapped_column(String(120))]
 str_long = Annotated[str, mapped_column(String(1000))]
-timestamp = Annotated[dt.datetime, mapped_column(UTCDateTime(), default=utcnow)]
+timestamp = Annotated[dt.datetime, mapped_column(UTCDateTime(), default=_clock_now)]
 
 
 class Base(DeclarativeBase):
@@ -349,6 +351,27 @@ def where_given(stmt, model, **values: Any):
         if value is not None:
             stmt = stmt.where(getattr(model, name) == value)
     return stmt
+
+
+Row = TypeVar("Row")
+
+
+def get_by_id(session: Session, model: type[Row], row_id: int, *, what: str, code: str, lock: bool = False,
+              options: Sequence[Any] = ()) -> Row:
+    """The `model` row with id `row_id`, or 404 "{what} {row_id} does not exist" with the stable error `code`.
+
+    `lock` reads it FOR UPDATE (its own table only, so eager joins stay outside the lock; on SQLite the
+    transaction's write lock does); `options` are loader options (e.g. selectinload of its children).
+    """
+    stmt = select(model).where(model.id == row_id)
+    if options:
+        stmt = stmt.options(*options)
+    if lock:
+        stmt = stmt.with_for_update(of=model)
+    row = session.scalar(stmt)
+    if row is None:
+        raise NotFound(f"{what} {row_id} does not exist", code=code)
+    return row
 
 
 def dialect_insert(session: Session):

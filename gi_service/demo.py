@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 
+from . import clock
 from .config import Settings
 from .models import AuthorizationBasis, GICategory, GIKind, OrgKind, User
 from .services import accounts, producers, registry
@@ -107,7 +108,7 @@ def _demo_ledger(session: Session, admins: dict, producer_users: dict, gis: dict
 
     from .services import marks
 
-    year = dt.date.today().year
+    year = clock.today().year
     for username, gi_key in (("baishao-coop", "baishao"), ("wuchang-rice", "wuchang"), ("yuexi-tea", "cuilan")):
         producer = producer_users[username]
         authority = admins[next(g["authority"] for g in GIS if g["key"] == gi_key)]
@@ -124,7 +125,7 @@ def _demo_ledger(session: Session, admins: dict, producer_users: dict, gis: dict
     marks.issue_batch(session, batch.id, by=printer_user)
     on_lot = marks.span_serials(batch.series, batch.seq_start, batch.seq_start + 5)
     marks.activate(session, by=coop, spans=[on_lot], lot_no=f"BZ-{year}-001",
-                   production_date=dt.date.today() - dt.timedelta(days=1),
+                   production_date=clock.today() - dt.timedelta(days=1),
                    lot_quantity=500, pack_size_g=250, test_report_no=f"DEMO-检-{year}-0001",
                    testing_body=gis["baishao"].testing_body, test_passed=True)
 

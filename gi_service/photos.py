@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps, JpegImagePlugin, PngImagePlugin, UnidentifiedImageError
 
+from . import clock
 from .errors import GIError, ValidationFailed
 from .storage import FileStore
 
@@ -254,7 +255,7 @@ def store_photo(store: FileStore, folder: str, data: bytes, *, max_bytes: int, f
                 now: dt.datetime | None = None) -> StoredPhoto:
     """Check, re-encode and store an uploaded photo under `folder/YYYY/MM/<uuid>.jpg`."""
     jpeg, width, height, taken_at = read_photo(data, max_bytes=max_bytes, field=field)
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or clock.now()
     key = f"{folder}/{now:%Y/%m}/{uuid.uuid4().hex}.jpg"
     store.put(key, jpeg)
     return StoredPhoto(key=key, sha256=hashlib.sha256(jpeg).hexdigest(),

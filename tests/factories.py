@@ -12,6 +12,7 @@ import shapely
 from PIL import Image
 from sqlalchemy.orm import Session
 
+from gi_service import clock
 from gi_service.models import AuthorizationBasis, GICategory, GIKind, OrgKind, Organisation
 from gi_service.services import accounts, producers, registry
 from gi_service.services.accounts import Principal, principal_for
@@ -47,7 +48,9 @@ class Factory:
         n = next(_seq)
         user = accounts.create_user(self.session, username=f"user{n}-{org.kind.value}", password="password-123456",
                                     organisation_id=org.id)
-        _row, token = accounts.create_token(self.session, user, name="test", ttl_days=30)
+        # Ten years (the longest a token may live): tests that move the service clock through a season
+        # must not expire their own credentials, which are stamped and checked by the same clock.
+        _row, token = accounts.create_token(self.session, user, name="test", ttl_days=3650)
         self.session.commit()
         return Actor(org, principal_for(user), token)
 
@@ -159,14 +162,12 @@ def cst(*args) -> dt.datetime:
 
 
 class ServiceClock:
-    """The service's clock, frozen at a moment the test chooses: `utcnow` of every module in MODULES."""
-
-    MODULES: tuple = ()
+    """The service's clock (`gi_service.clock.now`, which every service reads), frozen at a moment the test
+    chooses and moved by it."""
 
     def __init__(self, monkeypatch, start: dt.datetime):
         self.moment = start
-        for module in self.MODULES:
-            monkeypatch.setattr(module, "utcnow", self.now)
+        monkeypatch.setattr(clock, "now", self.now)
 
     def now(self) -> dt.datetime:
         return self.moment.astimezone(dt.timezone.utc)

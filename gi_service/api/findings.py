@@ -8,6 +8,7 @@ from typing import Optional
 from flask import Response, jsonify
 from pydantic import Field, field_validator
 
+from .. import clock
 from ..db import get_session
 from ..http.access import signed_in
 from ..http.answers import findings as answers
@@ -16,7 +17,6 @@ from ..http.contract import endpoint
 from ..http.schemas import Adcode, Id, Offset, Query
 from ..models import OrgKind, PremisesKind, ViolationKind
 from ..services import findings
-from ..services.registry import CHINA_TZ, end_of_day
 from . import bp
 
 TAG = ["findings"]
@@ -48,11 +48,11 @@ def _bound(value: Optional[str], *, end: bool) -> Optional[dt.datetime]:
     if _DAY.match(value):
         day = dt.date.fromisoformat(value)
         if end:
-            return end_of_day(day)
-        return dt.datetime.combine(day, dt.time(), tzinfo=CHINA_TZ).astimezone(dt.timezone.utc)
+            return clock.end_of_day(day)
+        return clock.start_of_day(day)
     moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=CHINA_TZ)
+        moment = moment.replace(tzinfo=clock.CHINA_TZ)
     return moment.astimezone(dt.timezone.utc)
 
 

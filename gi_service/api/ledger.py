@@ -7,6 +7,7 @@ from ..db import get_session
 from ..http.access import public, signed_in
 from ..http.contract import endpoint
 from ..models import OrgKind
+from ..render.csv import ledger_report_csv
 from ..services import ledger, reports
 from . import bp
 from .schemas import CheckpointQuery, ConsistencyQuery, EventsQuery, ReportQuery
@@ -79,6 +80,6 @@ def report(principal, query: ReportQuery):
     data = reports.ledger_report(get_session(), principal, year=query.year, gi_id=query.gi_id,
                                  producer_id=query.producer_id, printer_id=query.printer_id)
     if query.format == "csv":
-        return Response(reports.to_csv(data, query.part), mimetype="text/csv",
+        return Response(ledger_report_csv(data, query.part), mimetype="text/csv",
                         headers={"Content-Disposition": f"attachment; filename=ledger-{query.part}.csv"})
     return data

@@ -16,6 +16,8 @@ from ..db import get_session
 from ..http.access import public
 from ..http.contract import endpoint
 from ..http.schemas import Query
+from ..render.csv import registry_csv
+from ..render.geopackage import gpkg_file
 from ..services import opendata
 from . import bp
 
@@ -53,7 +55,7 @@ def open_data_catalogue(principal):
                   "with BOM; ?as_of=YYYY-MM-DD for the records in force at the end of that day")
 def open_data_registry(principal, query: OpenDataQuery):
     session = get_session()
-    body = opendata.registry_csv(opendata.records(session, query.as_of))
+    body = registry_csv(opendata.records(session, query.as_of))
     name = f"gi-registry-{query.as_of.isoformat()}.csv" if query.as_of else "gi-registry.csv"
     resp = Response(body, mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
@@ -75,7 +77,7 @@ def open_data_areas(principal, query: OpenDataQuery):
     if probe.status_code == 304:
         return probe
     items = opendata.records(session, query.as_of, with_geometry=True)
-    handle, size = opendata.gpkg_file(items, as_of=query.as_of)
+    handle, size = gpkg_file(items, as_of=query.as_of)
     name = f"gi-areas-{query.as_of.isoformat()}.gpkg" if query.as_of else "gi-areas.gpkg"
     resp = Response(opendata.FileChunks(handle), mimetype="application/geopackage+sqlite3", direct_passthrough=True,
                     headers={"Content-Disposition": f'attachment; filename="{name}"', "Content-Length": str(size)})

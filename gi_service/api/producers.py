@@ -4,12 +4,13 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from ..db import get_session
-from ..errors import NotFound, ValidationFailed
+from ..errors import NotFound
 from ..http.access import public, signed_in
 from ..http.contract import endpoint
 from ..http.geojson import polygon_from_geojson
 from ..models import OrgKind, Organisation
 from ..services import accounts, producers
+from ..services.jurisdiction import division_codes
 from . import bp, serialize
 from .schemas import (AuthorizationBody, AuthorizationQuery, PlotBody, PlotPatchBody, ProducerBody, ProducerQuery,
                       TransitionBody)
@@ -22,16 +23,12 @@ PLOT_ACCESS = "the producer itself, or an authority (read: also an inspection un
           summary="Producers (public register: name, USCC, registered place)")
 def list_producers(principal, query: ProducerQuery):
     session = get_session()
-    from geodata.admin import get_registry
     stmt = select(Organisation).where(Organisation.kind == OrgKind.producer)
     if query.q:
         like = f"%{query.q}%"
         stmt = stmt.where(Organisation.name.like(like) | Organisation.uscc.like(like.upper()))
-    if query.adcode and query.adcode != "100000":
-        if get_registry().get(query.adcode) is None:
-            raise ValidationFailed(f"adcode {query.adcode} is not a known administrative division",
-                                   details=[{"field": "adcode", "problem": "unknown adcode"}], code="unknown_adcode")
-        units = [query.adcode] + [u.adcode for u in get_registry().descendants(query.adcode)]
+    units = division_codes(query.adcode) if query.adcode else None
+    if units is not None:
         stmt = stmt.where(Organisation.adcode.in_(units))
     total = session.scalar(select(func.count()).select_from(stmt.subquery()))
     rows = session.scalars(stmt.order_by(Organisation.id).limit(query.limit).offset(query.offset))

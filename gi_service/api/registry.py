@@ -5,6 +5,7 @@ from flask import request, url_for
 
 from geodata.areas import to_geojson_geometry
 
+from .. import clock
 from ..db import get_session
 from ..errors import MalformedRequest, NotFound, ValidationFailed
 from ..http.access import public, signed_in
@@ -55,7 +56,7 @@ def get_gi(principal, gi_id: int, query: AsOfQuery):
     if query.as_of is None:
         gi = registry.get_gi(session, gi_id)
         return serialize.gi(gi, registry.area_by_id(session, gi.origin_area_id))
-    version = registry.gi_version_as_of(session, gi_id, registry.end_of_day(query.as_of))
+    version = registry.gi_version_as_of(session, gi_id, clock.end_of_day(query.as_of))
     data = serialize.gi_version(version)
     area = registry.area_by_id(session, version.origin_area_id)
     data["origin_area"] = serialize.origin_area_summary(area) if area else None
@@ -97,7 +98,7 @@ def get_gi_area(principal, gi_id: int, query: AsOfQuery):
     if query.as_of is None:
         record = registry.get_gi(session, gi_id)
     else:
-        record = registry.gi_version_as_of(session, gi_id, registry.end_of_day(query.as_of))
+        record = registry.gi_version_as_of(session, gi_id, clock.end_of_day(query.as_of))
     area = registry.area_by_id(session, record.origin_area_id)
     if area is None:
         raise NotFound(f"GI {gi_id} has no production area geometry", code="no_area")

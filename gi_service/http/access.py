@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from flask import current_app, g, request
 from sqlalchemy import update
 
-from ..db import utcnow, write_session
+from .. import clock
+from ..db import write_session
 from ..errors import Forbidden, Unauthenticated
 from ..models import ApiToken, OrgKind
 from ..services.accounts import Principal, principal_for, resolve_token
@@ -63,7 +64,7 @@ def _bearer_principal(header: str) -> Principal:
         row = resolve_token(session, token.strip())
         principal = principal_for(row.user, token_id=row.id)
         last_used = row.last_used_at
-    now = utcnow()
+    now = clock.now()
     # Recording every use would turn each read into a write; a 5-minute resolution is enough.
     if last_used is None or now - last_used > dt.timedelta(minutes=5):
         with write_session(current_app.extensions["gi_engine"]) as session:

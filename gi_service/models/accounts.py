@@ -8,7 +8,8 @@ from typing import Optional
 from sqlalchemy import Enum, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..db import Base, intpk, timestamp, utcnow
+from .. import clock
+from ..db import Base, intpk, timestamp
 
 
 class OrgKind(str, enum.Enum):
@@ -76,5 +77,5 @@ class ApiToken(Base):
     user: Mapped[User] = relationship(lazy="joined")
 
     def is_valid(self, now: dt.datetime | None = None) -> bool:
-        now = now or utcnow()
+        now = now or clock.now()
         return self.revoked_at is None and self.expires_at > now

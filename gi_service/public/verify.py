@@ -70,7 +70,7 @@ from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import photos
-from ..db import get_session, utcnow
+from ..db import get_session
 from ..errors import GIError, MalformedRequest, NotFound, ServiceUnavailable, ValidationFailed
 from ..http.access import Access, public
 from ..http.contract import endpoint, EndpointSpec, SPECS
@@ -79,10 +79,11 @@ from ..models import Verdict
 from ..services import clues, gtins, scans, signals, verification
 from ..services.marks import find_mark
 from ..services.verification import Check
+from .. import clock, i18n
+from ..render.maps import public_area_map
 
 bp = Blueprint("verify", __name__)
 
-LANGS = ("zh", "en")
 LINKSET_TYPE = "application/linkset+json"
 GS1_VOC = "https://gs1.org/voc/"
 LINKSET_CONTEXT = "https://ref.gs1.org/standards/resolver/linkset-context"
@@ -167,10 +168,7 @@ def _base_url() -> str:
 
 
 def _lang() -> str:
-    asked = request.args.get("lang", "").strip().lower()[:2]
-    if asked in LANGS:
-        return asked
-    return "en" if request.accept_languages.best_match(LANGS) == "en" else "zh"
+    return i18n.choose_lang(request, negotiate=True)
 
 
 def _wants_json() -> bool:
@@ -179,64 +177,8 @@ def _wants_json() -> bool:
     return best in ("application/json", LINKSET_TYPE) and accept[best] > accept["text/html"]
 
 
-UI = {
-    "zh": {
-        "page_title": "地理标志专用标志验证", "serial": "标志编号", "product": "产品", "kind": "类型",
-        "registration_no": "公告号 / 注册号", "standard": "标准", "area": "产地范围", "plots": "生产者的地块",
-        "producer": "生产者", "uscc": "统一社会信用代码", "lot": "生产批次", "lot_no": "批次号",
-        "production_date": "生产 / 采收日期", "test_report_no": "检验报告编号", "testing_body": "检验机构",
-        "timeline": "标志记录", "printed": "印制", "issued": "发放给生产者", "activated": "激活（批次检验合格）",
-        "spoiled": "印制报废", "voided": "作废", "lost": "挂失（遗失）", "stolen": "挂失（被盗）",
-        "recalled": "批次召回",
-        "first_check": "首次查询", "this_check": "本次查询",
-        "checked_first": "这是该码的第一次查询。",
-        "checked_n": "该码已被查询 {n} 次，首次查询于 {date}{place}。",
-        "checked_in": "，地点：{city}",
-        "copied_note": "如果您此前没有查询过这个码，多次查询可能意味着标签被复制。",
-        "share": "分享我的大致位置（精确到约 1 公里）",
-        "share_note": "仅在您点击后，通过浏览器定位获取并四舍五入到 0.01°，用于发现假冒和被复制的标签；"
-                      "不保存您的 IP 地址。",
-        "shared": "已记录大致位置：", "share_failed": "未能记录位置。", "other_lang": "English",
-        "no_map": "产地范围未以地图形式登记。", "code": "验证码",
-        "report": "举报疑似假冒", "report_intro": "发现假冒、标签被复制或与包装信息不符？请告诉我们，市场监管部门会收到您的线索。",
-        "description": "情况说明", "description_hint": "例如：包装上的生产者与本页不一致、同一标签出现在多件商品上",
-        "shop_name": "店铺或市场名称", "shop_address": "店铺地址（可选）", "photo": "照片（可选，JPEG 或 PNG，不超过 10 MB）",
-        "photo_note": "照片会被重新编码并去除拍摄位置等 EXIF 信息。",
-        "report_location": "附上店铺位置（浏览器定位，约 10 米）", "send": "提交举报",
-        "thanks_title": "感谢您的举报", "thanks": "您的线索已转给当地和产地的市场监管部门（编号 {id}）。",
-        "report_failed": "举报未能提交", "back": "返回上一页",
-    },
-    "en": {
-        "page_title": "GI special mark verification", "serial": "Mark serial", "product": "Product", "kind": "Kind",
-        "registration_no": "Announcement / registration no.", "standard": "Standard", "area": "Production area",
-        "plots": "the producer's plots", "producer": "Producer", "uscc": "Unified social credit code",
-        "lot": "Production lot", "lot_no": "Lot no.", "production_date": "Production / harvest date",
-        "test_report_no": "Quality test report no.", "testing_body": "Testing body", "timeline": "Mark history",
-        "printed": "Printed", "issued": "Issued to the producer", "activated": "Activated (lot passed its test)",
-        "spoiled": "Spoiled in printing", "voided": "Voided", "lost": "Reported lost", "stolen": "Reported stolen",
-        "recalled": "Lot recalled", "first_check": "First check", "this_check": "This check",
-        "checked_first": "This is the first check of this code.",
-        "checked_n": "This code has been checked {n} times, first on {date}{place}.",
-        "checked_in": " in {city}",
-        "copied_note": "If you have not checked this code before, repeated checks may mean the label was copied.",
-        "share": "Share my approximate location (to about 1 km)",
-        "share_note": "Only if you press the button: your browser's location, rounded to 0.01°, helps find "
-                      "counterfeit and copied labels. Your IP address is not stored.",
-        "shared": "Approximate location recorded: ", "share_failed": "The location could not be recorded.",
-        "other_lang": "中文", "no_map": "The production area is not registered as a map.", "code": "Code",
-        "report": "Report a suspected fake", "report_intro": "A fake, a copied label, or details that do not match "
-        "the package? Tell us: the market regulators will receive your report.",
-        "description": "What did you see?", "description_hint": "e.g. the producer on the package differs from this "
-        "page; the same label on several products",
-        "shop_name": "Shop or market", "shop_address": "Shop address (optional)",
-        "photo": "Photo (optional, JPEG or PNG, up to 10 MB)",
-        "photo_note": "The photo is re-encoded; its location and other EXIF data are removed.",
-        "report_location": "Add the shop's location (your browser's, to about 10 m)", "send": "Send the report",
-        "thanks_title": "Thank you for your report",
-        "thanks": "Your report went to the market regulators of this place and of the production place (no. {id}).",
-        "report_failed": "The report could not be sent", "back": "Back",
-    },
-}
+# The pages' words (gi_service/i18n/texts.py), one dict per language for the templates.
+UI = i18n.by_lang("verify.")
 
 
 def _checks_sentence(doc: dict[str, Any], lang: str) -> str | None:
@@ -281,13 +223,13 @@ def _answer(result: verification.ConsumerVerdict) -> Response:
     svg = None
     if check.mark is not None:
         t = UI[lang]
-        svg = verification.area_map(get_session(), check.mark.batch.gi_id, check.mark.batch.producer_id,
-                                    title=str(escape(t["area"])), plots_label=str(escape(t["plots"])))
+        svg = public_area_map(get_session(), check.mark.batch.gi_id, check.mark.batch.producer_id,
+                              title=str(escape(t["area"])), plots_label=str(escape(t["plots"])))
     other = "en" if lang == "zh" else "zh"
     other_url = f"{request.path}?{urlencode({**request.args.to_dict(), 'lang': other})}"
     html = render_template("verify.html", doc=doc, lang=lang, t=UI[lang], svg=Markup(svg) if svg else None,
                            checks_sentence=_checks_sentence(doc, lang), other_lang=other, other_url=other_url,
-                           today=verification.china_date(utcnow()), nonce=_nonce())
+                           today=clock.today().isoformat(), nonce=_nonce())
     resp = Response(html, status=check.status, mimetype="text/html")
     resp.headers["Content-Language"] = "zh-CN" if lang == "zh" else "en"
     return resp
@@ -488,7 +430,7 @@ def report_fake(principal, code: str):
     lang = _lang()
     try:
         form, photo_data = _report_input()
-        if form.lang in LANGS:
+        if form.lang in i18n.LANGS:
             lang = form.lang
         scan_id = scans.read_scan_token(settings.secret_key, form.token, canonical)
         _await_check(scan_id)
@@ -797,12 +739,7 @@ PRODUCT_SCHEMA: dict[str, Any] = {
         "lot_warning": _BILINGUAL,
     },
 }
-PRODUCT_UI = {
-    "zh": {"pack": "包装规格", "authorization": "使用授权", "in_force": "有效", "not_in_force": "不在有效期内",
-           "lot_status": "批次状态", "active": "正常", "recalled": "已召回"},
-    "en": {"pack": "Pack size", "authorization": "Authorization", "in_force": "in force",
-           "not_in_force": "not in force", "lot_status": "Lot status", "active": "active", "recalled": "recalled"},
-}
+PRODUCT_UI = i18n.by_lang("product.")
 
 
 @_register("/p/<gtin>", "product_page", "The product page of a GTIN (the GS1 resolver's gs1:pip for /01/{gtin} "
@@ -838,8 +775,8 @@ def product_page(gtin: str):
 def _product_page(gtin: str, found: list[gtins.ProductFacts], doc: dict[str, Any] | None) -> Response:
     lang = _lang()
     t = UI[lang]
-    maps = [verification.area_map(get_session(), p.gi_id, p.producer_id, title=str(escape(t["area"])),
-                                  plots_label=str(escape(t["plots"]))) for p in found]
+    maps = [public_area_map(get_session(), p.gi_id, p.producer_id, title=str(escape(t["area"])),
+                            plots_label=str(escape(t["plots"]))) for p in found]
     other = "en" if lang == "zh" else "zh"
     other_url = f"{request.path}?{urlencode({**request.args.to_dict(), 'lang': other})}"
     html = render_template("product.html", doc=doc, gtin=gtin, lang=lang, t=t, p=PRODUCT_UI[lang],

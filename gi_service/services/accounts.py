@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from geodata.admin import get_registry
 
-from ..db import utcnow
+from .. import clock
 from ..errors import Conflict, Forbidden, NotFound, Unauthenticated, ValidationFailed
 from ..models import ApiToken, OrgKind, Organisation, User
 from .uscc import validate_uscc
@@ -128,7 +128,7 @@ def authenticate(session: Session, username: str, password: str) -> User:
         raise Unauthenticated("this account is disabled", code="account_disabled")
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    user.last_login_at = utcnow()
+    user.last_login_at = clock.now()
     return user
 
 
@@ -147,7 +147,7 @@ def create_token(session: Session, user: User, *, name: str, ttl_days: int,
                                details=[{"field": "ttl_days", "problem": "out of range"}])
     plaintext = token or TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(user_id=user.id, name=name, prefix=plaintext[:10], token_hash=_digest(plaintext),
-                   expires_at=utcnow() + dt.timedelta(days=ttl_days))
+                   expires_at=clock.now() + dt.timedelta(days=ttl_days))
     session.add(row)
     session.flush()
     return row, plaintext
@@ -158,7 +158,7 @@ def resolve_token(session: Session, plaintext: str) -> ApiToken:
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(plaintext)))
     if row is None or not hmac.compare_digest(row.token_hash, _digest(plaintext)):
         raise Unauthenticated("the bearer token is not valid", code="invalid_token")
-    now = utcnow()
+    now = clock.now()
     if row.revoked_at is not None:
         raise Unauthenticated("the bearer token has been revoked", code="token_revoked")
     if row.expires_at <= now:
@@ -173,7 +173,7 @@ def revoke_token(session: Session, token_id: int, *, by: Principal) -> ApiToken:
     if row is None or row.user_id != by.user_id:
         raise NotFound(f"token {token_id} does not exist")
     if row.revoked_at is None:
-        row.revoked_at = utcnow()
+        row.revoked_at = clock.now()
     return row
 
 

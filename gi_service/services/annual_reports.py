@@ -16,13 +16,11 @@ the year, and the stock at year end is what it was at that instant.
 from __future__ import annotations
 
 import bisect
-import csv
 import datetime as dt
-import io
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -30,12 +28,12 @@ from sqlalchemy.orm import Session
 
 from geodata.admin import get_registry
 
-from ..db import utcnow
+from .. import clock
 from ..errors import Forbidden, GIError, NotFound, ValidationFailed
 from ..models import (AnnualReport, AnnualReportStatus, Authorization, AuthorizationEvent, AuthorizationStatus,
                       GIProduct, LedgerEvent, Lot, MarkBatch, OrgKind, Organisation, QuotaAccount)
 from .accounts import Principal
-from .registry import CHINA_TZ, can_manage_gi, end_of_day
+from .registry import can_manage_gi
 
 # Output bounds: one producer's yearly output of one GI never comes near ten million tonnes or
 # a trillion yuan; anything above is a typing error (an extra digit, cents as yuan).
@@ -61,20 +59,6 @@ class Locked(GIError):
 
 # --- the calendar --------------------------------------------------------------------------------
 
-def now() -> dt.datetime:
-    """The service's clock (one place for tests to move it)."""
-    return utcnow()
-
-
-def china_date(moment: dt.datetime) -> dt.date:
-    return moment.astimezone(CHINA_TZ).date()
-
-
-def year_window(year: int) -> tuple[dt.datetime, dt.datetime]:
-    """[1 January 00:00, next 1 January 00:00) of `year` in China Standard Time, as UTC instants."""
-    return end_of_day(dt.date(year - 1, 12, 31)), end_of_day(dt.date(year, 12, 31))
-
-
 def due_date(year: int) -> dt.date:
     """Producers report the previous year by 31 January."""
     return dt.date(year + 1, 1, 31)
@@ -86,17 +70,17 @@ def filing_deadline(year: int) -> dt.date:
 
 
 def is_late(report: AnnualReport) -> bool:
-    return report.submitted_at is not None and report.submitted_at >= end_of_day(due_date(report.year))
+    return report.submitted_at is not None and report.submitted_at >= clock.end_of_day(due_date(report.year))
 
 
 def is_overdue(report: AnnualReport | None, year: int, at: dt.datetime) -> bool:
     """Not submitted, and the due date has passed."""
     submitted = report is not None and report.status == AnnualReportStatus.submitted
-    return not submitted and at >= end_of_day(due_date(year))
+    return not submitted and at >= clock.end_of_day(due_date(year))
 
 
 def require_past_year(year: int, at: dt.datetime) -> None:
-    current = china_date(at).year
+    current = clock.china_year(at)
     if year >= current:
         raise YearNotOver(f"annual reports are for a year that is over: {year} is "
                           f"{'the current year' if year == current else 'in the future'}; report {current - 1} "
@@ -151,7 +135,7 @@ class _SerialStates:
 
 def ledger_figures(session: Session, *, producer_id: int, gi_id: int, year: int) -> dict[str, Any]:
     """The year's special-mark figures of one producer and GI, replayed from its ledger events."""
-    start, end = year_window(year)
+    start, end = clock.year_window(year)
     events = list(session.scalars(
         select(LedgerEvent).where(LedgerEvent.producer_id == producer_id, LedgerEvent.gi_id == gi_id,
                                   LedgerEvent.kind.in_(LEDGER_KINDS), LedgerEvent.at < end)
@@ -279,7 +263,7 @@ def _states_during(auth: Authorization, events: list[AuthorizationEvent], start:
 def authorized_during(session: Session, year: int, *, producer_id: int | None = None,
                       gi_id: int | None = None) -> list[Eligible]:
     """Producers that held the right to the special mark (approved or suspended) during `year`."""
-    start, end = year_window(year)
+    start, end = clock.year_window(year)
     stmt = (select(Authorization, Organisation, GIProduct)
             .join(Organisation, Organisation.id == Authorization.producer_id)
             .join(GIProduct, GIProduct.id == Authorization.gi_id)
@@ -336,7 +320,7 @@ def own_report(session: Session, by: Principal, year: int, gi_id: int | None = N
     """The caller's report for `year`: generated on first access, its ledger figures refreshed while a draft."""
     if by.org_kind != OrgKind.producer:
         raise Forbidden("only a producer has its own annual report", code="wrong_role")
-    at = at or now()
+    at = at or clock.now()
     require_past_year(year, at)
     gi_id = _resolve_gi(session, by, year, gi_id)
     report = _find(session, by.organisation_id, gi_id, year, lock=True)
@@ -396,14 +380,14 @@ def declare(session: Session, by: Principal, year: int, gi_id: int | None, value
 def _require_draft(report: AnnualReport) -> None:
     if report.status != AnnualReportStatus.draft:
         raise Locked(f"the {report.year} report was submitted on "
-                     f"{report.submitted_at.astimezone(CHINA_TZ):%Y-%m-%d %H:%M} (China time) and is locked",
+                     f"{report.submitted_at.astimezone(clock.CHINA_TZ):%Y-%m-%d %H:%M} (China time) and is locked",
                      details={"report_id": report.id, "status": report.status.value})
 
 
 def submit(session: Session, by: Principal, year: int, gi_id: int | None = None, *,
            at: dt.datetime | None = None) -> AnnualReport:
     """Lock the caller's draft with its figures as of now; late after 31 January (China time)."""
-    at = at or now()
+    at = at or clock.now()
     report = own_report(session, by, year, gi_id, at=at)
     _require_draft(report)
     missing = [f for f in DECLARED_FIELDS if getattr(report, f) is None]
@@ -462,7 +446,7 @@ def warnings(report: AnnualReport) -> list[dict[str, str]]:
 
 def serialize(report: AnnualReport, producer: Organisation, gi: GIProduct, *,
               at: dt.datetime | None = None) -> dict[str, Any]:
-    at = at or now()
+    at = at or clock.now()
     return {
         "id": report.id, "year": report.year, "status": report.status.value,
         "producer": {"id": producer.id, "name": producer.name, "uscc": producer.uscc, "adcode": producer.adcode},
@@ -514,7 +498,7 @@ def _supervised(session: Session, by: Principal, year: int, *, gi_id: int | None
 def listing(session: Session, by: Principal, year: int, *, gi_id: int | None = None, adcode: str | None = None,
             status: str | None = None, at: dt.datetime | None = None) -> dict[str, Any]:
     """Every producer that had to report `year` inside the caller's remit, with its report's status."""
-    at = at or now()
+    at = at or clock.now()
     require_past_year(year, at)
     region = _region(adcode)
     eligible = _supervised(session, by, year, gi_id=gi_id, adcode=adcode)
@@ -530,7 +514,7 @@ def listing(session: Session, by: Principal, year: int, *, gi_id: int | None = N
         rows = [r for r in rows if r["status"] == status or (status in ("late", "overdue") and r[status])]
     return {"year": year, "region": region, "gi_id": gi_id, "status": status,
             "due_date": due_date(year).isoformat(), "filing_deadline": filing_deadline(year).isoformat(),
-            "due_passed": at >= end_of_day(due_date(year)), "generated_at": at.isoformat(),
+            "due_passed": at >= clock.end_of_day(due_date(year)), "generated_at": at.isoformat(),
             "summary": summary, "items": rows}
 
 
@@ -575,7 +559,7 @@ ROLLUP_MARKS = ("received", "activated", "voided", "lost", "stolen", "closing_st
 def rollup(session: Session, by: Principal, year: int, *, adcode: str | None = None,
            at: dt.datetime | None = None) -> dict[str, Any]:
     """Submitted reports aggregated per GI for the provincial filing, with who is still missing."""
-    at = at or now()
+    at = at or clock.now()
     adcode = adcode or by.adcode
     data = listing(session, by, year, adcode=adcode, at=at)
     groups: dict[int, dict[str, Any]] = {}
@@ -597,7 +581,7 @@ def rollup(session: Session, by: Principal, year: int, *, adcode: str | None = N
         total["output_value_yuan"] += g["output_value_yuan"]
     items = [_finish_group(g) for g in sorted(groups.values(), key=lambda g: g["gi"]["id"])]
     deadline = filing_deadline(year)
-    today = china_date(at)
+    today = clock.china_date(at)
     return {"year": year, "region": data["region"], "due_date": data["due_date"],
             "filing_deadline": deadline.isoformat(), "days_to_filing_deadline": (deadline - today).days,
             "filing_deadline_passed": today > deadline, "generated_at": at.isoformat(),
@@ -641,259 +625,3 @@ def _finish_group(g: dict[str, Any]) -> dict[str, Any]:
 def public_listing(data: dict[str, Any]) -> dict[str, Any]:
     """The listing without the report objects kept for the rollup."""
     return {**data, "items": [{k: v for k, v in r.items() if k != "_report"} for r in data["items"]]}
-
-
-# --- CSV -----------------------------------------------------------------------------------------
-
-STATUS_ZH = {"submitted": "已提交", "draft": "草稿", "missing": "未提交"}
-LISTING_HEADERS = ["年度 (year)", "生产者 (producer)", "统一社会信用代码 (USCC)", "行政区划 (adcode)",
-                   "地理标志 (GI)", "GI编号 (gi_id)", "授权状态 (authorization)", "报告状态 (status)",
-                   "提交时间 (submitted_at, China time)", "逾期提交 (late)", "已过期未交 (overdue)",
-                   "领取标志 (received)", "使用标志 (activated)", "作废 (voided)", "遗失 (lost)", "被盗 (stolen)",
-                   "年末库存 (closing_stock)", "批次数 (lots)", "批次包装数 (lot_packs)", "批次申报量kg (lot_kg)",
-                   "配额kg (quota_granted_kg)", "已用配额kg (quota_consumed_kg)", "产量kg (output_kg)",
-                   "产值元 (output_value_yuan)"]
-ROLLUP_HEADERS = ["年度 (year)", "地理标志 (GI)", "GI编号 (gi_id)", "授权使用人 (authorized)", "已提交 (submitted)",
-                  "其中逾期 (late)", "草稿 (draft)", "未提交 (missing)", "领取标志 (received)", "使用标志 (activated)",
-                  "作废 (voided)", "遗失 (lost)", "被盗 (stolen)", "年末库存 (closing_stock)", "批次数 (lots)",
-                  "批次包装数 (lot_packs)", "批次申报量kg (lot_kg)", "配额kg (quota_granted_kg)",
-                  "已用配额kg (quota_consumed_kg)", "产量kg (output_kg)", "产值元 (output_value_yuan)"]
-
-
-def _cst(iso: str | None) -> str:
-    return dt.datetime.fromisoformat(iso).astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M") if iso else ""
-
-
-def _yn(flag: bool) -> str:
-    return "是 yes" if flag else "否 no"
-
-
-def _blank(value: Any) -> Any:
-    return "" if value is None else value
-
-
-def _listing_cells(year: int, r: dict[str, Any]) -> list[Any]:
-    report = r.get("_report")
-    return [year, r["producer"]["name"], r["producer"]["uscc"] or "", r["producer"]["adcode"], r["gi"]["name_zh"],
-            r["gi"]["id"], r["authorization"]["status"], f"{STATUS_ZH[r['status']]} {r['status']}",
-            _cst(r["submitted_at"]), _yn(r["late"]), _yn(r["overdue"]),
-            *[_blank(r["marks"][k]) for k in ("received", "activated", "voided", "lost", "stolen", "closing_stock")],
-            _blank(r["lots"]["count"]), _blank(r["lots"]["packs"]), _blank(r["lots"]["declared_kg"]),
-            _blank(r["quota"]["granted_kg"]), _blank(r["quota"]["consumed_kg"]),
-            _blank(report.output_kg if report else None), _blank(report.output_value_yuan if report else None)]
-
-
-def _rollup_cells(year: int, g: dict[str, Any]) -> list[Any]:
-    p, m = g["producers"], g["marks"]
-    return [year, g["gi"]["name_zh"], _blank(g["gi"]["id"]), p["authorized"], p["submitted"], p["late"], p["draft"],
-            p["missing"], *[m[k] for k in ROLLUP_MARKS], g["lots"]["count"], g["lots"]["packs"],
-            g["lots"]["declared_kg"], g["quota"]["granted_kg"], g["quota"]["consumed_kg"], g["output_kg_exact"],
-            g["output_value_yuan_exact"]]
-
-
-def _csv(header: list[str], rows: Iterable[list[Any]]) -> bytes:
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(header)
-    writer.writerows(rows)
-    # The byte-order mark makes Excel read the file as UTF-8 (it assumes the local code page otherwise).
-    return buf.getvalue().encode("utf-8-sig")
-
-
-def listing_csv(data: dict[str, Any]) -> bytes:
-    return _csv(LISTING_HEADERS, (_listing_cells(data["year"], r) for r in data["items"]))
-
-
-def rollup_csv(data: dict[str, Any]) -> bytes:
-    return _csv(ROLLUP_HEADERS, [*(_rollup_cells(data["year"], g) for g in data["items"]),
-                                 _rollup_cells(data["year"], data["total"])])
-
-
-# --- PDF -----------------------------------------------------------------------------------------
-
-FONT = "STSong-Light"   # Adobe's CJK CID font: every PDF viewer has it, so nothing is embedded
-
-
-def _pdf_styles():
-    from reportlab.lib import colors
-    from reportlab.lib.styles import ParagraphStyle
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-
-    if FONT not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(UnicodeCIDFont(FONT))
-    return {
-        "title": ParagraphStyle("title", fontName=FONT, fontSize=16, leading=22, spaceAfter=6),
-        "meta": ParagraphStyle("meta", fontName=FONT, fontSize=9.5, leading=14),
-        "h2": ParagraphStyle("h2", fontName=FONT, fontSize=12, leading=18, spaceBefore=10, spaceAfter=4),
-        "cell": ParagraphStyle("cell", fontName=FONT, fontSize=7.5, leading=9.5),
-        "head": ParagraphStyle("head", fontName=FONT, fontSize=7.5, leading=9.5, textColor=colors.white),
-        "warn": ParagraphStyle("warn", fontName=FONT, fontSize=9.5, leading=14, textColor=colors.darkred),
-    }
-
-
-def _table(styles, header: list[str], rows: list[list[Any]], widths: list[float] | None = None,
-           total_row: bool = False):
-    from reportlab.lib import colors
-    from reportlab.platypus import Paragraph, Table, TableStyle
-    from xml.sax.saxutils import escape
-
-    data = [[Paragraph(escape(h), styles["head"]) for h in header]]
-    data += [[Paragraph(escape(str(c)), styles["cell"]) for c in row] for row in rows]
-    table = Table(data, colWidths=widths, repeatRows=1)
-    style = [("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#1f4e79")),
-             ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#9aa5b1")),
-             ("VALIGN", (0, 0), (-1, -1), "TOP"),
-             ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, colors.HexColor("#eef2f6")])]
-    if total_row and rows:
-        style.append(("BACKGROUND", (0, -1), (-1, -1), colors.HexColor("#d9e2ec")))
-    table.setStyle(TableStyle(style))
-    return table
-
-
-def _document(title: str, meta: list[str], body: list[Any], *, landscape_page: bool = True) -> bytes:
-    from reportlab.lib.pagesizes import A4, landscape
-    from reportlab.lib.units import mm
-    from reportlab.platypus import Paragraph, SimpleDocTemplate
-    from xml.sax.saxutils import escape
-
-    styles = _pdf_styles()
-    buf = io.BytesIO()
-    page = landscape(A4) if landscape_page else A4
-
-    def footer(canvas, doc):
-        canvas.saveState()
-        canvas.setFont(FONT, 7.5)
-        canvas.drawString(12 * mm, 8 * mm, f"gi-service · {title}")
-        canvas.drawRightString(page[0] - 12 * mm, 8 * mm, f"第 {doc.page} 页 page {doc.page}")
-        canvas.restoreState()
-
-    doc = SimpleDocTemplate(buf, pagesize=page, leftMargin=12 * mm, rightMargin=12 * mm, topMargin=12 * mm,
-                            bottomMargin=14 * mm, title=title, author="gi-service", subject=title)
-    story = [Paragraph(escape(title), styles["title"])]
-    story += [Paragraph(escape(line), styles["meta"]) for line in meta]
-    story += body
-    doc.build(story, onFirstPage=footer, onLaterPages=footer)
-    return buf.getvalue()
-
-
-def _region_text(region: dict[str, Any] | None) -> str:
-    return f"{region['full_name']} ({region['adcode']})" if region else "全部辖区 all of your jurisdiction"
-
-
-def listing_pdf(data: dict[str, Any]) -> bytes:
-    from reportlab.lib.units import mm
-    from reportlab.platypus import Paragraph, Spacer
-
-    styles = _pdf_styles()
-    year, s = data["year"], data["summary"]
-    title = f"{year}年度地理标志专用标志使用年报提交情况 Annual reports {year}: who has reported"
-    meta = [f"年度 Year: {year}　　区域 Region: {_region_text(data['region'])}",
-            f"报送截止 Due: {data['due_date']}　　省级汇总截止 Provincial filing deadline: {data['filing_deadline']}",
-            f"生成时间 Generated: {_cst(data['generated_at'])} (北京时间 China time)",
-            f"授权使用人 authorized {s['authorized']} · 已提交 submitted {s['submitted']} (逾期 late {s['late']}) · "
-            f"草稿 draft {s['draft']} · 未提交 missing {s['missing']} · 已过期未交 overdue {s['overdue']}"]
-    header = ["生产者 Producer", "统一社会信用代码 USCC", "地理标志 GI", "状态 Status", "提交时间 Submitted",
-              "逾期 Late", "领取 Received", "使用 Activated", "作废/遗失/被盗 Void/lost/stolen", "年末库存 Stock",
-              "产量kg Output", "产值元 Value"]
-    rows = []
-    for r in data["items"]:
-        m, report = r["marks"], r.get("_report")
-        removed = "/".join(str(_blank(m[k])) for k in ("voided", "lost", "stolen")) if report else ""
-        rows.append([r["producer"]["name"], r["producer"]["uscc"] or "", r["gi"]["name_zh"],
-                     f"{STATUS_ZH[r['status']]} {r['status']}" + (" · 已过期 overdue" if r["overdue"] else ""),
-                     _cst(r["submitted_at"]), _yn(r["late"]) if r["status"] == "submitted" else "",
-                     _blank(m["received"]), _blank(m["activated"]), removed, _blank(m["closing_stock"]),
-                     _blank(report.output_kg if report else None), _blank(report.output_value_yuan if report else None)])
-    widths = [w * mm for w in (44, 30, 22, 24, 24, 12, 17, 17, 22, 17, 20, 22)]
-    body = [Spacer(1, 4 * mm), _table(styles, header, rows, widths)] if rows else \
-        [Spacer(1, 4 * mm), Paragraph("没有需要报告的授权使用人 No authorized users had to report.", styles["meta"])]
-    return _document(title, meta, body)
-
-
-def rollup_pdf(data: dict[str, Any]) -> bytes:
-    from reportlab.lib.units import mm
-    from reportlab.platypus import Spacer
-
-    styles = _pdf_styles()
-    year = data["year"]
-    title = f"{year}年度地理标志专用标志使用情况汇总表 Annual use of the GI special mark {year}: rollup"
-    passed = "（已过 passed）" if data["filing_deadline_passed"] else f"（剩余 {data['days_to_filing_deadline']} 天 days left）"
-    meta = [f"年度 Year: {year}　　区域 Region: {_region_text(data['region'])}",
-            f"省级汇总报送截止 Provincial filing deadline: {data['filing_deadline']} {passed}　　"
-            f"使用人报送截止 Producers' due date: {data['due_date']}",
-            f"生成时间 Generated: {_cst(data['generated_at'])} (北京时间 China time)　　"
-            "数字为已提交报告之和 figures sum the submitted reports"]
-    header = ["地理标志 GI", "授权使用人 Authorized", "已提交 Submitted", "逾期 Late", "未提交 Not submitted",
-              "领取 Received", "使用 Activated", "作废 Voided", "遗失 Lost", "被盗 Stolen", "年末库存 Stock",
-              "批次 Lots", "配额kg Quota", "已用配额kg Used", "产量kg Output", "产值元 Value"]
-
-    def cells(g):
-        p, m = g["producers"], g["marks"]
-        return [g["gi"]["name_zh"], p["authorized"], p["submitted"], p["late"],
-                f"{p['not_submitted']} (草稿 draft {p['draft']})", m["received"], m["activated"], m["voided"],
-                m["lost"], m["stolen"], m["closing_stock"], g["lots"]["count"], g["quota"]["granted_kg"],
-                g["quota"]["consumed_kg"], g["output_kg_exact"], g["output_value_yuan_exact"]]
-
-    rows = [cells(g) for g in data["items"]] + [cells(data["total"])]
-    widths = [w * mm for w in (30, 15, 15, 12, 22, 15, 15, 13, 13, 13, 15, 12, 18, 18, 20, 23)]
-    return _document(title, meta, [Spacer(1, 4 * mm), _table(styles, header, rows, widths, total_row=True)])
-
-
-def report_pdf(data: dict[str, Any]) -> bytes:
-    """One producer's report (the serialized form) as a document to sign and keep."""
-    from reportlab.lib.units import mm
-    from reportlab.platypus import Paragraph, Spacer
-    from xml.sax.saxutils import escape
-
-    styles = _pdf_styles()
-    year, f = data["year"], data["figures"]
-    marks, lots, quota, declared = f.get("marks", {}), f.get("lots", {}), f.get("quota"), data["declared"]
-    state = "已提交 submitted" if data["status"] == "submitted" else "草稿（未提交）DRAFT, not submitted"
-    title = f"{year}年度地理标志专用标志使用报告 Annual report on the use of the GI special mark, {year}"
-    meta = [f"使用人 User: {data['producer']['name']}　　统一社会信用代码 USCC: {data['producer']['uscc'] or '—'}　　"
-            f"行政区划 adcode: {data['producer']['adcode']}",
-            f"地理标志 GI: {data['gi']['name_zh']}" + (f" ({data['gi']['name_en']})" if data["gi"]["name_en"] else "")
-            + (f"　　登记/公告号 Registration: {data['gi']['registration_no']}" if data["gi"]["registration_no"] else ""),
-            f"状态 Status: {state}" + (f"　　提交 submitted {_cst(data['submitted_at'])}" if data["submitted_at"] else "")
-            + ("　　逾期提交 LATE" if data["late"] else "") + ("　　已过期未交 OVERDUE" if data["overdue"] else ""),
-            f"报送截止 Due: {data['due_date']}　　台账数据生成 Ledger figures as of: {_cst(data['generated_at'])}"
-            f"　　打印 Printed: {_cst(now().isoformat())} (北京时间 China time)"]
-    body: list[Any] = [Paragraph("一、专用标志（台账数据）Special marks, from the ledger", styles["h2"])]
-    mark_rows = [["年初库存 Opening stock (1 Jan)", marks.get("opening_stock")],
-                 ["领取 Received (issued to you)", marks.get("received")],
-                 ["使用 Activated on lots", marks.get("activated")],
-                 ["作废 Voided", marks.get("voided")], ["遗失 Lost", marks.get("lost")],
-                 ["被盗 Stolen", marks.get("stolen")],
-                 ["其中：库存中作废/遗失/被盗 of which from stock", marks.get("removed_from_stock")],
-                 ["年末库存 Closing stock (31 Dec, issued not activated)", marks.get("closing_stock")],
-                 ["贴标产品重量kg Weight of marked packs (kg)", marks.get("activated_kg")]]
-    body.append(_table(styles, ["项目 Item", "数量 Count"], [[a, _blank(b)] for a, b in mark_rows], [120 * mm, 40 * mm]))
-    body.append(Paragraph("二、生产批次 Production lots", styles["h2"]))
-    pack_rows = [[p["pack_size_g"], p["lots"], p["packs"], p["marks_activated"]] for p in lots.get("by_pack_size", [])]
-    pack_rows.append(["合计 Total", lots.get("count", 0), lots.get("packs", 0), marks.get("activated", 0)])
-    body.append(_table(styles, ["包装规格g Pack size (g)", "批次数 Lots", "包装数 Packs", "使用标志 Marks"], pack_rows,
-                       [50 * mm, 35 * mm, 35 * mm, 40 * mm], total_row=True))
-    body.append(Paragraph(f"批次申报总量 Declared lot quantity: {lots.get('declared_kg', 0)} kg　　"
-                          f"召回批次 Recalled lots: {lots.get('recalled', 0)}", styles["meta"]))
-    body.append(Paragraph("三、年度配额 Quota", styles["h2"]))
-    if quota:
-        body.append(_table(styles, ["项目 Item", "kg"], [
-            ["核定 Base (plots × standard yield)", quota["base_kg"]], ["调整 Adjusted", quota["adjusted_kg"]],
-            ["转入 Transferred in", quota["transferred_in_kg"]], ["转出 Transferred out", quota["transferred_out_kg"]],
-            ["可用合计 Granted", quota["granted_kg"]], ["已用 Consumed", quota["consumed_kg"]],
-            ["剩余 Available", quota["available_kg"]]], [120 * mm, 40 * mm]))
-    else:
-        body.append(Paragraph("本年度无配额账户 No quota account for this year.", styles["meta"]))
-    body.append(Paragraph("四、申报数据 Declared by the user", styles["h2"]))
-    body.append(_table(styles, ["项目 Item", "申报值 Declared"], [
-        ["产量kg Output quantity (kg)", "" if declared["output_kg"] is None else f"{declared['output_kg']:.3f}"],
-        ["产值元 Output value (yuan)",
-         "" if declared["output_value_yuan"] is None else f"{declared['output_value_yuan']:.2f}"]],
-        [120 * mm, 40 * mm]))
-    if declared["notes"]:
-        body.append(Paragraph("说明 Notes: " + escape(declared["notes"]), styles["meta"]))
-    for w in data["warnings"]:
-        body.append(Paragraph("注意 Note: " + escape(w["message"]), styles["warn"]))
-    body.append(Spacer(1, 6 * mm))
-    return _document(title, meta, body, landscape_page=False)

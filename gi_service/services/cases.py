@@ -40,14 +40,15 @@ from sqlalchemy.orm import Session, selectinload
 
 from geodata.admin import get_registry
 
-from ..db import utcnow, where_given
+from .. import clock
+from ..db import get_by_id, where_given
 from ..errors import Conflict, Forbidden, GIError, InvalidTransition, NotFound, ValidationFailed
 from ..models import (Case, CaseEvent, CaseEvidence, CaseOutcome, CaseParty, CasePartyRole, CaseStatus, Clue,
                       ClueStatus, Finding, GIProduct, OrgKind, Organisation, PremisesKind, ViolationKind)
 from . import clues as clue_service
 from . import credit
 from .accounts import Principal
-from .registry import CHINA_TZ
+from .jurisdiction import division_codes, jurisdiction_codes
 
 SUPERVISORS = (OrgKind.authority, OrgKind.inspection)
 S = CaseStatus
@@ -84,14 +85,6 @@ def _within(adcode: str | None, root: str) -> bool:
     return adcode is not None and get_registry().is_within(adcode, root)
 
 
-def division_codes(adcode: str, field: str = "adcode") -> list[str] | None:
-    """The adcodes of a division's subtree (None: all of China); 422 unknown_adcode for a code that is no division."""
-    if get_registry().get(adcode) is None:
-        raise ValidationFailed(f"adcode {adcode} is not a known administrative division", code="unknown_adcode",
-                               details=[{"field": field, "problem": "unknown adcode"}])
-    return clue_service.jurisdiction_codes(adcode)
-
-
 def _orgs(session: Session, ids: Iterable[int]) -> dict[int, Organisation]:
     ids = {i for i in ids if i is not None}
     if not ids:
@@ -106,7 +99,7 @@ def _sorted_violations(values: Iterable[str]) -> list[str]:
 def _event(session: Session, case: Case, by: Principal | None, action: str, *, reason: str | None = None,
            from_status: CaseStatus | None = None, to_status: CaseStatus | None = None,
            data: dict[str, Any] | None = None, at: dt.datetime | None = None) -> CaseEvent:
-    event = CaseEvent(case_id=case.id, at=at or utcnow(), by_id=by.user_id if by else None,
+    event = CaseEvent(case_id=case.id, at=at or clock.now(), by_id=by.user_id if by else None,
                       by_org_id=by.organisation_id if by else None, action=action,
                       from_status=from_status.value if from_status else None,
                       to_status=to_status.value if to_status else None, reason=reason, data=data or {})
@@ -153,13 +146,8 @@ def roles_of(by: Principal, case: Case, session: Session) -> list[str]:
 
 def get_case(session: Session, case_id: int, by: Principal, *, lock: bool = False) -> Case:
     _require_supervisor(by)
-    stmt = select(Case).where(Case.id == case_id).options(
-        selectinload(Case.parties), selectinload(Case.evidence), selectinload(Case.events))
-    if lock:
-        stmt = stmt.with_for_update(of=Case)
-    case = session.scalar(stmt)
-    if case is None:
-        raise NotFound(f"case {case_id} does not exist", code="case_not_found")
+    case = get_by_id(session, Case, case_id, what="case", code="case_not_found", lock=lock,
+                     options=(selectinload(Case.parties), selectinload(Case.evidence), selectinload(Case.events)))
     if not can_see(session, by, case):
         raise Forbidden(f"case {case_id} is neither in your queue nor are you a party to it or above one",
                         code="not_your_case")
@@ -210,7 +198,7 @@ def _load_evidence(session: Session, by: Principal, clue_ids: list[int], finding
                                         {"field": "finding_ids", "problem": "empty"}])
     if len(clue_ids) + len(finding_ids) > MAX_EVIDENCE:
         raise ValidationFailed(f"at most {MAX_EVIDENCE} pieces of evidence at once", code="too_much_evidence")
-    clues = [clue_service.get_clue(session, cid, by, for_update=True) for cid in sorted(clue_ids)]
+    clues = [clue_service.get_clue(session, cid, by, lock=True) for cid in sorted(clue_ids)]
     for clue in clues:
         if clue.status == ClueStatus.dismissed:
             raise Conflict(f"clue {clue.id} was dismissed ({clue.status_reason}); reopen it first "
@@ -319,8 +307,8 @@ def open_case(session: Session, by: Principal, *, title: str, reason: str, clue_
         raise NotFound(f"GI {gi_id} does not exist", code="gi_not_found")
     found_at = next((f.adcode for f in ev.findings if f.adcode), None) or \
         next((c.adcode for c in ev.clues if c.adcode), None) or by.adcode
-    now = utcnow()
-    year = now.astimezone(CHINA_TZ).year
+    now = clock.now()
+    year = clock.china_year(now)
     case = None
     for _attempt in range(5):
         number = _next_number(session, by.adcode, year)
@@ -365,7 +353,7 @@ def add_evidence(session: Session, case_id: int, by: Principal, *, clue_ids: lis
     if case.gi_id is None:
         gis = ev.gi_ids()
         case.gi_id = _choose("gi", gis, None, {})
-    now = utcnow()
+    now = clock.now()
     _attach(session, case, ev, by, note=note, now=now, why=reason)
     case.violations = _sorted_violations([*(case.violations or []), *ev.violations()])
     case.updated_at = now
@@ -381,7 +369,7 @@ def add_evidence(session: Session, case_id: int, by: Principal, *, clue_ids: lis
 def start_investigation(session: Session, case_id: int, by: Principal, *, reason: str) -> Case:
     case = _owned_case(session, case_id, by, "change it")
     _check_transition(case, S.investigating)
-    now = utcnow()
+    now = clock.now()
     _event(session, case, by, "status_changed", reason=reason, from_status=case.status, to_status=S.investigating,
            at=now)
     case.status, case.updated_at = S.investigating, now
@@ -438,7 +426,7 @@ def refer_case(session: Session, case_id: int, by: Principal, *, reason: str) ->
     _add_party(case, target.id, CasePartyRole.production_place)
     if issuer is not None:
         _add_party(case, issuer.id, CasePartyRole.issuing_authority)
-    now = utcnow()
+    now = clock.now()
     _event(session, case, by, "referred", reason=reason, from_status=case.status, to_status=S.referred, at=now,
            data={"from_org_id": owner.id, "to_org_id": target.id, "to_org_name": target.name,
                  "producer_adcode": producer.adcode, "producer_outside": producer_outside,
@@ -468,7 +456,7 @@ def conclude_case(session: Session, case_id: int, by: Principal, *, outcome: Cas
                                    details=[{"field": "violations", "problem": "required for violation_confirmed"}])
     else:
         confirmed = []
-    now = utcnow()
+    now = clock.now()
     old = case.status
     case.status, case.outcome, case.measure = S.concluded, outcome, measure
     if outcome == CaseOutcome.violation_confirmed:
@@ -514,7 +502,7 @@ def list_cases(session: Session, by: Principal, f: CaseFilter, *, limit: int, of
     elif f.queue == "party":
         stmt = select(Case).where(party, Case.owner_org_id != me)
     else:
-        codes = clue_service.jurisdiction_codes(by.adcode)
+        codes = jurisdiction_codes(by.adcode)
         if codes is None:
             stmt = select(Case)
         else:

@@ -62,6 +62,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from .. import clock
 from ..models import MarkCheck, Scan, UAClass, Verdict
 
 log = logging.getLogger(__name__)
@@ -159,7 +160,7 @@ class CheckLog:
             top = conn.exec_driver_sql("UPDATE sqlite_sequence SET seq = seq + ? WHERE name = 'scans' RETURNING seq",
                                        (size,)).scalar_one()
             first = int(top) - size + 1
-            conn.execute(sqlite.insert(_blocks_table()).values(first_id=first, size=size, taken_at=_now(), host=HOST,
+            conn.execute(sqlite.insert(_blocks_table()).values(first_id=first, size=size, taken_at=clock.now(), host=HOST,
                                                                pid=pid))
         return first, size
 
@@ -349,10 +350,6 @@ class CheckLog:
 
 
 ID_BLOCK = 128   # ids per block on SQLite (on PostgreSQL: the sequence's increment, set by migration 0007)
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def _blocks_table():

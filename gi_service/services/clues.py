@@ -17,14 +17,16 @@ from typing import Any
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, selectinload
 
+from .. import clock
 from ..codes import MarkKeyring
-from ..db import utcnow, where_given
+from ..db import get_by_id, where_given
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..models import (AlertKind, Clue, ClueKind, CluePlace, ClueStatus, ConsumerReport, GIProduct, OrgKind, PlaceRole,
                       Scan)
 from ..photos import StoredPhoto
 from ..storage import FileStore
 from .accounts import Principal
+from .jurisdiction import division_codes, jurisdiction_codes
 from .scans import ip_hash as scan_ip_hash
 from .signals import home_places
 
@@ -38,15 +40,6 @@ def _require_supervisor(by: Principal | None) -> Principal:
     if by is None or by.org_kind not in SUPERVISORS:
         raise Forbidden("only authorities and inspection units see clues", code="wrong_role")
     return by
-
-
-def jurisdiction_codes(adcode: str) -> list[str] | None:
-    """The adcodes of a jurisdiction's subtree, or None for the whole country."""
-    if adcode == "100000":
-        return None
-    from geodata.admin import get_registry
-
-    return [adcode] + [u.adcode for u in get_registry().descendants(adcode)]
 
 
 def visible_to(by: Principal):
@@ -80,12 +73,7 @@ def list_clues(session: Session, by: Principal, f: ClueFilter, *, limit: int, of
     stmt = where_given(stmt, Clue, kind=f.kind, alert_kind=f.alert_kind, status=f.status, gi_id=f.gi_id,
                        producer_id=f.producer_id)
     if f.adcode:
-        from geodata.admin import get_registry
-
-        if get_registry().get(f.adcode) is None:
-            raise ValidationFailed(f"adcode {f.adcode} is not a known administrative division",
-                                   details=[{"field": "adcode", "problem": "unknown adcode"}], code="unknown_adcode")
-        codes = jurisdiction_codes(f.adcode)
+        codes = division_codes(f.adcode)
         if codes is not None:
             stmt = stmt.where(exists().where(CluePlace.clue_id == Clue.id, CluePlace.adcode.in_(codes)))
     if f.since is not None:
@@ -96,14 +84,10 @@ def list_clues(session: Session, by: Principal, f: ClueFilter, *, limit: int, of
     return list(rows), int(total or 0)
 
 
-def get_clue(session: Session, clue_id: int, by: Principal, *, for_update: bool = False) -> Clue:
+def get_clue(session: Session, clue_id: int, by: Principal, *, lock: bool = False) -> Clue:
     _require_supervisor(by)
-    stmt = select(Clue).where(Clue.id == clue_id).options(selectinload(Clue.places), selectinload(Clue.report))
-    if for_update:
-        stmt = stmt.with_for_update()
-    clue = session.scalar(stmt)
-    if clue is None:
-        raise NotFound(f"clue {clue_id} does not exist", code="clue_not_found")
+    clue = get_by_id(session, Clue, clue_id, what="clue", code="clue_not_found", lock=lock,
+                     options=(selectinload(Clue.places), selectinload(Clue.report)))
     if not can_see(by, clue):
         raise Forbidden(f"clue {clue_id} concerns no place in your jurisdiction ({by.adcode})",
                         code="outside_jurisdiction")
@@ -116,7 +100,7 @@ def set_status(session: Session, clue_id: int, by: Principal, status: ClueStatus
         raise ValidationFailed(f"status {status.value!r} cannot be set by hand; use one of "
                                f"{', '.join(sorted(s.value for s in SETTABLE))}", code="invalid_status",
                                details=[{"field": "status", "problem": "not settable"}])
-    clue = get_clue(session, clue_id, by, for_update=True)
+    clue = get_clue(session, clue_id, by, lock=True)
     if clue.status == ClueStatus.referred:
         raise Conflict(f"clue {clue_id} was taken into a case; follow it there", code="clue_referred")
     if clue.status == status:
@@ -124,7 +108,7 @@ def set_status(session: Session, clue_id: int, by: Principal, status: ClueStatus
     clue.status = status
     clue.status_reason = reason
     clue.status_by_id = by.user_id
-    clue.status_at = utcnow()
+    clue.status_at = clock.now()
     session.flush()
     return clue
 
@@ -146,7 +130,7 @@ def create_report(session: Session, *, scan_id: int, code: str, keyring: MarkKey
     """A consumer's report of a suspected fake, sent from the page of check `scan_id`, as a clue."""
     from . import jurisdiction, verification
 
-    now = now or utcnow()
+    now = now or clock.now()
     scan = session.get(Scan, scan_id)
     if scan is None:
         raise NotFound(f"check {scan_id} does not exist", code="scan_not_found")

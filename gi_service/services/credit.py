@@ -49,15 +49,17 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from sqlalchemy import false, func, select
 from sqlalchemy.orm import Session
 
+from .. import clock
 from ..config import ConfigError
-from ..db import utcnow
+from ..db import get_by_id
 from ..errors import Conflict, Forbidden, NotFound
 from ..models import (Authorization, AuthorizationStatus, Case, CreditEntry, CreditEntryKind, GIProduct, OrgKind,
                       Organisation, SeriousViolator, ViolationKind)
 from . import marks as marks_service
 from . import producers
 from .accounts import Principal
-from .registry import CHINA_TZ, can_manage_gi
+from .jurisdiction import division_codes
+from .registry import can_manage_gi
 
 SUPERVISORS = (OrgKind.authority, OrgKind.inspection)
 VIOLATION_KINDS = (CreditEntryKind.violation, CreditEntryKind.serious_violation)
@@ -222,7 +224,7 @@ def _entry(session: Session, *, producer_id: int, kind: CreditEntryKind, reason:
            by: Principal | None = None, at: dt.datetime | None = None) -> CreditEntry:
     entry = CreditEntry(producer_id=producer_id, gi_id=gi_id, kind=kind, case_id=case_id, rule=rule,
                         reason=reason[:1000], details=details or {}, by_id=by.user_id if by else None,
-                        at=at or utcnow())
+                        at=at or clock.now())
     session.add(entry)
     return entry
 
@@ -233,7 +235,7 @@ def record_violation(session: Session, case: Case, rules: CreditRules, *, violat
 
     Returns a summary of what was done (also kept in the case's event log).
     """
-    now = now or utcnow()
+    now = now or clock.now()
     producer_id = case.producer_id
     assert producer_id is not None
     decision = decide(session, rules, producer_id=producer_id, gi_id=case.gi_id, case_id=case.id,
@@ -256,7 +258,7 @@ def record_violation(session: Session, case: Case, rules: CreditRules, *, violat
 
     # 1. the public list
     repair_days = decision.repair_after_days(rules)
-    today = now.astimezone(CHINA_TZ).date()
+    today = clock.china_date(now)
     listing = SeriousViolator(producer_id=producer_id, case_id=case.id, rule=decision.rule,
                               reason=f"案件 {case.number} 确认严重违法 / serious violation confirmed in case "
                                      f"{case.number}: {kinds}"[:1000],
@@ -335,13 +337,8 @@ def lift_suspension(session: Session, producer_id: int, *, gi_id: int, reason: s
 
 
 def get_listing(session: Session, listing_id: int, *, lock: bool = False) -> SeriousViolator:
-    stmt = select(SeriousViolator).where(SeriousViolator.id == listing_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    row = session.scalar(stmt)
-    if row is None:
-        raise NotFound(f"serious-violator entry {listing_id} does not exist", code="listing_not_found")
-    return row
+    return get_by_id(session, SeriousViolator, listing_id, what="serious-violator entry", code="listing_not_found",
+                     lock=lock)
 
 
 def delist(session: Session, listing_id: int, *, reason: str, by: Principal,
@@ -355,12 +352,12 @@ def delist(session: Session, listing_id: int, *, reason: str, by: Principal,
     if listing.delisted_at is not None:
         raise Conflict(f"entry {listing_id} was already delisted on {listing.delisted_at:%Y-%m-%d}",
                        code="already_delisted")
-    today = today or utcnow().astimezone(CHINA_TZ).date()
+    today = today or clock.today()
     if listing.repair_after is not None and today < listing.repair_after:
         raise Conflict(f"credit repair is possible from {listing.repair_after.isoformat()}; "
                        f"{(listing.repair_after - today).days} day(s) to go", code="too_early",
                        details={"repair_after": listing.repair_after.isoformat()})
-    now = utcnow()
+    now = clock.now()
     listing.delisted_at, listing.delisted_by_id, listing.delist_reason = now, by.user_id, reason
     _entry(session, producer_id=listing.producer_id, case_id=listing.case_id, kind=CreditEntryKind.delisted, by=by,
            rule=listing.rule, reason=f"delisted from the serious-violator list: {reason}", at=now,
@@ -374,8 +371,6 @@ def delist(session: Session, listing_id: int, *, reason: str, by: Principal,
 def list_serious_violators(session: Session, *, include_delisted: bool = False, adcode: str | None = None,
                            producer_id: int | None = None, limit: int = 100, offset: int = 0
                            ) -> tuple[list[tuple[SeriousViolator, Organisation, Case]], int]:
-    from .cases import division_codes
-
     stmt = (select(SeriousViolator, Organisation, Case)
             .join(Organisation, Organisation.id == SeriousViolator.producer_id)
             .join(Case, Case.id == SeriousViolator.case_id))

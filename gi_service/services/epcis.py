@@ -78,13 +78,13 @@ from typing import Any, Iterable, Sequence
 from sqlalchemy import and_, or_, select, true
 from sqlalchemy.orm import Session, selectinload
 
+from .. import clock
 from ..codes import format_serial
-from ..db import utcnow
 from ..errors import Forbidden, GIError, ValidationFailed
 from ..models import (Finding, GIAreaUnit, GIProduct, LedgerEvent, Lot, MarkBatch, OrgKind, Organisation, Scan,
                       UAClass, Verdict)
 from .accounts import Principal
-from .clues import jurisdiction_codes
+from .jurisdiction import jurisdiction_codes
 
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/epcis-context.jsonld"
 NS_PREFIX = "gi"
@@ -618,7 +618,7 @@ def export(session: Session, by: Principal, *, kinds: str | None = None, start: 
         "id": f"urn:uuid:{uuid.uuid4()}",
         "type": "EPCISDocument",
         "schemaVersion": SCHEMA_VERSION,
-        "creationDate": epcis_time(utcnow()),
+        "creationDate": epcis_time(clock.now()),
         "epcisBody": {"eventList": events},
     }
     if next_token:

@@ -33,15 +33,16 @@ from sqlalchemy import exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, selectinload
 
+from .. import clock
 from ..codes import MarkKeyring, SerialError, parse_serial, verify_code
-from ..db import is_postgres, utcnow, where_given
+from ..db import get_by_id, is_postgres, where_given
 from ..errors import Conflict, Forbidden, GIError, NotFound, ValidationFailed
 from ..models import (Finding, FindingCode, FindingPhoto, GIProduct, MarkBatch, OrgKind, Organisation,
                       PremisesKind, ViolationKind)
 from ..photos import StoredPhoto, store_photo
 from ..storage import FileStore
 from .accounts import Principal
-from .clues import jurisdiction_codes
+from .jurisdiction import jurisdiction_codes
 from .marks import gtin14
 from .scans import place
 from .signals import serial_of
@@ -323,7 +324,7 @@ def file_finding(session: Session, by: Principal, data: FindingInput, *, keyring
     if existing is not None:
         # Before the time window: a finding accepted once stays replayable, however late the re-send.
         return Filed(_replay(existing, n), created=False)
-    now = now or utcnow()
+    now = now or clock.now()
     observed_at = _check_time(data.observed_at, now)
     adcode = _county(n.lat, n.lon)
     if not by.covers(adcode):
@@ -439,16 +440,11 @@ def can_see(session: Session, by: Principal, finding_id: int) -> bool:
     return session.scalar(select(Finding.id).where(Finding.id == finding_id, visible_to(by))) is not None
 
 
-def get_finding(session: Session, finding_id: int, by: Principal, *, for_update: bool = False) -> Finding:
+def get_finding(session: Session, finding_id: int, by: Principal, *, lock: bool = False) -> Finding:
     """One finding `by` may see: 404 if there is none, 403 if it concerns no place of `by`'s."""
     _require_supervisor(by)
-    stmt = select(Finding).where(Finding.id == finding_id).options(selectinload(Finding.codes),
-                                                                   selectinload(Finding.photos))
-    if for_update:
-        stmt = stmt.with_for_update(of=Finding)
-    finding = session.scalar(stmt)
-    if finding is None:
-        raise NotFound(f"finding {finding_id} does not exist", code="finding_not_found")
+    finding = get_by_id(session, Finding, finding_id, what="finding", code="finding_not_found", lock=lock,
+                        options=(selectinload(Finding.codes), selectinload(Finding.photos)))
     if not can_see(session, by, finding_id):
         raise Forbidden(f"finding {finding_id} concerns no place in your jurisdiction ({by.adcode})",
                         code="outside_jurisdiction")
@@ -515,7 +511,7 @@ def add_photo(session: Session, store: FileStore, finding_id: int, by: Principal
     row = FindingPhoto(finding_id=finding_id, client_photo_id=client_photo_id, key=stored.key, sha256=stored.sha256,
                        original_sha256=stored.original_sha256, bytes=stored.bytes, width=stored.width,
                        height=stored.height, taken_at=stored.taken_at, filename=clean_filename(filename),
-                       created_at=now or utcnow())
+                       created_at=now or clock.now())
     try:
         _record_photo(session, row)
     except IntegrityError:

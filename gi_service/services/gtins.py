@@ -19,29 +19,14 @@ from typing import Any
 from sqlalchemy import and_, desc, func, or_, select
 from sqlalchemy.orm import Session
 
-from ..db import utcnow
+from .. import clock, i18n
 from ..models import Authorization, AuthorizationStatus, GIProduct, GIStatus, Lot, LotStatus, MarkBatch
-from .registry import CHINA_TZ
 from .verification import LotFacts, gi_document, lot_document, producer_facts
 
 MAX_PRODUCTS = 10
 
-TEXTS = {
-    "title": {"zh": "产品信息", "en": "Product information"},
-    "note": {"zh": "本页介绍使用该商品条码（GTIN）的地理标志产品，不能验证某一件商品的真伪："
-                   "请扫描包装上地理标志专用标志的二维码。",
-             "en": "This page describes the GI product that uses this product number (GTIN); it does not verify "
-                   "one package. Scan the QR code of the special mark on the package for that."},
-    "not_in_force": {"zh": "该生产者目前不能使用此地理标志专用标志（授权已暂停、撤销或失效）。",
-                     "en": "The producer may not use this GI special mark now (its authorization is suspended, "
-                           "revoked or has lapsed)."},
-    "recalled": {"zh": "该批次已被召回。请勿食用或使用该批次的产品。",
-                 "en": "This lot was recalled. Do not consume or use products of this lot."},
-    "lot_unknown": {"zh": "此产品没有登记批次号为 {lot} 的生产批次。",
-                    "en": "No production lot numbered {lot} is on record for this product."},
-    "unknown": {"zh": "没有使用此商品条码（GTIN）的地理标志产品。",
-                "en": "No GI product with this product number (GTIN) is on record."},
-}
+#: What the product page says, in Chinese and English (gi_service/i18n/texts.py).
+TEXTS = i18n.pairs("gtin.")
 
 
 @dataclass(frozen=True)
@@ -92,7 +77,7 @@ def in_force(p: ProductFacts, today: dt.date) -> bool:
 def describe(session: Session, gtin: str, found: list[ProductFacts], lot_no: str | None, *,
              base_url: str) -> dict[str, Any]:
     """The product page of the `found` products of a GTIN as plain data (its JSON; the HTML page renders the same)."""
-    today = utcnow().astimezone(CHINA_TZ).date()
+    today = clock.today()
     doc: dict[str, Any] = {"gtin": gtin, "title": TEXTS["title"], "note": TEXTS["note"], "products": []}
     for p in found:
         ok = in_force(p, today)

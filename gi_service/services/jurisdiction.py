@@ -1,4 +1,10 @@
-"""Point -> county/city/province, backed by one shared JurisdictionIndex per process."""
+"""Jurisdictions: the adcodes of a division's subtree, and point -> county/city/province.
+
+A jurisdiction (an authority's or inspection unit's, or a division asked for) is an adcode and everything
+below it: ``subtree_codes`` lists them, ``jurisdiction_codes`` gives None for all of China (no filter), and
+``division_codes`` does the same for a code a caller gave (422 unknown_adcode for one that is no division).
+Points are placed by one shared JurisdictionIndex per process (``county_at``, ``classify``).
+"""
 from __future__ import annotations
 
 import threading
@@ -7,13 +13,41 @@ from typing import Sequence
 
 import numpy as np
 
-from geodata.admin import AdminUnit
+from geodata.admin import AdminUnit, get_registry
 from geodata.lookup import JurisdictionIndex
+
+from ..errors import ValidationFailed
+
+NATIONAL = "100000"
 
 _lock = threading.Lock()
 _index: JurisdictionIndex | None = None
 _cache_dir: Path | None = None
 
+
+# --- subtrees ---------------------------------------------------------------------------------------
+
+def subtree_codes(adcode: str) -> list[str]:
+    """The adcode and the adcodes of every unit below it."""
+    return [adcode] + [u.adcode for u in get_registry().descendants(adcode)]
+
+
+def jurisdiction_codes(adcode: str) -> list[str] | None:
+    """The adcodes of a jurisdiction's subtree, or None for the whole country."""
+    if adcode == NATIONAL:
+        return None
+    return subtree_codes(adcode)
+
+
+def division_codes(adcode: str, field: str = "adcode") -> list[str] | None:
+    """The adcodes of a division's subtree (None: all of China); 422 unknown_adcode for a code that is no division."""
+    if get_registry().get(adcode) is None:
+        raise ValidationFailed(f"adcode {adcode} is not a known administrative division", code="unknown_adcode",
+                               details=[{"field": field, "problem": "unknown adcode"}])
+    return jurisdiction_codes(adcode)
+
+
+# --- points ----------------------------------------------------------------------------------------
 
 def configure(cache_dir: Path | None) -> None:
     """Set where the converted county boundaries are cached (the app passes instance/cache)."""

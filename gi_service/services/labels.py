@@ -16,8 +16,8 @@ from labels.pdf import CoverInfo, write_pdf_sheets
 from labels.raster import write_png_zip
 from labels.spec import LabelContent, LabelSpec
 
+from .. import clock
 from ..codes import MarkKeyring, Serial, code_url, display_serial, format_serial, make_code
-from ..db import utcnow
 from ..errors import Forbidden, GIError
 from ..models import BatchStatus, GIProduct, MarkBatch, OrgKind, Organisation
 from . import ledger
@@ -112,7 +112,7 @@ def record_print_download(session: Session, batch_id: int, *, by: Principal | No
         raise GIError(f"batch {batch_id} has no print order yet; order it from a printer first",
                       code="not_ordered", status=409)
     batch.print_downloads += 1
-    batch.last_download_at = utcnow()
+    batch.last_download_at = clock.now()
     repeated = batch.print_downloads > 1
     ledger.append(session, "print_file_downloaded", by=by, producer_id=batch.producer_id, gi_id=batch.gi_id,
                   printer_id=batch.printer_id, batch_id=batch.id, series=batch.series,
@@ -144,7 +144,7 @@ def cover_info(batch: MarkBatch, facts: LabelFacts):
     first, last = (format_serial(batch.series[:4], 2000 + int(batch.series[4:]), s)
                    for s in (batch.seq_start, batch.seq_end))
     return CoverInfo(order_id=f"{batch.id}", gi_name=facts.gi_name_zh, producer_name=facts.producer_name,
-                     printer_name=facts.printer_name or "", created=utcnow().strftime("%Y-%m-%d %H:%M UTC"),
+                     printer_name=facts.printer_name or "", created=clock.now().strftime("%Y-%m-%d %H:%M UTC"),
                      notes=f"{batch.quantity} × {batch.pack_size_g} g", count=batch.quantity,
                      first_serial=first, last_serial=last)
 

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..db import utcnow
+from .. import clock
 from ..errors import NotFound
 from ..models import LedgerCheckpoint, LedgerEvent, LedgerHead
 from .accounts import Principal
@@ -78,7 +78,7 @@ def append(session: Session, kind: str, *, by: Principal | None, ranges: Iterabl
            batch_id: int | None = None, lot_id: int | None = None, series: str | None = None) -> LedgerEvent:
     """Append one event to the chain, in the caller's transaction."""
     head = _lock_head(session)
-    at = utcnow()
+    at = clock.now()
     fields = dict(seq=head.seq + 1, at=at, kind=kind, actor_user_id=by.user_id if by else None,
                   actor_org_id=by.organisation_id if by else None, producer_id=producer_id, printer_id=printer_id,
                   gi_id=gi_id, batch_id=batch_id, lot_id=lot_id, series=series,
@@ -246,7 +246,7 @@ def create_checkpoint(session: Session, signer: CheckpointSigner) -> LedgerCheck
     latest = session.scalar(select(LedgerCheckpoint).order_by(LedgerCheckpoint.id.desc()).limit(1))
     if latest is not None and latest.seq == seq and latest.hash == hash_:
         return latest
-    now = utcnow()
+    now = clock.now()
     cp = LedgerCheckpoint(seq=seq, hash=hash_, created_at=now, key_id=signer.key_id,
                           signature=signer.sign(seq, hash_, now))
     session.add(cp)

@@ -16,8 +16,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from .. import clock
 from ..codes import Serial, SerialError, format_serial, parse_serial
-from ..db import utcnow, where_given
+from ..db import get_by_id, where_given
 from ..errors import Conflict, Forbidden, GIError, NotFound, ValidationFailed
 from ..faults import crash_point
 from ..models import (Authorization, AuthorizationStatus, BatchStatus, GIProduct, Lot, LotStatus, MarkBatch,
@@ -25,7 +26,7 @@ from ..models import (Authorization, AuthorizationStatus, BatchStatus, GIProduct
                       RequestStatus, SerialCounter)
 from . import ledger
 from .accounts import Principal
-from .registry import CHINA_TZ, assign_prefix, can_manage_gi, get_gi
+from .registry import assign_prefix, can_manage_gi, get_gi
 
 MAX_BATCH = 100_000_000
 MAX_SEQ = 999_999_999
@@ -71,19 +72,8 @@ def grams(value_kg: Decimal | float) -> int:
 
 # --- quota -----------------------------------------------------------------------------------
 
-def _get(session: Session, model, row_id: int, what: str, code: str, *, lock: bool = False):
-    """A row by primary key (optionally locked), or 404 with a stable code."""
-    stmt = select(model).where(model.id == row_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    row = session.scalar(stmt)
-    if row is None:
-        raise NotFound(f"{what} {row_id} does not exist", code=code)
-    return row
-
-
 def get_account(session: Session, account_id: int, *, lock: bool = False) -> QuotaAccount:
-    return _get(session, QuotaAccount, account_id, "quota account", "quota_account_not_found", lock=lock)
+    return get_by_id(session, QuotaAccount, account_id, what="quota account", code="quota_account_not_found", lock=lock)
 
 
 def can_see_account(session: Session, by: Principal, account: QuotaAccount) -> bool:
@@ -247,10 +237,10 @@ def create_request(session: Session, *, gi_id: int, pack_size_g: int, quantity: 
     if not 1 <= quantity <= MAX_BATCH:
         raise ValidationFailed(f"quantity must be between 1 and {MAX_BATCH:,}",
                                details=[{"field": "quantity", "problem": "out of range"}])
-    year = year or utcnow().year
+    year = year or clock.now().year
     request = MarkRequest(producer_id=by.organisation_id, gi_id=gi.id, year=year, pack_size_g=pack_size_g,
                           quantity=quantity, gtin=gtin14(gtin) if gtin else None, note=note,
-                          status=RequestStatus.requested, requested_by_id=by.user_id, requested_at=utcnow())
+                          status=RequestStatus.requested, requested_by_id=by.user_id, requested_at=clock.now())
     session.add(request)
     session.flush()
     ledger.append(session, "requested", by=by, producer_id=by.organisation_id, gi_id=gi.id, count=quantity,
@@ -259,7 +249,7 @@ def create_request(session: Session, *, gi_id: int, pack_size_g: int, quantity: 
 
 
 def get_request(session: Session, request_id: int, *, lock: bool = False) -> MarkRequest:
-    return _get(session, MarkRequest, request_id, "mark request", "request_not_found", lock=lock)
+    return get_by_id(session, MarkRequest, request_id, what="mark request", code="request_not_found", lock=lock)
 
 
 def can_see_request(session: Session, by: Principal, request: MarkRequest) -> bool:
@@ -315,7 +305,7 @@ def approve_request(session: Session, request_id: int, *, by: Principal, printer
     series = _gi_prefix(session, request.gi_id) + f"{request.year % 100:02d}"
     first = _allocate(session, series, request.quantity)
     last = first + request.quantity - 1
-    now = utcnow()
+    now = clock.now()
     batch = MarkBatch(request_id=request.id, producer_id=request.producer_id, gi_id=request.gi_id,
                       printer_id=printer.id if printer else None, year=request.year, series=series, seq_start=first,
                       seq_end=last, pack_size_g=request.pack_size_g, gtin=request.gtin, key_id=key_id,
@@ -347,7 +337,7 @@ def refuse_request(session: Session, request_id: int, *, by: Principal, reason: 
     if request.status != RequestStatus.requested:
         raise WrongState(f"request {request_id} is {request.status.value}, not requested", code="not_pending")
     request.status = RequestStatus.refused
-    request.decided_by_id, request.decided_at, request.decision_reason = by.user_id, utcnow(), reason
+    request.decided_by_id, request.decided_at, request.decision_reason = by.user_id, clock.now(), reason
     ledger.append(session, "refused", by=by, producer_id=request.producer_id, gi_id=request.gi_id,
                   count=request.quantity, reason=reason, data={"request_id": request.id})
     return request
@@ -361,7 +351,7 @@ def cancel_request(session: Session, request_id: int, *, by: Principal, reason: 
         raise WrongState(f"request {request_id} is {request.status.value}; only a pending request can be cancelled",
                          code="not_pending")
     request.status = RequestStatus.cancelled
-    request.decided_by_id, request.decided_at, request.decision_reason = by.user_id, utcnow(), reason
+    request.decided_by_id, request.decided_at, request.decision_reason = by.user_id, clock.now(), reason
     ledger.append(session, "cancelled", by=by, producer_id=request.producer_id, gi_id=request.gi_id,
                   count=request.quantity, reason=reason, data={"request_id": request.id})
     return request
@@ -370,7 +360,7 @@ def cancel_request(session: Session, request_id: int, *, by: Principal, reason: 
 # --- batches and ranges ----------------------------------------------------------------------
 
 def get_batch(session: Session, batch_id: int, *, lock: bool = False) -> MarkBatch:
-    return _get(session, MarkBatch, batch_id, "batch", "batch_not_found", lock=lock)
+    return get_by_id(session, MarkBatch, batch_id, what="batch", code="batch_not_found", lock=lock)
 
 
 def can_see_batch(session: Session, by: Principal, batch: MarkBatch) -> bool:
@@ -385,7 +375,7 @@ def order_print(session: Session, batch_id: int, *, printer_id: int, by: Princip
     if batch.status not in (BatchStatus.approved, BatchStatus.ordered):
         raise WrongState(f"batch {batch_id} is already {batch.status.value}", code="already_printed")
     printer = _org(session, printer_id, OrgKind.printer, "printer_not_found")
-    batch.printer_id, batch.status, batch.ordered_at = printer.id, BatchStatus.ordered, utcnow()
+    batch.printer_id, batch.status, batch.ordered_at = printer.id, BatchStatus.ordered, clock.now()
     ledger.append(session, "ordered", by=by, producer_id=batch.producer_id, gi_id=batch.gi_id, printer_id=printer.id,
                   batch_id=batch.id, series=batch.series, ranges=[(batch.seq_start, batch.seq_end)],
                   count=batch.quantity)
@@ -493,7 +483,7 @@ def _transition(session: Session, spans: list[SerialSpan], *, allowed: set[MarkS
         for batch_id, rs in by_batch.items():
             touched.setdefault(batch_id, []).append(
                 SerialSpan(span.series, max(span.first, rs[0].seq_start), min(span.last, rs[-1].seq_end)))
-    now = utcnow()
+    now = clock.now()
     total = 0
     batches = []
     for batch_id, subs in touched.items():
@@ -522,7 +512,7 @@ def _settle_status(session: Session, batch: MarkBatch) -> None:
     post_issue = (MarkState.issued, MarkState.activated, MarkState.voided, MarkState.lost, MarkState.stolen)
     if any(counts.get(s) for s in post_issue):
         if batch.status != BatchStatus.issued:
-            batch.status, batch.issued_at = BatchStatus.issued, batch.issued_at or utcnow()
+            batch.status, batch.issued_at = BatchStatus.issued, batch.issued_at or clock.now()
     else:
         batch.status = BatchStatus.closed
 
@@ -550,7 +540,7 @@ def record_printed(session: Session, batch_id: int, *, by: Principal, spoiled: S
     if spoiled_spans:
         _transition(session, spoiled_spans, allowed={MarkState.printed}, state=MarkState.spoiled, kind="spoiled",
                     by=by, batch_ok=lambda b: b.id == batch.id, reason=note or "spoiled in printing")
-    batch.status, batch.printed_at = BatchStatus.printed, utcnow()
+    batch.status, batch.printed_at = BatchStatus.printed, clock.now()
     _settle_status(session, batch)  # everything spoiled: nothing to issue
     return batch
 
@@ -616,7 +606,7 @@ def activate(session: Session, *, by: Principal, spans: Sequence[tuple[str, str]
     if gi.testing_body and testing_body.strip() != gi.testing_body:
         raise GIError(f"{gi.name_zh} must be tested by {gi.testing_body}, not {testing_body}",
                       code="wrong_testing_body", status=422, details={"designated": gi.testing_body})
-    if production_date > utcnow().astimezone(CHINA_TZ).date():  # lots are dated in China time
+    if production_date > clock.today():  # lots are dated in China time
         raise ValidationFailed("production_date is in the future",
                                details=[{"field": "production_date", "problem": "future"}])
     _approved_authorization(session, by.organisation_id, gi.id)
@@ -717,7 +707,7 @@ def void_unactivated(session: Session, *, producer_id: int, gi_id: int, reason: 
 
 def recall_lot(session: Session, lot_id: int, *, by: Principal, reason: str) -> Lot:
     """Recall a lot: every mark on it answers 'recalled' from now on."""
-    lot = _get(session, Lot, lot_id, "lot", "lot_not_found", lock=True)
+    lot = get_by_id(session, Lot, lot_id, what="lot", code="lot_not_found", lock=True)
     gi = session.get(GIProduct, lot.gi_id)
     if not (by.organisation_id == lot.producer_id or
             (by.org_kind == OrgKind.authority and can_manage_gi(session, by, gi))):
@@ -726,7 +716,7 @@ def recall_lot(session: Session, lot_id: int, *, by: Principal, reason: str) -> 
         raise WrongState(f"lot {lot.lot_no} is already recalled", code="already_recalled")
     ranges = list(session.scalars(select(MarkRange).where(MarkRange.lot_id == lot.id).order_by(MarkRange.series,
                                                                                                MarkRange.seq_start)))
-    lot.status, lot.recalled_at, lot.recall_reason = LotStatus.recalled, utcnow(), reason
+    lot.status, lot.recalled_at, lot.recall_reason = LotStatus.recalled, clock.now(), reason
     by_series: dict[str, list[MarkRange]] = {}
     for r in ranges:
         by_series.setdefault(r.series, []).append(r)

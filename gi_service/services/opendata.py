@@ -1,4 +1,5 @@
-"""Open data: the GI registry as CSV and the production areas as a GeoPackage (公开数据).
+"""Open data: the GI registry and the production areas as published (公开数据); render/ writes the files
+(render/csv.registry_csv, render/geopackage.py).
 
 Only records in force are published (registered or amended: not applications, publications
 still open to opposition, or revoked records), with their public fields only; internal
@@ -11,24 +12,18 @@ versions in force) lets clients revalidate without the service building the file
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
-import io
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Iterator
 
-import shapely
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, undefer
 
 from geodata.admin import get_registry
 
+from .. import clock
 from ..models import GICategory, GIKind, GIProduct, GIStatus, GIVersion, OriginArea
-from .registry import CHINA_TZ, end_of_day
 from .verification import KIND_LABELS
 
 IN_FORCE = (GIStatus.registered, GIStatus.amended)
@@ -94,7 +89,7 @@ class Published:
 
 
 def _moment(as_of: dt.date | None) -> dt.datetime | None:
-    return end_of_day(as_of) if as_of else None
+    return clock.end_of_day(as_of) if as_of else None
 
 
 def records(session: Session, as_of: dt.date | None = None, *, with_geometry: bool = False) -> list[Published]:
@@ -166,87 +161,10 @@ def registry_rows(items: list[Published]) -> Iterator[list[Any]]:
                ";".join(r.area_adcodes or []), _names(r.area_adcodes),
                round(p.area.area_m2 / 1e6, 3) if p.area else "", p.area.source_crs if p.area else "",
                ";".join(r.sales_adcodes or []), _names(r.sales_adcodes),
-               p.changed_at.astimezone(CHINA_TZ).isoformat(timespec="seconds")]
-
-
-def registry_csv(items: list[Published]) -> bytes:
-    """UTF-8 with a byte-order mark, so Excel shows the Chinese names correctly."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow([name for name, _ in REGISTRY_COLUMNS])
-    writer.writerows(registry_rows(items))
-    return buf.getvalue().encode("utf-8-sig")
-
-
-def _multipolygon(geom) -> shapely.MultiPolygon:
-    """A valid MultiPolygon (areas are stored valid; repair defensively rather than publish a broken one)."""
-    if not geom.is_valid:
-        geom = shapely.make_valid(geom)
-    if isinstance(geom, shapely.MultiPolygon):
-        return geom
-    if isinstance(geom, shapely.Polygon):
-        return shapely.MultiPolygon([geom])
-    polys = [g for g in getattr(geom, "geoms", []) if isinstance(g, (shapely.Polygon, shapely.MultiPolygon))]
-    parts = [q for g in polys for q in (g.geoms if isinstance(g, shapely.MultiPolygon) else [g])]
-    return shapely.MultiPolygon(parts)
-
-
-def areas_frame(items: list[Published]):
-    """The origin_areas layer as a GeoDataFrame (EPSG:4326, MultiPolygon)."""
-    import geopandas
-    import pandas
-
-    rows, geoms = [], []
-    for p in items:
-        if p.area is None or p.area.geom is None:
-            continue
-        r, a = p.record, p.area
-        rows.append({"gi_id": p.gi_id, "gi_version": p.version, "name_zh": r.name_zh, "name_pinyin": r.name_pinyin,
-                     "name_en": r.name_en, "kind": r.kind.value, "category": r.category.value,
-                     "status": r.status.value, "registration_no": r.registration_no, "area_id": a.id,
-                     "area_km2": round(a.area_m2 / 1e6, 3), "area_mu": round(a.area_mu, 1),
-                     "adcodes": ";".join(a.adcodes or []), "source": a.source, "source_crs": a.source_crs})
-        geoms.append(_multipolygon(a.geom))
-    dtypes = {"gi_id": "int64", "gi_version": "int64", "area_id": "int64", "area_km2": "float64",
-              "area_mu": "float64"}
-    frame = pandas.DataFrame(rows, columns=[name for name, _ in AREA_COLUMNS])
-    frame = frame.astype({k: v for k, v in dtypes.items()})
-    for name, _ in AREA_COLUMNS:
-        if name not in dtypes:
-            frame[name] = frame[name].astype(object)
-    return geopandas.GeoDataFrame(frame, geometry=geopandas.GeoSeries(geoms, crs="EPSG:4326"), crs="EPSG:4326")
-
-
-def write_gpkg(items: list[Published], path: str, *, as_of: dt.date | None = None) -> None:
-    import pyogrio
-
-    frame = areas_frame(items)
-    stamp = f"as of the end of {as_of.isoformat()} (China Standard Time)" if as_of else "current records"
-    pyogrio.write_dataframe(
-        frame, path, layer=LAYER, driver="GPKG", geometry_type="MultiPolygon", promote_to_multi=True,
-        layer_metadata={"DESCRIPTION": f"Production areas (产地范围) of the GIs in force, {stamp}; WGS-84",
-                        "IDENTIFIER": "GI production areas"},
-    )
+               p.changed_at.astimezone(clock.CHINA_TZ).isoformat(timespec="seconds")]
 
 
 CHUNK = 64 * 1024
-
-
-def gpkg_file(items: list[Published], *, as_of: dt.date | None = None) -> tuple[BinaryIO, int]:
-    """Write the GeoPackage to a private temporary file; return it open for reading, and its size.
-
-    The file is unlinked at once (an open handle keeps it readable on POSIX), so nothing is left
-    behind whether or not the client reads it to the end.
-    """
-    tmpdir = tempfile.mkdtemp(prefix="gi-opendata-")
-    path = os.path.join(tmpdir, "areas.gpkg")
-    try:
-        write_gpkg(items, path, as_of=as_of)
-        handle = open(path, "rb")
-        size = os.fstat(handle.fileno()).st_size
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
-    return handle, size
 
 
 class FileChunks:

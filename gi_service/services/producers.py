@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from geodata.areas import AreaError, geodesic_area_m2, m2_to_mu, validate_area
 
-from ..db import utcnow, where_given
+from .. import clock
+from ..db import get_by_id, where_given
 from ..errors import (Conflict, Forbidden, InvalidGeometry, InvalidTransition, NotFound, PlotOutsideArea,
                       ValidationFailed)
 from ..models import (Authorization, AuthorizationBasis, AuthorizationEvent, AuthorizationStatus, GIKind, OrgKind,
@@ -104,7 +105,7 @@ def create_plot(session: Session, producer_id: int, *, gi_id: int, name: str, ge
     _check_survey_year(survey_year)
     area_m2 = geodesic_area_m2(geom)
     c = geom.representative_point()
-    now = utcnow()
+    now = clock.now()
     plot = Plot(producer_id=producer.id, gi_id=gi_id, name=name, geom=geom, area_m2=area_m2,
                 area_mu=m2_to_mu(area_m2), survey_year=survey_year, adcode=county_at(c.x, c.y),
                 created_by_id=by.user_id, created_at=now, updated_at=now)
@@ -114,7 +115,7 @@ def create_plot(session: Session, producer_id: int, *, gi_id: int, name: str, ge
 
 
 def _check_survey_year(year: int) -> None:
-    this_year = dt.date.today().year
+    this_year = clock.today().year
     if not 1980 <= year <= this_year:
         raise ValidationFailed(f"survey_year must be between 1980 and {this_year}",
                                details=[{"field": "survey_year", "problem": "out of range"}])
@@ -140,7 +141,7 @@ def update_plot(session: Session, plot_id: int, changes: dict[str, Any], *, by: 
         plot.survey_year = changes["survey_year"]
     if "name" in changes:
         plot.name = changes["name"]
-    plot.updated_at = utcnow()
+    plot.updated_at = clock.now()
     session.flush()
     return plot
 
@@ -149,7 +150,7 @@ def retire_plot(session: Session, plot_id: int, *, by: Principal) -> Plot:
     """Plots are retired, not deleted: quotas of past years were computed from them."""
     plot = get_plot(session, plot_id, by=by, write=True)
     plot.is_active = False
-    plot.updated_at = utcnow()
+    plot.updated_at = clock.now()
     return plot
 
 
@@ -197,7 +198,7 @@ def create_authorization(session: Session, *, producer_id: int, gi_id: int, basi
         raise ValidationFailed("an approval needs the announcement number",
                                details=[{"field": "announcement_no", "problem": "required when approving"}])
     status = AuthorizationStatus.approved if approve else AuthorizationStatus.pending
-    now = utcnow()
+    now = clock.now()
     auth = Authorization(producer_id=producer_id, gi_id=gi_id, basis=basis, status=status,
                          announcement_no=announcement_no, valid_from=valid_from or (now.date() if approve else None),
                          valid_until=valid_until, created_at=now, updated_at=now)
@@ -228,9 +229,7 @@ def can_see_authorization(session: Session, principal: Principal | None, auth: A
 def transition_authorization(session: Session, auth_id: int, to: AuthorizationStatus, *, by: Principal,
                              reason: str, announcement_no: str | None = None) -> Authorization:
     """Move an authorization along its lifecycle; only the GI's authority may."""
-    auth = session.scalar(select(Authorization).where(Authorization.id == auth_id).with_for_update())
-    if auth is None:
-        raise NotFound(f"authorization {auth_id} does not exist", code="authorization_not_found")
+    auth = get_by_id(session, Authorization, auth_id, what="authorization", code="authorization_not_found", lock=True)
     if by.org_kind != OrgKind.authority or not can_manage_gi(session, by, auth.gi):
         raise Forbidden("only the authority managing this GI changes its authorizations", code="outside_jurisdiction")
     if to not in TRANSITIONS[auth.status]:
@@ -240,7 +239,7 @@ def transition_authorization(session: Session, auth_id: int, to: AuthorizationSt
     if to == S.approved and not (announcement_no or auth.announcement_no):
         raise ValidationFailed("an approval needs the announcement number",
                                details=[{"field": "announcement_no", "problem": "required when approving"}])
-    now = utcnow()
+    now = clock.now()
     session.add(AuthorizationEvent(authorization_id=auth.id, from_status=auth.status.value, to_status=to.value,
                                    reason=reason, announcement_no=announcement_no, changed_by_id=by.user_id,
                                    changed_at=now))
@@ -271,7 +270,7 @@ def system_transition(session: Session, auth: Authorization, to: AuthorizationSt
         allowed = ", ".join(sorted(s.value for s in TRANSITIONS[auth.status])) or "none (final)"
         raise InvalidTransition(f"an authorization that is {auth.status.value} cannot become {to.value}; "
                                 f"allowed: {allowed}", details={"from": auth.status.value, "to": to.value})
-    now = at or utcnow()
+    now = at or clock.now()
     event = AuthorizationEvent(authorization_id=auth.id, from_status=auth.status.value, to_status=to.value,
                                reason=reason[:1000], changed_by_id=None, changed_at=now)
     session.add(event)
@@ -308,7 +307,6 @@ def unused_authorizations(session: Session, *, today: dt.date, lapse_days: int) 
     suspension or a lapse gets a fresh period.
     """
     from ..models import GIProduct, LedgerEvent
-    from .registry import CHINA_TZ
 
     auths = list(session.scalars(select(Authorization).where(Authorization.status == S.approved)
                                  .order_by(Authorization.id)))
@@ -328,14 +326,14 @@ def unused_authorizations(session: Session, *, today: dt.date, lapse_days: int) 
         candidates: list[tuple[dt.date, str]] = []
         used = last_use.get((auth.producer_id, auth.gi_id))
         if used is not None:
-            candidates.append((used.astimezone(CHINA_TZ).date(), "mark use"))
+            candidates.append((clock.china_date(used), "mark use"))
         approved = last_approval.get(auth.id)
         if approved is not None:
-            candidates.append((approved.astimezone(CHINA_TZ).date(), "approval"))
+            candidates.append((clock.china_date(approved), "approval"))
         elif auth.valid_from is not None:
             candidates.append((auth.valid_from, "approval"))
         if not candidates:
-            candidates.append((auth.created_at.astimezone(CHINA_TZ).date(), "approval"))
+            candidates.append((clock.china_date(auth.created_at), "approval"))
         last, activity = max(candidates)
         idle = (today - last).days
         if idle >= lapse_days:

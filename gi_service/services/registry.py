@@ -5,7 +5,6 @@ import datetime as dt
 import unicodedata
 from decimal import Decimal
 from typing import Any, Iterable
-from zoneinfo import ZoneInfo
 
 from pypinyin import Style, lazy_pinyin
 from sqlalchemy import delete, func, select
@@ -15,14 +14,15 @@ from geodata.admin import get_registry
 from geodata.areas import (AreaError, AreaResult, area_from_adcodes, bbox_of, counties_intersecting,
                            geodesic_area_m2, m2_to_mu)
 
+from .. import clock
 from ..codes import suggest_prefix
-from ..db import utcnow
+from ..db import get_by_id
 from ..errors import Conflict, Forbidden, InvalidGeometry, NotFound, ValidationFailed
 from ..models import (GI_FIELD_NAMES, GIAreaUnit, GICategory, GIKind, GIProduct, GIStatus, GIVersion, OrgKind,
                       OriginArea)
 from .accounts import Principal
+from .jurisdiction import subtree_codes
 
-CHINA_TZ = ZoneInfo("Asia/Shanghai")
 QUALITY_SECTIONS = ("variety", "site", "climate", "cultivation", "process", "sensory", "physico_chemical",
                     "safety", "packaging", "other")
 # Fields whose change rebuilds the production-area geometry.
@@ -178,7 +178,7 @@ def create_gi(session: Session, values: dict[str, Any], *, by: Principal, reason
     if not values.get("name_pinyin") and values.get("origin_country", "CN") == "CN":
         values["name_pinyin"] = default_pinyin(values["name_zh"]) or None
     prefix_source(values.get("name_pinyin"), values.get("name_en"))  # refused before any row is written
-    now = utcnow()
+    now = clock.now()
     gi = GIProduct(version=1, authority_id=by.organisation_id, created_at=now, updated_at=now,
                    search_text=search_text_for(values["name_zh"], values.get("name_pinyin"), values.get("name_en")),
                    **values)
@@ -199,7 +199,7 @@ def create_gi(session: Session, values: dict[str, Any], *, by: Principal, reason
 def amend_gi(session: Session, gi_id: int, changes: dict[str, Any], *, by: Principal, reason: str,
              expected_version: int | None = None) -> GIProduct:
     """Apply an amendment as a new version; unchanged values do not make a version."""
-    gi = get_gi(session, gi_id, for_update=True)
+    gi = get_gi(session, gi_id, lock=True)
     require_manage(session, by, gi)
     if expected_version is not None and expected_version != gi.version:
         raise Conflict(f"GI {gi_id} is at version {gi.version}, not {expected_version}; reload and retry",
@@ -227,7 +227,7 @@ def amend_gi(session: Session, gi_id: int, changes: dict[str, Any], *, by: Princ
     if AREA_FIELDS & set(changed):
         _index_units(session, gi, area)
     gi.version += 1
-    gi.updated_at = utcnow()
+    gi.updated_at = clock.now()
     kind = "status_changed" if changed == ["status"] else "amended"
     session.add(_snapshot(gi, change_kind=kind, reason=reason, changed=changed, by=by))
     session.flush()
@@ -237,7 +237,7 @@ def amend_gi(session: Session, gi_id: int, changes: dict[str, Any], *, by: Princ
 def replace_area(session: Session, gi_id: int, result: AreaResult, *, by: Principal, reason: str,
                  description: str | None = None) -> GIProduct:
     """Set a GI's production area from an uploaded geometry, as a new version."""
-    gi = get_gi(session, gi_id, for_update=True)
+    gi = get_gi(session, gi_id, lock=True)
     require_manage(session, by, gi)
     derived = counties_intersecting(result.geometry)
     outside = [a for a in derived if not by.covers(a)]
@@ -250,21 +250,15 @@ def replace_area(session: Session, gi_id: int, result: AreaResult, *, by: Princi
     gi.origin_area_id = area.id
     _index_units(session, gi, area)
     gi.version += 1
-    gi.updated_at = utcnow()
+    gi.updated_at = clock.now()
     changed = ["origin_area_id"] + (["area_description"] if description is not None else [])
     session.add(_snapshot(gi, change_kind="area_changed", reason=reason, changed=changed, by=by))
     session.flush()
     return gi
 
 
-def get_gi(session: Session, gi_id: int, *, for_update: bool = False) -> GIProduct:
-    stmt = select(GIProduct).where(GIProduct.id == gi_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    gi = session.scalar(stmt)
-    if gi is None:
-        raise NotFound(f"GI {gi_id} does not exist", code="gi_not_found")
-    return gi
+def get_gi(session: Session, gi_id: int, *, lock: bool = False) -> GIProduct:
+    return get_by_id(session, GIProduct, gi_id, what="GI", code="gi_not_found", lock=lock)
 
 
 def _has_latin(name: str | None) -> bool:
@@ -303,19 +297,13 @@ def assign_prefix(session: Session, gi: GIProduct) -> str:
     return gi.mark_prefix
 
 
-def end_of_day(day: dt.date) -> dt.datetime:
-    """The first instant after `day` in China Standard Time, in UTC."""
-    nxt = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=CHINA_TZ)
-    return nxt.astimezone(dt.timezone.utc)
-
-
 def gi_version_as_of(session: Session, gi_id: int, moment: dt.datetime) -> GIVersion:
     """The version in force at `moment` (UTC)."""
     get_gi(session, gi_id)
     version = session.scalar(select(GIVersion).where(GIVersion.gi_id == gi_id, GIVersion.changed_at < moment)
                              .order_by(GIVersion.version.desc()).limit(1))
     if version is None:
-        raise NotFound(f"GI {gi_id} was not yet registered at {moment.astimezone(CHINA_TZ):%Y-%m-%d %H:%M} CST",
+        raise NotFound(f"GI {gi_id} was not yet registered at {moment.astimezone(clock.CHINA_TZ):%Y-%m-%d %H:%M} CST",
                        code="not_yet_registered")
     return version
 
@@ -340,8 +328,7 @@ def region_units(adcode: str) -> list[str]:
     if unit is None:
         raise ValidationFailed(f"region {adcode} is not a known administrative division",
                                details=[{"field": "region", "problem": "unknown adcode"}], code="unknown_adcode")
-    codes = {adcode}
-    codes.update(u.adcode for u in registry.descendants(adcode))
+    codes = set(subtree_codes(adcode))
     codes.update(u.adcode for u in registry.ancestors(adcode))
     return sorted(codes)
 
@@ -371,6 +358,11 @@ def search_gis(session: Session, *, q: str | None = None, category: GICategory |
 
 def area_by_id(session: Session, area_id: int | None) -> OriginArea | None:
     return session.get(OriginArea, area_id) if area_id else None
+
+
+def area_geometry(session: Session, area_id: int):
+    """An area's geometry alone (the deferred column, read without loading it onto the identity map's row)."""
+    return session.scalar(select(OriginArea.geom).where(OriginArea.id == area_id))
 
 
 def areas_by_id(session: Session, area_ids: Iterable[int | None]) -> dict[int, OriginArea]:

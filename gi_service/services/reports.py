@@ -13,8 +13,6 @@ ledger event that last moved them.
 """
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -167,18 +165,3 @@ def _mismatched_ranges(session: Session, key: tuple, *, totals_ok: bool) -> list
                                "an event count was altered (run `gi-service ledger verify`)",
                     "group": dict(zip(GROUP, key))})
     return out
-
-
-def to_csv(report: dict[str, Any], part: str = "rows") -> str:
-    buf = io.StringIO()
-    if part == "mismatches":
-        writer = csv.writer(buf)
-        writer.writerow(["batch_id", "state", "first", "last", "count", "problem"])
-        for m in report["mismatches"]:
-            writer.writerow([m["batch_id"], m["state"], m["first"], m["last"], m["count"], m["problem"]])
-        return buf.getvalue()
-    writer = csv.writer(buf)
-    writer.writerow([*GROUP, *COLUMNS, "balanced"])
-    for r in report["rows"]:
-        writer.writerow([r[c] for c in GROUP] + [r[c] for c in COLUMNS] + [r["balanced"]])
-    return buf.getvalue()

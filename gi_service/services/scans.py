@@ -27,13 +27,12 @@ from typing import Any
 from sqlalchemy import and_, bindparam, case, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session, aliased
 
+from .. import clock
 from ..codes import Serial
-from ..db import utcnow
 from ..errors import Conflict, Forbidden, NotFound
 from ..models import MarkCheck, Scan, ScanIdBlock, UAClass, Verdict
 from . import partitions
 from .checklog import PendingCheck
-from .registry import CHINA_TZ
 
 LOCATION_PRECISION = 2              # decimal places of a shared location: 0.01° ≈ 1.1 km
 TOKEN_TTL = dt.timedelta(hours=1)   # how long after a check its location may still be shared
@@ -68,7 +67,7 @@ def ip_hash(secret: str, ip: str | None, at: dt.datetime) -> str | None:
     """HMAC of an IP under that day's key (China date): linkable within a day, not across days."""
     if not ip:
         return None
-    day = at.astimezone(CHINA_TZ).date().isoformat()
+    day = clock.china_date(at).isoformat()
     key = _subkey(secret, b"gi-scan-ip-v1|" + day.encode())
     return hmac.new(key, ip.encode(), hashlib.sha256).hexdigest()[:32]
 
@@ -97,7 +96,7 @@ def read_scan_token(secret: str, token: str, code: str, now: dt.datetime | None 
     scan_id, expires = int(parts[0]), int(parts[1])
     if not hmac.compare_digest(_token_mac(secret, scan_id, expires, code), parts[2]):
         raise bad
-    if (now or utcnow()).timestamp() > expires:
+    if (now or clock.now()).timestamp() > expires:
         raise bad
     return scan_id
 
@@ -137,7 +136,7 @@ def new_check(checklog, *, verdict: Verdict, detail: str | None, serial: Serial 
     `counted` (a real mark) bumps the serial's counters unless the caller is a bot: link previews
     and crawlers would inflate "checked N times".
     """
-    now = now or utcnow()
+    now = now or clock.now()
     ua = ua_class(user_agent)
     check = PendingCheck(
         id=checklog.new_id(), at=now, series=serial.series if serial else None, seq=serial.seq if serial else None,
@@ -169,7 +168,7 @@ def record_location(session: Session, scan_id: int, *, lat: float, lon: float,
     """
     from . import jurisdiction
 
-    now = now or utcnow()
+    now = now or clock.now()
     lat, lon = rounded(lat), rounded(lon)
     units = jurisdiction.classify([lon], [lat])[0]
     adcode = units["county"]["adcode"] if units["county"] else None
@@ -253,7 +252,7 @@ def prune(session: Session, *, now: dt.datetime | None = None, ip_hash_days: int
     """
     from ..models import Clue, ConsumerReport
 
-    now = now or utcnow()
+    now = now or clock.now()
     hash_cutoff = now - (dt.timedelta(days=ip_hash_days) if ip_hash_days is not None else IP_HASH_RETENTION)
     scan_cutoff = now - (dt.timedelta(days=scan_days) if scan_days is not None else SCAN_RETENTION)
     cleared = session.execute(update(Scan).where(Scan.at < hash_cutoff, Scan.ip_hash.is_not(None))

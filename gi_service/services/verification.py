@@ -24,29 +24,24 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import math
 import re
-import threading
-import time
-import weakref
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-import shapely
 from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
+from .. import clock, i18n
+from ..caches import cache as _cache
 from ..codes import CodeCheck, MarkKeyring, Serial, SerialError, parse_serial, verify_code
-from ..db import read_first, utcnow
+from ..db import read_first
 from ..models import (Authorization, AuthorizationStatus, GIKind, GIProduct, GIStatus, LedgerEvent, Lot, LotStatus,
                       MarkBatch, MarkCheck, MarkRange, MarkState, Organisation, OriginArea, Plot, Verdict)
-from .registry import CHINA_TZ
 from .scans import Checks, new_check, place, scan_token
 
 # --- verdicts ----------------------------------------------------------------------------------
 
-#: HTTP status of each verdict: only a genuine mark answers 200 (see verify.py for the reasons).
+#: HTTP status of each verdict: only a genuine mark answers 200 (see public/verify.py for the reasons).
 STATUS = {
     Verdict.genuine: 200,
     Verdict.malformed: 400,
@@ -58,104 +53,14 @@ STATUS = {
     Verdict.authorization_suspended: 451,
 }
 
-_REPORT_ZH = "请勿购买。请保留商品和购物凭证，拨打 12315 或向当地市场监督管理部门举报。"
-_REPORT_EN = ("Do not buy it. Keep the product and the receipt, and report it to the local market regulation "
-              "office (in China, call 12315).")
-
-TEXTS: dict[Verdict, dict[str, dict[str, str]]] = {
-    Verdict.genuine: {
-        "title": {"zh": "正品：地理标志专用标志有效", "en": "Genuine GI special mark"},
-        "message": {"zh": "此标志由授权印制企业印制，已激活在检验合格的生产批次上，生产者的使用授权有效。",
-                    "en": "This mark was printed by an authorized printer and activated on a production lot that "
-                          "passed its quality test, and the producer's authorization is in force."},
-        "advice": {"zh": "请核对下方的产品名称、生产者和统一社会信用代码是否与包装一致；如不一致，请拨打 12315 举报。",
-                   "en": "Check that the product, producer and unified social credit code below match the package. "
-                         "If they do not, report it (in China, call 12315)."},
-    },
-    Verdict.genuine_not_activated: {
-        "title": {"zh": "警告：此标志尚未激活", "en": "Warning: this mark was never activated"},
-        "message": {"zh": "这是真实印制的标志，但从未激活到经检验合格的生产批次上，不应出现在销售的商品上。",
-                    "en": "This label was really printed, but it was never activated on a production lot that "
-                          "passed its quality test: it must not be on a product for sale."},
-        "advice": {"zh": _REPORT_ZH, "en": _REPORT_EN},
-    },
-    Verdict.voided: {
-        "title": {"zh": "警告：此标志已作废", "en": "Warning: this mark was voided"},
-        "message": {"zh": "此标志已被作废（损坏、退回、销毁或印制废品），不再有效。",
-                    "en": "This label was voided (damaged, returned, destroyed or spoiled in printing) and is no "
-                          "longer valid."},
-        "advice": {"zh": _REPORT_ZH, "en": _REPORT_EN},
-    },
-    Verdict.lost_or_stolen: {
-        "title": {"zh": "警告：此标志已挂失（遗失或被盗）", "en": "Warning: this mark was reported lost or stolen"},
-        "message": {"zh": "此标志的持有人已报告其遗失或被盗，贴在商品上的很可能是被盗用的标签。",
-                    "en": "Its holder reported this label lost or stolen: on a product it is most likely a "
-                          "diverted label."},
-        "advice": {"zh": _REPORT_ZH, "en": _REPORT_EN},
-    },
-    Verdict.recalled: {
-        "title": {"zh": "警告：该批次产品已召回", "en": "Warning: this lot was recalled"},
-        "message": {"zh": "此标志所在的生产批次已被召回。请勿食用或使用该产品。",
-                    "en": "The production lot this mark was activated on has been recalled. Do not consume or use "
-                          "the product."},
-        "advice": {"zh": "请停止使用，联系销售者退货，并留意召回公告；如仍在销售，请拨打 12315 举报。",
-                   "en": "Stop using it, return it to the seller and follow the recall notice. If it is still on "
-                         "sale, report it (in China, call 12315)."},
-    },
-    Verdict.authorization_suspended: {
-        "title": {"zh": "警告：生产者的专用标志使用资格不在有效期内",
-                  "en": "Warning: the producer may not use this mark now"},
-        "message": {"zh": "该生产者使用此地理标志专用标志的授权已被暂停、撤销或已失效，其标志目前不能证明产品来源。",
-                    "en": "The producer's authorization to use this GI special mark is suspended, revoked or has "
-                          "lapsed, so its marks do not vouch for the product now."},
-        "advice": {"zh": _REPORT_ZH, "en": _REPORT_EN},
-    },
-    Verdict.unknown: {
-        "title": {"zh": "无法验证：查无此码", "en": "Not verified: unknown code"},
-        "message": {"zh": "系统从未签发过这个验证码，该标签可能是伪造的。",
-                    "en": "No such code was ever issued. The label may be counterfeit."},
-        "advice": {"zh": _REPORT_ZH, "en": _REPORT_EN},
-    },
-    Verdict.malformed: {
-        "title": {"zh": "无法识别的验证码", "en": "This is not a valid code"},
-        "message": {"zh": "这不是格式正确的验证码。请重新扫描标签上的二维码，或核对手动输入的字符。",
-                    "en": "This is not shaped like a verification code. Scan the QR code on the label again, or "
-                          "check the characters you typed."},
-        "advice": {"zh": "如果重新扫描后仍然如此，该标签可能是伪造的。" + _REPORT_ZH,
-                   "en": "If a new scan gives the same answer, the label may be counterfeit. " + _REPORT_EN},
-    },
-}
+#: The verdict texts (title, message, advice), in Chinese and English (gi_service/i18n/texts.py).
+TEXTS: dict[Verdict, dict[str, dict[str, str]]] = {verdict: i18n.pairs(f"verdict.{verdict.value}.")
+                                                   for verdict in Verdict}
 
 # More specific messages for some details of a verdict.
-DETAIL_TEXTS: dict[str, dict[str, str]] = {
-    "no_tag": {"zh": "链接中缺少验证参数（v=），无法验证此标签。正品标签的二维码总带有该参数。",
-               "en": "The link lacks its verification tag (v=), so this label cannot be verified. The QR code of "
-                     "a genuine label always carries it."},
-    "gtin_mismatch": {"zh": "此验证码不是为这个商品条码（GTIN）签发的，标签可能被挪用到其他商品上。",
-                      "en": "This code was not issued for this product number (GTIN): the label may have been "
-                            "moved to another product."},
-    "spoiled": {"zh": "此标志在印制时已报废，本应被销毁，不应出现在商品上。",
-                "en": "This label was spoiled in printing and should have been destroyed; it must not be on a "
-                      "product."},
-    "gi_revoked": {"zh": "该地理标志已被撤销，其专用标志不得再使用。",
-                   "en": "This geographical indication has been revoked; its special mark may no longer be used."},
-    "not_printed": {"zh": "此编号从未印制成标签，正品商品上不会出现此验证码。",
-                    "en": "This serial was never printed on a label; no genuine product carries this code."},
-    "expired": {"zh": "该生产者使用此地理标志专用标志的授权已过有效期。",
-                "en": "The producer's authorization to use this GI special mark has expired."},
-    "invalid_digital_link": {"zh": "这个链接不是格式正确的 GS1 数字链接，无法验证。请重新扫描标签上的二维码。",
-                             "en": "This link is not a valid GS1 Digital Link, so nothing can be verified. Scan "
-                                   "the QR code on the label again."},
-}
+DETAIL_TEXTS: dict[str, dict[str, str]] = i18n.pairs("verdict_detail.")
 
-KIND_LABELS = {
-    GIKind.protected_product: {"zh": "地理标志保护产品", "en": "Protected GI product"},
-    GIKind.collective_mark: {"zh": "地理标志集体商标", "en": "GI collective trademark"},
-    GIKind.certification_mark: {"zh": "地理标志证明商标", "en": "GI certification trademark"},
-    GIKind.foreign_gi: {"zh": "中欧地理标志协定互认互保产品", "en": "Foreign GI under the EU–China agreement"},
-}
-
-PLOT_GRID_PX = 12   # about 1/25 of the map's width: a few km for a county-sized area
+KIND_LABELS = {kind: i18n.pair(f"gi_kind.{kind.value}") for kind in GIKind}
 
 _DEAD = {MarkState.voided: (Verdict.voided, "voided"), MarkState.spoiled: (Verdict.voided, "spoiled"),
          MarkState.lost: (Verdict.lost_or_stolen, "lost"), MarkState.stolen: (Verdict.lost_or_stolen, "stolen")}
@@ -366,7 +271,7 @@ def _check_ledger(session: Session, serial: Serial, code: str, *, gtin: str | No
     if gi_status == GIStatus.revoked:
         return Check(Verdict.authorization_suspended, "gi_revoked", "the geographical indication was revoked",
                      **base)
-    today = today or utcnow().astimezone(CHINA_TZ).date()
+    today = today or clock.today()
     if auth is None or auth.status != AuthorizationStatus.approved:
         state = auth.status.value if auth else "none"
         return Check(Verdict.authorization_suspended, state, f"the producer's authorization is {state}", **base)
@@ -387,8 +292,9 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z") if value else None
 
 
-def china_date(value: dt.datetime | None) -> str | None:
-    return value.astimezone(CHINA_TZ).date().isoformat() if value else None
+def _date(value: dt.datetime | None) -> str | None:
+    """An instant's date in China as the answers show it (ISO), or None."""
+    return clock.china_date(value).isoformat() if value else None
 
 
 def texts(check: Check) -> dict[str, dict[str, str]]:
@@ -399,59 +305,6 @@ def texts(check: Check) -> dict[str, dict[str, str]]:
 
 
 TIMELINE_KINDS = ("printed", "issued", "activated", "spoiled", "voided", "lost", "stolen")
-
-
-class TTLCache:
-    """A small thread-safe LRU cache whose entries expire: display facts that may change, but rarely.
-
-    Nothing a verdict rests on is cached (the lookup reads the range, lot, authorization and GI status
-    every time); only what the page shows around it, for at most `ttl` seconds.
-    """
-
-    def __init__(self, maxsize: int, ttl: float | None):
-        self.maxsize, self.ttl = maxsize, ttl
-        self._data: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Any, make) -> Any:
-        now = time.monotonic()
-        with self._lock:
-            hit = self._data.get(key)
-            if hit is not None and (self.ttl is None or now - hit[0] < self.ttl):
-                self._data.move_to_end(key)
-                return hit[1]
-        value = make()
-        with self._lock:
-            self._data[key] = (now, value)
-            self._data.move_to_end(key)
-            while len(self._data) > self.maxsize:
-                self._data.popitem(last=False)
-        return value
-
-
-DISPLAY_TTL = 60.0                              # seconds a renamed GI or producer may show its old name
-CACHES = {
-    "gi": (1024, DISPLAY_TTL),
-    "producer": (8192, DISPLAY_TTL),
-    "timeline": (8192, None),      # ledger events never change: keyed by what selects them
-    "map": (2048, 300.0),          # plots change seldom; the area itself is immutable
-    "area_path": (128, None),      # an area's projected outline (areas are immutable)
-}
-# One set of caches per database (engine), so two apps in one process never share ids.
-_per_engine: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_per_engine_lock = threading.Lock()
-
-
-def _cache(session: Session, name: str) -> TTLCache:
-    bind = session.get_bind()
-    caches = _per_engine.get(bind)
-    if caches is None:
-        with _per_engine_lock:
-            caches = _per_engine.get(bind)
-            if caches is None:
-                caches = {key: TTLCache(size, ttl) for key, (size, ttl) in CACHES.items()}
-                _per_engine[bind] = caches
-    return caches[name]
 
 
 @dataclass(frozen=True)
@@ -472,7 +325,7 @@ class GIFacts:
 
 
 def gi_facts(session: Session, gi_id: int) -> GIFacts:
-    """The GI's display fields (cached for DISPLAY_TTL seconds)."""
+    """The GI's display fields (cached for caches.DISPLAY_TTL seconds)."""
     def load() -> GIFacts:
         gi = session.get(GIProduct, gi_id)
         return GIFacts(gi.id, gi.version, gi.name_zh, gi.name_en, gi.name_pinyin, gi.kind, gi.registration_no,
@@ -482,7 +335,7 @@ def gi_facts(session: Session, gi_id: int) -> GIFacts:
 
 
 def producer_facts(session: Session, producer_id: int) -> dict[str, Any]:
-    """The producer's public name and USCC (cached for DISPLAY_TTL seconds)."""
+    """The producer's public name and USCC (cached for caches.DISPLAY_TTL seconds)."""
     def load() -> dict[str, Any]:
         row = session.execute(select(Organisation.name, Organisation.name_en, Organisation.uscc)
                               .where(Organisation.id == producer_id)).one()
@@ -510,25 +363,16 @@ def timeline(session: Session, mark: MarkFacts) -> list[dict[str, Any]]:
                      if kind in TIMELINE_KINDS)
 
     seq = mark.serial.seq
-    events = [{"event": kind, "at": _iso(at), "date": china_date(at)}
+    events = [{"event": kind, "at": _iso(at), "date": _date(at)}
               for at, kind, ranges in _cache(session, "timeline").get((mark.batch.id, r.event_seq, r.lot_id), load)
               if any(a <= seq <= b for a, b in ranges)]
     lot = mark.lot
     if lot is not None and lot.status == LotStatus.recalled and lot.recalled_at is not None:
-        events.append({"event": "recalled", "at": _iso(lot.recalled_at), "date": china_date(lot.recalled_at)})
+        events.append({"event": "recalled", "at": _iso(lot.recalled_at), "date": _date(lot.recalled_at)})
     return events
 
 
-LOT_MISMATCH_TEXTS = {
-    "title": {"zh": "注意：包装上的批次号与此标志激活的批次不一致",
-              "en": "Caution: the lot on the package is not the lot this label was activated on"},
-    "message": {"zh": "包装上的批次号是 {package}，而此标志激活在批次 {activated} 上。",
-                "en": "The package names lot {package}; this label was activated on lot {activated}."},
-    "advice": {"zh": "标签可能被从其他批次的商品上转移过来。请核对包装上的批次号；"
-                     "如有疑问，请保留商品和购物凭证，并可在下方举报。",
-               "en": "The label may have been moved from a product of another lot. Check the lot number on the "
-                     "package; if in doubt, keep the product and the receipt, and report it below."},
-}
+LOT_MISMATCH_TEXTS = i18n.pairs("lot_mismatch.")
 
 
 def gi_document(session: Session, gi_id: int, *, base_url: str) -> dict[str, Any]:
@@ -592,7 +436,7 @@ def describe(session: Session, check: Check, checks: Checks | None, *, base_url:
     doc["timeline"] = timeline(session, mark)
     if checks is not None:
         doc["checks"] = {
-            "count": checks.count, "first_at": _iso(checks.first_at), "first_date": china_date(checks.first_at),
+            "count": checks.count, "first_at": _iso(checks.first_at), "first_date": _date(checks.first_at),
             "first_place": place(checks.first_adcode), "last_place": place(checks.last_adcode),
         }
         if checks.suspect_reasons:
@@ -660,7 +504,7 @@ def shown_checks(session: Session, settings, check: Check, *, pending: tuple[int
         gi = gi_facts(session, check.mark.batch.gi_id)
         if count >= (gi.check_alert_threshold or settings.check_alert_threshold):
             reasons = (*reasons, "too_many_checks")
-            suspect_at = suspect_at or (this.at if this is not None else utcnow())
+            suspect_at = suspect_at or (this.at if this is not None else clock.now())
     return Checks(count, first_at, recorded.first_adcode, recorded.last_adcode, suspect_at, reasons)
 
 
@@ -669,29 +513,15 @@ def json_body(result: ConsumerVerdict) -> dict[str, Any]:
 
     A non-genuine answer adds `error` (the verdict again) beside it, so clients of the error contract
     still find a code; its `message` stays the document's bilingual one and the one-sentence English
-    explanation is `reason` (see verify.py)."""
+    explanation is `reason` (see public/verify.py)."""
     doc = result.doc
     if result.check.genuine:
         return doc
     return {"verdict": doc["verdict"], "error": doc["verdict"], **doc}
 
 
-SUSPECT_TEXTS = {
-    "title": {"zh": "注意：此标签可能被复制", "en": "Caution: this label may have been copied"},
-    "message": {"zh": "同一个真实标签只贴在一件商品上。这个码的查询记录显示它可能被复制到了多件商品上，"
-                      "监管部门已收到提示。",
-                "en": "A genuine label sits on one product only. The checks of this code suggest it was copied "
-                      "onto several products; the market regulators have been alerted."},
-    "advice": {"zh": "如果您是第一次查询这个码，请谨慎购买，保留商品和购物凭证，并可在下方举报。",
-               "en": "If this is your first check of this code, be careful: keep the product and the receipt, and "
-                     "report it below."},
-}
-SUSPECT_REASONS = {
-    "too_many_checks": {"zh": "查询次数异常多", "en": "checked unusually often"},
-    "impossible_travel": {"zh": "几乎同时在相距很远的地方被查询", "en": "checked far apart within too short a time"},
-    "outside_sales_regions": {"zh": "在该产品的销售区域之外被查询", "en": "checked far outside the product's sales "
-                                                                  "regions"},
-}
+SUSPECT_TEXTS = i18n.pairs("suspect.")
+SUSPECT_REASONS = i18n.pairs("suspect_reason.")
 
 
 def suspect_warning(checks: Checks) -> dict[str, Any]:
@@ -701,102 +531,36 @@ def suspect_warning(checks: Checks) -> dict[str, Any]:
             **SUSPECT_TEXTS}
 
 
-# --- the production area as a small inline SVG ----------------------------------------------------
+# --- the production area and the producer's plots, for the public map --------------------------------
 
-MAP_WIDTH = 320.0
-MAP_MAX_HEIGHT = 360.0
 MAX_PLOTS = 50
 
 
-def _frame(min_x: float, min_y: float, max_x: float, max_y: float) -> tuple[float, ...]:
-    """(x0, y1, sx, sy, width, height): an equirectangular projection of the bbox fitted to the map."""
-    pad_x, pad_y = (max_x - min_x) * 0.04 or 0.01, (max_y - min_y) * 0.04 or 0.01
-    x0, x1, y0, y1 = min_x - pad_x, max_x + pad_x, min_y - pad_y, max_y + pad_y
-    k = math.cos(math.radians((y0 + y1) / 2))  # metres per degree of longitude shrink with latitude
-    scale = MAP_WIDTH / ((x1 - x0) * k)
-    if (y1 - y0) * scale > MAP_MAX_HEIGHT:
-        scale = MAP_MAX_HEIGHT / (y1 - y0)
-    width, height = (x1 - x0) * k * scale, (y1 - y0) * scale
-    return (x0, y1, k * scale, scale, round(width, 1), round(height, 1))
+@dataclass(frozen=True)
+class AreaPlots:
+    """A GI's production area (its id and bounds) and where a producer's plots in it are (their centroids)."""
+
+    area_id: int
+    bounds: tuple[float, float, float, float]
+    plots: tuple[tuple[float, float], ...]
 
 
-def _project(frame, lon: float, lat: float) -> tuple[float, float]:
-    x0, y1, sx, sy = frame[:4]
-    return (lon - x0) * sx, (y1 - lat) * sy
+def area_plots(session: Session, gi_id: int, producer_id: int) -> AreaPlots | None:
+    """The GI's production area and the producer's (first MAX_PLOTS active) plots in it; None without an area.
 
-
-def _rings(geom):
-    for poly in getattr(geom, "geoms", [geom]):
-        if poly.is_empty or poly.geom_type != "Polygon":
-            continue
-        yield poly.exterior
-        yield from poly.interiors
-
-
-def _path(frame, geom, min_px: float = 1.0) -> str:
-    parts = []
-    for ring in _rings(geom):
-        pts = [_project(frame, x, y) for x, y in ring.coords]
-        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-        if max(xs) - min(xs) < min_px and max(ys) - min(ys) < min_px:
-            continue  # an island smaller than a pixel adds bytes, not information
-        coords = "L".join(f"{x:.1f} {y:.1f}" for x, y in pts[:-1])
-        parts.append(f"M{coords}Z")
-    return "".join(parts)
-
-
-def outline(geom, bounds: tuple[float, float, float, float]) -> tuple[tuple[float, ...], str]:
-    """The map frame for `bounds` and the SVG path of `geom` in it, simplified to about one pixel."""
-    frame = _frame(*bounds)
-    simplified = shapely.simplify(geom, 1.0 / frame[3], preserve_topology=True)
-    return frame, _path(frame, simplified)
-
-
-def _area_path(session: Session, area: OriginArea) -> tuple[tuple[float, ...], str]:
-    """The projected, simplified outline of an area; areas are immutable, so it is cached by id."""
-    def load():
-        geom = session.scalar(select(OriginArea.geom).where(OriginArea.id == area.id))
-        return outline(geom, (area.min_x, area.min_y, area.max_x, area.max_y))
-    return _cache(session, "area_path").get(area.id, load)
-
-
-def area_map(session: Session, gi_id: int, producer_id: int, *, title: str, plots_label: str) -> str | None:
-    """An inline SVG of the GI's production area with the producer's plots marked (None if no area).
-
-    Cached for five minutes per GI area, producer and language: the area is immutable (a new one gets
-    a new id) and plots change seldom.
+    Cached for five minutes per area and producer: the area is immutable (a new one gets a new id) and plots
+    change seldom. render.maps.public_area_map draws it.
     """
     origin_area_id = gi_facts(session, gi_id).origin_area_id
     if origin_area_id is None:
         return None
-    return _cache(session, "map").get((origin_area_id, producer_id, title, plots_label),
-                          lambda: _area_map(session, gi_id, origin_area_id, producer_id, title=title,
-                                            plots_label=plots_label))
 
-
-def _area_map(session: Session, gi_id: int, origin_area_id: int, producer_id: int, *, title: str,
-              plots_label: str) -> str | None:
-    area = session.get(OriginArea, origin_area_id)
-    if area is None:
-        return None
-    frame, outline = _area_path(session, area)
-    plots = list(session.scalars(select(Plot.geom).where(Plot.producer_id == producer_id, Plot.gi_id == gi_id,
-                                                         Plot.is_active.is_(True))
-                                 .order_by(Plot.id).limit(MAX_PLOTS)))
-    width, height = frame[4], frame[5]
-    marks = []
-    # Plots are private (the plot API needs a sign-in): mark only roughly where they are, snapped
-    # to a coarse grid, never their outlines.
-    seen = set()
-    for geom in plots:
-        c = geom.centroid
-        x, y = _project(frame, c.x, c.y)
-        cell = (round(x / PLOT_GRID_PX) * PLOT_GRID_PX, round(y / PLOT_GRID_PX) * PLOT_GRID_PX)
-        if cell not in seen:
-            seen.add(cell)
-            marks.append(f'<circle cx="{cell[0]}" cy="{cell[1]}" r="6"/>')
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
-            f'aria-label="{title}" class="map"><title>{title}</title>'
-            f'<path d="{outline}" fill="#dfe8dc" stroke="#24553a" stroke-width="1" fill-rule="evenodd"/>'
-            f'<g fill="#c0392b" fill-opacity=".75" stroke="#fff" stroke-width="1.5" aria-label="{plots_label}">'
-            f'{"".join(marks)}</g></svg>')
+    def load() -> AreaPlots | None:
+        area = session.get(OriginArea, origin_area_id)
+        if area is None:
+            return None
+        plots = session.scalars(select(Plot.geom).where(Plot.producer_id == producer_id, Plot.gi_id == gi_id,
+                                                        Plot.is_active.is_(True)).order_by(Plot.id).limit(MAX_PLOTS))
+        return AreaPlots(area.id, (area.min_x, area.min_y, area.max_x, area.max_y),
+                         tuple((c.x, c.y) for c in (geom.centroid for geom in plots)))
+    return _cache(session, "map").get((origin_area_id, producer_id), load)

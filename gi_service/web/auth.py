@@ -23,14 +23,15 @@ import time
 
 from flask import current_app, flash, g, redirect, request, session, url_for
 
-from ..db import utcnow, write_session
+from .. import clock
+from ..db import write_session
 from ..errors import Unauthenticated
+from ..i18n import t
 from ..models import ApiToken
 from ..services import accounts
 from ..services.accounts import Principal, principal_for
 from . import csrf
 from .framework import NOT_BLANK, Field, F, page, render, safe_next
-from .i18n import t
 
 WEB_SESSION_DAYS = 1  # at the latest a day after sign-in; the idle limit is PERMANENT_SESSION_LIFETIME (12 h)
 WEB_SESSION_NAME = "web session"
@@ -60,7 +61,7 @@ def session_principal() -> Principal | None:
     with current_app.extensions["gi_sessionmaker"]() as db:
         row = db.get(ApiToken, sid)
         valid = (row is not None and row.user_id == uid and row.name == WEB_SESSION_NAME and row.revoked_at is None
-                 and row.expires_at > utcnow() and row.user.is_active and row.user.organisation.is_active)
+                 and row.expires_at > clock.now() and row.user.is_active and row.user.organisation.is_active)
         if not valid:
             principal = None
         else:
@@ -142,7 +143,7 @@ def logout():
         with write_session(current_app.extensions["gi_engine"]) as db:
             row = db.get(ApiToken, sid)
             if row is not None and row.name == WEB_SESSION_NAME and row.revoked_at is None:
-                row.revoked_at = utcnow()
+                row.revoked_at = clock.now()
                 db.commit()
     _end()
     csrf.renew()

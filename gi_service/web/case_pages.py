@@ -17,14 +17,14 @@ from flask import current_app, request
 from ..db import get_session
 from ..errors import GIError, NotFound, ValidationFailed
 from ..http.files import photo_thumbnail, stored_photo
+from .. import clock
+from ..i18n import t
 from ..models import (AlertKind, CaseOutcome, CaseStatus, ClueKind, ClueStatus, GIProduct, OrgKind, Organisation,
                       ViolationKind)
 from ..services import cases, clues, credit, findings, producers, scans
-from ..services.registry import CHINA_TZ
 from . import bp
 from .framework import (ANY_KIND, AUTHORITY, INSPECTION, MAX_ID, F, Field, Form, commit, done, page, problem, render,
                         rollback)
-from .i18n import t
 from .names import gi_names, org_names, user_names
 
 SUPERVISORS = (AUTHORITY, INSPECTION)
@@ -393,4 +393,4 @@ def iso_china(value: str | None) -> str:
     moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone(clock.CHINA_TZ).strftime("%Y-%m-%d %H:%M")

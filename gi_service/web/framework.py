@@ -31,10 +31,10 @@ from ..codes import display_serial
 from ..errors import HTTP_CODES, Forbidden, GIError, NotFound, Unauthenticated, ValidationFailed
 from ..http.access import Access, current_principal, public, signed_in
 from ..http.contract import EndpointSpec, SPECS
+from .. import clock
+from ..i18n import current_lang, error_text, remember_lang, t, v
 from ..models import OrgKind
-from ..services.registry import CHINA_TZ
 from . import bp, csrf
-from .i18n import current_lang, error_text, remember_lang, t, v
 
 log = logging.getLogger("gi_service.web")
 
@@ -495,7 +495,7 @@ def _layout_context() -> dict[str, Any]:
 @bp.app_template_filter("china_time")
 def china_time(value: dt.datetime) -> str:
     """A stored UTC time as people in China read it (CST, UTC+8)."""
-    return value.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
+    return value.astimezone(clock.CHINA_TZ).strftime("%Y-%m-%d %H:%M")
 
 
 @bp.app_template_filter("display_serial")

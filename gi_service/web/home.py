@@ -4,16 +4,17 @@ from __future__ import annotations
 from flask import abort
 from sqlalchemy import func, select
 
-from ..db import get_session, utcnow
+from .. import clock
+from ..db import get_session
 from ..models import (AuthorizationStatus, BatchStatus, CaseStatus, ClueStatus, GIProduct, MarkBatch, MarkRange,
                       MarkState, OrgKind, Organisation, RequestStatus)
-from ..services import cases, clues, marks, producers
+from ..services import cases, clues, jurisdiction, marks, producers
 from ..services.registry import can_manage_gi
 from .framework import AUTHORITY, INSPECTION, PRINTER, PRODUCER, page, render
 
 
 def _producer_ids_in(principal) -> list[int] | None:
-    codes = clues.jurisdiction_codes(principal.adcode)
+    codes = jurisdiction.jurisdiction_codes(principal.adcode)
     stmt = select(Organisation.id).where(Organisation.kind == OrgKind.producer)
     if codes is not None:
         stmt = stmt.where(Organisation.adcode.in_(codes))
@@ -57,7 +58,7 @@ def _active_cases(db, principal) -> list:
 
 def _producer(principal):
     db = get_session()
-    year = utcnow().year
+    year = clock.now().year
     accounts = marks.list_accounts(db, principal)
     requests = marks.list_requests(db, principal, status=RequestStatus.requested)
     return render("app/home_producer.html", accounts=accounts, year=year, counts={

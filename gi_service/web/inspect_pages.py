@@ -40,14 +40,14 @@ from ..http.answers import findings as answers
 from ..http.answers.findings import FindingBatchBody
 from ..http.files import photo_thumbnail
 from ..http.parsing import json_body_text, parse_model, read_json_body
+from .. import clock
+from ..i18n import t, v
 from ..models import GIProduct, GIStatus, PremisesKind, ViolationKind
 from ..services import findings, scans, verification
 from ..services.marks import gtin14
-from ..services.registry import CHINA_TZ
 from . import bp, csrf
 from .framework import (AUTHORITY, INSPECTION, MAX_ID, NOT_BLANK, F, Field, Form, commit, done, page, problem, render,
                         rollback)
-from .i18n import t, v
 from .names import org_names
 
 SUPERVISORS = (AUTHORITY, INSPECTION)
@@ -174,7 +174,7 @@ def _form_page(principal, *, error: str | None = None, form=None, status: int = 
                        "client_id": f"web-{uuid.uuid4().hex}"}
     return render("app/finding_form.html", status=status, gis=_gis(db), kinds=list(PremisesKind),
                   violations=list(ViolationKind), form=prefill, error=error, words=script_words(),
-                  now=dt.datetime.now(CHINA_TZ).strftime("%Y-%m-%dT%H:%M"))
+                  now=clock.now().astimezone(clock.CHINA_TZ).strftime("%Y-%m-%dT%H:%M"))
 
 
 # The finding form's fields (multipart: the photos come with it).
@@ -222,7 +222,7 @@ def _finding_input(form: Form) -> findings.FindingInput:
         except ValueError:
             form._fail("observed_at", "bad_date", t("observed_at"))
     if observed is not None and observed.tzinfo is None:
-        observed = observed.replace(tzinfo=CHINA_TZ)  # the form's local time is China's
+        observed = observed.replace(tzinfo=clock.CHINA_TZ)  # the form's local time is China's
     if kind not in PremisesKind._value2member_map_:
         form._fail("premises_kind", "required_field", t("premises_kind"))
     violations = []
@@ -234,7 +234,7 @@ def _finding_input(form: Form) -> findings.FindingInput:
     codes = [c.strip() for c in (form.data.get("codes") or "").splitlines() if c.strip()]
     form.check()
     return findings.FindingInput(
-        client_id=client_id, observed_at=observed or dt.datetime.now(dt.timezone.utc), lat=float(lat),
+        client_id=client_id, observed_at=observed or clock.now(), lat=float(lat),
         lon=float(lon), premises=findings.PremisesInput(name=name, kind=PremisesKind(kind), url=url, address=address,
                                                         uscc=uscc),
         violations=tuple(ViolationKind(v) for v in violations), codes=tuple(codes), gi_id=gi_id, notes=notes)

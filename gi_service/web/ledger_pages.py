@@ -9,12 +9,11 @@ a cross-site link cannot make a printer "download" an order.
 """
 from __future__ import annotations
 
-import datetime as dt
 
 from flask import current_app, request
 from sqlalchemy import select
 
-from ..db import get_session, utcnow
+from ..db import get_session
 from ..errors import GIError, NotFound
 from ..http.answers import labels as answers
 from ..http.answers.labels import LabelQuery, PrintFileQuery
@@ -22,10 +21,11 @@ from ..http.parsing import parse_model
 from ..models import (Authorization, AuthorizationStatus, BatchStatus, Lot, MarkBatch, MarkRange,
                       MarkState, OrgKind, Organisation, QuotaAccount, RequestStatus)
 from ..services import marks, producers
-from ..services.registry import CHINA_TZ, can_manage_gi
+from ..services.registry import can_manage_gi
 from .framework import (AUTHORITY, INSPECTION, MAX_ID, PRINTER, PRODUCER, SERIAL_PATTERN, F, Form, commit, done,
                         page, problem, render, rollback)
-from .i18n import t, v
+from ..i18n import t, v
+from .. import clock
 from .names import gi_names, org_names
 
 LIST_LIMIT = 200  # newest first; the status filter narrows the rest
@@ -153,7 +153,7 @@ def _requests_page(principal, *, error: str | None = None, error_at: str | None 
             accounts[(a.year, a.producer_id, a.gi_id)] = a
     return render("app/requests.html", status=status, rows=rows, total=total, limit=LIST_LIMIT, state=wanted or "", statuses=list(RequestStatus),
                   gis=gis, printers=_active_printers(db) if principal.org_kind == OrgKind.authority else [],
-                  batches=batches, accounts=accounts, kg=_kg, year=utcnow().year,
+                  batches=batches, accounts=accounts, kg=_kg, year=clock.now().year,
                   names=org_names(db, (r.producer_id for r in rows)), error=error, error_at=error_at, form=form or {})
 
 
@@ -412,7 +412,7 @@ def _marks_page(principal, *, error: str | None = None, error_at: str | None = N
     for _, b in rows:
         testing.setdefault(b.gi_id, b.gi.testing_body)
     return render("app/marks.html", status=status, rows=rows, lots=lots, gis=gis, serials=marks.span_serials,
-                  kinds=list(marks.VOID_KINDS), today=dt.datetime.now(CHINA_TZ).date().isoformat(), testing=testing,
+                  kinds=list(marks.VOID_KINDS), today=clock.today().isoformat(), testing=testing,
                   error=error, error_at=error_at, form=prefill)
 
 

@@ -8,16 +8,17 @@ from collections import defaultdict
 from flask import request
 from sqlalchemy import select
 
-from ..db import get_session, utcnow
+from ..db import get_session
 from ..errors import GIError, InvalidGeometry
 from ..http.geojson import polygon_from_geojson
+from .. import clock
+from ..i18n import t, v
 from ..models import Authorization, AuthorizationStatus, GIProduct, OrgKind, Organisation, Plot, User
-from ..services import clues, marks, producers
+from ..render.maps import area_map, plots_map
+from ..services import jurisdiction, marks, producers
 from ..services.registry import can_manage_gi
 from .framework import (AUTHORITY, INSPECTION, MAX_ID, PRODUCER, F, Form, commit, done, page, problem, render,
                         rollback)
-from .i18n import t, v
-from .maps import area_map, plots_map
 
 PAGE_SIZE = 100
 # The order the choices are offered in: the usual next step first, the final ones last.
@@ -47,7 +48,7 @@ def producer_list(principal):
     db = get_session()
     q = (request.args.get("q") or "").strip()[:100]
     stmt = select(Organisation).where(Organisation.kind == OrgKind.producer)
-    codes = clues.jurisdiction_codes(principal.adcode)
+    codes = jurisdiction.jurisdiction_codes(principal.adcode)
     if codes is not None:
         stmt = stmt.where(Organisation.adcode.in_(codes))
     if q:
@@ -82,7 +83,7 @@ def _producer_page(principal, producer_id: int, *, error: str | None = None, err
     return render("app/producer.html", status=status, producer=producer, groups=plots_by_gi(db, plots), auths=auths,
                   manageable=manageable, transitions=producers.TRANSITIONS, transition_order=TRANSITION_ORDER,
                   users=users, accounts=accounts,
-                  registrable=registrable, openable=openable, year=utcnow().year, error=error, error_at=error_at,
+                  registrable=registrable, openable=openable, year=clock.now().year, error=error, error_at=error_at,
                   form=form or {})
 
 
@@ -178,7 +179,7 @@ def _plots_page(principal, *, error: str | None = None, form=None, status: int =
     plots = producers.list_plots(db, principal.organisation_id, by=principal)
     auths = producers.list_authorizations(db, producer_id=principal.organisation_id)
     return render("app/plots.html", status=status, groups=plots_by_gi(db, plots), auths=auths,
-                  year=utcnow().year, error=error, form=form or {})
+                  year=clock.now().year, error=error, form=form or {})
 
 
 @page("/app/plots", "plots", kinds=(PRODUCER,), summary="The producer's plots on a map, and registering a plot")

@@ -7,11 +7,11 @@ from sqlalchemy import select
 
 from ..db import get_session
 from ..errors import GIError
+from ..i18n import t
 from ..models import GIKind, GIStatus, User
+from ..render.maps import area_map
 from ..services import registry
 from .framework import AUTHORITY, MAX_ID, F, Form, commit, done, page, problem, render, rollback
-from .i18n import t
-from .maps import area_map
 
 AMENDABLE = ("registration_no", "standard", "testing_body", "managing_body", "area_description")
 PAGE_SIZE = 50

@@ -21,7 +21,8 @@ from ..http.parsing import parse_model
 from ..models import GIProduct, Organisation
 from ..services import annual_reports as ar
 from .framework import AUTHORITY, INSPECTION, MAX_ID, PRODUCER, Field, commit, done, page, problem, render, rollback
-from .i18n import t
+from ..i18n import t
+from .. import clock
 
 SUPERVISORS = (AUTHORITY, INSPECTION)
 YEARS_SHOWN = 5
@@ -29,7 +30,7 @@ LISTING_STATUSES = ("submitted", "draft", "missing", "late", "overdue")
 
 
 def _last_year() -> int:
-    return ar.china_date(ar.now()).year - 1
+    return clock.china_year(clock.now()) - 1
 
 
 def _year() -> int:

@@ -18,10 +18,13 @@ from ..errors import GIError, ValidationFailed
 from ..http.answers import statistics as answers
 from ..http.answers.statistics import ChartQuery, MapQuery, StatisticsQuery
 from ..http.parsing import parse_model
+from .. import clock
+from ..i18n import current_lang, t
 from ..models import GIProduct
+from ..render.charts import statistics_chart_svg
+from ..render.maps import statistics_map_svg
 from ..services import statistics as stats
 from .framework import AUTHORITY, INSPECTION, page, problem, render, rollback
-from .i18n import current_lang, t
 
 SUPERVISORS = (AUTHORITY, INSPECTION)
 SERIES_YEARS = 5
@@ -35,7 +38,7 @@ def _int(name: str) -> int | None:
 
 def _choices() -> dict:
     """What the dashboard's form asks: year, GI, division and breakdown (per year: the last five years)."""
-    current = stats.china_year(stats.utcnow())
+    current = clock.china_year(clock.now())
     year = _int("year") or current
     group_by = request.args.get("group_by") or "gi"
     if group_by not in GROUPS:
@@ -75,9 +78,10 @@ def dashboard(principal):
         names = ["coverage", "findings-by-violation", "checks-by-verdict"]
         if scope.from_year == scope.to_year:
             names.insert(1, "marks-by-month")
-        charts = [(name, stats.chart(db, scope, name, group_by=choice["group_by"] if name == "coverage" else None))
+        charts = [(name, statistics_chart_svg(db, scope, name,
+                                              group_by=choice["group_by"] if name == "coverage" else None))
                   for name in names]
-        region_map = stats.region_map(db, scope)
+        region_map = statistics_map_svg(db, scope)
     except (ValidationFailed, GIError) as exc:
         rollback()
         if int(exc.status) not in (403, 422):

@@ -1,8 +1,7 @@
 """A season of special-mark use in 2025 on a movable clock, for the annual reports and open data.
 
-The service's clock (`utcnow` of the registry, producer, ledger, marks and annual-report
-services) is moved by `clock`, so events happen in 2025 whatever today's date is, and the
-reports are read in January or February 2026.
+The service's clock (`gi_service.clock.now`, which every service reads) is moved by `clock`, so
+events happen in 2025 whatever today's date is, and the reports are read in January or February 2026.
 
 The season (`season`), one producer 亳州市谯城区白芍种植专业合作社 of 亳白芍 (341602), 250 g packs:
 
@@ -19,7 +18,6 @@ import datetime as dt
 import pytest
 
 from gi_service.codes import format_serial, parse_serial
-from gi_service.services import annual_reports, ledger, marks, producers, registry
 from tests.factories import LedgerWorld, ServiceClock, cst
 
 API = "/api/v1"
@@ -28,8 +26,6 @@ PRODUCER_NAME = "亳州市谯城区白芍种植专业合作社"
 
 class Clock(ServiceClock):
     """The service's clock, frozen at a moment the test chooses."""
-
-    MODULES = (registry, producers, ledger, marks, annual_reports)
 
 
 @pytest.fixture

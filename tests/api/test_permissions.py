@@ -21,7 +21,7 @@ import shapely.geometry
 from sqlalchemy import func, select, update
 
 from gi_service.http.access import Access
-from gi_service.db import utcnow
+from gi_service import clock
 from gi_service.models import (ApiToken, Authorization, AuthorizationEvent, AuthorizationStatus, GIProduct, GIVersion,
                                Organisation, OriginArea, Plot, User)
 from tests.factories import Actor, square
@@ -480,7 +480,7 @@ def test_expired_token_is_refused(client, session, world):
     """Is a token past its expires_at refused with token_expired?"""
     p1 = world.actors["P1"]
     session.execute(update(ApiToken).where(ApiToken.user_id == p1.principal.user_id)
-                    .values(expires_at=utcnow() - dt.timedelta(minutes=1)))
+                    .values(expires_at=clock.now() - dt.timedelta(minutes=1)))
     session.commit()
     resp = client.get("/api/v1/me", headers=p1.headers)
     assert (resp.status_code, resp.get_json()["error"]) == (401, "token_expired")

@@ -65,11 +65,11 @@ def test_every_change_is_a_version_with_who_when_why(client, factory):
 
 def test_as_of_returns_the_record_in_force_on_that_day(client, factory, monkeypatch):
     """Does ?as_of=YYYY-MM-DD give the version in force at the end of that day (China time)?"""
-    import gi_service.services.registry as reg
+    import gi_service.clock as service_clock
 
     a = factory.authority("341600")
     clock = {"now": dt.datetime(2020, 3, 1, 2, 0, tzinfo=dt.timezone.utc)}
-    monkeypatch.setattr(reg, "utcnow", lambda: clock["now"])
+    monkeypatch.setattr(service_clock, "now", lambda: clock["now"])
     gi = create(client, a)
     # 2023-05-10 17:00 UTC is 2023-05-11 01:00 in Beijing: in force from the 11th, not the 10th.
     clock["now"] = dt.datetime(2023, 5, 10, 17, 0, tzinfo=dt.timezone.utc)

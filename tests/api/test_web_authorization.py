@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import update
 
-from gi_service.db import utcnow
+from gi_service import clock
 from gi_service.models import ApiToken
 from gi_service.web.auth import WEB_SESSION_NAME
 from tests.factories import LedgerWorld
@@ -90,7 +90,7 @@ def test_expired_token_on_the_web_pages_is_ignored(client, session, producer):
     """Is an expired bearer token ignored by the pages (one redirect to /login; with a session, the page), while
     the API still refuses it with 401 token_expired?"""
     session.execute(update(ApiToken).where(ApiToken.user_id == producer.principal.user_id)
-                    .values(expires_at=utcnow() - dt.timedelta(minutes=1)))
+                    .values(expires_at=clock.now() - dt.timedelta(minutes=1)))
     session.commit()
     headers = {**HTML, **producer.headers}
     assert [s for s, _ in follow(client, "/app/plots", headers)] == [303, 200]
@@ -145,7 +145,7 @@ def mark_requests(client, world) -> int:
 def revoke_tokens(session, actor) -> None:
     """Revoke the actor's API tokens (its web sessions, rows of the same table, stay)."""
     session.execute(update(ApiToken).where(ApiToken.user_id == actor.principal.user_id,
-                                           ApiToken.name != WEB_SESSION_NAME).values(revoked_at=utcnow()))
+                                           ApiToken.name != WEB_SESSION_NAME).values(revoked_at=clock.now()))
     session.commit()
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from gi_service.models import (AlertKind, CaseOutcome, CasePartyRole, CaseStatus, ClueKind, ClueStatus,
                                CreditEntryKind, PlaceRole, PremisesKind, Verdict, ViolationKind)
 from gi_service.services import cases
-from gi_service.web import i18n
+from gi_service import i18n
 from gi_service.web.inspect_pages import SCRIPT_WORDS
 from gi_service.web.report_pages import LISTING_STATUSES
 

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from gi_service.models import OrgKind
-from gi_service.web import i18n
+from gi_service import i18n
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "gi_service" / "web"
 

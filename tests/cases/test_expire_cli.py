@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 
 from gi_service.cli import main
 from gi_service.models import Authorization, AuthorizationEvent, AuthorizationStatus
-from gi_service.services.registry import CHINA_TZ
+from gi_service.clock import CHINA_TZ
 
 from .conftest import count, fresh
 

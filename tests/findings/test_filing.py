@@ -194,7 +194,7 @@ def test_an_unactivated_label_on_sale_has_its_own_violation_kind(fw, client):
     violation kind (`unactivated_label`), filter findings by it, and is the kind in the API schema and named in
     Chinese and English wherever kinds are shown (finding pages, statistics)?"""
     from gi_service.services.statistics import VIOLATION_LABELS
-    from gi_service.web.i18n import TEXTS
+    from gi_service.i18n import TEXTS
 
     b = fw.batch(5)                                          # issued to the producer, none activated
     f = fw.file(body(codes=[b.code(2)], violations=["unactivated_label"], notes="未激活标志的白芍在售")).json

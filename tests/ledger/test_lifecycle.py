@@ -488,11 +488,11 @@ def test_a_lot_produced_today_in_china_is_not_in_the_future(w, client, monkeypat
     """At 01:00 China time (still yesterday in UTC), is a lot dated today accepted, and tomorrow refused?"""
     import datetime as dt
 
-    from gi_service.services import marks as mark_service
+    from gi_service import clock
 
     batch = w.printed_and_issued(100)
     early = dt.datetime(2026, 6, 1, 17, 0, tzinfo=dt.timezone.utc)        # 2026-06-02 01:00 in China
-    monkeypatch.setattr(mark_service, "utcnow", lambda: early)
+    monkeypatch.setattr(clock, "now", lambda: early)
     refused(activate(w, [span(batch, 1, 10)], production_date="2026-06-03"), 422, "validation_failed")
     r = activate(w, [span(batch, 1, 10)], production_date="2026-06-02")
     assert r.status_code == 201, r.json

@@ -1,12 +1,15 @@
-"""The pure SVG renderers (gi_service/charts.py): axes, escaping, empty data, projection and simplification."""
+"""The pure SVG renderers (gi_service/render/charts.py and maps.py): axes, escaping, empty data, projection and
+simplification."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
 import shapely
 
-from gi_service import charts
-from gi_service.charts import Label, MapFrame, Series
+from gi_service.i18n import Label
+from gi_service.render import charts, maps
+from gi_service.render.charts import Series
+from gi_service.render.maps import MapFrame
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -54,6 +57,6 @@ def test_map_frame_and_outline():
     assert abs((x1 - x0) / 2 / ((y1 - y0) / 1) - 0.8339) < 0.001
     big = shapely.box(115.2, 33.2, 116.0, 33.8)
     speck = shapely.box(116.5, 33.5, 116.5 + frame.pixel_degrees / 10, 33.5 + frame.pixel_degrees / 10)
-    path = charts.outline_path(shapely.MultiPolygon([big, speck]), frame)
+    path = maps.outline_path(shapely.MultiPolygon([big, speck]), frame)
     assert path.count("M") == 1 and path.endswith("Z")
-    assert charts.outline_path(shapely.Polygon(), frame) == ""
+    assert maps.outline_path(shapely.Polygon(), frame) == ""

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
-from gi_service.db import utcnow
+from gi_service import clock
 from gi_service.models import AlertKind, Scan, UAClass, Verdict
 from gi_service.services import partitions, scans, signals
 
@@ -45,7 +45,7 @@ def partition_of(session, scan_id: int) -> str:
 
 
 def months_ahead(n: int) -> dt.date:
-    first = partitions.month_start(utcnow())
+    first = partitions.month_start(clock.now())
     for _ in range(n):
         first = partitions.next_month(first)
     return first
@@ -56,7 +56,7 @@ def test_the_log_is_partitioned_by_month_on_postgresql(session, backend):
     and a default partition for evidence; and on SQLite one plain table?"""
     if backend != "postgresql":
         assert not partitions.is_partitioned(session)
-        assert partitions.ensure_months(session, today=utcnow().date()) == []
+        assert partitions.ensure_months(session, today=clock.now().date()) == []
         return
     assert partitions.is_partitioned(session)
     names = [p.name for p in partitions.partitions(session)]

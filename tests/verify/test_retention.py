@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from gi_service.cli import main
 from gi_service.models import Clue, ConsumerReport, MarkCheck, Scan
-from gi_service.services import clues, scans
+from gi_service import clock
 
 JSON = {"Accept": "application/json"}
 PHONE = "Mozilla/5.0 (iPhone) Mobile"
@@ -24,8 +24,7 @@ def test_prune_forgets_old_hashes_and_checks_but_keeps_evidence_and_counts(world
                "two_months": now - dt.timedelta(days=60), "today": now}
     tokens = {}
     for name, at in moments.items():
-        monkeypatch.setattr(scans, "utcnow", lambda at=at: at)
-        monkeypatch.setattr(clues, "utcnow", lambda at=at: at)
+        monkeypatch.setattr(clock, "now", lambda at=at: at)
         r = client.get(f"/v/{b.code(1)}", headers={"User-Agent": PHONE, **JSON})
         tokens[name] = r.json["scan"]["token"]
         if name == "reported":

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from gi_service.codes import parse_serial
 from gi_service.models import Clue, MarkCheck
-from gi_service.services import scans
+from gi_service import clock
 
 JSON = {"Accept": "application/json"}
 PHONE = "Mozilla/5.0 (Linux; Android 14; HUAWEI) Mobile"
@@ -96,7 +96,7 @@ def test_a_week_of_checks_flags_the_copied_label_and_only_it(world, client, sess
     world.activate(b, 1, 200, quantity=200)
     copied = 77
     now = {"t": START}
-    monkeypatch.setattr(scans, "utcnow", lambda: now["t"])
+    monkeypatch.setattr(clock, "now", lambda: now["t"])
 
     week = the_week(rng, copied)
     verdicts = set()

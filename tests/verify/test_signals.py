@@ -7,8 +7,9 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
+import gi_service.clock as service_clock
 from gi_service.models import Clue, MarkCheck, Scan
-from gi_service.services import scans, signals
+from gi_service.services import signals
 
 from .conftest import forged
 
@@ -23,11 +24,11 @@ NINGBO = (29.87, 121.55)       # 浙江宁波
 
 
 class Clock:
-    """Scan times under test control (scans and tokens read `utcnow` from services/scans.py)."""
+    """Scan times under test control (scans and tokens read the service clock, `gi_service.clock.now`)."""
 
     def __init__(self, monkeypatch, start: dt.datetime):
         self.now = start
-        monkeypatch.setattr(scans, "utcnow", lambda: self.now)
+        monkeypatch.setattr(service_clock, "now", lambda: self.now)
 
     def advance(self, **delta) -> None:
         self.now += dt.timedelta(**delta)

@@ -11,8 +11,11 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
+from ... import clock
 from ...db import get_session
 from ...models import GIProduct, Organisation
+from ...render.csv import annual_listing_csv, annual_rollup_csv
+from ...render.pdf import annual_listing_pdf, annual_report_pdf, annual_rollup_pdf
 from ...services import annual_reports as ar
 from ..files import download
 from ..schemas import Adcode, Id, Query, Strict, Year
@@ -50,7 +53,7 @@ class OneReportQuery(Query):
 
 
 def last_year() -> int:
-    return ar.china_date(ar.now()).year - 1
+    return clock.china_year(clock.now()) - 1
 
 
 def report_data(session, report) -> dict:
@@ -61,7 +64,7 @@ def report_data(session, report) -> dict:
 def _report_answer(session, report, fmt: str):
     data = report_data(session, report)
     if fmt == "pdf":
-        return download(ar.report_pdf(data), "application/pdf",
+        return download(annual_report_pdf(data), "application/pdf",
                         f"annual-report-{report.year}-producer{report.producer_id}-gi{report.gi_id}.pdf")
     return data
 
@@ -90,9 +93,9 @@ def listing(principal, query: ListingQuery):
     year = query.year or last_year()
     data = ar.listing(session, principal, year, gi_id=query.gi_id, adcode=query.adcode, status=query.status)
     if query.format == "csv":
-        return download(ar.listing_csv(data), "text/csv", f"annual-reports-{year}.csv")
+        return download(annual_listing_csv(data), "text/csv", f"annual-reports-{year}.csv")
     if query.format == "pdf":
-        return download(ar.listing_pdf(data), "application/pdf", f"annual-reports-{year}.pdf")
+        return download(annual_listing_pdf(data), "application/pdf", f"annual-reports-{year}.pdf")
     return ar.public_listing(data)
 
 
@@ -103,9 +106,9 @@ def rollup(principal, query: RollupQuery):
     data = ar.rollup(session, principal, year, adcode=query.adcode)
     region = data["region"]["adcode"] if data["region"] else "all"
     if query.format == "csv":
-        return download(ar.rollup_csv(data), "text/csv", f"annual-rollup-{year}-{region}.csv")
+        return download(annual_rollup_csv(data), "text/csv", f"annual-rollup-{year}-{region}.csv")
     if query.format == "pdf":
-        return download(ar.rollup_pdf(data), "application/pdf", f"annual-rollup-{year}-{region}.pdf")
+        return download(annual_rollup_pdf(data), "application/pdf", f"annual-rollup-{year}-{region}.pdf")
     return data
 
 

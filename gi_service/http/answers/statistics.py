@@ -10,6 +10,9 @@ from typing import Literal, Optional
 from pydantic import Field
 
 from ...db import get_session
+from ...render.charts import statistics_chart_svg
+from ...render.csv import statistics_csv
+from ...render.maps import statistics_map_svg
 from ...services import statistics as stats
 from ..files import download, svg_drawing
 from ..schemas import Adcode, Id, Query, Year
@@ -58,7 +61,7 @@ def figures(principal, query: StatisticsQuery):
         years = str(scope.from_year) if scope.from_year == scope.to_year else f"{scope.from_year}-{scope.to_year}"
         name = f"statistics-{years}-{scope.region.adcode}{f'-gi{scope.gi_id}' if scope.gi_id else ''}" \
                f"{f'-by-{query.group_by}' if query.group_by else ''}.csv"
-        return download(stats.to_csv(data), "text/csv", name)
+        return download(statistics_csv(data), "text/csv", name)
     return data
 
 
@@ -67,7 +70,7 @@ def chart(principal, name: str, query: ChartQuery):
     session = get_session()
     stats.require_chart(name)   # before the scope: an unknown chart is wrong whatever the period
     scope = _scope(session, principal, query)
-    return svg_drawing(stats.chart(session, scope, name, group_by=query.group_by))
+    return svg_drawing(statistics_chart_svg(session, scope, name, group_by=query.group_by))
 
 
 def region_map(principal, query: MapQuery):
@@ -75,4 +78,4 @@ def region_map(principal, query: MapQuery):
     session = get_session()
     layers = stats.parse_layers(query.layers)
     scope = _scope(session, principal, query)
-    return svg_drawing(stats.region_map(session, scope, layers))
+    return svg_drawing(statistics_map_svg(session, scope, layers))

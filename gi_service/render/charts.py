@@ -1,4 +1,4 @@
-"""Small, accessible SVG charts and maps: pure functions of plain values, no database, no Flask.
+"""Small, accessible SVG charts: pure functions of plain values, no database, no Flask.
 
 Every drawing is a complete standalone SVG document that
 
@@ -11,19 +11,21 @@ Every drawing is a complete standalone SVG document that
   are formatted with fixed rules), so the HTTP layer can answer with an ETag and caches hold.
 
 Charts: ``bar_chart`` (vertical, grouped series, an optional target line such as the 90 %
-coverage line) and ``hbar_chart`` (one series with long category names). Maps: ``MapFrame``
-projects lon/lat to pixels (equirectangular, corrected for latitude, as on the verification
-page), ``outline_path`` draws a boundary simplified to about a pixel, and ``map_svg`` puts
-boundaries, points and a legend together.
+coverage line) and ``hbar_chart`` (one series with long category names), pure functions of plain
+values. ``statistics_chart_svg`` asks the statistics service for the figures of one of its charts and
+draws them. Maps, in the same style, are in ``render/maps.py``.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from html import escape
-from typing import Sequence
+from typing import Any, Sequence
 
-import shapely
+from sqlalchemy.orm import Session
+
+from ..i18n import Label
+from ..services import statistics as stats
 
 SVG_NS = "http://www.w3.org/2000/svg"
 FONT = "system-ui, 'Noto Sans CJK SC', 'PingFang SC', 'Microsoft YaHei', sans-serif"
@@ -32,17 +34,6 @@ TEXT = "#1d2327"
 MUTED = "#5f6b73"
 GRID = "#d9dee2"
 TARGET = "#b8323a"
-
-
-@dataclass(frozen=True)
-class Label:
-    """A label in Chinese with its English."""
-
-    zh: str
-    en: str = ""
-
-    def text(self) -> str:
-        return f"{self.zh} {self.en}".strip() if self.en and self.en != self.zh else self.zh
 
 
 @dataclass(frozen=True)
@@ -243,151 +234,78 @@ def hbar_chart(*, ident: str, title: Label, description: str, categories: Sequen
     return "".join(p for p in out if p) + "\n"
 
 
-# --- maps ---------------------------------------------------------------------------------------
+# --- the statistics charts -------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class MapFrame:
-    """An equirectangular projection of a lon/lat box onto a `width` × `height` pixel map."""
-
-    x0: float
-    y1: float
-    sx: float
-    sy: float
-    width: float
-    height: float
-
-    @classmethod
-    def fit(cls, bounds: tuple[float, float, float, float], *, width: float = 800.0,
-            max_height: float = 640.0) -> "MapFrame":
-        min_x, min_y, max_x, max_y = bounds
-        pad_x, pad_y = (max_x - min_x) * 0.03 or 0.01, (max_y - min_y) * 0.03 or 0.01
-        x0, x1, y0, y1 = min_x - pad_x, max_x + pad_x, min_y - pad_y, max_y + pad_y
-        k = math.cos(math.radians((y0 + y1) / 2))  # a degree of longitude shrinks with latitude
-        scale = width / ((x1 - x0) * k)
-        if (y1 - y0) * scale > max_height:
-            scale = max_height / (y1 - y0)
-        return cls(x0, y1, k * scale, scale, round((x1 - x0) * k * scale, 1), round((y1 - y0) * scale, 1))
-
-    def project(self, lon: float, lat: float) -> tuple[float, float]:
-        return (lon - self.x0) * self.sx, (self.y1 - lat) * self.sy
-
-    @property
-    def pixel_degrees(self) -> float:
-        """About one pixel, in degrees of latitude (the simplification tolerance)."""
-        return 1.0 / self.sy
+def scope_title(scope: stats.Scope) -> str:
+    """Where and when a statistics drawing is about: "region · GI · years"."""
+    years = str(scope.from_year) if scope.from_year == scope.to_year else f"{scope.from_year}–{scope.to_year}"
+    gi = f" · {scope.gi.name_zh}" if scope.gi else ""
+    return f"{scope.region.name}{gi} · {years}"
 
 
-def outline_path(geom, frame: MapFrame) -> str:
-    """The SVG path of a (multi)polygon's rings, simplified to about a pixel; rings under a pixel dropped."""
-    if geom is None or geom.is_empty:
-        return ""
-    # Without topology: outlines are only drawn, and keeping topology costs seconds on a country's rings.
-    simplified = shapely.simplify(geom, frame.pixel_degrees, preserve_topology=False)
-    parts = []
-    for poly in getattr(simplified, "geoms", [simplified]):
-        if poly.is_empty or poly.geom_type != "Polygon":
-            continue
-        for ring in (poly.exterior, *poly.interiors):
-            pts = [frame.project(x, y) for x, y in ring.coords]
-            xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-            if max(xs) - min(xs) < 1.0 and max(ys) - min(ys) < 1.0:
-                continue
-            parts.append("M" + "L".join(f"{x:.1f} {y:.1f}" for x, y in pts[:-1]) + "Z")
-    return "".join(parts)
+def _group_label(group: dict[str, Any]) -> Label:
+    key = group["key"]
+    if "year" in key:
+        return Label(str(key["year"]))
+    if "gi" in key:
+        gi = key["gi"]
+        return Label(gi["name_zh"], gi.get("name_en") or "") if gi else stats.NO_GI
+    if key.get("region") is None:
+        return stats.UNPLACED
+    if key.get("direct"):
+        return Label(key["region"]["name"], stats.DIRECT.en)
+    return Label(key["region"]["name"], key["region"]["adcode"])
 
 
-@dataclass(frozen=True)
-class MapPart:
-    """A unit drawn inside the region (a city of a province, a county of a city), with its name."""
-
-    label: Label
-    path: str
-    anchor: tuple[float, float] | None = None   # where its name goes (pixels); None: too small to name
-
-
-@dataclass(frozen=True)
-class MapLayer:
-    key: str
-    label: Label
-    colour: str
-    shape: str = "circle"      # circle | triangle
-    hollow: bool = False
-    total: int = 0             # what the legend says it counts (may exceed the points drawn)
-
-
-@dataclass(frozen=True)
-class MapPoint:
-    layer: str
-    x: float                   # pixels (project with the map's frame)
-    y: float
-    count: int = 1             # > 1: an aggregate (e.g. a county's findings), drawn bigger with its count
-    title: str = ""
-
-
-def _marker(layer: MapLayer, p: MapPoint) -> str:
-    r = 5.0 if p.count <= 1 else min(22.0, 7.0 + 3.0 * math.sqrt(p.count))
-    fill = "none" if layer.hollow else layer.colour
-    stroke = layer.colour if layer.hollow else "#ffffff"
-    title = f"<title>{_x(p.title)}</title>" if p.title else ""
-    if layer.shape == "triangle":
-        h = r * 1.8
-        shape = (f'<path d="M{p.x:.1f} {p.y - h * 0.6:.1f}L{p.x + r:.1f} {p.y + h * 0.4:.1f}'
-                 f'L{p.x - r:.1f} {p.y + h * 0.4:.1f}Z" fill="{fill}" stroke="{stroke}" '
-                 f'stroke-width="1.5">{title}</path>')
-    else:
-        shape = (f'<circle cx="{p.x:.1f}" cy="{p.y:.1f}" r="{r:.1f}" fill="{fill}" stroke="{stroke}" '
-                 f'stroke-width="1.5">{title}</circle>')
-    if p.count > 1:
-        shape += (f'<text x="{p.x:.1f}" y="{p.y + 4:.1f}" font-size="10" text-anchor="middle" '
-                  f'fill="{"#ffffff" if not layer.hollow else layer.colour}">{p.count}</text>')
-    return shape
-
-
-def map_svg(*, ident: str, title: Label, description: str, frame: MapFrame, region_path: str,
-            parts: Sequence[MapPart] = (), layers: Sequence[MapLayer] = (), points: Sequence[MapPoint] = (),
-            notes: Sequence[Label] = ()) -> str:
-    """A map of a region: its outline, the units inside it named, points per layer and a legend below.
-
-    Each note is written as two lines, Chinese then English, so a narrow map does not cut it off.
-    """
-    top = 52.0
-    width, map_h = frame.width, frame.height
-    width_all = max(width, 480.0)
-    legend_items = []
-    for layer in layers:
-        legend_items.append((layer, f"{layer.label.text()}: {layer.total}"))
-    legend_h = 20.0 * len(legend_items) + 30.0 * len(notes) + (12 if legend_items or notes else 0)
-    height = top + map_h + 12 + legend_h
-    out = _svg_open(ident, width_all, height, title, description)
-    out.append(f'<g transform="translate(0 {top:g})">')
-    out.append(f'<g class="units" fill="#eef2ee" stroke="#9aa7a0" stroke-width="0.6" fill-rule="evenodd">')
-    for part in parts:
-        out.append(f'<path d="{part.path}"><title>{_x(part.label.text())}</title></path>')
-    out.append("</g>")
-    out.append(f'<path class="region" d="{region_path}" fill="{"none" if parts else "#eef2ee"}" stroke="#24553a" '
-               f'stroke-width="1.5" fill-rule="evenodd"/>')
-    named = [p for p in parts if p.anchor is not None]
-    if named:
-        out.append(f'<g class="names" font-size="10" fill="{MUTED}" text-anchor="middle">')
-        for part in named:
-            out.append(f'<text x="{part.anchor[0]:.1f}" y="{part.anchor[1]:.1f}">{_x(part.label.zh)}</text>')
-        out.append("</g>")
-    by_key = {layer.key: layer for layer in layers}
-    for layer in layers:
-        mine = [p for p in points if p.layer == layer.key]
-        out.append(f'<g class="layer-{_x(layer.key)}">')
-        out.extend(_marker(by_key[layer.key], p) for p in mine)
-        out.append("</g>")
-    out.append("</g>")
-    y = top + map_h + 24
-    for layer, text in legend_items:
-        out.append(_marker(layer, MapPoint(layer.key, 24, y - 4)))
-        out.append(f'<text x="38" y="{y:.1f}">{_x(text)}</text>')
-        y += 20
-    for note in notes:
-        out.append(f'<text x="16" y="{y:.1f}" font-size="11" fill="{MUTED}">{_x(note.zh)}</text>')
-        if note.en:
-            out.append(f'<text x="16" y="{y + 14:.1f}" font-size="10" fill="{MUTED}">{_x(note.en)}</text>')
-        y += 30
-    out.append("</svg>")
-    return "".join(p for p in out if p) + "\n"
+def statistics_chart_svg(session: Session, scope: stats.Scope, name: str, *, group_by: str | None = None) -> str:
+    """One of the statistics' CHARTS as an SVG document."""
+    stats.require_chart(name)
+    where = scope_title(scope)
+    ident = f"gi-chart-{name}"
+    if name == "coverage":
+        group_by = group_by or "gi"
+        data = stats.compute(session, scope, group_by)
+        groups = [g for g in data.groups if g["figures"]["coverage"]["eligible"]]
+        cats = [_group_label(g) for g in groups]
+        values = tuple(float(g["figures"]["coverage"]["percent"]) for g in groups)
+        shares = "; ".join(f"{c.text()}: {g['figures']['coverage']['users']}/{g['figures']['coverage']['eligible']}"
+                           for c, g in zip(cats, groups))
+        total = data.total["coverage"]
+        overall = (f"合计 total {total['percent']}% ({total['users']}/{total['eligible']})"
+                   if total["eligible"] else "无应覆盖主体 no eligible entities")
+        return bar_chart(
+            ident=ident, title=Label(f"专用标志覆盖率 · {where}", "Coverage of the GI special mark"),
+            description=f"Share of eligible authorized entities that used marks, per {group_by}, against the 90% "
+                        f"target. {overall}. Users/eligible: {shares or 'none'}.",
+            categories=cats, series=[Series(Label("覆盖率", "coverage"), values, PALETTE[0])],
+            target=stats.TARGET * 100, target_label=Label("目标 90%", "target"), percent=True, decimals=1,
+            y_label=Label("覆盖率", "coverage %"), notes=[overall])
+    if name == "marks-by-month":
+        months = stats.marks_by_month(session, scope)
+        kinds = stats.CHART_MARK_KINDS
+        series = [Series(stats.MARK_LABELS[k], tuple(float(months[m][k]) for m in range(1, 13)), PALETTE[i])
+                  for i, k in enumerate(kinds)]
+        totals = ", ".join(f"{stats.MARK_LABELS[k].text()} {sum(months[m][k] for m in months):,}" for k in kinds)
+        return bar_chart(
+            ident=ident, title=Label(f"专用标志月度台账 · {where}", "Special marks per month"),
+            description=f"Marks per month (China time) by ledger kind. Year totals: {totals}.",
+            categories=[Label(f"{m}月", f"{m:02d}") for m in range(1, 13)], series=series,
+            y_label=Label("枚", "marks"), notes=[f"合计 totals: {totals}"])
+    data = stats.compute(session, scope)
+    if name == "findings-by-violation":
+        f = data.total["findings"]
+        labels = stats.VIOLATION_LABELS
+        return hbar_chart(
+            ident=ident, title=Label(f"执法检查发现（按违法类型） · {where}", "Findings by violation kind"),
+            description=f"{f['total']} findings, {f['with_violations']} with violations, {f['without_violations']} "
+                        "clean inspections; a finding with several kinds counts once for each.",
+            categories=[labels[k] for k in labels], values=[float(f["by_violation"][k]) for k in labels],
+            notes=[f"发现 findings {f['total']}，其中合规 clean {f['without_violations']}"])
+    c = data.total["checks"]
+    labels = stats.VERDICT_LABELS
+    return bar_chart(
+        ident=ident, title=Label(f"消费者查询（按结论） · {where}", "Consumer checks by verdict"),
+        description=f"{c['total']} checks by verdict; {c['bots']} visits by bots not counted.",
+        categories=[labels[k] for k in labels],
+        series=[Series(Label("查询", "checks"), tuple(float(c["by_verdict"][k]) for k in labels), PALETTE[0])],
+        y_label=Label("次", "checks"), notes=[f"查询 checks {c['total']}；机器人 bots {c['bots']}（不计入 not counted）"])

@@ -1,18 +1,17 @@
-"""Words of the web pages in Chinese (the default) and English, chosen per session with ?lang=.
+"""The service's texts in Chinese (the default) and English: one table, key → (Chinese, English).
 
-One table for every page keeps the two languages side by side, so a missing translation is
-visible in review (and `tests/browser/test_i18n.py` checks every key has both). Service error
-messages are English; `error_text` puts a Chinese summary of the stable error code before them.
+Keeping the two languages side by side makes a missing translation visible in review (and
+tests/browser/test_web_rules.py checks every key has both). The web pages' words have bare keys
+(``t("login")``); the others are named by what they belong to: ``value.*`` (the domain's enum values,
+``v()``), ``verify.*`` and ``product.*`` (the consumer's pages), ``gtin.*``, ``verdict.*``,
+``verdict_detail.*``, ``gi_kind.*``, ``lot_mismatch.*``, ``suspect.*`` and ``suspect_reason.*`` (the
+verification answers), ``stats.*`` (the statistics' labels and definitions). gi_service/i18n takes the
+views each caller needs (``pairs``, ``labels``, ``by_lang``) in the table's order.
+
+Service error messages are English; ERRORS_ZH holds the Chinese summary of a stable error code that
+``error_text`` puts before them on the pages.
 """
 from __future__ import annotations
-
-from enum import Enum
-from typing import Any
-
-from flask import request, session
-
-LANGS = ("zh", "en")
-DEFAULT_LANG = "zh"
 
 TEXTS: dict[str, tuple[str, str]] = {
     # layout
@@ -577,62 +576,397 @@ TEXTS.update({
     "definitions": ("统计口径", "What each figure counts"),
 })
 
-# Values of the domain's enums, as people read them.
-VALUES: dict[str, tuple[str, str]] = {
+# Values of the domain's enums, as people read them (`v(value)` looks up value.<value>).
+TEXTS.update({
     # GI kinds and statuses
-    "protected_product": ("地理标志保护产品", "protected GI product"),
-    "collective_mark": ("集体商标", "collective mark"),
-    "certification_mark": ("证明商标", "certification mark"),
-    "foreign_gi": ("中欧协定互认互保地理标志", "foreign GI (EU-China agreement)"),
-    "applied": ("已申请", "applied"),
-    "published": ("已公告", "published"),
-    "registered": ("已登记", "registered"),
-    "amended": ("已变更", "amended"),
-    "created": ("创建", "created"),
-    "status_changed": ("状态变更", "status changed"),
-    "area_changed": ("产地范围变更", "area changed"),
+    "value.protected_product": ("地理标志保护产品", "protected GI product"),
+    "value.collective_mark": ("集体商标", "collective mark"),
+    "value.certification_mark": ("证明商标", "certification mark"),
+    "value.foreign_gi": ("中欧协定互认互保地理标志", "foreign GI (EU-China agreement)"),
+    "value.applied": ("已申请", "applied"),
+    "value.published": ("已公告", "published"),
+    "value.registered": ("已登记", "registered"),
+    "value.amended": ("已变更", "amended"),
+    "value.created": ("创建", "created"),
+    "value.status_changed": ("状态变更", "status changed"),
+    "value.area_changed": ("产地范围变更", "area changed"),
     # categories
-    "tea": ("茶叶", "tea"), "grain": ("粮食", "grain"), "fruit": ("水果", "fruit"), "vegetable": ("蔬菜", "vegetable"),
-    "meat": ("肉制品", "meat"), "aquatic": ("水产品", "aquatic"), "herbal_medicine": ("中药材", "herbal medicine"),
-    "wine": ("葡萄酒", "wine"), "spirits": ("酒类", "spirits"), "processed_food": ("加工食品", "processed food"),
-    "handicraft": ("手工艺品", "handicraft"), "other": ("其他", "other"),
+    "value.tea": ("茶叶", "tea"), "value.grain": ("粮食", "grain"), "value.fruit": ("水果", "fruit"),
+    "value.vegetable": ("蔬菜", "vegetable"), "value.meat": ("肉制品", "meat"), "value.aquatic": ("水产品", "aquatic"),
+    "value.herbal_medicine": ("中药材", "herbal medicine"), "value.wine": ("葡萄酒", "wine"),
+    "value.spirits": ("酒类", "spirits"), "value.processed_food": ("加工食品", "processed food"),
+    "value.handicraft": ("手工艺品", "handicraft"), "value.other": ("其他", "other"),
     # authorizations
-    "pending": ("待核准", "pending"),
-    "approved": ("已核准", "approved"),
-    "suspended": ("已暂停", "suspended"),
-    "revoked": ("已撤销", "revoked"),
-    "lapsed": ("已失效", "lapsed"),
-    "approved_producer": ("公告核准的生产者", "producer approved by announcement"),
-    "collective_member": ("集体成员", "member of the collective"),
-    "certification_licensee": ("证明商标被许可人", "certification licensee"),
-    "foreign_gi_distributor": ("境外地理标志在华经销商", "distributor of a foreign GI"),
+    "value.pending": ("待核准", "pending"),
+    "value.approved": ("已核准", "approved"),
+    "value.suspended": ("已暂停", "suspended"),
+    "value.revoked": ("已撤销", "revoked"),
+    "value.lapsed": ("已失效", "lapsed"),
+    "value.approved_producer": ("公告核准的生产者", "producer approved by announcement"),
+    "value.collective_member": ("集体成员", "member of the collective"),
+    "value.certification_licensee": ("证明商标被许可人", "certification licensee"),
+    "value.foreign_gi_distributor": ("境外地理标志在华经销商", "distributor of a foreign GI"),
     # requests and batches
-    "requested": ("审批中", "requested"),
-    "refused": ("不予批准", "refused"),
-    "cancelled": ("已撤回", "withdrawn"),
-    "ordered": ("已下达印制", "ordered"),
-    "printed": ("已印制", "printed"),
-    "issued": ("已发放", "issued"),
-    "closed": ("已关闭", "closed"),
+    "value.requested": ("审批中", "requested"),
+    "value.refused": ("不予批准", "refused"),
+    "value.cancelled": ("已撤回", "withdrawn"),
+    "value.ordered": ("已下达印制", "ordered"),
+    "value.printed": ("已印制", "printed"),
+    "value.issued": ("已发放", "issued"),
+    "value.closed": ("已关闭", "closed"),
     # mark states
-    "allocated": ("已分配", "allocated"),
-    "spoiled": ("印制废品", "spoiled"),
-    "activated": ("已启用", "activated"),
-    "voided": ("已作废", "voided"),
-    "lost": ("已挂失（遗失）", "lost"),
-    "stolen": ("已挂失（被盗）", "stolen"),
+    "value.allocated": ("已分配", "allocated"),
+    "value.spoiled": ("印制废品", "spoiled"),
+    "value.activated": ("已启用", "activated"),
+    "value.voided": ("已作废", "voided"),
+    "value.lost": ("已挂失（遗失）", "lost"),
+    "value.stolen": ("已挂失（被盗）", "stolen"),
     # quality-requirement sections
-    "variety": ("品种", "variety"), "site": ("立地条件", "site"), "climate": ("气候", "climate"),
-    "cultivation": ("栽培管理", "cultivation"), "process": ("加工工艺", "process"),
-    "sensory": ("感官特色", "sensory"), "physico_chemical": ("理化指标", "physico-chemical"),
-    "safety": ("安全要求", "safety"), "packaging": ("包装标识", "packaging"),
+    "value.variety": ("品种", "variety"), "value.site": ("立地条件", "site"), "value.climate": ("气候", "climate"),
+    "value.cultivation": ("栽培管理", "cultivation"), "value.process": ("加工工艺", "process"),
+    "value.sensory": ("感官特色", "sensory"), "value.physico_chemical": ("理化指标", "physico-chemical"),
+    "value.safety": ("安全要求", "safety"), "value.packaging": ("包装标识", "packaging"),
     # lots
-    "active": ("正常", "active"),
-    "recalled": ("已召回", "recalled"),
+    "value.active": ("正常", "active"),
+    "value.recalled": ("已召回", "recalled"),
     # quota entries
-    "open": ("开立", "opened"), "adjust": ("调整", "adjusted"), "consume": ("使用", "consumed"),
-    "transfer_in": ("转入", "transfer in"), "transfer_out": ("转出", "transfer out"), "release": ("退回", "released"),
-}
+    "value.open": ("开立", "opened"), "value.adjust": ("调整", "adjusted"), "value.consume": ("使用", "consumed"),
+    "value.transfer_in": ("转入", "transfer in"), "value.transfer_out": ("转出", "transfer out"),
+    "value.release": ("退回", "released"),
+})
+
+# The consumer's verification page and report form (verify.py, templates/verify.html, report_result.html).
+TEXTS.update({
+    "verify.page_title": ("地理标志专用标志验证", "GI special mark verification"),
+    "verify.serial": ("标志编号", "Mark serial"),
+    "verify.product": ("产品", "Product"),
+    "verify.kind": ("类型", "Kind"),
+    "verify.registration_no": ("公告号 / 注册号", "Announcement / registration no."),
+    "verify.standard": ("标准", "Standard"),
+    "verify.area": ("产地范围", "Production area"),
+    "verify.plots": ("生产者的地块", "the producer's plots"),
+    "verify.producer": ("生产者", "Producer"),
+    "verify.uscc": ("统一社会信用代码", "Unified social credit code"),
+    "verify.lot": ("生产批次", "Production lot"),
+    "verify.lot_no": ("批次号", "Lot no."),
+    "verify.production_date": ("生产 / 采收日期", "Production / harvest date"),
+    "verify.test_report_no": ("检验报告编号", "Quality test report no."),
+    "verify.testing_body": ("检验机构", "Testing body"),
+    "verify.timeline": ("标志记录", "Mark history"),
+    "verify.printed": ("印制", "Printed"),
+    "verify.issued": ("发放给生产者", "Issued to the producer"),
+    "verify.activated": ("激活（批次检验合格）", "Activated (lot passed its test)"),
+    "verify.spoiled": ("印制报废", "Spoiled in printing"),
+    "verify.voided": ("作废", "Voided"),
+    "verify.lost": ("挂失（遗失）", "Reported lost"),
+    "verify.stolen": ("挂失（被盗）", "Reported stolen"),
+    "verify.recalled": ("批次召回", "Lot recalled"),
+    "verify.first_check": ("首次查询", "First check"),
+    "verify.this_check": ("本次查询", "This check"),
+    "verify.checked_first": ("这是该码的第一次查询。", "This is the first check of this code."),
+    "verify.checked_n": ("该码已被查询 {n} 次，首次查询于 {date}{place}。",
+                         "This code has been checked {n} times, first on {date}{place}."),
+    "verify.checked_in": ("，地点：{city}", " in {city}"),
+    "verify.copied_note": ("如果您此前没有查询过这个码，多次查询可能意味着标签被复制。",
+                           "If you have not checked this code before, repeated checks may mean the label was copied."),
+    "verify.share": ("分享我的大致位置（精确到约 1 公里）", "Share my approximate location (to about 1 km)"),
+    "verify.share_note": (
+        "仅在您点击后，通过浏览器定位获取并四舍五入到 0.01°，用于发现假冒和被复制的标签；不保存您的 IP 地址。",
+        "Only if you press the button: your browser's location, rounded to 0.01°, helps find counterfeit and copied "
+        "labels. Your IP address is not stored."
+    ),
+    "verify.shared": ("已记录大致位置：", "Approximate location recorded: "),
+    "verify.share_failed": ("未能记录位置。", "The location could not be recorded."),
+    "verify.other_lang": ("English", "中文"),
+    "verify.no_map": ("产地范围未以地图形式登记。", "The production area is not registered as a map."),
+    "verify.code": ("验证码", "Code"),
+    "verify.report": ("举报疑似假冒", "Report a suspected fake"),
+    "verify.report_intro": (
+        "发现假冒、标签被复制或与包装信息不符？请告诉我们，市场监管部门会收到您的线索。",
+        "A fake, a copied label, or details that do not match the package? Tell us: the market regulators will "
+        "receive your report."
+    ),
+    "verify.description": ("情况说明", "What did you see?"),
+    "verify.description_hint": (
+        "例如：包装上的生产者与本页不一致、同一标签出现在多件商品上",
+        "e.g. the producer on the package differs from this page; the same label on several products"
+    ),
+    "verify.shop_name": ("店铺或市场名称", "Shop or market"),
+    "verify.shop_address": ("店铺地址（可选）", "Shop address (optional)"),
+    "verify.photo": ("照片（可选，JPEG 或 PNG，不超过 10 MB）", "Photo (optional, JPEG or PNG, up to 10 MB)"),
+    "verify.photo_note": ("照片会被重新编码并去除拍摄位置等 EXIF 信息。",
+                          "The photo is re-encoded; its location and other EXIF data are removed."),
+    "verify.report_location": ("附上店铺位置（浏览器定位，约 10 米）", "Add the shop's location (your browser's, to about 10 m)"),
+    "verify.send": ("提交举报", "Send the report"),
+    "verify.thanks_title": ("感谢您的举报", "Thank you for your report"),
+    "verify.thanks": (
+        "您的线索已转给当地和产地的市场监管部门（编号 {id}）。",
+        "Your report went to the market regulators of this place and of the production place (no. {id})."
+    ),
+    "verify.report_failed": ("举报未能提交", "The report could not be sent"),
+    "verify.back": ("返回上一页", "Back"),
+})
+
+# The product page of a GTIN (verify.py, templates/product.html).
+TEXTS.update({
+    "product.pack": ("包装规格", "Pack size"),
+    "product.authorization": ("使用授权", "Authorization"),
+    "product.in_force": ("有效", "in force"),
+    "product.not_in_force": ("不在有效期内", "not in force"),
+    "product.lot_status": ("批次状态", "Lot status"),
+    "product.active": ("正常", "active"),
+    "product.recalled": ("已召回", "recalled"),
+})
+
+# What the product page's answer says (services/gtins.py).
+TEXTS.update({
+    "gtin.title": ("产品信息", "Product information"),
+    "gtin.note": (
+        "本页介绍使用该商品条码（GTIN）的地理标志产品，不能验证某一件商品的真伪：请扫描包装上地理标志专用标志的二维码。",
+        "This page describes the GI product that uses this product number (GTIN); it does not verify one package. "
+        "Scan the QR code of the special mark on the package for that."
+    ),
+    "gtin.not_in_force": (
+        "该生产者目前不能使用此地理标志专用标志（授权已暂停、撤销或失效）。",
+        "The producer may not use this GI special mark now (its authorization is suspended, revoked or has lapsed)."
+    ),
+    "gtin.recalled": ("该批次已被召回。请勿食用或使用该批次的产品。", "This lot was recalled. Do not consume or use products of this lot."),
+    "gtin.lot_unknown": ("此产品没有登记批次号为 {lot} 的生产批次。", "No production lot numbered {lot} is on record for this product."),
+    "gtin.unknown": ("没有使用此商品条码（GTIN）的地理标志产品。", "No GI product with this product number (GTIN) is on record."),
+})
+
+# The verdicts of a consumer check: title, message and advice (services/verification.py).
+_REPORT = ("请勿购买。请保留商品和购物凭证，拨打 12315 或向当地市场监督管理部门举报。",
+           "Do not buy it. Keep the product and the receipt, and report it to the local market regulation office "
+           "(in China, call 12315).")
+TEXTS.update({
+    "verdict.genuine.title": ("正品：地理标志专用标志有效", "Genuine GI special mark"),
+    "verdict.genuine.message": (
+        "此标志由授权印制企业印制，已激活在检验合格的生产批次上，生产者的使用授权有效。",
+        "This mark was printed by an authorized printer and activated on a production lot that passed its quality "
+        "test, and the producer's authorization is in force."
+    ),
+    "verdict.genuine.advice": (
+        "请核对下方的产品名称、生产者和统一社会信用代码是否与包装一致；如不一致，请拨打 12315 举报。",
+        "Check that the product, producer and unified social credit code below match the package. If they do not, "
+        "report it (in China, call 12315)."
+    ),
+    "verdict.genuine_not_activated.title": ("警告：此标志尚未激活", "Warning: this mark was never activated"),
+    "verdict.genuine_not_activated.message": (
+        "这是真实印制的标志，但从未激活到经检验合格的生产批次上，不应出现在销售的商品上。",
+        "This label was really printed, but it was never activated on a production lot that passed its quality "
+        "test: it must not be on a product for sale."
+    ),
+    "verdict.genuine_not_activated.advice": _REPORT,
+    "verdict.voided.title": ("警告：此标志已作废", "Warning: this mark was voided"),
+    "verdict.voided.message": (
+        "此标志已被作废（损坏、退回、销毁或印制废品），不再有效。",
+        "This label was voided (damaged, returned, destroyed or spoiled in printing) and is no longer valid."
+    ),
+    "verdict.voided.advice": _REPORT,
+    "verdict.lost_or_stolen.title": ("警告：此标志已挂失（遗失或被盗）", "Warning: this mark was reported lost or stolen"),
+    "verdict.lost_or_stolen.message": (
+        "此标志的持有人已报告其遗失或被盗，贴在商品上的很可能是被盗用的标签。",
+        "Its holder reported this label lost or stolen: on a product it is most likely a diverted label."
+    ),
+    "verdict.lost_or_stolen.advice": _REPORT,
+    "verdict.recalled.title": ("警告：该批次产品已召回", "Warning: this lot was recalled"),
+    "verdict.recalled.message": (
+        "此标志所在的生产批次已被召回。请勿食用或使用该产品。",
+        "The production lot this mark was activated on has been recalled. Do not consume or use the product."
+    ),
+    "verdict.recalled.advice": (
+        "请停止使用，联系销售者退货，并留意召回公告；如仍在销售，请拨打 12315 举报。",
+        "Stop using it, return it to the seller and follow the recall notice. If it is still on sale, report it (in "
+        "China, call 12315)."
+    ),
+    "verdict.authorization_suspended.title": ("警告：生产者的专用标志使用资格不在有效期内",
+                                              "Warning: the producer may not use this mark now"),
+    "verdict.authorization_suspended.message": (
+        "该生产者使用此地理标志专用标志的授权已被暂停、撤销或已失效，其标志目前不能证明产品来源。",
+        "The producer's authorization to use this GI special mark is suspended, revoked or has lapsed, so its marks "
+        "do not vouch for the product now."
+    ),
+    "verdict.authorization_suspended.advice": _REPORT,
+    "verdict.unknown.title": ("无法验证：查无此码", "Not verified: unknown code"),
+    "verdict.unknown.message": ("系统从未签发过这个验证码，该标签可能是伪造的。",
+                                "No such code was ever issued. The label may be counterfeit."),
+    "verdict.unknown.advice": _REPORT,
+    "verdict.malformed.title": ("无法识别的验证码", "This is not a valid code"),
+    "verdict.malformed.message": (
+        "这不是格式正确的验证码。请重新扫描标签上的二维码，或核对手动输入的字符。",
+        "This is not shaped like a verification code. Scan the QR code on the label again, or check the characters "
+        "you typed."
+    ),
+    "verdict.malformed.advice": ("如果重新扫描后仍然如此，该标签可能是伪造的。" + _REPORT[0],
+                                 "If a new scan gives the same answer, the label may be counterfeit. " + _REPORT[1]),
+})
+
+# More specific messages for some details of a verdict.
+TEXTS.update({
+    "verdict_detail.no_tag": (
+        "链接中缺少验证参数（v=），无法验证此标签。正品标签的二维码总带有该参数。",
+        "The link lacks its verification tag (v=), so this label cannot be verified. The QR code of a genuine label "
+        "always carries it."
+    ),
+    "verdict_detail.gtin_mismatch": (
+        "此验证码不是为这个商品条码（GTIN）签发的，标签可能被挪用到其他商品上。",
+        "This code was not issued for this product number (GTIN): the label may have been moved to another product."
+    ),
+    "verdict_detail.spoiled": (
+        "此标志在印制时已报废，本应被销毁，不应出现在商品上。",
+        "This label was spoiled in printing and should have been destroyed; it must not be on a product."
+    ),
+    "verdict_detail.gi_revoked": (
+        "该地理标志已被撤销，其专用标志不得再使用。",
+        "This geographical indication has been revoked; its special mark may no longer be used."
+    ),
+    "verdict_detail.not_printed": ("此编号从未印制成标签，正品商品上不会出现此验证码。",
+                                   "This serial was never printed on a label; no genuine product carries this code."),
+    "verdict_detail.expired": ("该生产者使用此地理标志专用标志的授权已过有效期。",
+                               "The producer's authorization to use this GI special mark has expired."),
+    "verdict_detail.invalid_digital_link": (
+        "这个链接不是格式正确的 GS1 数字链接，无法验证。请重新扫描标签上的二维码。",
+        "This link is not a valid GS1 Digital Link, so nothing can be verified. Scan the QR code on the label again."
+    ),
+})
+
+# Kinds of GI, as the verification answers and open data name them.
+TEXTS.update({
+    "gi_kind.protected_product": ("地理标志保护产品", "Protected GI product"),
+    "gi_kind.collective_mark": ("地理标志集体商标", "GI collective trademark"),
+    "gi_kind.certification_mark": ("地理标志证明商标", "GI certification trademark"),
+    "gi_kind.foreign_gi": ("中欧地理标志协定互认互保产品", "Foreign GI under the EU–China agreement"),
+})
+
+# The warning of a lot on the package other than the mark's ({package}, {activated}).
+TEXTS.update({
+    "lot_mismatch.title": ("注意：包装上的批次号与此标志激活的批次不一致",
+                           "Caution: the lot on the package is not the lot this label was activated on"),
+    "lot_mismatch.message": ("包装上的批次号是 {package}，而此标志激活在批次 {activated} 上。",
+                             "The package names lot {package}; this label was activated on lot {activated}."),
+    "lot_mismatch.advice": (
+        "标签可能被从其他批次的商品上转移过来。请核对包装上的批次号；如有疑问，请保留商品和购物凭证，并可在下方举报。",
+        "The label may have been moved from a product of another lot. Check the lot number on the package; if in "
+        "doubt, keep the product and the receipt, and report it below."
+    ),
+})
+
+# The warning on a code a copied-label alert named, and its reasons.
+TEXTS.update({
+    "suspect.title": ("注意：此标签可能被复制", "Caution: this label may have been copied"),
+    "suspect.message": (
+        "同一个真实标签只贴在一件商品上。这个码的查询记录显示它可能被复制到了多件商品上，监管部门已收到提示。",
+        "A genuine label sits on one product only. The checks of this code suggest it was copied onto several "
+        "products; the market regulators have been alerted."
+    ),
+    "suspect.advice": (
+        "如果您是第一次查询这个码，请谨慎购买，保留商品和购物凭证，并可在下方举报。",
+        "If this is your first check of this code, be careful: keep the product and the receipt, and report it below."
+    ),
+    "suspect_reason.too_many_checks": ("查询次数异常多", "checked unusually often"),
+    "suspect_reason.impossible_travel": ("几乎同时在相距很远的地方被查询", "checked far apart within too short a time"),
+    "suspect_reason.outside_sales_regions": ("在该产品的销售区域之外被查询", "checked far outside the product's sales regions"),
+})
+
+# The statistics' breakdown keys, for dashboards, charts and CSV headers (services/statistics.py).
+TEXTS.update({
+    "stats.mark.requested": ("申请", "requested"),
+    "stats.mark.approved": ("核准", "approved"),
+    "stats.mark.printed": ("印制", "printed"),
+    "stats.mark.spoiled": ("印制报废", "spoiled"),
+    "stats.mark.issued": ("发放", "issued"),
+    "stats.mark.activated": ("激活使用", "activated"),
+    "stats.mark.voided": ("作废", "voided"),
+    "stats.mark.lost": ("遗失", "lost"),
+    "stats.mark.stolen": ("被盗", "stolen"),
+    "stats.mark.recalled": ("召回", "recalled"),
+    "stats.verdict.genuine": ("真品", "genuine"),
+    "stats.verdict.genuine_not_activated": ("未激活", "not activated"),
+    "stats.verdict.voided": ("已作废", "voided"),
+    "stats.verdict.lost_or_stolen": ("挂失", "lost or stolen"),
+    "stats.verdict.recalled": ("已召回", "recalled"),
+    "stats.verdict.authorization_suspended": ("授权暂停", "authorization suspended"),
+    "stats.verdict.unknown": ("未知码", "unknown code"),
+    "stats.verdict.malformed": ("格式错误", "malformed"),
+    "stats.alert.too_many_checks": ("查询次数过多", "too many checks"),
+    "stats.alert.impossible_travel": ("异地快速查询", "impossible travel"),
+    "stats.alert.outside_sales_regions": ("销售区域外查询", "outside sales regions"),
+    "stats.alert.unknown_burst": ("未知码集中查询", "burst of unknown codes"),
+    "stats.violation.unauthorized_use": ("未经授权使用", "unauthorized use"),
+    "stats.violation.forged_or_copied_label": ("伪造或复制标志", "forged or copied label"),
+    "stats.violation.outside_area_or_substandard": ("产地外或不达标", "outside area or substandard"),
+    "stats.violation.look_alike": ("近似名称或标识", "look-alike name or logo"),
+    "stats.violation.authorization_not_in_force": ("授权失效", "authorization not in force"),
+    "stats.violation.mark_without_uscc": ("未标注信用代码", "mark without USCC"),
+    "stats.violation.unactivated_label": ("未激活标志上市销售", "unactivated label on sale"),
+    "stats.premises.production": ("生产", "production"),
+    "stats.premises.wholesale": ("批发", "wholesale"),
+    "stats.premises.retail": ("零售", "retail"),
+    "stats.premises.e_commerce": ("电子商务", "e-commerce"),
+    "stats.outcome.violation_confirmed": ("违法属实", "violation confirmed"),
+    "stats.outcome.no_violation": ("不构成违法", "no violation"),
+    "stats.direct": ("本级", "registered at this level"),
+    "stats.unplaced": ("无地点", "no place"),
+    "stats.no_gi": ("未识别地理标志", "no GI"),
+})
+
+# What each figure of the statistics counts (its `definitions`).
+TEXTS.update({
+    "stats.definition.period": (
+        "按中国标准时间（UTC+8）的自然年统计；多年时为整段期间。",
+        "Calendar years in China Standard Time (UTC+8); for from_year..to_year the whole span."
+    ),
+    "stats.definition.coverage": (
+        "覆盖率 = 使用专用标志的授权使用人 ÷ 应覆盖的授权使用人。应覆盖：期间内任一时刻授权处于“已核准”状态的（生产者, 地理标志）授权；使用：期间内有标志发放给它或由它激活（台账事件）。目标 90%。",
+        "users ÷ eligible. Eligible: authorizations (one producer for one GI) in force (approved) at some instant "
+        "of the period, from the authorization's status history. Users: eligible ones that had marks issued to them "
+        "or activated in the period (ledger events). Target 90% (target, meets_target)."
+    ),
+    "stats.definition.marks": (
+        "期间内台账事件涉及的标志枚数（不是事件数）。印制含印制中报废的枚数，报废另列；作废、遗失、被盗分别统计；召回为被召回批次上的标志枚数。",
+        "Marks (not events) in the ledger events of the period by kind. printed counts whole print runs, the ones "
+        "spoiled in printing included (spoiled is also counted on its own); voided, lost and stolen are separate; "
+        "recalled counts the marks on recalled lots."
+    ),
+    "stats.definition.checks": (
+        "期间内消费者查询次数，按查询结论分；机器人（链接预览、爬虫）不计入，另列。查询计入其验证码所声称的地理标志。",
+        "Consumer checks of the period by verdict; bots (link previews, crawlers) are not checks and are counted "
+        "apart (bots). A check counts for the GI its code names (its serial prefix), so forged codes count for the "
+        "GI they imitate. Checks are kept two years (scan-log retention)."
+    ),
+    "stats.definition.alerts": (
+        "期间内产生的复制标签预警（按类型）；occurrences 为重复触发的总次数。",
+        "Copied-label alerts raised in the period, by kind; occurrences adds up their repeats."
+    ),
+    "stats.definition.consumer_reports": ("期间内消费者提交的疑似假冒举报。",
+                                          "Consumers' reports of suspected fakes sent in the period."),
+    "stats.definition.findings": (
+        "期间内（检查时间）执法检查发现，按违法类型（一条发现含多种类型时各计一次）和场所类型分；无违法的为合规检查。",
+        "Inspectors' findings observed in the period, by violation kind (a finding with several kinds counts once "
+        "for each) and premises kind; without_violations are clean inspections."
+    ),
+    "stats.definition.cases": (
+        "期间内立案、移送（期间内有移送记录的案件数）和结案（按结果分）的案件；serious 为结案中认定为严重违法的。",
+        "Cases opened, referred (cases with a referral event in the period) and concluded (by outcome) in the "
+        "period; serious counts concluded cases the credit rules called serious."
+    ),
+    "stats.definition.output": (
+        "期间各年已提交年度报告中申报的产量（kg）和产值（元）；应报：当年授权曾处于核准或暂停状态；未报 = 应报 − 已交。",
+        "Declared output quantity (kg) and value (yuan) of the submitted annual reports for the period's years. "
+        "Due: authorizations approved or suspended during the year; missing = due − submitted; late = submitted "
+        "after 31 January of the next year."
+    ),
+    "stats.definition.places": (
+        "地区：生产者按注册地；执法发现按检查点所在县；查询按消费者共享位置所在县，否则按标签所属生产者注册地；预警和举报按发生地所在县，否则按生产者或地理标志主管部门所在地；案件按发现地。",
+        "Producers (coverage, marks, output) by their registered place; findings by the county of their point; "
+        "checks by the county of the consumer's shared location, else the registered place of the producer whose "
+        "real label was checked (unknown codes without a location have no place); alerts and consumer reports by "
+        "the county where they happened, else the producer's place, else the GI authority's; cases by where they "
+        "were found."
+    ),
+})
+
 
 # Chinese summaries of the services' stable error codes; the English message follows them.
 ERRORS_ZH: dict[str, str] = {
@@ -733,39 +1067,3 @@ ERRORS_ZH.update({
     "batch_too_large": "一次发送的验证码过多",
     "csrf_failed": "安全校验未通过",
 })
-
-
-def current_lang() -> str:
-    lang = session.get("lang")
-    return lang if lang in LANGS else DEFAULT_LANG
-
-
-def remember_lang() -> None:
-    """`?lang=zh|en` on any page switches the language for the rest of the session."""
-    asked = request.args.get("lang", "").strip().lower()[:2]
-    if asked in LANGS and session.get("lang") != asked:
-        session["lang"] = asked
-
-
-def t(key: str, **values: Any) -> str:
-    zh, en = TEXTS[key]
-    text = en if current_lang() == "en" else zh
-    return text.format(**values) if values else text
-
-
-def v(value: Any) -> str:
-    """A domain value (enum or its string) in the page's language; unknown values as they are."""
-    if value is None:
-        return "—"
-    key = value.value if isinstance(value, Enum) else str(value)
-    pair = VALUES.get(key)
-    if pair is None:
-        return key
-    return pair[1] if current_lang() == "en" else pair[0]
-
-
-def error_text(code: str, message: str) -> str:
-    """A service error for people: the Chinese summary of its code first (zh), then the message."""
-    if current_lang() == "zh" and code in ERRORS_ZH:
-        return f"{ERRORS_ZH[code]}：{message}"
-    return message
