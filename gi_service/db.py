@@ -172,11 +172,17 @@ def _refuse_nul_characters(conn, cursor, statement, parameters, context, execute
                            details=[{"field": field, "problem": "contains U+0000"}])
 
 
-def make_engine(url: str, *, prepared: bool | None = None, **kwargs: Any) -> Engine:
-    """Create an engine with the per-backend settings the service relies on."""
-    engine = _make_engine(url, prepared=prepared, **kwargs)
+def refuse_nul_characters(engine: Engine) -> Engine:
+    """Give `engine` the U+0000 guard: every engine whose statements bind text from a request (the writer, a
+    standby's public reads). Not the autocommit engines of the verdict lookup (`autocommit_engine`): they bind
+    only a parsed serial, and the consumer check is the hot path."""
     event.listen(engine, "before_cursor_execute", _refuse_nul_characters)
     return engine
+
+
+def make_engine(url: str, *, prepared: bool | None = None, **kwargs: Any) -> Engine:
+    """Create an engine with the per-backend settings the service relies on."""
+    return refuse_nul_characters(_make_engine(url, prepared=prepared, **kwargs))
 
 
 def _make_engine(url: str, *, prepared: bool | None = None, **kwargs: Any) -> Engine:
@@ -232,10 +238,8 @@ _readers_lock = threading.Lock()
 def autocommit_engine(url, like: Engine, **kwargs: Any) -> Engine:
     """An engine for single reads in autocommit at `url` (the reader twin, a standby's), made with the driver
     arguments of `like`: no pre-ping (the caller replaces a connection found dead) and nothing to reset."""
-    engine = create_engine(url, pool_pre_ping=False, isolation_level="AUTOCOMMIT", pool_reset_on_return=None,
-                           connect_args=connect_args_of(like), **kwargs)
-    event.listen(engine, "before_cursor_execute", _refuse_nul_characters)
-    return engine
+    return create_engine(url, pool_pre_ping=False, isolation_level="AUTOCOMMIT", pool_reset_on_return=None,
+                         connect_args=connect_args_of(like), **kwargs)
 
 
 def reader_engine(engine: Engine) -> Engine:
