@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 from werkzeug.routing import IntegerConverter
 
 from .config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 __version__ = "0.1.0"
 
@@ -42,8 +45,12 @@ class IdConverter(IntegerConverter):
         super().__init__(map, min=1, max=MAX_ID)
 
 
-def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
-    """Build the application; importing this package has no side effects."""
+def create_app(settings: Settings | None = None, *, engine: "Engine | None" = None, **overrides: Any) -> Flask:
+    """Build the application; importing this package has no side effects.
+
+    `engine`: a database engine (from `db.make_engine`) that the caller owns and disposes, for an embedding
+    application or a test run that builds many apps on one pool and one compiled-statement cache; the app
+    then closes only what it attached (`close_app`). By default the app makes its own from the settings."""
     from . import db, errors
     from .services import jurisdiction
 
@@ -97,7 +104,13 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     from .storage import FileStore
 
     app.extensions["gi_storage"] = FileStore(settings.storage_dir or settings.instance_path / "storage")
-    db.init_app(app, db.make_engine(settings.database_url, prepared=settings.database_prepared_statements))
+    app.extensions["gi_owns_engine"] = engine is None
+    if engine is None:
+        engine = db.make_engine(settings.database_url, prepared=settings.database_prepared_statements)
+    elif settings.database_replica_urls:
+        raise ConfigError("create_app(engine=...) cannot take GI_DATABASE_REPLICA_URLS: the read routing belongs "
+                          "to the engine it attaches to; let the app make its engine")
+    db.init_app(app, engine)
     if settings.database_replica_urls:
         if not settings.database_url.startswith("postgresql"):
             raise ConfigError("GI_DATABASE_REPLICA_URLS needs GI_DATABASE_URL on PostgreSQL (streaming replication)")
@@ -141,3 +154,11 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         return resp
 
     return app
+
+
+def close_app(app: Flask) -> None:
+    """Release what `app` holds: its check log is flushed and stopped, and its engine (with the reader twin and
+    any standbys) disposed when the app made it; an engine passed to `create_app` stays open for its owner."""
+    app.extensions["gi_checklog"].close()
+    if app.extensions.get("gi_owns_engine"):
+        app.extensions["gi_engine"].dispose()

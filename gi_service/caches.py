@@ -66,3 +66,10 @@ def cache(session: Session, name: str) -> TTLCache:
                 caches = {key: TTLCache(size, ttl) for key, (size, ttl) in CACHES.items()}
                 _per_engine[bind] = caches
     return caches[name]
+
+
+def forget(engine) -> None:
+    """Drop every cached entry of the database behind `engine` (emptied or restored under a running process:
+    its ids now name other rows)."""
+    with _per_engine_lock:
+        _per_engine.pop(engine, None)

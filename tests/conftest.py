@@ -9,7 +9,9 @@ is required, and a Redis that does not answer fails the tests that use it.
 """
 from __future__ import annotations
 
+import copy
 import os
+import sqlite3
 import uuid
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from gi_service import create_app
+from gi_service import caches, close_app, create_app
 from gi_service.config import Settings, finalize
 from gi_service.db import Base, make_engine
 from gi_service import migrate
@@ -84,6 +86,7 @@ class Database:
         migrate.upgrade(self.url)
         self.engine = make_engine(self.url)
         self._sequences: list[str] | None = None
+        self._snapshots: dict[str, object] = {}   # key -> an in-memory SQLite copy, or a PostgreSQL schema
 
     def clear(self) -> None:
         """Empty every table and restart the sequences the tables own (ids count from 1 in every test).
@@ -91,28 +94,89 @@ class Database:
         On PostgreSQL, DELETE with the triggers off (session_replication_role = replica: no foreign-key or
         append-only checks) and ALTER SEQUENCE … RESTART is what TRUNCATE … RESTART IDENTITY does to a
         test's few rows, in 3 ms instead of 90: TRUNCATE makes new files for each of the ~60 tables."""
+        caches.forget(self.engine)   # the next test's rows take the same ids
         tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
         with self.engine.begin() as conn:
             if self.backend == "postgresql":
-                if self._sequences is None:
-                    self._sequences = conn.execute(text(
-                        "SELECT s.oid::regclass::text FROM pg_class s JOIN pg_depend d ON d.objid = s.oid "
-                        "AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') "
-                        "JOIN pg_class t ON t.oid = d.refobjid JOIN pg_namespace n ON n.oid = t.relnamespace "
-                        "WHERE s.relkind = 'S' AND n.nspname = current_schema()")).scalars().all()
+                sequences = self._pg_sequences(conn)
                 conn.execute(text("SET LOCAL session_replication_role = replica"))
                 conn.exec_driver_sql("; ".join([*(f"DELETE FROM {name}" for name in tables),
-                                                *(f"ALTER SEQUENCE {seq} RESTART" for seq in self._sequences)]))
+                                                *(f"ALTER SEQUENCE {seq} RESTART" for seq in sequences)]))
             else:
                 conn.exec_driver_sql("PRAGMA defer_foreign_keys=ON")
                 for name in tables:
                     conn.execute(text(f"DELETE FROM {name}"))
 
+    def _pg_sequences(self, conn) -> list[str]:
+        if self._sequences is None:
+            self._sequences = conn.execute(text(
+                "SELECT s.oid::regclass::text FROM pg_class s JOIN pg_depend d ON d.objid = s.oid "
+                "AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') "
+                "JOIN pg_class t ON t.oid = d.refobjid JOIN pg_namespace n ON n.oid = t.relnamespace "
+                "WHERE s.relkind = 'S' AND n.nspname = current_schema()")).scalars().all()
+        return self._sequences
+
+    def snapshot(self, key: str) -> None:
+        """Keep a copy of every row (and where every sequence stands) under `key`, to `restore` later.
+
+        SQLite: an in-memory copy made with SQLite's online backup. PostgreSQL: a schema of its own holding
+        a copy of each table that has rows, and the sequences' values."""
+        if self.backend == "sqlite":
+            copy_db = sqlite3.connect(":memory:", check_same_thread=False)
+            raw = self.engine.raw_connection()
+            try:
+                raw.driver_connection.backup(copy_db)
+            finally:
+                raw.close()
+            self._snapshots[key] = copy_db
+            return
+        schema = f"{self.schema}_{len(self._snapshots)}"
+        tables = [t.name for t in Base.metadata.sorted_tables]
+        with self.engine.begin() as conn:
+            filled = conn.execute(text(" UNION ALL ".join(
+                f"SELECT '{name}' WHERE EXISTS (SELECT 1 FROM {name})" for name in tables))).scalars().all()
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+            for name in filled:
+                conn.exec_driver_sql(f'CREATE TABLE "{schema}".{name} AS SELECT * FROM {name}')
+            values = [conn.execute(text(f"SELECT last_value, is_called FROM {seq}")).one()
+                      for seq in self._pg_sequences(conn)]
+            sequences = dict(zip(self._pg_sequences(conn), values))
+        self._snapshots[key] = (schema, filled, sequences)
+
+    def has_snapshot(self, key: str) -> bool:
+        return key in self._snapshots
+
+    def restore(self, key: str) -> None:
+        """Make the database hold exactly the rows it held at `snapshot(key)` (sequences included)."""
+        caches.forget(self.engine)
+        found = self._snapshots[key]
+        if self.backend == "sqlite":
+            raw = self.engine.raw_connection()
+            try:
+                found.backup(raw.driver_connection)
+            finally:
+                raw.close()
+            return
+        schema, filled, sequences = found
+        tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+        with self.engine.begin() as conn:
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+            conn.exec_driver_sql("; ".join([
+                *(f"DELETE FROM {name}" for name in tables),
+                *(f'INSERT INTO {name} SELECT * FROM "{schema}".{name}' for name in filled),
+                *(f"SELECT setval('{seq}', {int(value)}, {bool(called)})" for seq, (value, called) in sequences.items()),
+            ]))
+
     def drop(self) -> None:
         self.engine.dispose()
+        for found in self._snapshots.values():
+            if isinstance(found, sqlite3.Connection):
+                found.close()
         if self.schema:
             admin = make_engine(PG_URL)
             with admin.begin() as conn:
+                for found in self._snapshots.values():
+                    conn.execute(text(f'DROP SCHEMA "{found[0]}" CASCADE'))
                 conn.execute(text(f'DROP SCHEMA "{self.schema}" CASCADE'))
             admin.dispose()
 
@@ -150,16 +214,76 @@ def database(request, tmp_path_factory):
     db.drop()
 
 
+@pytest.fixture(scope="session")
+def test_keys(tmp_path_factory) -> dict[str, str]:
+    """Mark keys and the ledger's signing key, made once per test process as the embedded default makes them
+    (in the instance folder): a world built by one test (`reused_world`) carries codes and checkpoints that the
+    next test's app must verify."""
+    made = finalize(Settings(env="test", instance_path=tmp_path_factory.mktemp("keys"), database_url="sqlite://",
+                             secret_key="test-secret-key-" + "x" * 32, public_base_url="http://gi.test"))
+    return dict(mark_keys=made.mark_keys, mark_key_id=made.mark_key_id, ledger_signing_key=made.ledger_signing_key)
+
+
 @pytest.fixture
-def app(database, tmp_path):
+def app(database, tmp_path, test_keys):
     settings = finalize(Settings(env="test", instance_path=tmp_path / "instance", database_url=database.url,
                                  secret_key="test-secret-key-" + "x" * 32, cache_dir=CACHE_DIR,
-                                 public_base_url="http://gi.test", ratelimit_enabled=False))
-    application = create_app(settings)
+                                 public_base_url="http://gi.test", ratelimit_enabled=False, **test_keys))
+    # One engine per database for the whole test process: its pool and its compiled-statement cache outlive
+    # the test (a new engine made every statement be compiled again and every test open a new connection).
+    application = create_app(settings, engine=database.engine)
     application.config["TESTING"] = True
     yield application
-    application.extensions["gi_engine"].dispose()
+    close_app(application)
     database.clear()
+
+
+@pytest.fixture(scope="session")
+def _built_worlds() -> dict:
+    return {}
+
+
+@pytest.fixture
+def reused_world(database, app, session, _built_worlds):
+    """`reused_world(key, build, rebind)`: a world built once per test process and database, its rows restored
+    for every later test that asks for it.
+
+    The first test to ask builds it (`build()`, through the services and the API as before) and the database's
+    rows are copied aside; every later test gets those rows back exactly (ids and sequences included) and a
+    shallow copy of the world object, handed to `rebind(world)` to take the test's own client, app, factory and
+    clock. For worlds whose building is most of their tests' time (a two-year statistics story); a test may
+    change anything in the database: the next one starts again from the copy. The world's ORM objects are
+    detached and loaded (read their columns; query the session for relationships)."""
+    def get(key: str, build, rebind):
+        slot = (database.backend, key)
+        if slot not in _built_worlds:
+            world = build()
+            # The world's rows as loaded, detached from the building test's session (whose end would expire
+            # them): every test, the first included, reads the same loaded objects.
+            session.commit()
+            session.expunge_all()
+            database.snapshot(key)
+            _built_worlds[slot] = copy.copy(world)     # as built: this test may change its own copy
+            return world
+        database.restore(key)
+        world = copy.copy(_built_worlds[slot])
+        rebind(world)
+        return world
+
+    return get
+
+
+@pytest.fixture
+def ledger_world(factory, client, reused_world):
+    """`ledger_world(year=…)`: tests.factories.LedgerWorld built once per test process, database and arguments,
+    then restored (call it before the test writes anything)."""
+    from tests.factories import LedgerWorld
+
+    def get(year: int = 2026, **kw):
+        return reused_world(f"ledger-{year}-{sorted(kw.items())}", lambda: LedgerWorld(factory, client, year=year, **kw),
+                            lambda world: world.rebind(factory, client))
+
+    return get
 
 
 @pytest.fixture

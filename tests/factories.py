@@ -124,6 +124,15 @@ class LedgerWorld:
         assert r.status_code == 201, r.json
         self.account = r.json
 
+    def rebind(self, factory: Factory, client, **more) -> None:
+        """Take the current test's factory and client (and `more`: app, clock, session) — a world whose rows were
+        restored for this test (`reused_world` in tests/conftest.py) keeps its ids, actors and tokens."""
+        self.factory, self.client = factory, client
+        for name, value in more.items():
+            setattr(self, name, value)
+        if "app" in more:
+            self.keyring = more["app"].extensions["gi_keyring"]
+
     def request(self, quantity: int = 1000, pack_size_g: int = 250, **extra) -> dict:
         r = self.client.post("/api/v1/mark-requests", headers=self.producer.headers,
                              json={"gi_id": self.gi.id, "pack_size_g": pack_size_g, "quantity": quantity,

@@ -481,32 +481,34 @@ def _write_sqlite(session: Session, batch: list[PendingCheck]) -> FlushResult:
 
 # --- one check log per engine ----------------------------------------------------------------------
 
-_logs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_logs: "weakref.WeakKeyDictionary[Engine, weakref.WeakSet[CheckLog]]" = weakref.WeakKeyDictionary()
 _exit_lock = threading.Lock()
 
 
 def attach(engine: Engine, *, interval_s: float, buffer_max: int, on_flush: OnFlush | None) -> CheckLog:
-    """The check log of `engine`, flushed and stopped when the engine is disposed."""
+    """A check log on `engine`, flushed and stopped when the engine is disposed (or by `close`).
+
+    An engine usually carries one app's log; an engine shared by several apps (an embedding application,
+    a test run) carries one per app, each closed by its owner or all of them when the engine goes."""
     checklog = CheckLog(engine, interval_s=interval_s, buffer_max=buffer_max, on_flush=on_flush)
-    _logs[engine] = checklog
-
-    @event.listens_for(engine, "engine_disposed")
-    def _close(_engine, _ref=weakref.ref(checklog)):
-        found = _ref()
-        if found is not None:
-            found.close()
-
+    logs = _logs.get(engine)
+    if logs is None:
+        logs = _logs[engine] = weakref.WeakSet()
+        event.listen(engine, "engine_disposed", _close_logs_of)
+    logs.add(checklog)
     return checklog
 
 
-def for_engine(engine: Engine) -> CheckLog | None:
-    return _logs.get(engine)
+def _close_logs_of(engine: Engine) -> None:
+    for checklog in list(_logs.get(engine, ())):
+        checklog.close()
 
 
 def close_all() -> None:
     """Flush and stop every check log of this process (gunicorn's worker_exit, interpreter exit)."""
-    for checklog in list(_logs.values()):
-        checklog.close()
+    for logs in list(_logs.values()):
+        for checklog in list(logs):
+            checklog.close()
 
 
 def _register_exit(_checklog: CheckLog) -> None:

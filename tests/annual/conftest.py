@@ -99,8 +99,19 @@ class Season(LedgerWorld):
 
 
 @pytest.fixture
-def season(factory, client, clock) -> Season:
-    return Season(factory, client, clock).play()
+def season(factory, client, clock, reused_world) -> Season:
+    """The 2025 season, played once per test process and database; each test starts from its rows, at the
+    moment the season ended."""
+    def build() -> Season:
+        played = Season(factory, client, clock).play()
+        played.built_at = clock.moment
+        return played
+
+    def rebind(played: Season) -> None:
+        played.rebind(factory, client, clock=clock)
+        clock.set(played.built_at)
+
+    return reused_world("annual", build, rebind)
 
 
 def supply(season: Season, actor, quantity: int, activated: int, lot_no: str) -> dict:

@@ -57,7 +57,12 @@ class World:
 
 
 @pytest.fixture
-def world(factory) -> World:
+def world(factory, reused_world) -> World:
+    """The actors, GIs, plot and authorizations: built once per test process and database, then restored."""
+    return reused_world("permissions", lambda: build_world(factory), lambda world: None)
+
+
+def build_world(factory) -> World:
     a = factory.authority("341600", name="亳州市市场监督管理局")
     actors = {
         "A": a,

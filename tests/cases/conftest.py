@@ -116,8 +116,10 @@ class Story(World):
 
 
 @pytest.fixture
-def story(factory, client, app, session) -> Story:
-    return Story(factory, client, app, session)
+def story(factory, client, app, session, reused_world) -> Story:
+    """The cases story's people and marks (built once per test process and database, then restored)."""
+    return reused_world("cases", lambda: Story(factory, client, app, session),
+                        lambda world: world.rebind(factory, client, app=app, session=session))
 
 
 @pytest.fixture

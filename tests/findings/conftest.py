@@ -107,5 +107,7 @@ class FindingWorld(World):
 
 
 @pytest.fixture
-def fw(factory, client, app) -> FindingWorld:
-    return FindingWorld(factory, client, app)
+def fw(factory, client, app, reused_world) -> FindingWorld:
+    """The findings world (built once per test process and database, then restored for each test)."""
+    return reused_world("findings", lambda: FindingWorld(factory, client, app),
+                        lambda world: world.rebind(factory, client, app=app))

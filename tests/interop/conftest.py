@@ -5,6 +5,8 @@ copy beside this file otherwise (see SOURCES.md); both are the same file.
 """
 from __future__ import annotations
 
+import copy
+
 import datetime as dt
 import json
 import re
@@ -219,8 +221,13 @@ def build_scenario(factory, client, app) -> Scenario:
 
 
 @pytest.fixture
-def scenario(factory, client, app) -> Scenario:
-    return build_scenario(factory, client, app)
+def scenario(factory, client, app, reused_world) -> Scenario:
+    """The full scenario (made once per test process and database, then restored for each test)."""
+    def rebind(made: Scenario) -> None:
+        made.world = copy.copy(made.world)
+        made.world.rebind(factory, client, app=app)
+
+    return reused_world("epcis", lambda: build_scenario(factory, client, app), rebind)
 
 
 def export(client, actor, expect: int = 200, **params):

@@ -24,8 +24,8 @@ YEAR = 2026
 
 
 @pytest.fixture
-def w(factory, client) -> LedgerWorld:
-    return LedgerWorld(factory, client, year=YEAR)
+def w(ledger_world) -> LedgerWorld:
+    return ledger_world(year=YEAR)
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -89,8 +89,8 @@ EXPECTED = {"requested": 1630, "approved": 1500, "printed": 1500, "spoiled": 15,
 
 
 @pytest.fixture
-def w(factory, client) -> LedgerWorld:
-    return LedgerWorld(factory, client, year=YEAR)
+def w(ledger_world) -> LedgerWorld:
+    return ledger_world(year=YEAR)
 
 
 @pytest.fixture

@@ -39,8 +39,20 @@ class Built:
 
 
 @pytest.fixture
-def built(app, client, factory, database, tmp_path) -> Built:
-    """Eleven events through the API: quota, two requests and approvals, print, issue, activation, adjustment, void."""
+def built(app, client, factory, database, tmp_path, reused_world) -> Built:
+    """Eleven events through the API: quota, two requests and approvals, print, issue, activation, adjustment, void
+    (made once per test process and database, then restored for each test)."""
+    w = reused_world("tamper", lambda: eleven_events(factory, client), lambda world: world.rebind(factory, client))
+    settings = app.config["GI_SETTINGS"]
+    env = {"GI_DATABASE_URL": database.url, "GI_INSTANCE_PATH": str(tmp_path / "cli-instance"),
+           "GI_LEDGER_SIGNING_KEY": settings.ledger_signing_key, "GI_MARK_KEYS": settings.mark_keys,
+           "GI_MARK_KEY_ID": settings.mark_key_id}
+    b = Built(app, client, w, env)
+    assert kinds(b) == KINDS
+    return b
+
+
+def eleven_events(factory, client) -> LedgerWorld:
     w = LedgerWorld(factory, client)
     batch = w.printed_and_issued(1000)
     r = client.post("/api/v1/activations", headers=w.producer.headers,
@@ -53,13 +65,7 @@ def built(app, client, factory, database, tmp_path) -> Built:
     r = client.post("/api/v1/voids", headers=w.producer.headers,
                     json={"ranges": [{"first": batch["first_serial"]}], "kind": "voided", "reason": "damaged label"})
     assert r.status_code == 200, r.json
-    settings = app.config["GI_SETTINGS"]
-    env = {"GI_DATABASE_URL": database.url, "GI_INSTANCE_PATH": str(tmp_path / "cli-instance"),
-           "GI_LEDGER_SIGNING_KEY": settings.ledger_signing_key, "GI_MARK_KEYS": settings.mark_keys,
-           "GI_MARK_KEY_ID": settings.mark_key_id}
-    b = Built(app, client, w, env)
-    assert kinds(b) == KINDS
-    return b
+    return w
 
 
 # --- helpers ---------------------------------------------------------------------------------

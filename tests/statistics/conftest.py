@@ -275,5 +275,16 @@ class Stats(LedgerWorld):
 
 
 @pytest.fixture
-def world(factory, client, app, clock) -> Stats:
-    return Stats(factory, client, app, clock).play()
+def world(factory, client, app, clock, reused_world) -> Stats:
+    """The two years, played once per test process and database; each test starts from its rows."""
+    def build() -> Stats:
+        played = Stats(factory, client, app, clock).play()
+        played.built_at = clock.moment
+        return played
+
+    def rebind(played: Stats) -> None:
+        played.factory, played.client, played.app, played.clock = factory, client, app, clock
+        played.keyring = app.extensions["gi_keyring"]
+        clock.set(played.built_at)
+
+    return reused_world("statistics", build, rebind)

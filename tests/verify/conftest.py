@@ -72,8 +72,10 @@ class World(LedgerWorld):
 
 
 @pytest.fixture
-def world(factory, client, app) -> World:
-    return World(factory, client, app)
+def world(factory, client, app, reused_world) -> World:
+    """The ledger world (built once per test process and database, then restored for each test)."""
+    return reused_world("verify", lambda: World(factory, client, app),
+                        lambda world: world.rebind(factory, client, app=app))
 
 
 class StatementLog:

@@ -9,6 +9,7 @@ import re
 import shapely
 
 from geodata.admin import get_registry
+from gi_service.models import GIProduct
 from gi_service.render import maps
 from gi_service.render.maps import AREA_MAX_HEIGHT, AREA_WIDTH, area_frame, outline
 
@@ -62,6 +63,6 @@ def test_map_marks_plots_only_roughly(world, session, factory):
 
 def test_no_area_no_map(world, session):
     """Is there no map (None) for a GI without a production-area geometry?"""
-    world.gi.origin_area_id = None
+    session.get(GIProduct, world.gi.id).origin_area_id = None
     session.commit()
     assert maps.public_area_map(session, world.gi.id, world.producer.org.id, title="t", plots_label="p") is None

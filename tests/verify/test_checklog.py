@@ -293,3 +293,27 @@ def test_a_reader_connection_the_server_dropped_is_replaced(world, client, app, 
             conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
     doc = check(client, b.code(2))
     assert doc["verdict"] == "genuine" and doc["checks"]["count"] == 1
+
+
+def test_apps_sharing_an_engine_each_close_their_own_log_and_leave_the_engine_open(app, world, session):
+    """May several apps run on one engine (an embedding application, the test run): does `close_app` write and
+    stop that app's buffered checks only, leave the engine usable for its owner, and does disposing the engine
+    close every log still open on it?"""
+    from gi_service import close_app
+
+    engine = app.extensions["gi_engine"]
+    settings = app.config["GI_SETTINGS"]
+    first, second = create_app(settings, engine=engine), create_app(settings, engine=engine)
+    assert first.extensions["gi_engine"] is engine and not first.extensions["gi_owns_engine"]
+    logs = [flushed_by_hand(a.extensions["gi_checklog"]) for a in (first, second)]
+    b = world.batch(4)
+    world.activate(b, 1, 4)
+    for a, n in ((first, 1), (first, 2), (second, 3)):
+        check(a.test_client(), b.code(n))
+    assert [log.buffered() for log in logs] == [2, 1]
+
+    close_app(first)
+    assert logs[0].buffered() == 0 and logs[1].buffered() == 1
+    assert len(rows(session, Scan)) == 2                    # the engine still answers its owner
+    engine.dispose()                                        # the owner's end closes what is left
+    assert logs[1].buffered() == 0 and len(rows(session, Scan)) == 3
