@@ -323,18 +323,24 @@ def get_session() -> Session:
 
 
 def _standby_session() -> Session | None:
-    """A session on a standby within the lag bound, for a public read by an anonymous caller (else None).
+    """A session on a standby within the lag bound for a read that may have one (else None).
 
     Public endpoints (registry, areas, OGC API, open data, the consumer page) read the same for everyone
-    who has not signed in; a signed-in caller reads the primary, so it always sees its own writes."""
+    who has not signed in. A signed-in caller reads the primary, except on endpoints declared with
+    `standby_reads` (statistics): there a standby serves it once it has replayed the caller's own last
+    write (replicas.caller_lsn), so an authority never misses what it just did."""
     if request.method not in ("GET", "HEAD"):
         return None
-    if "Authorization" in request.headers or request.cookies.get(current_app.config.get("SESSION_COOKIE_NAME", "")):
-        return None
     access = getattr(current_app.view_functions.get(request.endpoint or ""), "gi_access", None)
-    if access is None or access.level != "public":
+    if access is None:
         return None
-    engine = current_app.extensions["gi_replicas"].session_engine()
+    signed = "Authorization" in request.headers or bool(
+        request.cookies.get(current_app.config.get("SESSION_COOKIE_NAME", "")))
+    if signed or access.level != "public":
+        if not access.standby_reads:
+            return None
+    after = replicas.caller_lsn() if signed else None
+    engine = current_app.extensions["gi_replicas"].session_engine(after_lsn=after)
     return Session(engine, expire_on_commit=False) if engine is not None else None
 
 

@@ -22,8 +22,10 @@ primary.
 
 Public reads by anonymous callers (registry, areas, OGC API, open data, the consumer page's display
 facts) get a whole session on a standby (``session_engine``, used by ``db.get_session``): the standby
-was found within the bound at most ``PROBE_S`` before. Signed-in callers and every writing request use
-the primary.
+was found within the bound at most ``PROBE_S`` before. Every writing request uses the primary, and so do
+signed-in callers, except on reads declared ``standby_reads`` (the statistics, API and pages: heavy
+reads of settled facts by supervisors): those get a standby session once a probe shows the standby has
+replayed the caller's own last write (below), else the primary.
 
 Read your own writes
     After a request by a signed-in user (web session) or a bearer token writes (POST, PUT, PATCH,
@@ -124,17 +126,18 @@ class ReplicaRouter:
             except Exception:  # the primary is away: readers will judge the standbys stale
                 log.debug("heartbeat not written", exc_info=True)
 
-    def session_engine(self) -> Engine | None:
+    def session_engine(self, *, after_lsn: str | None = None) -> Engine | None:
         """An engine (transactional, pooled) on a standby found within the lag bound in the last
-        ``PROBE_S``, for a request's session of public reads; None if no standby qualifies."""
+        ``PROBE_S``, for a request's session of reads; None if no standby qualifies. With `after_lsn` (the
+        caller's own last write) the standby is probed now and must have replayed that far."""
         self._ensure_process()
         now = time.monotonic()
         for index in self._candidates():
             checked = self._probed.get(index, 0.0)
-            if now - checked > PROBE_S:
+            if after_lsn is not None or now - checked > PROBE_S:
                 try:
                     with self._engines[index].connect() as conn:
-                        age = conn.execute(_HEARTBEAT_AGE).first()[0]
+                        age, replayed = conn.execute(_HEARTBEAT_AGE).first()
                 except DBAPIError:
                     self.failed += 1
                     self.set_aside(index)
@@ -144,6 +147,9 @@ class ReplicaRouter:
                     self.set_aside(index)
                     continue
                 self._probed[index] = now
+                if after_lsn is not None and (replayed is None or _lsn(replayed) < _lsn(after_lsn)):
+                    self.behind_caller += 1
+                    continue
             self.replica_sessions += 1
             return self._session_engines[index]
         return None

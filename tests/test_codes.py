@@ -462,6 +462,7 @@ def test_non_ascii_lookalikes_are_malformed():
     assert verify_code(RING, code[:-1] + "\u0131").status == "malformed"
 
 
+@pytest.mark.heavy   # fuzzing: a million codes (heavy tier, see pyproject.toml)
 def test_random_well_formed_codes_never_verify():
     """Of 1,000,000 random well-formed codes under held key ids, are none valid (expected 1e6 * 2^-70)?"""
     n = 1_000_000

@@ -15,7 +15,7 @@ from ..services import statistics as stats
 from . import bp
 
 TAG = ["statistics"]
-ACCESS = signed_in(OrgKind.authority, OrgKind.inspection,
+ACCESS = signed_in(OrgKind.authority, OrgKind.inspection, standby_reads=True,
                    note="the caller's jurisdiction, or a division inside it; a national unit (100000) sees all")
 ERRORS = {
     403: "not an authority or inspection unit (wrong_role), or adcode outside your jurisdiction "

@@ -29,6 +29,10 @@ class Access:
     level: str
     kinds: tuple[OrgKind, ...] = ()
     note: str = ""
+    # A signed-in read whose answer may come from a hot standby within the lag bound (statistics: heavy reads
+    # of settled facts), once that standby has replayed the caller's own last write (gi_service/replicas.py).
+    # Public reads go to a standby anyway when the caller is anonymous.
+    standby_reads: bool = False
 
     def describe(self) -> str:
         if self.level == PUBLIC:
@@ -44,8 +48,8 @@ def public(note: str = "") -> Access:
     return Access(PUBLIC, note=note)
 
 
-def signed_in(*kinds: OrgKind, note: str = "") -> Access:
-    return Access(AUTHENTICATED, tuple(kinds), note)
+def signed_in(*kinds: OrgKind, note: str = "", standby_reads: bool = False) -> Access:
+    return Access(AUTHENTICATED, tuple(kinds), note, standby_reads)
 
 
 def is_web_page() -> bool:

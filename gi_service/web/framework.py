@@ -212,7 +212,8 @@ def page(rule: str, name: str, *, summary: str, kinds: Iterable[OrgKind] | None 
          body_content_type: str | None = None, form: dict[str, Field] | None = None, body: Any = None,
          path: dict[str, dict[str, Any]] | None = None, query: dict[str, Any] | None = None,
          responses: dict[int, str] | None = None, alt_content_types: tuple[str, ...] = (),
-         status: int | None = None, form_closed: bool = False, form_rules: dict[str, Any] | None = None):
+         status: int | None = None, form_closed: bool = False, form_rules: dict[str, Any] | None = None,
+         standby_reads: bool = False):
     """Register a web view. `kinds=None` makes it public (login); otherwise a signed-in account of
     one of `kinds` is required and passed to the view as `principal`. `content_type` is what it
     answers (HTML pages; JSON or images for the pages' own scripts), `body_content_type` what a
@@ -225,11 +226,13 @@ def page(rule: str, name: str, *, summary: str, kinds: Iterable[OrgKind] | None 
     `alt_content_types` lists other media types of its success (a download's formats), `status` the
     success status of a write that is no 303 (a script's 201), `form_closed` that unknown fields are refused
     (the API's upload handlers), not ignored; `form_rules` JSON Schema keywords over the fields together (an
-    `anyOf` of required fields)."""
+    `anyOf` of required fields); `standby_reads` that a signed-in caller's GET may be answered by a hot
+    standby (see `Access.standby_reads`)."""
     methods = tuple(m.upper() for m in methods)
     kinds = tuple(kinds) if kinds is not None else None
     access: Access = public(note or "web page") if kinds is None else signed_in(
-        *(() if set(kinds) == set(ANY_KIND) else kinds), note=(note + "; " if note else "") + SESSION_NOTE)
+        *(() if set(kinds) == set(ANY_KIND) else kinds), note=(note + "; " if note else "") + SESSION_NOTE,
+        standby_reads=standby_reads)
     writes = [m for m in methods if m != "GET"]
     if writes and form is None and body is None:
         raise TypeError(f"page {name}: a write declares its form fields (form={{...}}) or its JSON body (body=)")

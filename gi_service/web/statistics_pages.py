@@ -62,7 +62,7 @@ def _query_args(choice: dict) -> dict[str, str]:
     return {k: str(v) for k, v in choice["args"].items() if v is not None}
 
 
-@page("/app/statistics", "statistics", kinds=SUPERVISORS,
+@page("/app/statistics", "statistics", kinds=SUPERVISORS, standby_reads=True,
       summary="The statistics dashboard: coverage against 90%, marks, checks, alerts, findings, cases and declared "
               "output for the jurisdiction (or a division, a GI, a year or five), with charts and the map of findings",
       note="the caller's jurisdiction, or a division inside it")
@@ -92,7 +92,7 @@ def dashboard(principal):
                   error=error, group_name=lambda g: group_name(g, current_lang()))
 
 
-@page("/app/statistics/export", "statistics_export", kinds=SUPERVISORS, content_type="text/csv",
+@page("/app/statistics/export", "statistics_export", kinds=SUPERVISORS, standby_reads=True, content_type="text/csv",
       summary="The dashboard's figures as CSV (UTF-8 with BOM) or JSON, as GET /api/v1/statistics",
       note="the caller's jurisdiction, or a division inside it")
 def statistics_export(principal):
@@ -103,7 +103,7 @@ def statistics_export(principal):
     return answers.figures(principal, query)
 
 
-@page("/app/statistics/charts/<name>.svg", "statistics_chart", kinds=SUPERVISORS, content_type="image/svg+xml",
+@page("/app/statistics/charts/<name>.svg", "statistics_chart", kinds=SUPERVISORS, standby_reads=True, content_type="image/svg+xml",
       summary="One chart of the dashboard as SVG, as GET /api/v1/statistics/charts/{name}.svg")
 def statistics_chart(principal, name: str):
     choice = _choices()
@@ -114,7 +114,7 @@ def statistics_chart(principal, name: str):
     return answers.chart(principal, name, query)
 
 
-@page("/app/statistics/map.svg", "statistics_map", kinds=SUPERVISORS, content_type="image/svg+xml",
+@page("/app/statistics/map.svg", "statistics_map", kinds=SUPERVISORS, standby_reads=True, content_type="image/svg+xml",
       summary="The map of findings and alerts as SVG, as GET /api/v1/statistics/map.svg")
 def statistics_map(principal):
     query = parse_model(MapQuery, _query_args(_choices()), "query")

@@ -23,6 +23,10 @@ from gi_service.models import (GIProduct, LedgerHead, Lot, MarkBatch, MarkRange,
 from gi_service.services import ledger
 from tests.factories import LedgerWorld
 
+# Crash tests (a process killing itself mid-transaction, one new interpreter per case) belong to the heavy
+# tier, with the other crash, fuzzing and topology tests (pyproject.toml; `make test` runs it after the main one).
+pytestmark = pytest.mark.heavy
+
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 120
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 import random
 import secrets
 
+import pytest
+
 from gi_service import create_app
 from gi_service.codes import TAG_ALPHABET, format_serial, make_code, verify_code
 from gi_service.config import Settings, finalize
@@ -40,6 +42,7 @@ def random_codes(rng: random.Random, head: str, n: int):
         yield f"{head}{rng.randrange(1, 10**9):09d}{random_tag(rng)}"
 
 
+@pytest.mark.heavy   # fuzzing: a million codes (heavy tier, see pyproject.toml)
 def test_a_million_random_codes_hold_no_valid_one(tmp_path):
     """Checked offline against the app's keyring, does any of 10⁶ random well-formed codes verify?"""
     settings = finalize(Settings(env="test", instance_path=tmp_path / "instance",
@@ -60,6 +63,7 @@ def test_a_million_random_codes_hold_no_valid_one(tmp_path):
     assert found == planted, f"seed {seed}: valid codes beyond the planted ones: {sorted(found - planted)}"
 
 
+@pytest.mark.heavy   # fuzzing: two thousand guesses through the page (heavy tier)
 def test_random_tags_for_issued_serials_are_unknown_on_the_page(world, client):
     """Do thousands of random tags for serials that really are issued and activated all answer 'unknown' (404)?"""
     batch = world.batch(50)
