@@ -16,8 +16,10 @@ NAV[AUTHORITY].append(("web.audit", "nav_audit"))
 
 PAGE_SIZE = 100
 FIELDS = ("username", "organisation_id", "action", "target", "outcome", "channel", "date_from", "date_to")
-_QUERY = {name: (field.description or name, {"type": "string"}) for name, field in answers.AuditQuery.model_fields.items()
-          if name in (*FIELDS, "before_id", "format")}
+_SCHEMA = answers.AuditQuery.model_json_schema()["properties"]
+# The query parameters the page reads, with the API's schemas (the same model validates both).
+_QUERY = {name: (_SCHEMA[name].get("description", name), {k: v for k, v in _SCHEMA[name].items() if k != "title"})
+          for name in (*FIELDS, "before_id", "format")}
 
 
 @page("/app/audit", "audit", kinds=(AUTHORITY,), alt_content_types=tuple(FORMAT_TYPES.get(f, m) for f, (m, _e, _w)

@@ -169,3 +169,18 @@ def test_consumer_checks_and_reports_are_never_recorded(app, client, factory):
     client.get("/v/NOTACODE", headers=HTML)
     client.post("/api/v1/auth/login", json={})  # a malformed sign-in is an attempt all the same
     assert [r.action for r in records(app)] == ["api.login"]
+
+
+def test_a_read_that_writes_is_recorded_with_its_commit(app, client, factory):
+    """Is downloading a print file (a GET the ledger records) in the trail, with the order as its target?"""
+    from tests.factories import LedgerWorld
+
+    w = LedgerWorld(factory, client)
+    batch = w.approve(w.request(100)["id"])
+    before = len(records(app))
+    resp = client.get(f"/api/v1/batches/{batch['id']}/print-file?format=csv", headers=w.printer.headers)
+    assert resp.status_code == 200
+    resp.get_data()
+    [r] = records(app)[before:]
+    assert (r.action, r.method, r.target, r.outcome, r.user_id) == (
+        "api.print_file", "GET", f"batch:{batch['id']}", "success", w.printer.principal.user_id)

@@ -236,3 +236,62 @@ def test_operator_commands_are_recorded_and_none_is_forgotten(app, trail, factor
         for part in name.split():
             cmd = cmd.commands[part]
         assert getattr(cmd.callback, "gi_audited", None) == "cli." + name.replace(" ", "."), name
+
+
+def test_a_trail_that_switched_to_sm3_names_its_hash_per_record_and_verifies_end_to_end(app, trail):
+    """Under the SM suite, are new records chained with SM3 (named in each), and does the mixed chain verify?"""
+    from gi_service.services import ledger
+
+    with fresh(app) as s:
+        s.add(audit.Capture(channel="api", action="api.after_switch").record(audit.SUCCESS))
+        s.commit()
+    ledger.configure("sm3")
+    try:
+        with write_session(app.extensions["gi_engine"]) as s:
+            assert audit.seal(s) == 1
+            s.commit()
+    finally:
+        ledger.configure("sha256")
+    with fresh(app) as s:
+        algs = [r.hash_alg for r in s.scalars(select(AuditRecord).order_by(AuditRecord.seq))]
+    assert algs == ["sha256"] * N + ["sm3"] and verify(app).ok
+    tamper(app, update(RECORDS).where(RECORDS.c.seq == N + 1).values(hash_alg="sha256"))
+    assert verify(app).first_broken_seq == N + 1
+
+
+def test_writers_do_not_wait_for_the_sealer_nor_for_one_another(app, backend):
+    """PostgreSQL: while a sealer holds the chain's head (uncommitted), can two writers' transactions each
+    insert and commit their records without waiting (a lock wait would fail at once under lock_timeout), and
+    does a second sealer skip instead of queueing?"""
+    if backend != "postgresql":
+        pytest.skip("SQLite has one writer at a time whatever the design; the claim is PostgreSQL's")
+    from sqlalchemy import text
+
+    engine = app.extensions["gi_engine"]
+    with write_session(engine) as s:                             # the head row, as the migration made it
+        audit.seal(s)
+        s.commit()
+    sealer = Session(engine)
+    audit.seal(sealer)                                           # holds the head row's lock, not committed
+    writers = [Session(engine), Session(engine)]
+    try:
+        for n, w in enumerate(writers):
+            w.execute(text("SET LOCAL lock_timeout = '1ms'"))
+            w.add(audit.Capture(channel="api", action=f"api.w{n}").record(audit.SUCCESS))
+            w.flush()
+        for w in writers:
+            w.commit()
+        other = Session(engine)
+        other.execute(text("SET LOCAL lock_timeout = '1ms'"))
+        assert audit.seal(other, wait=False) == 0                # skipped: no wait, no error
+        other.rollback()
+        other.close()
+    finally:
+        sealer.rollback()
+        sealer.close()
+        for w in writers:
+            w.close()
+    with write_session(engine) as s:
+        assert audit.seal(s) == 2
+        s.commit()
+    assert verify(app).ok
