@@ -387,6 +387,10 @@ def watch_commits(finder) -> None:
 
 
 def _stage_on_commit(session: Session) -> None:
+    # Only a commit that writes carries the success record: a commit of nothing (a view that answered an error
+    # without raising, a no-op) leaves the record to the face, written with the answer's real outcome.
+    if not (session.info.get("gi_wrote") or session.new or session.dirty or session.deleted):
+        return
     for finder in _capture_finders:
         capture = finder(session)
         if capture is not None and not capture.written:
@@ -397,4 +401,21 @@ def _stage_on_commit(session: Session) -> None:
 
 from sqlalchemy import event as _event  # noqa: E402
 
+def _wrote(session: Session) -> None:
+    session.info["gi_wrote"] = True
+
+
+def _statement_writes(state) -> None:
+    if not state.is_select:             # an ORM or textual UPDATE/DELETE/INSERT (or anything not a plain read)
+        _wrote(state.session)
+
+
+def _transaction_over(session: Session, *_args) -> None:
+    session.info.pop("gi_wrote", None)
+
+
 _event.listen(Session, "before_commit", _stage_on_commit)
+_event.listen(Session, "after_flush", lambda session, _context: _wrote(session))
+_event.listen(Session, "do_orm_execute", _statement_writes)
+_event.listen(Session, "after_commit", _transaction_over)
+_event.listen(Session, "after_soft_rollback", _transaction_over)

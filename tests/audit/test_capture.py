@@ -184,3 +184,33 @@ def test_a_read_that_writes_is_recorded_with_its_commit(app, client, factory):
     [r] = records(app)[before:]
     assert (r.action, r.method, r.target, r.outcome, r.user_id) == (
         "api.print_file", "GET", f"batch:{batch['id']}", "success", w.printer.principal.user_id)
+
+
+def test_a_sign_in_refused_by_the_rate_limit_is_recorded_too(app, database, tmp_path):
+    """With sign-ins limited to one an hour, is the second attempt (429) in the trail as a failure?"""
+    from gi_service import create_app
+    from gi_service.config import Settings, finalize
+    from tests.conftest import CACHE_DIR
+
+    limited = create_app(finalize(Settings(env="test", instance_path=tmp_path / "limited", database_url=database.url,
+                                           secret_key="test-secret-key-" + "x" * 32, cache_dir=CACHE_DIR,
+                                           public_base_url="http://gi.test", ratelimit_login="1/hour")))
+    try:
+        client = limited.test_client()
+        for _ in range(2):
+            client.post("/api/v1/auth/login", json={"username": "guess", "password": "guess-guess"})
+    finally:
+        limited.extensions["gi_engine"].dispose()
+    assert [(r.username, r.error_code, r.http_status) for r in records(app)] == [
+        ("guess", "invalid_credentials", 401), ("guess", "rate_limited", 429)]
+
+
+def test_a_write_that_changes_nothing_is_recorded_once_with_its_answer(app, client, factory):
+    """Is revoking a token already revoked (a commit with nothing to write) recorded once, as its answer says?"""
+    authority = factory.authority()
+    token_id = client.post("/api/v1/tokens", headers=authority.headers, json={"name": "x"}).json["token_info"]["id"]
+    for _ in range(2):
+        assert client.delete(f"/api/v1/tokens/{token_id}", headers=authority.headers).status_code == 200
+    assert [(r.action, r.outcome, r.http_status) for r in records(app)] == [
+        ("api.create_token", "success", 201), ("api.revoke_token", "success", 200),
+        ("api.revoke_token", "success", 200)]
