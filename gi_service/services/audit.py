@@ -28,10 +28,11 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, event, func, or_, select
 from sqlalchemy.orm import Session
 
 from .. import clock
+from ..config import AUDIT_MIN_RETENTION_DAYS as MIN_RETENTION_DAYS  # Cybersecurity Law, Art. 21: six months
 from ..errors import Forbidden, ValidationFailed
 from ..models import AuditCheckpoint, AuditHead, AuditRecord, OrgKind
 from . import ledger
@@ -40,7 +41,6 @@ from .jurisdiction import jurisdiction_codes
 
 GENESIS = ledger.GENESIS
 SIGNATURE_DOMAIN = "gi-audit-checkpoint"
-from ..config import AUDIT_MIN_RETENTION_DAYS as MIN_RETENTION_DAYS  # noqa: E402  (Cybersecurity Law, Art. 21)
 SUCCESS, FAILURE = "success", "failure"
 CHANNELS = ("api", "web", "cli")
 
@@ -398,9 +398,6 @@ def _stage_on_commit(session: Session) -> None:
             capture.written = True
             return
 
-
-from sqlalchemy import event as _event  # noqa: E402
-
 def _wrote(session: Session) -> None:
     session.info["gi_wrote"] = True
 
@@ -414,8 +411,8 @@ def _transaction_over(session: Session, *_args) -> None:
     session.info.pop("gi_wrote", None)
 
 
-_event.listen(Session, "before_commit", _stage_on_commit)
-_event.listen(Session, "after_flush", lambda session, _context: _wrote(session))
-_event.listen(Session, "do_orm_execute", _statement_writes)
-_event.listen(Session, "after_commit", _transaction_over)
-_event.listen(Session, "after_soft_rollback", _transaction_over)
+event.listen(Session, "before_commit", _stage_on_commit)
+event.listen(Session, "after_flush", lambda session, _context: _wrote(session))
+event.listen(Session, "do_orm_execute", _statement_writes)
+event.listen(Session, "after_commit", _transaction_over)
+event.listen(Session, "after_soft_rollback", _transaction_over)

@@ -7,7 +7,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from gi_service.cli import UNAUDITED, main
