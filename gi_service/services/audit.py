@@ -145,7 +145,12 @@ class VerifyResult:
 
 def verify(session: Session, *, signer: ledger.CheckpointSigner | None = None, batch: int = 5000) -> VerifyResult:
     """Recompute the chain from genesis, or from the signed prune checkpoint just before the oldest record
-    kept, and name the first record that does not fit; then check every later checkpoint against it."""
+    kept, and name the first record that does not fit; then check every later checkpoint against it.
+
+    Everything is read from one snapshot (PostgreSQL: REPEATABLE READ; SQLite's read transaction is one), so
+    records sealed meanwhile are not mistaken for records appended behind the head's back."""
+    if session.get_bind().dialect.name == "postgresql" and not session.in_transaction():
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     checkpoints = list(session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id)))
     prunes = {cp.seq: cp for cp in checkpoints if cp.kind == "prune"}
     waiting = pending(session)
