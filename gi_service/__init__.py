@@ -143,8 +143,9 @@ def create_app(settings: Settings | None = None, *, engine: "Engine | None" = No
     app.register_blueprint(verify_bp)
     init_web(app)
 
-    from .http import ratelimit
+    from .http import audit, ratelimit
 
+    audit.init_app(app)  # before the rate limits: a refused sign-in is recorded too
     ratelimit.init_app(app, settings)
 
     @app.after_request

@@ -540,5 +540,274 @@ def annual_listing(username: str, year: int | None, adcode: str | None, fmt: str
     _annual_run(username, year, fmt, out_path, build)
 
 
+@main.group("audit")
+def audit_group() -> None:
+    """The audit trail of staff actions: sealing into the hash chain, checkpoints, verification, retention, backup."""
+
+
+def _signer(settings):
+    from .services import ledger as ledger_service
+
+    try:
+        return ledger_service.CheckpointSigner(settings.ledger_signing_key)
+    except ValueError as exc:
+        raise click.ClickException(f"GI_LEDGER_SIGNING_KEY: {exc}") from None
+
+
+def _configure_chain_hash(settings) -> None:
+    from .services import ledger as ledger_service
+
+    ledger_service.configure("sm3" if settings.crypto_suite == "sm" else "sha256")
+
+
+@audit_group.command("seal")
+def audit_seal() -> None:
+    """Chain the records not chained yet (cron, every minute; the service also does it after each request)."""
+    from .db import make_engine, write_session
+    from .services import audit as audit_service
+
+    settings = _settings()
+    _configure_chain_hash(settings)
+    engine = make_engine(settings.database_url)
+    total = 0
+    try:
+        while True:
+            with write_session(engine) as session:
+                count = audit_service.seal(session)
+                session.commit()
+            total += count
+            if count == 0:
+                break
+    finally:
+        engine.dispose()
+    click.echo(f"sealed {total} audit record(s)")
+
+
+@audit_group.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Seal, then sign the chain's head as a checkpoint (cron, daily); save what it prints elsewhere."""
+    from .db import make_engine, write_session
+    from .services import audit as audit_service
+
+    settings = _settings()
+    _configure_chain_hash(settings)
+    signer = _signer(settings)
+    engine = make_engine(settings.database_url)
+    try:
+        with write_session(engine) as session:
+            audit_service.seal(session)
+            cp = audit_service.checkpoint(session, signer)
+            session.commit()
+    finally:
+        engine.dispose()
+    click.echo(f"audit checkpoint {cp.id}: record {cp.seq} hash {cp.hash} signed by key {cp.key_id} "
+               f"({signer.algorithm}) at {cp.created_at.isoformat()}: {cp.signature}")
+
+
+@audit_group.command("verify")
+def audit_verify() -> None:
+    """Recompute the chain (from the last signed prune checkpoint); name the first broken record (exit 1 if any)."""
+    from .services import audit as audit_service
+
+    settings = _settings()
+    signer = _signer(settings)
+    with _session() as session:
+        result = audit_service.verify(session, signer=signer)
+    if result.ok:
+        start = f"from the signed prune checkpoint at record {result.start_seq}" if result.start_seq else \
+            "from genesis"
+        click.echo(f"audit trail OK: {result.records} records {start}, head {result.head_seq} {result.head_hash}, "
+                   f"{result.checkpoints_checked} signed checkpoint(s) consistent, {result.pending} not sealed yet")
+        return
+    click.echo(f"audit trail BROKEN at record {result.first_broken_seq}: {result.problem}", err=True)
+    sys.exit(1)
+
+
+@audit_group.command("prune")
+@click.option("--days", type=click.IntRange(min=1), default=None,
+              help="keep this many days (default GI_AUDIT_RETENTION_DAYS; at least 180 in production)")
+def audit_prune(days: int | None) -> None:
+    """Delete records older than the retention period, leaving a signed checkpoint at the cut (cron, daily)."""
+    from .config import AUDIT_MIN_RETENTION_DAYS
+    from .db import make_engine, write_session
+    from .errors import GIError
+    from .services import audit as audit_service
+
+    settings = _settings()
+    _configure_chain_hash(settings)
+    signer = _signer(settings)
+    days = days or settings.audit_retention_days
+    engine = make_engine(settings.database_url)
+    try:
+        with write_session(engine) as session:
+            result = audit_service.prune(session, signer, retention_days=days,
+                                         minimum_days=AUDIT_MIN_RETENTION_DAYS if settings.is_production else 1)
+            session.commit()
+    except GIError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        engine.dispose()
+    if result.deleted:
+        click.echo(f"deleted {result.deleted} audit record(s) up to record {result.cut_seq} (older than "
+                   f"{days} days); signed prune checkpoint {result.checkpoint_id} at the cut")
+    else:
+        click.echo(f"no audit record older than {days} days to delete")
+
+
+@audit_group.command("export")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, writable=True), required=True,
+              help="the JSON-lines file to write (a header line, then one record per line)")
+def audit_export(out_path: str) -> None:
+    """Write every record with its chain fields, the head and the checkpoints to a file (full backup)."""
+    import json
+    from pathlib import Path
+
+    from .models import AuditCheckpoint, AuditHead
+    from .services import audit as audit_service
+
+    settings = _settings()
+    signer = _signer(settings)
+    path = Path(out_path)
+    tmp = path.with_name(path.name + ".part")
+    count = 0
+    with _session() as session, open(tmp, "w", encoding="utf-8") as fh:
+        head = session.get(AuditHead, 1)
+        header = {"format": "gi-service audit export 1", "exported_at": clock.now().isoformat(),
+                  "head": {"seq": head.seq, "hash": head.hash} if head else None,
+                  "checkpoints": [audit_service.checkpoint_dict(cp) for cp in
+                                  session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id))],
+                  "signing_key": {"algorithm": signer.algorithm, "key_id": signer.key_id,
+                                  "public_key_pem": signer.public_key_pem()},
+                  "signature_message": "gi-audit-checkpoint|seq|hash|created_at (UTC, microseconds)"}
+        fh.write(json.dumps(header, ensure_ascii=False) + "\n")
+        for record in audit_service.export(session):
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+            count += 1
+    tmp.replace(path)
+    click.echo(f"wrote {count} audit record(s) to {path} ({path.stat().st_size:,} bytes)")
+
+
+# --- the operator's commands in the audit trail ----------------------------------------------------------
+
+# Commands that change nothing (or, `audit seal`, only chain what is recorded): not recorded. Every other
+# command, today's and any added later, is recorded as the operator's action (tests/audit/test_cli.py).
+UNAUDITED = {"db current", "ledger verify", "keys generate", "serve", "reports annual rollup",
+             "reports annual listing", "audit verify", "audit seal"}
+_cli_capture: "contextvars.ContextVar" = None  # type: ignore[assignment]  (set below)
+
+
+def _cli_params(kwargs: dict) -> dict:
+    import datetime as dt
+
+    out = {}
+    for name, value in kwargs.items():
+        if name == "password" or value is None:
+            continue
+        out[name] = value.isoformat() if isinstance(value, (dt.date, dt.datetime)) else \
+            value if isinstance(value, (int, float, bool, str)) else str(value)
+    return out
+
+
+def _cli_target(kwargs: dict) -> str | None:
+    parts = [f"{name[:-3]}:{value}" for name, value in kwargs.items() if name.endswith("_id") and value is not None]
+    if kwargs.get("username"):
+        parts.append(f"user:{kwargs['username']}")
+    return "/".join(parts) or None
+
+
+def _write_cli_record(capture, **record_args) -> None:
+    """The command's record in a transaction of its own, and seal; a database without the trail (before
+    `db upgrade`) is said, not fatal."""
+    from .db import make_engine, write_session
+    from .services import audit as audit_service
+
+    try:
+        settings = _settings()
+        _configure_chain_hash(settings)
+        engine = make_engine(settings.database_url)
+        try:
+            with write_session(engine) as session:
+                if record_args:
+                    session.add(capture.record(**record_args))
+                audit_service.seal(session)
+                session.commit()
+        finally:
+            engine.dispose()
+    except Exception as exc:  # noqa: BLE001 - the command's own outcome stands
+        click.echo(f"warning: the audit record of `{capture.action}` was not written: {exc}", err=True)
+
+
+def _os_user() -> str:
+    """Who runs the command on the host: the operating-system account."""
+    import getpass
+
+    try:
+        return getpass.getuser()[:64]
+    except (OSError, KeyError):
+        return f"uid:{os.getuid()}"
+
+
+def _audited(action: str, callback):
+    import functools
+    import socket
+
+    from .services import audit as audit_service
+
+    @functools.wraps(callback)
+    def run(*args, **kwargs):
+        capture = audit_service.Capture(channel="cli", action=action, username=_os_user(),
+                                        role="operator", address=socket.gethostname()[:64],
+                                        target=_cli_target(kwargs), detail={"params": _cli_params(kwargs)})
+        token = _cli_capture.set(capture)
+        try:
+            result = callback(*args, **kwargs)
+        except SystemExit as exc:
+            _cli_capture.reset(token)
+            if exc.code in (0, None):
+                _write_cli_record(capture, **({} if capture.written else {"outcome": audit_service.SUCCESS}))
+            else:
+                _write_cli_record(capture, outcome=audit_service.FAILURE, error_code="exit_status",
+                                  exit_status=str(exc.code))
+            raise
+        except BaseException as exc:
+            _cli_capture.reset(token)
+            message = exc.format_message() if isinstance(exc, click.ClickException) else repr(exc)
+            code = getattr(exc, "code", None) if not isinstance(exc, click.ClickException) else "command_failed"
+            _write_cli_record(capture, outcome=audit_service.FAILURE,
+                              error_code=code if isinstance(code, str) else type(exc).__name__,
+                              message=message[:500], **({"committed_before_failure": True} if capture.written
+                                                        else {}))
+            raise
+        _cli_capture.reset(token)
+        _write_cli_record(capture, **({} if capture.written else {"outcome": audit_service.SUCCESS}))
+        return result
+
+    run.gi_audited = action  # type: ignore[attr-defined]
+    return run
+
+
+def _audit_commands(group: click.Group, path: tuple[str, ...] = ()) -> None:
+    for name, command in group.commands.items():
+        here = (*path, name)
+        if isinstance(command, click.Group):
+            _audit_commands(command, here)
+        elif " ".join(here) not in UNAUDITED and command.callback is not None:
+            command.callback = _audited("cli." + ".".join(here), command.callback)
+
+
+def _install_cli_audit() -> None:
+    global _cli_capture
+    import contextvars
+
+    from .services import audit as audit_service
+
+    _cli_capture = contextvars.ContextVar("gi_cli_audit", default=None)
+    audit_service.watch_commits(lambda session: _cli_capture.get())
+    _audit_commands(main)
+
+
+_install_cli_audit()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 DEFAULT_SECRET = "change-me"
+AUDIT_MIN_RETENTION_DAYS = 180
 ENVIRONMENTS = ("development", "production", "test")
 
 
@@ -79,6 +80,9 @@ class Settings:
     # use before `gi-service authorizations expire` lapses it.
     credit_rules_path: Path | None = None
     authorization_lapse_days: int = 730
+    # The audit trail (services/audit.py): records older than this many days are pruned by `gi-service audit
+    # prune`; production refuses fewer than 180 (Cybersecurity Law, Art. 21: network logs kept six months).
+    audit_retention_days: int = 180
     # Extra keys a test or embedding application passes straight to Flask.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -172,6 +176,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         ratelimit_login=env.get("GI_RATELIMIT_LOGIN", "").strip() or "10/minute;100/hour",
         credit_rules_path=Path(env["GI_CREDIT_RULES"]).resolve() if env.get("GI_CREDIT_RULES") else None,
         authorization_lapse_days=_int(env, "GI_AUTHORIZATION_LAPSE_DAYS", 730, minimum=1),
+        audit_retention_days=_int(env, "GI_AUDIT_RETENTION_DAYS", 180, minimum=1),
     )
     if overrides:
         settings = settings.with_overrides(**overrides)
@@ -206,6 +211,9 @@ def finalize(settings: Settings) -> Settings:
         if settings.ratelimit_enabled and settings.ratelimit_storage_url.startswith("memory"):
             problems.append("GI_RATELIMIT_STORAGE_URL must point at Redis in production (e.g. redis://127.0.0.1:6379/0): "
                             "in-memory limits count per worker process and reset on restart")
+        if settings.audit_retention_days < AUDIT_MIN_RETENTION_DAYS:
+            problems.append(f"GI_AUDIT_RETENTION_DAYS is {settings.audit_retention_days}; audit records are kept at "
+                            f"least {AUDIT_MIN_RETENTION_DAYS} days in production (Cybersecurity Law, Art. 21)")
         problems += _qr_problems(settings.public_base_url)
         if problems:
             raise ConfigError("refusing to start in production mode:\n  - " + "\n  - ".join(problems))

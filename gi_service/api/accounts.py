@@ -5,6 +5,7 @@ from sqlalchemy import select
 
 from ..db import get_session
 from ..errors import Forbidden, NotFound
+from ..http import audit
 from ..http.access import public, signed_in
 from ..http.contract import endpoint
 from ..models import OrgKind, Organisation, User
@@ -19,6 +20,7 @@ from .schemas import LoginBody, OrganisationBody, TokenBody, UserBody
 def login(principal, body: LoginBody):
     session = get_session()
     user = accounts.authenticate(session, body.username, body.password)
+    audit.signed_in(session, user)
     row, plaintext = accounts.create_token(session, user, name=body.token_name, ttl_days=body.ttl_days)
     session.commit()
     return {"token": plaintext, "token_info": serialize.token(row), "user": serialize.user(user)}

@@ -9,9 +9,11 @@ from .clues import AlertKind, Clue, ClueKind, CluePlace, ClueStatus, ConsumerRep
 from .supervision import (AnnualReport, AnnualReportStatus, Case, CaseEvent, CaseEvidence, CaseOutcome, CaseParty,
                           CasePartyRole, CaseStatus, CreditEntry, CreditEntryKind, Finding, FindingCode, FindingPhoto,
                           PremisesKind, SeriousViolator, ViolationKind)
+from .audit import AuditCheckpoint, AuditHead, AuditRecord
 from .registry import GI_FIELD_NAMES, GIAreaUnit, GICategory, GIKind, GIProduct, GIStatus, GIVersion, OriginArea
 
 __all__ = [
+    "AuditCheckpoint", "AuditHead", "AuditRecord",
     "BatchStatus", "IdempotencyRecord", "LedgerCheckpoint", "LedgerEvent", "LedgerHead", "Lot", "LotStatus",
     "MarkBatch", "MarkRange", "MarkRequest", "MarkState", "QuotaAccount", "QuotaEntry", "RequestStatus",
     "SerialCounter",

@@ -52,6 +52,18 @@ def configure(hash_alg: str) -> None:
     _hash_alg = hash_alg
 
 
+def current_hash_alg() -> str:
+    """The hash new links of the chains (the ledger's, the audit trail's) are made with."""
+    return _hash_alg
+
+
+def chain_hash(prev_hash: str, body: dict[str, Any], alg: str) -> str:
+    """A chain link: the hash (SHA-256 or SM3) of the previous hash, "|" and the canonical JSON of `body`.
+    Shared by the ledger and the audit trail (services/audit.py)."""
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.new(alg, (prev_hash + "|" + text).encode()).hexdigest()
+
+
 def event_hash(prev_hash: str, fields: dict[str, Any], alg: str | None = None) -> str:
     """The hash (SHA-256 or SM3) of the previous hash and the event's canonical JSON. An SM3 event's JSON also
     names its hash, so an event cannot be passed off under the other algorithm."""
@@ -59,8 +71,7 @@ def event_hash(prev_hash: str, fields: dict[str, Any], alg: str | None = None) -
     body = {name: _canonical_value(name, fields.get(name)) for name in HASHED_FIELDS}
     if alg != "sha256":
         body["hash_alg"] = alg
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.new(alg, (prev_hash + "|" + text).encode()).hexdigest()
+    return chain_hash(prev_hash, body, alg)
 
 
 def _lock_head(session: Session) -> LedgerHead:
@@ -213,27 +224,30 @@ class CheckpointSigner:
             return self._sm2.public_key_pem()
         return self.public_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
 
+    # What a signature is over starts with the chain's name, so a ledger checkpoint cannot be passed off as
+    # an audit trail's (services/audit.py signs "gi-audit-checkpoint") or the other way round.
     @staticmethod
-    def message(seq: int, hash_: str, created_at: dt.datetime) -> bytes:
+    def message(seq: int, hash_: str, created_at: dt.datetime, domain: str = "gi-ledger-checkpoint") -> bytes:
         stamp = created_at.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
-        return f"gi-ledger-checkpoint|{seq}|{hash_}|{stamp}".encode()
+        return f"{domain}|{seq}|{hash_}|{stamp}".encode()
 
-    def sign(self, seq: int, hash_: str, created_at: dt.datetime) -> str:
-        message = self.message(seq, hash_, created_at)
+    def sign(self, seq: int, hash_: str, created_at: dt.datetime, domain: str = "gi-ledger-checkpoint") -> str:
+        message = self.message(seq, hash_, created_at, domain)
         if self.algorithm == "SM2":
             return base64.urlsafe_b64encode(self._sm2.sign(message)).decode()
         return base64.urlsafe_b64encode(self._private.sign(message)).decode()
 
-    def verify_checkpoint(self, cp: LedgerCheckpoint, public_key: Ed25519PublicKey | None = None) -> bool:
+    def verify_checkpoint(self, cp: LedgerCheckpoint, public_key: Ed25519PublicKey | None = None,
+                          domain: str = "gi-ledger-checkpoint") -> bool:
         if self.algorithm == "SM2" and public_key is None:
             try:
                 signature = _b64decode(cp.signature)
             except ValueError:
                 return False
-            return self._sm2.verify(self.message(cp.seq, cp.hash, cp.created_at), signature)
+            return self._sm2.verify(self.message(cp.seq, cp.hash, cp.created_at, domain), signature)
         try:
             (public_key or self.public_key).verify(_b64decode(cp.signature), self.message(cp.seq, cp.hash,
-                                                                                          cp.created_at))
+                                                                                          cp.created_at, domain))
         except (InvalidSignature, ValueError):
             return False
         return True

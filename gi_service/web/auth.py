@@ -26,6 +26,7 @@ from flask import current_app, flash, g, redirect, request, session, url_for
 from .. import clock
 from ..db import write_session
 from ..errors import Unauthenticated
+from ..http import audit
 from ..i18n import t
 from ..models import ApiToken
 from ..services import accounts
@@ -122,6 +123,7 @@ def login():
             db.rollback()
             return _refused(401, "invalid_credentials", "login_failed", target=target, username=username)
         row, _secret = accounts.create_token(db, user, name=WEB_SESSION_NAME, ttl_days=WEB_SESSION_DAYS)
+        audit.signed_in(db, user)
         db.commit()
         uid, sid, name = user.id, row.id, user.display_name or user.username
     lang = session.get("lang")

@@ -141,13 +141,13 @@ def test_authority_opens_and_adjusts_a_yearly_quota(desktop, factory, session):
 
 
 def test_the_authoritys_menu_takes_one_row_on_a_phone(phone, factory):
-    """On a 390×844 phone, does the authority's menu of twelve places take one row (a small part of the first
+    """On a 390×844 phone, does the authority's menu of thirteen places take one row (a small part of the first
     screen instead of three rows), with every place reachable by sliding the menu and the current one in view?"""
     authority = factory.authority("341600")
     page = phone.login(authority)
     nav = page.locator("nav.nav")
     links = nav.locator("a")
-    assert links.count() == 12
+    assert links.count() == 13
     boxes = [links.nth(i).bounding_box() for i in range(links.count())]
     assert len({round(b["y"]) for b in boxes}) == 1                       # one row
     height = nav.bounding_box()["height"]
@@ -159,11 +159,11 @@ def test_the_authoritys_menu_takes_one_row_on_a_phone(phone, factory):
         box, frame = link.bounding_box(), nav.bounding_box()
         return box["x"] >= frame["x"] - 1 and box["x"] + box["width"] <= frame["x"] + frame["width"] + 1
 
-    last = links.nth(11)
+    last = links.nth(12)
     assert not in_view(last)
     nav.evaluate("n => { n.scrollLeft = n.scrollWidth; }")
     assert in_view(last)
     last.click()
-    page.wait_for_url(re.compile(r"/app/statistics"))
+    page.wait_for_url(re.compile(r"/app/audit"))
     current = page.locator("nav.nav a[aria-current=page]")
-    assert current.get_attribute("href").endswith("/app/statistics") and in_view(current)
+    assert current.get_attribute("href").endswith("/app/audit") and in_view(current)
