@@ -98,6 +98,10 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
 
     app.extensions["gi_storage"] = FileStore(settings.storage_dir or settings.instance_path / "storage")
     db.init_app(app, db.make_engine(settings.database_url, prepared=settings.database_prepared_statements))
+    from . import datacrypt, keystore
+
+    app.extensions["gi_keystore"] = keystore.from_settings(settings)
+    datacrypt.install(app.extensions["gi_engine"], app.extensions["gi_keystore"])
     if settings.database_replica_urls:
         if not settings.database_url.startswith("postgresql"):
             raise ConfigError("GI_DATABASE_REPLICA_URLS needs GI_DATABASE_URL on PostgreSQL (streaming replication)")

@@ -41,6 +41,57 @@ TEXTS: dict[str, tuple[str, str]] = {
     "password": ("密码", "Password"),
     "login_failed": ("用户名或密码错误，或账号已停用。", "Wrong username or password, or the account is disabled."),
     "login_missing": ("请输入用户名和密码。", "Enter your username and password."),
+    "login_locked": ("登录失败次数过多，账号已临时锁定，请约 {minutes} 分钟后再试（锁定会自动解除）。",
+                     "Too many failed sign-ins: the account is locked for about {minutes} minute(s); the lock ends "
+                     "by itself."),
+    # two-factor sign-in and passwords
+    "account_security": ("账号安全", "Account security"),
+    "totp_title": ("双因素验证", "Two-factor sign-in"),
+    "totp_intro": ("请输入身份验证器应用中显示的 6 位动态口令。", "Type the 6-digit code your authenticator app shows."),
+    "totp_code": ("动态口令或恢复码", "Code or recovery code"),
+    "totp_recovery_hint": ("手机丢失时可输入一个恢复码（每个只能用一次），或请上级或同级知识产权管理部门重置。",
+                           "Lost your phone? Type one of your recovery codes (each works once), or ask an authority "
+                           "of your or a higher jurisdiction to reset two-factor sign-in."),
+    "totp_enrol_title": ("设置双因素验证", "Set up two-factor sign-in"),
+    "totp_enrol_intro": ("本账号需使用双因素验证。请用身份验证器应用（如微信小程序、Google Authenticator、Microsoft "
+                         "Authenticator）扫描二维码，然后输入应用显示的 6 位动态口令。",
+                         "This account signs in with two factors. Scan the QR code with an authenticator app "
+                         "(Google Authenticator, Microsoft Authenticator, FreeOTP, ...), then type the 6-digit code "
+                         "it shows."),
+    "totp_qr_alt": ("双因素验证设置二维码", "QR code to set up two-factor sign-in"),
+    "totp_manual": ("无法扫码时，可在应用中手动输入以下信息（基于时间，30 秒，6 位）。",
+                    "If you cannot scan it, type these into the app by hand (time-based, 30 seconds, 6 digits)."),
+    "totp_issuer": ("发行方", "Issuer"),
+    "totp_secret": ("密钥", "Secret key"),
+    "totp_confirm": ("确认并启用", "Confirm and turn on"),
+    "recovery_title": ("恢复码", "Recovery codes"),
+    "recovery_intro": ("请立即打印或抄写并妥善保管以下恢复码：手机丢失时每个可代替一次动态口令。本页关闭后不再显示。",
+                       "Print or write down these recovery codes now and keep them safe: each stands in for a code "
+                       "once if you lose your phone. They are not shown again."),
+    "recovery_continue": ("我已保存，继续", "I have saved them: continue"),
+    "recovery_left": ("剩余恢复码 {n} 个。", "{n} recovery codes left."),
+    "recovery_new": ("生成新的恢复码", "New recovery codes"),
+    "totp_section": ("双因素验证", "Two-factor sign-in"),
+    "totp_on": ("已于 {at} 启用。", "On since {at}."),
+    "totp_off": ("尚未启用。", "Not set up."),
+    "totp_start": ("设置双因素验证", "Set up two-factor sign-in"),
+    "totp_reset_hint": ("更换手机时，请上级或同级知识产权管理部门重置后重新设置。",
+                        "Changing phones: ask an authority of your or a higher jurisdiction to reset it, then set it "
+                        "up again."),
+    "password_section": ("修改密码", "Change password"),
+    "password_change_title": ("设置新密码", "Choose a new password"),
+    "password_change_intro": ("首次登录或密码已超过有效期，请设置新密码后继续。",
+                              "This is a first sign-in, or the password is older than allowed: choose a new one to "
+                              "go on."),
+    "password_rules": ("密码至少 {length} 位，包含大写字母、小写字母、数字、其他字符中的至少 {classes} 类，且不能是常见密码或包含用户名。",
+                       "At least {length} characters, of at least {classes} kinds of: upper case, lower case, digits, "
+                       "other characters; not a common password, and not containing the username."),
+    "password_max_age": ("密码有效期 {days} 天。", "Passwords must be changed every {days} days."),
+    "password_changed_at": ("密码设置于 {at}。", "Password set on {at}."),
+    "current_password": ("当前密码", "Current password"),
+    "new_password": ("新密码", "New password"),
+    "new_password2": ("再次输入新密码", "New password again"),
+    "password_changed": ("密码已修改。", "Password changed."),
     "signed_out": ("已退出登录。", "You are signed out."),
     "session_expired": ("登录已过期，请重新登录。", "Your session has expired; sign in again."),
     "welcome": ("欢迎，{name}。", "Welcome, {name}."),
@@ -1020,6 +1071,18 @@ ERRORS_ZH: dict[str, str] = {
 
 
 ERRORS_ZH.update({
+    "account_locked": "账号已临时锁定",
+    "invalid_totp": "动态口令错误",
+    "totp_reused": "动态口令已使用过",
+    "totp_required": "需要动态口令",
+    "totp_already_enabled": "双因素验证已启用",
+    "totp_not_enabled": "尚未启用双因素验证",
+    "totp_not_started": "请先开始设置双因素验证",
+    "weak_password": "密码不符合要求",
+    "passwords_differ": "两次输入的新密码不一致",
+    "two_factor_required": "需要双因素验证后的登录",
+    "own_account": "不能重置自己的账号",
+    "invalid_credentials": "用户名或密码错误",
     "client_id_reused": "该检查记录编号已用于内容不同的记录",
     "point_outside_china": "检查位置不在中国境内的县级行政区",
     "gi_required": "请选择所涉地理标志",
