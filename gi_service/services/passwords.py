@@ -137,7 +137,7 @@ def record_failure(session: Session, username: str, policy: SignInPolicy) -> int
     """Count a failed sign-in (wrong password or second factor) for an existing account; the seconds of the
     lockout it starts, if it starts one. Call it in its own transaction, after the failed one's rollback,
     and commit."""
-    user = session.scalar(select(User).where(User.username == username).with_for_update())
+    user = session.scalar(select(User).where(User.username == username).with_for_update(of=User))
     if user is None or policy.exempt(user):
         return None
     user.failed_logins = (user.failed_logins or 0) + 1
