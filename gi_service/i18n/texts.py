@@ -46,6 +46,7 @@ TEXTS: dict[str, tuple[str, str]] = {
                      "by itself."),
     # two-factor sign-in and passwords
     "account_security": ("账号安全", "Account security"),
+    "reporter": ("举报人", "Reporter"),
     "totp_title": ("双因素验证", "Two-factor sign-in"),
     "totp_intro": ("请输入身份验证器应用中显示的 6 位动态口令。", "Type the 6-digit code your authenticator app shows."),
     "totp_code": ("动态口令或恢复码", "Code or recovery code"),
@@ -744,6 +745,11 @@ TEXTS.update({
     ),
     "verify.shop_name": ("店铺或市场名称", "Shop or market"),
     "verify.shop_address": ("店铺地址（可选）", "Shop address (optional)"),
+    "verify.reporter_name": ("您的姓名（可选）", "Your name (optional)"),
+    "verify.reporter_phone": ("联系电话（可选）", "Your phone number (optional)"),
+    "verify.reporter_note": ("留下姓名和电话，执法人员可能联系您了解情况；加密保存，仅用于核查。",
+                             "Leave your name and phone if an inspector may call you back; they are stored encrypted "
+                             "and used only for the investigation."),
     "verify.photo": ("照片（可选，JPEG 或 PNG，不超过 10 MB）", "Photo (optional, JPEG or PNG, up to 10 MB)"),
     "verify.photo_note": ("照片会被重新编码并去除拍摄位置等 EXIF 信息。",
                           "The photo is re-encoded; its location and other EXIF data are removed."),
