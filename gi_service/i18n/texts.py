@@ -54,9 +54,9 @@ TEXTS: dict[str, tuple[str, str]] = {
                            "Lost your phone? Type one of your recovery codes (each works once), or ask an authority "
                            "of your or a higher jurisdiction to reset two-factor sign-in."),
     "totp_enrol_title": ("设置双因素验证", "Set up two-factor sign-in"),
-    "totp_enrol_intro": ("本账号需使用双因素验证。请用身份验证器应用（如微信小程序、Google Authenticator、Microsoft "
-                         "Authenticator）扫描二维码，然后输入应用显示的 6 位动态口令。",
-                         "This account signs in with two factors. Scan the QR code with an authenticator app "
+    "totp_enrol_intro": ("请用身份验证器应用（如 Google Authenticator、Microsoft Authenticator、FreeOTP 等支持 TOTP "
+                         "的应用）扫描二维码，然后输入应用显示的 6 位动态口令。",
+                         "Scan the QR code with an authenticator app "
                          "(Google Authenticator, Microsoft Authenticator, FreeOTP, ...), then type the 6-digit code "
                          "it shows."),
     "totp_qr_alt": ("双因素验证设置二维码", "QR code to set up two-factor sign-in"),
