@@ -170,7 +170,9 @@ def get_organisation(principal, org_id: int):
 @endpoint(bp, "/users", methods=["POST"], access=signed_in(OrgKind.authority, note="for organisations in its "
                                                                                  "jurisdiction"),
           body=UserBody, status=201, tags=["accounts"], summary="Create a user account in an organisation",
-          responses={409: "username taken"})
+          responses={409: "username taken",
+                     422: "the first password breaks the password rules (weak_password: too short, too few kinds of "
+                          "characters, a common password, or containing the username)"})
 def create_user(principal, body: UserBody):
     session = get_session()
     org = session.get(Organisation, body.organisation_id)

@@ -114,7 +114,9 @@ def login_code():
       summary="Sign-in step: set up two-factor sign-in (scan the QR code, type the first code); the recovery codes "
               "are shown once",
       note="public; only within a sign-in whose password was right and whose account must set TOTP up",
-      status=200, responses={401: "wrong code (X-Error-Code: invalid_totp)"})
+      status=200, responses={401: "wrong code (X-Error-Code: invalid_totp)",
+                             303: "no sign-in under way that must set TOTP up (or it took longer than 10 minutes): "
+                                  "back to /login"})
 def login_enrol():
     state = auth.pending()
     if state is None or "totp_enrol" not in state["steps"]:
@@ -231,17 +233,21 @@ def account_password(principal):
 @page("/app/account/totp", "account_totp", methods=("GET", "POST"), form=CODE_FIELD, status=200,
       summary="Set up two-factor sign-in for my account: the QR code (GET), the first code (POST; the recovery codes "
               "are shown once)",
-      responses={401: "wrong code (invalid_totp)", 409: "already set up (totp_already_enabled)"})
+      responses={401: "wrong code (invalid_totp)", 409: "already set up (totp_already_enabled), or not started "
+                                                        "(totp_not_started)"})
 def account_totp(principal):
     from ..db import get_session
 
     db = get_session()
     user = db.get(User, principal.user_id)
-    if user.totp_enabled_at is not None:
-        return redirect(url_for("web.account"), code=303)
-    if request.method == "GET":
-        if not user.totp_secret:
+    if user.totp_enabled_at is not None or not user.totp_secret:
+        if request.method == "GET":
             return redirect(url_for("web.account"), code=303)
+        exc = Conflict("two-factor sign-in is already set up for this account" if user.totp_enabled_at else
+                       "start setting up two-factor sign-in first (the button on the account page)",
+                       code="totp_already_enabled" if user.totp_enabled_at else "totp_not_started")
+        return _account_page(principal, status=exc.status, error=problem(exc))
+    if request.method == "GET":
         return render("app/totp_enrol.html", action=url_for("web.account_totp"),
                       **_enrolment_view(user, user.totp_secret))
     form = Form()

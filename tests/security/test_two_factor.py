@@ -252,3 +252,13 @@ def test_account_page_sets_up_totp_and_changes_the_password(strict_client, stric
     assert r.status_code == 303
     clock.advance(seconds=30)
     assert login(strict_client, user.username, "Brand-new-pw-42", totp=app_.at(clock.now())).status_code == 201
+
+
+def test_confirming_a_set_up_that_was_never_started_is_refused(strict_client, strict_factory, strict_session):
+    """A code posted to /app/account/totp before the set-up started is a 409 on the account page, not an error."""
+    producer = strict_factory.producer()
+    user = real_account(strict_session, producer)
+    assert web_password(strict_client, user.username).status_code == 303
+    page = strict_client.get("/app/account").get_data(as_text=True)
+    r = strict_client.post("/app/account/totp", data={"code": "123456", "csrf_token": csrf_of(page)})
+    assert r.status_code == 409 and r.headers["X-Error-Code"] == "totp_not_started"
