@@ -188,7 +188,10 @@ def _account_page(principal, status: int = 200, **extra):
 
     db = get_session()
     user = db.get(User, principal.user_id)
-    return render("app/account.html", status=status, user=user, rules=auth.policy(),
+    tokens = [row for row in accounts.list_tokens(db, user.id)
+                  if row.name != accounts.WEB_SESSION_NAME and row.is_valid()]
+    return render("app/account.html", status=status, user=user, rules=auth.policy(), tokens=tokens,
+                  may_create_tokens=not auth.policy().totp_required_for(user) or principal.two_factor,
                   remaining=totp.remaining_recovery_codes(db, user.id), expired=passwords.password_expired(
                       user, auth.policy()), **extra)
 
@@ -306,3 +309,44 @@ def account_recovery_codes(principal):
         return _account_page(principal, status=exc.status, error=problem(exc))
     db.commit()
     return render("app/recovery_codes.html", codes=codes, follow=url_for("web.account"))
+
+
+@page("/app/account/tokens", "account_tokens", methods=("POST",), status=200,
+      form={"name": F.text(100, description="what the token is for (a script, a report tool)"),
+            "ttl_days": F.integer(1, 365, description="days until it expires")},
+      summary="Create an API token for my account from the web session; the token is shown only in this answer",
+      note="where two-factor sign-in is required, only from a session that passed two factors",
+      responses={403: "this session did not pass two factors and the account needs them (two_factor_required)"})
+def account_tokens(principal):
+    from ..db import get_session
+
+    db = get_session()
+    user = db.get(User, principal.user_id)
+    form = Form()
+    try:
+        name = form.text("name", t("token_name"), max_len=100)
+        ttl_days = form.integer("ttl_days", t("token_days"), lo=1, hi=365)
+        form.check()
+        accounts.check_may_create_token(principal, user, auth.policy())
+        row, plaintext = accounts.create_token(db, user, name=name, ttl_days=ttl_days,
+                                               two_factor=principal.two_factor)
+    except GIError as exc:
+        db.rollback()
+        return _account_page(principal, status=exc.status, error=problem(exc))
+    db.commit()
+    return _account_page(principal, new_token=plaintext, new_token_row=row)
+
+
+@page("/app/account/tokens/<id:token_id>/revoke", "account_token_revoke", methods=("POST",), form={},
+      summary="Revoke one of my API tokens", responses={404: "no such token of yours"})
+def account_token_revoke(principal, token_id: int):
+    from ..db import get_session
+
+    db = get_session()
+    try:
+        accounts.revoke_token(db, token_id, by=principal)
+    except GIError as exc:
+        db.rollback()
+        return _account_page(principal, status=exc.status, error=problem(exc))
+    db.commit()
+    return done(t("token_revoked"), "web.account")

@@ -262,3 +262,26 @@ def test_confirming_a_set_up_that_was_never_started_is_refused(strict_client, st
     page = strict_client.get("/app/account").get_data(as_text=True)
     r = strict_client.post("/app/account/totp", data={"code": "123456", "csrf_token": csrf_of(page)})
     assert r.status_code == 409 and r.headers["X-Error-Code"] == "totp_not_started"
+
+
+def test_tokens_from_a_web_session_need_a_two_factor_session(strict_client, strict_factory, strict_session, clock):
+    """Is an authority whose web session passed two factors able to create an API token on its account page
+    (shown once, and working), while a session without them (made before TOTP was required) is refused?"""
+    authority = strict_factory.authority()
+    user = real_account(strict_session, authority)
+    app_, _codes = enable_totp(strict_session, user, clock)
+    assert web_password(strict_client, user.username).headers["Location"].endswith("/login/code")
+    page = strict_client.get("/login/code").get_data(as_text=True)
+    assert strict_client.post("/login/code", data={"code": app_.at(clock.now()), "csrf_token": csrf_of(page)}
+                              ).status_code == 303
+    page = strict_client.get("/app/account").get_data(as_text=True)
+    r = strict_client.post("/app/account/tokens", data={"name": "月报脚本", "ttl_days": "30", "csrf_token": csrf_of(page)})
+    assert r.status_code == 200
+    token = re.search(r'id="new-token">([^<]+)<', r.get_data(as_text=True)).group(1)
+    me = strict_client.get("/api/v1/tokens", headers=bearer(token)).get_json()["tokens"]
+    assert any(t["name"] == "月报脚本" and t["two_factor"] for t in me)
+
+    strict_session.execute(text("UPDATE api_tokens SET two_factor = :f WHERE name = 'web session'"), {"f": False})
+    strict_session.commit()
+    r = strict_client.post("/app/account/tokens", data={"name": "another", "ttl_days": "30", "csrf_token": csrf_of(page)})
+    assert r.status_code == 403 and r.headers["X-Error-Code"] == "two_factor_required"
