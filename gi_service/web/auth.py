@@ -11,7 +11,10 @@ user id, that row's id, the sign-in time and the time of the last request. So:
 * disabling the user or organisation ends its sessions at the next request (as for tokens);
 * the operator can end a session like any token (``gi-service tokens revoke ID``).
 
-Signing in clears the old session first (no fixation) and makes a new CSRF token.
+Signing in clears the old session first (no fixation) and makes a new CSRF token. A right password may
+still need steps before the session is made (web/account_pages.py: the authenticator's code, setting TOTP
+up, a new password); until then the cookie holds only the pending sign-in, and failures count towards the
+account's temporary lockout (services/passwords.py). The session row records whether a code was checked.
 
 The session is read only for the web blueprint's pages (and the GET landing page, which shows
 who is signed in). The JSON API never accepts it: a cookie-authenticated API write would be
