@@ -199,3 +199,14 @@ def reset_totp(principal, user_id: int):
     user = totp.reset(session, user_id, by=principal)
     session.commit()
     return serialize.user(user)
+
+
+@endpoint(bp, "/users/<id:user_id>/unlock", methods=["POST"],
+          access=signed_in(OrgKind.authority, note="for users of organisations in its jurisdiction"),
+          tags=["accounts"], summary="End a user's sign-in lockout now (it also ends by itself)",
+          responses={403: "outside your jurisdiction", 404: "no such user"})
+def unlock_user(principal, user_id: int):
+    session = get_session()
+    user = accounts.unlock(session, user_id, by=principal)
+    session.commit()
+    return serialize.user(user)

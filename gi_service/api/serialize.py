@@ -67,7 +67,7 @@ def user(u: User) -> dict[str, Any]:
             "organisation": organisation(u.organisation), "is_active": u.is_active,
             "created_at": plain(u.created_at), "last_login_at": plain(u.last_login_at),
             "two_factor_enabled": u.totp_enabled_at is not None, "password_changed_at": plain(u.password_changed_at),
-            "must_change_password": bool(u.must_change_password)}
+            "must_change_password": bool(u.must_change_password), "locked_until": plain(u.locked_until)}
 
 
 def token(t: ApiToken) -> dict[str, Any]:

@@ -242,3 +242,36 @@ def revoke_token(session: Session, token_id: int, *, by: Principal) -> ApiToken:
 
 def list_tokens(session: Session, user_id: int) -> list[ApiToken]:
     return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id)))
+
+
+def user_for_authority(session: Session, user_id: int, by: Principal) -> User:
+    """A user whose organisation lies in the jurisdiction of authority `by` (the same or a lower level)."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist")
+    if by.org_kind != OrgKind.authority or not by.covers(user.organisation.adcode):
+        raise Forbidden(f"user {user_id} belongs to an organisation outside your jurisdiction",
+                        code="outside_jurisdiction")
+    return user
+
+
+def users_in_jurisdiction(session: Session, by: Principal, *, q: str | None = None, limit: int = 500) -> list[User]:
+    """The accounts of the organisations in an authority's jurisdiction (username or organisation name
+    containing `q`), for the account-security page: who has TOTP, who is locked."""
+    from .jurisdiction import jurisdiction_codes
+
+    stmt = select(User).join(User.organisation).order_by(Organisation.kind, Organisation.name, User.username)
+    codes = jurisdiction_codes(by.adcode)
+    if codes is not None:
+        stmt = stmt.where(Organisation.adcode.in_(codes))
+    if q:
+        like = f"%{q}%"
+        stmt = stmt.where(User.username.ilike(like) | Organisation.name.ilike(like))
+    return list(session.scalars(stmt.limit(limit)))
+
+
+def unlock(session: Session, user_id: int, *, by: Principal) -> User:
+    """End a user's sign-in lockout now (an authority covering the user's organisation)."""
+    user = user_for_authority(session, user_id, by)
+    passwords.record_success(user)
+    return user

@@ -20,7 +20,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from .. import clock
-from ..errors import Conflict, Forbidden, NotFound, Unauthenticated, ValidationFailed
+from ..errors import Conflict, Forbidden, Unauthenticated, ValidationFailed
 from ..models import ApiToken, RecoveryCode, User
 from . import accounts
 from .accounts import Principal
@@ -148,12 +148,7 @@ def reset(session: Session, user_id: int, *, by: Principal) -> User:
 
     Only an authority whose jurisdiction covers the user's organisation (the same or a higher level) may, and
     never for itself (another authority, or the operator's `gi-service users reset-2fa`, does that)."""
-    user = session.get(User, user_id)
-    if user is None:
-        raise NotFound(f"user {user_id} does not exist")
-    if not by.covers(user.organisation.adcode) or by.org_kind.value != "authority":
-        raise Forbidden(f"user {user_id} belongs to an organisation outside your jurisdiction",
-                        code="outside_jurisdiction")
+    user = accounts.user_for_authority(session, user_id, by)
     if user.id == by.user_id:
         raise Forbidden("you cannot reset your own two-factor sign-in; ask another authority of the same or a "
                         "higher jurisdiction", code="own_account")

@@ -16,10 +16,11 @@ import io
 import qrcode
 from flask import current_app, g, redirect, request, url_for
 
+from .. import clock
 from ..db import write_session
 from ..errors import Conflict, GIError, Unauthenticated, ValidationFailed
 from ..i18n import t
-from ..models import User
+from ..models import OrgKind, User
 from ..services import accounts, passwords, totp
 from ..services.passwords import AccountLocked
 from . import auth
@@ -350,3 +351,41 @@ def account_token_revoke(principal, token_id: int):
         return _account_page(principal, status=exc.status, error=problem(exc))
     db.commit()
     return done(t("token_revoked"), "web.account")
+
+
+# --- an authority's view of the accounts in its jurisdiction ----------------------------------------------
+
+@page("/app/users", "users", kinds=(OrgKind.authority,),
+      summary="The accounts in my jurisdiction: two-factor sign-in, lockouts, last sign-in; reset TOTP, unlock",
+      query={"q": ("part of a username or an organisation's name", {"type": "string", "maxLength": 100})})
+def users(principal):
+    from ..db import get_session
+
+    q = (request.args.get("q") or "").strip()[:100] or None
+    rows = accounts.users_in_jurisdiction(get_session(), principal, q=q)
+    return render("app/users.html", rows=rows, q=q or "", now=clock.now())
+
+
+@page("/app/users/<id:user_id>/totp-reset", "user_totp_reset", kinds=(OrgKind.authority,), methods=("POST",),
+      form={}, summary="Reset a user's two-factor sign-in (phone lost): set up again at the next sign-in",
+      responses={403: "outside your jurisdiction, or your own account", 404: "no such user"})
+def user_totp_reset(principal, user_id: int):
+    from ..db import get_session
+
+    db = get_session()
+    user = totp.reset(db, user_id, by=principal)
+    name = user.username
+    db.commit()
+    return done(t("totp_was_reset", name=name), "web.users")
+
+
+@page("/app/users/<id:user_id>/unlock", "user_unlock", kinds=(OrgKind.authority,), methods=("POST",), form={},
+      summary="End a user's sign-in lockout now", responses={403: "outside your jurisdiction", 404: "no such user"})
+def user_unlock(principal, user_id: int):
+    from ..db import get_session
+
+    db = get_session()
+    user = accounts.unlock(db, user_id, by=principal)
+    name = user.username
+    db.commit()
+    return done(t("user_unlocked", name=name), "web.users")

@@ -285,3 +285,38 @@ def test_tokens_from_a_web_session_need_a_two_factor_session(strict_client, stri
     strict_session.commit()
     r = strict_client.post("/app/account/tokens", data={"name": "another", "ttl_days": "30", "csrf_token": csrf_of(page)})
     assert r.status_code == 403 and r.headers["X-Error-Code"] == "two_factor_required"
+
+
+def test_an_authority_resets_and_unlocks_from_its_accounts_page(strict_client, strict_factory, strict_session,
+                                                                clock):
+    """Does the city authority's accounts page list the accounts in its jurisdiction (not elsewhere), with
+    buttons that reset an inspector's TOTP and end a producer's lockout?"""
+    from gi_service.services import passwords
+    from gi_service.services.passwords import SignInPolicy
+
+    city = strict_factory.authority("341600")
+    inspector = strict_factory.inspection("341600")
+    producer = strict_factory.producer("341602")
+    far = strict_factory.producer("440106")
+    target = real_account(strict_session, inspector)
+    enable_totp(strict_session, target, clock)
+    locked = real_account(strict_session, producer)
+    for _ in range(5):
+        passwords.record_failure(strict_session, locked.username, SignInPolicy(lockout_threshold=5))
+    strict_session.commit()
+    page = strict_client.get("/app/users", headers=city.headers).get_data(as_text=True)
+    listed = set(re.findall(r'data-user="([^"]+)"', page))
+    assert {city.principal.username, target.username, locked.username} <= listed
+    assert far.principal.username not in listed
+    r = strict_client.post(f"/app/users/{target.id}/totp-reset", headers=city.headers)
+    assert r.status_code == 303
+    r = strict_client.post(f"/app/users/{locked.id}/unlock", headers=city.headers)
+    assert r.status_code == 303
+    strict_session.expire_all()
+    assert strict_session.get(User, target.id).totp_enabled_at is None
+    assert strict_session.get(User, locked.id).locked_until is None
+    r = strict_client.post(f"/app/users/{far.principal.user_id}/unlock", headers=city.headers)
+    assert r.status_code == 403
+    r = strict_client.post(f"/api/v1/users/{far.principal.user_id}/unlock", headers=city.headers)
+    assert r.status_code == 403 and r.get_json()["error"] == "outside_jurisdiction"
+    assert strict_client.get("/app/users", headers=producer.headers).status_code == 403
