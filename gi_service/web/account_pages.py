@@ -361,7 +361,9 @@ def account_token_revoke(principal, token_id: int):
 def users(principal):
     from ..db import get_session
 
-    q = (request.args.get("q") or "").strip()[:100] or None
+    q = (request.args.get("q") or "").strip() or None
+    if q is not None and len(request.args["q"]) > 100:
+        raise ValidationFailed("search for at most 100 characters", details=[{"field": "q", "problem": "too long"}])
     rows = accounts.users_in_jurisdiction(get_session(), principal, q=q)
     return render("app/users.html", rows=rows, q=q or "", now=clock.now())
 
