@@ -111,6 +111,10 @@ def create_app(settings: Settings | None = None, *, engine: "Engine | None" = No
         raise ConfigError("create_app(engine=...) cannot take GI_DATABASE_REPLICA_URLS: the read routing belongs "
                           "to the engine it attaches to; let the app make its engine")
     db.init_app(app, engine)
+    from . import datacrypt, keystore
+
+    app.extensions["gi_keystore"] = keystore.from_settings(settings)
+    datacrypt.install(app.extensions["gi_engine"], app.extensions["gi_keystore"])
     if settings.database_replica_urls:
         if not settings.database_url.startswith("postgresql"):
             raise ConfigError("GI_DATABASE_REPLICA_URLS needs GI_DATABASE_URL on PostgreSQL (streaming replication)")

@@ -13,10 +13,15 @@ from .config import ConfigError, finalize, load_settings
 
 
 def _settings(**overrides):
+    from . import datacrypt, keystore
+
     try:
-        return load_settings(**overrides)
-    except ConfigError as exc:
+        settings = load_settings(**overrides)
+        # Every engine a command makes reads and writes the encrypted columns with these keys.
+        datacrypt.set_default(keystore.from_settings(settings))
+    except (ConfigError, keystore.KeyStoreError) as exc:
         raise click.ClickException(str(exc)) from None
+    return settings
 
 
 # The public base URL `gi-service serve` puts in label QR codes, recorded in the instance directory so
@@ -119,20 +124,56 @@ def users() -> None:
 @click.option("--username", required=True)
 @click.option("--organisation-id", type=int, required=True, help="id of the user's organisation")
 @click.option("--display-name")
-@click.password_option(help="at least 10 characters")
+@click.password_option(help="by the password rules (GI_PASSWORD_MIN_LENGTH, GI_PASSWORD_MIN_CLASSES)")
 def users_create(username: str, organisation_id: int, display_name: str | None, password: str) -> None:
     """Create a user in an organisation."""
     from .errors import GIError
     from .services import accounts
+    from .services.passwords import SignInPolicy
 
+    settings = _settings()
     with _session() as session:
         try:
             user = accounts.create_user(session, username=username, password=password,
-                                        organisation_id=organisation_id, display_name=display_name)
+                                        organisation_id=organisation_id, display_name=display_name,
+                                        policy=SignInPolicy.from_settings(settings))
         except GIError as exc:
             raise click.ClickException(exc.message) from None
         session.commit()
         click.echo(f"user {user.username} (id {user.id}) created in organisation {organisation_id}")
+
+
+@users.command("reset-2fa")
+@click.argument("username")
+def users_reset_2fa(username: str) -> None:
+    """Turn a user's two-factor sign-in off (phone lost, or the top authority's own): the next sign-in sets it up
+    again, and the user's web sessions end. Authorities reset their jurisdiction's users on the API."""
+    from .models import User
+    from .services import totp
+
+    with _session() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise click.ClickException(f"no user {username!r}")
+        totp.clear(session, user)
+        session.commit()
+        click.echo(f"two-factor sign-in of {username} reset; it is set up again at the next sign-in")
+
+
+@users.command("unlock")
+@click.argument("username")
+def users_unlock(username: str) -> None:
+    """End a user's sign-in lockout now (it also ends by itself) and clear the failure count."""
+    from .models import User
+    from .services import passwords
+
+    with _session() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise click.ClickException(f"no user {username!r}")
+        passwords.record_success(user)
+        session.commit()
+        click.echo(f"{username} unlocked")
 
 
 @main.group()
@@ -180,7 +221,8 @@ def tokens_create(username: str, name: str, ttl_days: int) -> None:
         if user is None:
             raise click.ClickException(f"no user {username!r}")
         try:
-            row, plaintext = accounts.create_token(session, user, name=name, ttl_days=ttl_days)
+            # The operator on the host stands behind it: as strong as a two-factor sign-in.
+            row, plaintext = accounts.create_token(session, user, name=name, ttl_days=ttl_days, two_factor=True)
         except GIError as exc:
             raise click.ClickException(exc.message) from None
         session.commit()
@@ -363,11 +405,34 @@ def keys_generate(mark_key_id: str, suite: str) -> None:
     click.echo(f"GI_MARK_KEYS={text}")
     click.echo(f"GI_MARK_KEY_ID={mark_key_id}")
     click.echo("GI_LEDGER_SIGNING_KEY=" + (_new_sm2_signing_key() if suite == "sm" else _new_signing_key()))
+    from .keystore import AES_GCM, SM4_GCM, new_key
+
+    data_key_id = "S1" if suite == "sm" else "D1"
+    click.echo("GI_DATA_KEYS=" + new_key(data_key_id, SM4_GCM if suite == "sm" else AES_GCM))
+    click.echo(f"GI_DATA_KEY_ID={data_key_id}")
     if suite == "sm":
         click.echo("GI_CRYPTO_SUITE=sm")
+    click.echo("# to rotate data keys, append a new ID:SUITE:KEY to GI_DATA_KEYS, make it GI_DATA_KEY_ID and run "
+               "`gi-service keys rotate-data`; only then may the old key go", err=True)
     click.echo("# to rotate mark keys later (or switch suite), append a new KID:[SUITE:]KEY to GI_MARK_KEYS and "
                "switch GI_MARK_KEY_ID; "
                "never remove a key that printed labels were made with", err=True)
+
+
+@keys.command("rotate-data")
+@click.option("--batch", type=int, default=500, show_default=True, help="rows re-encrypted per transaction")
+def keys_rotate_data(batch: int) -> None:
+    """Re-encrypt personal data stored under other data keys with the current one (GI_DATA_KEY_ID); safe to
+    run again or to interrupt. Afterwards the old keys can be removed from GI_DATA_KEYS."""
+    from . import datacrypt
+    from .db import make_engine
+
+    settings = _settings()
+    store = datacrypt.keystore_for(None)
+    engine = make_engine(settings.database_url)
+    counts = datacrypt.rotate(engine, store, batch=batch)
+    for column, n in counts.items():
+        click.echo(f"{column}: {n} re-encrypted under {store.current_key_id()}")
 
 
 @main.group()

@@ -83,6 +83,23 @@ class Settings:
     # The audit trail (services/audit.py): records older than this many days are pruned by `gi-service audit
     # prune`; production refuses fewer than 180 (Cybersecurity Law, Art. 21: network logs kept six months).
     audit_retention_days: int = 180
+    # Personal data at rest (keystore.py, datacrypt.py): data-encryption keys "ID:SUITE:BASE64URL,..." (suite
+    # aes-256-gcm or sm4-gcm) from the environment or a file, and the id of the one that encrypts new data
+    # (default: the first key of GI_CRYPTO_SUITE's AEAD). Outside production: instance/data_keys.
+    data_keys: str = ""
+    data_keys_file: Path | None = None
+    data_key_id: str = ""
+    # Sign-in (services/passwords.py, services/totp.py): TOTP two-factor sign-in for authority and inspection
+    # accounts (None: on in production, off elsewhere); password length, character classes (of lower case,
+    # upper case, digits, other) and maximum age in days (0: none); lockout after `lockout_threshold` failures
+    # in a row, for `lockout_seconds`, doubling with each further lockout up to `lockout_max_seconds`.
+    totp_required: bool | None = None
+    password_min_length: int = 10
+    password_min_classes: int = 3
+    password_max_age_days: int = 90
+    lockout_threshold: int = 5
+    lockout_seconds: int = 60
+    lockout_max_seconds: int = 3600
     # Extra keys a test or embedding application passes straight to Flask.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -177,6 +194,16 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         credit_rules_path=Path(env["GI_CREDIT_RULES"]).resolve() if env.get("GI_CREDIT_RULES") else None,
         authorization_lapse_days=_int(env, "GI_AUTHORIZATION_LAPSE_DAYS", 730, minimum=1),
         audit_retention_days=_int(env, "GI_AUDIT_RETENTION_DAYS", 180, minimum=1),
+        data_keys=env.get("GI_DATA_KEYS", "").strip(),
+        data_keys_file=Path(env["GI_DATA_KEYS_FILE"]).resolve() if env.get("GI_DATA_KEYS_FILE") else None,
+        data_key_id=env.get("GI_DATA_KEY_ID", "").strip(),
+        totp_required=_bool(env, "GI_TOTP_REQUIRED", True) if env.get("GI_TOTP_REQUIRED", "").strip() else None,
+        password_min_length=_int(env, "GI_PASSWORD_MIN_LENGTH", 10, minimum=8),
+        password_min_classes=_int(env, "GI_PASSWORD_MIN_CLASSES", 3, minimum=0),
+        password_max_age_days=_int(env, "GI_PASSWORD_MAX_AGE_DAYS", 90, minimum=0),
+        lockout_threshold=_int(env, "GI_LOCKOUT_THRESHOLD", 5, minimum=1),
+        lockout_seconds=_int(env, "GI_LOCKOUT_SECONDS", 60, minimum=1),
+        lockout_max_seconds=_int(env, "GI_LOCKOUT_MAX_SECONDS", 3600, minimum=1),
     )
     if overrides:
         settings = settings.with_overrides(**overrides)
@@ -189,6 +216,15 @@ def finalize(settings: Settings) -> Settings:
         raise ConfigError(f"GI_CRYPTO_SUITE must be intl or sm, got {settings.crypto_suite!r}")
     if settings.check_flush_ms is None:
         settings = replace(settings, check_flush_ms=0 if settings.env == "test" else 200)
+    if settings.totp_required is None:
+        settings = replace(settings, totp_required=settings.is_production)
+    if settings.password_min_classes > 4:
+        raise ConfigError(f"GI_PASSWORD_MIN_CLASSES counts lower case, upper case, digits and other characters: "
+                          f"0 to 4, got {settings.password_min_classes}")
+    if settings.lockout_max_seconds < settings.lockout_seconds:
+        raise ConfigError("GI_LOCKOUT_MAX_SECONDS must be at least GI_LOCKOUT_SECONDS")
+    if settings.data_keys and settings.data_keys_file:
+        raise ConfigError("set GI_DATA_KEYS or GI_DATA_KEYS_FILE, not both")
     problems: list[str] = []
     if settings.is_production:
         if not settings.secret_key or settings.secret_key == DEFAULT_SECRET or len(settings.secret_key) < 32:
@@ -214,6 +250,12 @@ def finalize(settings: Settings) -> Settings:
         if settings.audit_retention_days < AUDIT_MIN_RETENTION_DAYS:
             problems.append(f"GI_AUDIT_RETENTION_DAYS is {settings.audit_retention_days}; audit records are kept at "
                             f"least {AUDIT_MIN_RETENTION_DAYS} days in production (Cybersecurity Law, Art. 21)")
+        if not settings.data_keys and not settings.data_keys_file:
+            problems.append("GI_DATA_KEYS (or GI_DATA_KEYS_FILE) must be set in production: the keys that encrypt "
+                            "personal data at rest (`gi-service keys generate` prints one); keep every key that "
+                            "encrypted stored rows")
+        else:
+            problems += _data_key_problems(settings)
         problems += _qr_problems(settings.public_base_url)
         if problems:
             raise ConfigError("refusing to start in production mode:\n  - " + "\n  - ".join(problems))
@@ -234,8 +276,32 @@ def finalize(settings: Settings) -> Settings:
     signing = settings.ledger_signing_key or _instance_file(
         settings.instance_path, "ledger_signing_key.sm" if sm else "ledger_signing_key",
         _new_sm2_signing_key if sm else _new_signing_key)
-    return replace(settings, database_url=database_url, secret_key=secret_key, public_base_url=public_base_url,
-                   mark_keys=mark_keys, mark_key_id=mark_key_id, ledger_signing_key=signing)
+    data_keys = settings.data_keys
+    if not data_keys and settings.data_keys_file is None:
+        from .keystore import new_development_keys
+
+        data_keys = _instance_file(settings.instance_path, "data_keys", new_development_keys)
+    settings = replace(settings, database_url=database_url, secret_key=secret_key, public_base_url=public_base_url,
+                       mark_keys=mark_keys, mark_key_id=mark_key_id, ledger_signing_key=signing, data_keys=data_keys)
+    problems = _data_key_problems(settings)
+    if problems:
+        raise ConfigError(problems[0])
+    return settings
+
+
+def _data_key_problems(settings: Settings) -> list[str]:
+    """The data keys parse, the current one exists and encrypts with the suite's AEAD (AES-256-GCM or SM4-GCM)."""
+    from .keystore import SUITE_FOR_CRYPTO, KeyStoreError, from_settings
+
+    try:
+        store = from_settings(settings)
+    except KeyStoreError as exc:
+        return [f"GI_DATA_KEYS / GI_DATA_KEYS_FILE / GI_DATA_KEY_ID: {exc}"]
+    want = SUITE_FOR_CRYPTO[settings.crypto_suite]
+    if store.suite_of(store.current_key_id()) != want:
+        return [f"GI_CRYPTO_SUITE={settings.crypto_suite}: the current data key {store.current_key_id()} must be a "
+                f"{want} key (add one with `gi-service keys generate` and make it GI_DATA_KEY_ID)"]
+    return []
 
 
 def _qr_problems(base_url: str) -> list[str]:

@@ -96,8 +96,9 @@ def _square_near(center: shapely.Point, side_m: float, dx_m: float = 0.0, dy_m: 
 
 
 def _user(session: Session, org_id: int, username: str, display: str) -> User:
+    # Demo accounts: exempt from password age, lockout and two-factor sign-in outside production.
     user = accounts.create_user(session, username=username, password=DEMO_PASSWORD, organisation_id=org_id,
-                                display_name=display)
+                                display_name=display, rules_exempt=True)
     accounts.create_token(session, user, name="demo", ttl_days=DEMO_TOKEN_TTL_DAYS, token=demo_token(username))
     return user
 

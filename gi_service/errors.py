@@ -164,7 +164,7 @@ def register_error_handlers(app: Flask) -> None:
             if exc.code != "unauthenticated":
                 challenge += f', error="invalid_token", error_description="{exc.code}"'
             resp.headers["WWW-Authenticate"] = challenge
-        if isinstance(exc, ServiceUnavailable):
+        if getattr(exc, "retry_after", None) is not None:  # 503 not now; 429 account locked
             resp.headers["Retry-After"] = str(exc.retry_after)
         return resp
 

@@ -11,12 +11,16 @@ from sqlalchemy import Connection
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def alembic_config(url: str, connection: Connection | None = None) -> Config:
+def alembic_config(url: str, connection: Connection | None = None, keystore=None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     if connection is not None:
         cfg.attributes["connection"] = connection
+    if keystore is not None:
+        # Data migrations that encrypt or decrypt personal data (0014) use it; without it they use the key store
+        # of the settings (GI_DATA_KEYS, ...), and only if there is data to convert.
+        cfg.attributes["gi_keystore"] = keystore
     return cfg
 
 
@@ -52,12 +56,12 @@ def compare_type(ctx, inspected_column, metadata_column, inspected_type, metadat
     return None  # the default comparison
 
 
-def upgrade(url: str, revision: str = "head", connection: Connection | None = None) -> None:
-    command.upgrade(alembic_config(url, connection), revision)
+def upgrade(url: str, revision: str = "head", connection: Connection | None = None, keystore=None) -> None:
+    command.upgrade(alembic_config(url, connection, keystore), revision)
 
 
-def downgrade(url: str, revision: str, connection: Connection | None = None) -> None:
-    command.downgrade(alembic_config(url, connection), revision)
+def downgrade(url: str, revision: str, connection: Connection | None = None, keystore=None) -> None:
+    command.downgrade(alembic_config(url, connection, keystore), revision)
 
 
 def current(url: str) -> str | None:

@@ -216,12 +216,13 @@ def database(request, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def test_keys(tmp_path_factory) -> dict[str, str]:
-    """Mark keys and the ledger's signing key, made once per test process as the embedded default makes them
-    (in the instance folder): a world built by one test (`reused_world`) carries codes and checkpoints that the
-    next test's app must verify."""
+    """Mark keys, the ledger's signing key and the personal-data keys, made once per test process as the
+    embedded default makes them (in the instance folder): a world built by one test (`reused_world`) carries
+    codes, checkpoints and encrypted contacts that the next test's app must read."""
     made = finalize(Settings(env="test", instance_path=tmp_path_factory.mktemp("keys"), database_url="sqlite://",
                              secret_key="test-secret-key-" + "x" * 32, public_base_url="http://gi.test"))
-    return dict(mark_keys=made.mark_keys, mark_key_id=made.mark_key_id, ledger_signing_key=made.ledger_signing_key)
+    return dict(mark_keys=made.mark_keys, mark_key_id=made.mark_key_id, ledger_signing_key=made.ledger_signing_key,
+                data_keys=made.data_keys)
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ def test_users_and_tokens_from_the_command_line(app, client, database, tmp_path)
         org_id = conn.execute(select(Organisation.id)).scalar_one()
     engine.dispose()
     out = _run(env, "users", "create", "--username", "ops", "--organisation-id", str(org_id),
-               input="correct-horse-battery\ncorrect-horse-battery\n").output
+               input="Correct-horse-battery-7\nCorrect-horse-battery-7\n").output
     assert "user ops" in out
     out = _run(env, "tokens", "create", "--username", "ops", "--ttl-days", "7").output
     token = out.strip().splitlines()[-1]

@@ -32,6 +32,10 @@ def test_embedded_defaults_use_sqlite_under_instance_and_generate_a_secret(tmp_p
     ({"GI_SECRET_KEY": "x" * 40, "GI_DATABASE_URL": "postgresql+psycopg://db/gi",
       "GI_PUBLIC_BASE_URL": "https://gi.example.org", "GI_MARK_KEYS": "A:" + "k" * 43, "GI_MARK_KEY_ID": "A",
       "GI_LEDGER_SIGNING_KEY": "s" * 43}, "GI_RATELIMIT_STORAGE_URL must point at Redis"),
+    ({"GI_SECRET_KEY": "x" * 40, "GI_DATABASE_URL": "postgresql+psycopg://db/gi",
+      "GI_PUBLIC_BASE_URL": "https://gi.example.org", "GI_MARK_KEYS": "A:" + "k" * 43, "GI_MARK_KEY_ID": "A",
+      "GI_LEDGER_SIGNING_KEY": "s" * 43, "GI_RATELIMIT_STORAGE_URL": "redis://127.0.0.1:6379/0"},
+     "GI_DATA_KEYS .or GI_DATA_KEYS_FILE. must be set in production"),
 ])
 def test_production_refuses_unsafe_settings(tmp_path, env, fragment):
     """Does production mode refuse a missing/default secret, SQLite, or no public URL, saying which?"""
@@ -46,7 +50,8 @@ def test_production_with_proper_settings_starts(tmp_path):
     env = {"GI_ENV": "production", "GI_SECRET_KEY": "s" * 48, "GI_INSTANCE_PATH": str(tmp_path),
            "GI_DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1/none",
            "GI_PUBLIC_BASE_URL": "https://gi.example.org", "GI_MARK_KEYS": "A:" + "k" * 43, "GI_MARK_KEY_ID": "A",
-           "GI_LEDGER_SIGNING_KEY": "s" * 43, "GI_RATELIMIT_STORAGE_URL": "redis://127.0.0.1:6379/0"}
+           "GI_LEDGER_SIGNING_KEY": "s" * 43, "GI_RATELIMIT_STORAGE_URL": "redis://127.0.0.1:6379/0",
+           "GI_DATA_KEYS": "D1:aes-256-gcm:" + "k" * 43}
     app = create_app(load_settings(env))
     assert app.config["SESSION_COOKIE_SECURE"] is True
 

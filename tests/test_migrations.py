@@ -78,3 +78,27 @@ def test_downgrade_to_base_and_upgrade_again(empty_url):
     migrate.upgrade(empty_url)
     assert migrate.current(empty_url) is not None
     assert _diff(empty_url) == []
+
+
+def test_0014_encrypts_existing_contacts_and_its_downgrade_decrypts_them(empty_url):
+    """Does the upgrade to 0014 encrypt contacts stored before it with the key store it is handed (and leave a
+    database without contacts needing no key), and does the downgrade give the plaintext back?"""
+    from gi_service import datacrypt, keystore
+
+    store = keystore.SoftwareKeyStore.from_setting(keystore.new_development_keys())
+    migrate.upgrade(empty_url, "0011")
+    engine = make_engine(empty_url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO organisations (kind, name, adcode, contact, is_active, created_at) VALUES "
+                          "('producer', '某茶厂', '341602', '赵六 0558-1234567', true, CURRENT_TIMESTAMP), "
+                          "('producer', '无联系人', '341602', NULL, true, CURRENT_TIMESTAMP)"))
+    migrate.upgrade(empty_url, "head", keystore=store)
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT contact FROM organisations ORDER BY id")).scalars().all()
+    assert stored[1] is None and datacrypt.is_envelope(stored[0]) and "1234567" not in stored[0]
+    assert datacrypt.unseal(store, stored[0], "organisations.contact") == "赵六 0558-1234567"
+    migrate.downgrade(empty_url, "0011", keystore=store)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT contact FROM organisations ORDER BY id")).scalars().all() == [
+            "赵六 0558-1234567", None]
+    engine.dispose()

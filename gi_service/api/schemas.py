@@ -12,9 +12,26 @@ from ..models import AuthorizationBasis, AuthorizationStatus, GICategory, GIKind
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 
 
+TotpCode = Annotated[Optional[str], Field(
+    default=None, min_length=1, max_length=20,
+    description="the 6-digit code of the authenticator app, or one of the recovery codes (XXXXX-XXXXX); needed "
+                "when the account has two-factor sign-in")]
+
+
 class LoginBody(Strict):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=200)
+    totp: TotpCode = None
+    token_name: str = Field(default="api", max_length=100)
+    ttl_days: int = Field(default=30, ge=1, le=365)
+
+
+class PasswordChangeBody(Strict):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=200, description="the current password")
+    new_password: str = Field(min_length=1, max_length=200,
+                              description="the new password (the password rules of /api/v1/auth/password-rules)")
+    totp: TotpCode = None
     token_name: str = Field(default="api", max_length=100)
     ttl_days: int = Field(default=30, ge=1, le=365)
 
@@ -42,7 +59,8 @@ class OrganisationBody(Strict):
 
 class UserBody(Strict):
     username: str = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
-    password: str = Field(min_length=10, max_length=200)
+    password: str = Field(min_length=8, max_length=200, description="a first password, to be changed by its owner "
+                          "at the first sign-in (the password rules of /api/v1/auth/password-rules)")
     display_name: Optional[str] = Field(default=None, max_length=120)
     organisation_id: Id
 

@@ -65,13 +65,15 @@ def organisation(o: Organisation, *, private: bool = False) -> dict[str, Any]:
 def user(u: User) -> dict[str, Any]:
     return {"id": u.id, "username": u.username, "display_name": u.display_name,
             "organisation": organisation(u.organisation), "is_active": u.is_active,
-            "created_at": plain(u.created_at), "last_login_at": plain(u.last_login_at)}
+            "created_at": plain(u.created_at), "last_login_at": plain(u.last_login_at),
+            "two_factor_enabled": u.totp_enabled_at is not None, "password_changed_at": plain(u.password_changed_at),
+            "must_change_password": bool(u.must_change_password), "locked_until": plain(u.locked_until)}
 
 
 def token(t: ApiToken) -> dict[str, Any]:
     return {"id": t.id, "name": t.name, "prefix": t.prefix, "created_at": plain(t.created_at),
             "expires_at": plain(t.expires_at), "revoked_at": plain(t.revoked_at),
-            "last_used_at": plain(t.last_used_at), "valid": t.is_valid()}
+            "last_used_at": plain(t.last_used_at), "valid": t.is_valid(), "two_factor": bool(t.two_factor)}
 
 
 def plot(p: Plot, *, geometry: bool = True) -> dict[str, Any]:

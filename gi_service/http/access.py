@@ -66,7 +66,7 @@ def _bearer_principal(header: str) -> Principal:
     # request's transaction (on SQLite that would drop the write lock a writer took at BEGIN).
     with current_app.extensions["gi_sessionmaker"]() as session:
         row = resolve_token(session, token.strip())
-        principal = principal_for(row.user, token_id=row.id)
+        principal = principal_for(row.user, token_id=row.id, two_factor=row.two_factor)
         last_used = row.last_used_at
     now = clock.now()
     # Recording every use would turn each read into a write; a 5-minute resolution is enough.

@@ -36,7 +36,11 @@ from .access import PUBLIC, current_principal
 log = logging.getLogger("gi_service.audit")
 
 AUDITED_BLUEPRINTS = ("api", "web")
-SIGN_INS = ("api.login", "web.login")
+# Sign-in attempts, recorded whatever their outcome: the password (API and page), the web's later steps (a TOTP
+# or recovery code, setting up TOTP, a forced password change: the pending sign-in names the user) and the
+# API's password change, which signs in too.
+SIGN_INS = ("api.login", "api.change_password", "web.login", "web.login_code", "web.login_enrol",
+            "web.login_password")
 READS = ("GET", "HEAD", "OPTIONS")
 
 
@@ -88,7 +92,24 @@ def _start() -> audit.Capture:
     if request.endpoint in SIGN_INS:
         capture.username = _attempted_username()
         capture.detail["sign_in"] = True
+        if capture.username is None:
+            _name_pending_user(capture)
     return capture
+
+
+def _name_pending_user(capture: audit.Capture) -> None:
+    """A later step of a web sign-in carries no username: its user is the pending sign-in's."""
+    from flask import session as cookie
+
+    state = cookie.get("pending") if request.blueprint == "web" else None
+    uid = state.get("uid") if isinstance(state, dict) else None
+    if not isinstance(uid, int):
+        return
+    with current_app.extensions["gi_sessionmaker"]() as session:
+        user = session.get(User, uid)
+        if user is not None:
+            capture.username = user.username
+            capture.act_as(principal_for(user))
 
 
 def _before() -> None:

@@ -8,7 +8,9 @@ Which endpoints are limited, by which setting, is declared once, in ``LIMITED_EN
 * ``POST /v/{code}/location`` has its own bucket with the same limit, so sharing a location does
   not use up checks;
 * ``POST /v/{code}/report`` has its own, much smaller limit (``GI_RATELIMIT_REPORT``);
-* ``POST /api/v1/auth/login`` and the web sign-in page share one bucket (``GI_RATELIMIT_LOGIN``).
+* ``POST /api/v1/auth/login`` and the web sign-in page share one bucket (``GI_RATELIMIT_LOGIN``), with the
+  other steps that check a password or a second factor (``POST /api/v1/auth/password``, ``/login/code``,
+  ``/login/enrol``).
 
 HEAD on the consumer checks counts like GET (its status code is the verdict); OPTIONS (CORS
 preflight) is never limited. The client is ``request.remote_addr`` as Flask sees it
@@ -141,6 +143,10 @@ LIMITED_ENDPOINTS: dict[str, Rule] = {
     # Password guessing: the API's and the web page's sign-in share one bucket per client.
     "api.login": Rule("ratelimit_login", "login", ("POST",), "logins"),
     "web.login": Rule("ratelimit_login", "login", ("POST",), "logins"),
+    # The other steps that check a password or a second factor share it: codes and passwords are guessed alike.
+    "api.change_password": Rule("ratelimit_login", "login", ("POST",), "logins"),
+    "web.login_code": Rule("ratelimit_login", "login", ("POST",), "logins"),
+    "web.login_enrol": Rule("ratelimit_login", "login", ("POST",), "logins"),
 }
 
 _ENV_NAMES = {"ratelimit_verify": "GI_RATELIMIT_VERIFY", "ratelimit_report": "GI_RATELIMIT_REPORT",

@@ -5,11 +5,12 @@ import datetime as dt
 import enum
 from typing import Optional
 
-from sqlalchemy import Enum, ForeignKey, String
+from sqlalchemy import BigInteger, Enum, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .. import clock
-from ..db import Base, intpk, timestamp
+from ..datacrypt import EncryptedText
+from ..db import Base, UTCDateTime, intpk, timestamp
 
 
 class OrgKind(str, enum.Enum):
@@ -37,7 +38,8 @@ class Organisation(Base):
     # Jurisdiction (authority, inspection unit) or registered place (producer, printer).
     adcode: Mapped[str] = mapped_column(String(6), index=True)
     address: Mapped[Optional[str]] = mapped_column(String(300))
-    contact: Mapped[Optional[str]] = mapped_column(String(200))
+    # A person's name and phone number: personal data, stored encrypted (datacrypt.py).
+    contact: Mapped[Optional[str]] = mapped_column(EncryptedText("organisations.contact"))
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[timestamp]
 
@@ -55,8 +57,36 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[timestamp]
     last_login_at: Mapped[Optional[dt.datetime]]
+    # Password rules (services/passwords.py): when it was last set (its age), whether the next sign-in must
+    # change it (set by an authority, or reset), and the temporary lockout after repeated failures:
+    # failures since the last success or lockout, lockouts since the last success (the next is longer).
+    password_changed_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime())
+    must_change_password: Mapped[bool] = mapped_column(default=False)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    lockouts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime())
+    # Demo and test accounts: exempt from password age, forced change, lockout and two-factor sign-in outside
+    # production (never in production).
+    rules_exempt: Mapped[bool] = mapped_column(default=False)
+    # TOTP (services/totp.py): the secret, encrypted (it must be recoverable to check codes); enabled once a
+    # first code confirmed it; the last 30-second time step a code was accepted for (no code twice).
+    totp_secret: Mapped[Optional[str]] = mapped_column(EncryptedText("users.totp_secret"))
+    totp_enabled_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime())
+    totp_last_step: Mapped[Optional[int]] = mapped_column(BigInteger)
 
     organisation: Mapped[Organisation] = relationship(back_populates="users", lazy="joined")
+
+
+class RecoveryCode(Base):
+    """A one-time code that stands in for a TOTP code (phone lost); only its argon2 hash is kept."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[timestamp]
+    used_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime())
 
 
 class ApiToken(Base):
@@ -73,6 +103,9 @@ class ApiToken(Base):
     expires_at: Mapped[dt.datetime]
     revoked_at: Mapped[Optional[dt.datetime]]
     last_used_at: Mapped[Optional[dt.datetime]]
+    # Issued after a second factor (a TOTP or recovery code), or by the operator on the host
+    # (`gi-service tokens create`). Creating further tokens needs such a token when TOTP is required.
+    two_factor: Mapped[bool] = mapped_column(default=False)
 
     user: Mapped[User] = relationship(lazy="joined")
 

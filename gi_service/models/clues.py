@@ -22,6 +22,7 @@ from typing import Any, Optional
 from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ..datacrypt import EncryptedText
 from ..db import Base, JSONType, UTCDateTime, intpk, timestamp
 from .accounts import enum_column
 from .scans import BigId
@@ -128,5 +129,8 @@ class ConsumerReport(Base):
     photo_taken_at: Mapped[Optional[str]] = mapped_column(String(19))
     # The same keyed daily IP hash as the scan log (for abuse review), never the IP.
     ip_hash: Mapped[Optional[str]] = mapped_column(String(32))
+    # Only if the consumer left them to be called back: personal data, stored encrypted (datacrypt.py).
+    reporter_name: Mapped[Optional[str]] = mapped_column(EncryptedText("consumer_reports.reporter_name"))
+    reporter_phone: Mapped[Optional[str]] = mapped_column(EncryptedText("consumer_reports.reporter_phone"))
 
     clue: Mapped[Clue] = relationship(back_populates="report")

@@ -370,6 +370,9 @@ def record_location(principal, code: str, body: LocationBody):
     return answer
 
 
+PHONE_PATTERN = r"^\+?[0-9][0-9 ()\-]{3,28}[0-9]$"
+
+
 class ReportForm(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -377,6 +380,11 @@ class ReportForm(BaseModel):
     description: str = Field(min_length=5, max_length=2000, description="what the consumer saw")
     shop_name: str = Field(min_length=1, max_length=200, description="shop or market where the product is sold")
     shop_address: Optional[str] = Field(default=None, max_length=300)
+    reporter_name: Optional[str] = Field(default=None, max_length=50,
+                                         description="the consumer's name, only to be called back (stored encrypted)")
+    reporter_phone: Optional[str] = Field(default=None, min_length=5, max_length=30, pattern=PHONE_PATTERN,
+                                          description="the consumer's phone number, only to be called back "
+                                                      "(stored encrypted)")
     lat: Optional[float] = Field(default=None, ge=-90, le=90, description="WGS-84; stored rounded to 0.0001°")
     lon: Optional[float] = Field(default=None, ge=-180, le=180, description="WGS-84; stored rounded to 0.0001°")
     lang: Optional[str] = Field(default=None, max_length=5)
@@ -411,6 +419,10 @@ def _report_input() -> tuple[ReportForm, bytes | None]:
               "description": {"type": "string", "minLength": 5, "maxLength": 2000},
               "shop_name": {"type": "string", "minLength": 1, "maxLength": 200},
               "shop_address": {"type": "string", "maxLength": 300},
+              "reporter_name": {"type": "string", "maxLength": 50,
+                                "description": "only to be called back; stored encrypted"},
+              "reporter_phone": {"type": "string", "minLength": 5, "maxLength": 30, "pattern": PHONE_PATTERN,
+                                 "description": "only to be called back; stored encrypted"},
               "lat": {"type": "number", "minimum": -90, "maximum": 90},
               "lon": {"type": "number", "minimum": -180, "maximum": 180},
               "lang": {"type": "string", "enum": ["zh", "en"]},
@@ -440,7 +452,8 @@ def report_fake(principal, code: str):
         session = get_session()
         try:
             data = clues.ReportInput(description=form.description, shop_name=form.shop_name,
-                                     shop_address=form.shop_address, lat=form.lat, lon=form.lon)
+                                     shop_address=form.shop_address, lat=form.lat, lon=form.lon,
+                                     reporter_name=form.reporter_name, reporter_phone=form.reporter_phone)
             clue = clues.create_report(session, scan_id=scan_id, code=canonical,
                                        keyring=current_app.extensions["gi_keyring"], data=data, photo=photo,
                                        secret=settings.secret_key, ip=request.remote_addr)

@@ -17,9 +17,13 @@ from geodata.admin import get_registry
 from .. import clock
 from ..errors import Conflict, Forbidden, NotFound, Unauthenticated, ValidationFailed
 from ..models import ApiToken, OrgKind, Organisation, User
+from . import passwords
+from .passwords import SignInPolicy
 from .uscc import validate_uscc
 
 TOKEN_PREFIX = "gi_"
+# The name of the api_tokens row behind a web sign-in (web/auth.py): never usable as a bearer token.
+WEB_SESSION_NAME = "web session"
 _hasher = PasswordHasher()
 # Verifying against this keeps the time of a login for an unknown user the same as for a known one.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
@@ -35,6 +39,8 @@ class Principal:
     org_kind: OrgKind
     adcode: str
     token_id: int | None = None
+    # Signed in with a second factor (a token or web session issued after a TOTP or recovery code).
+    two_factor: bool = False
 
     @property
     def kind(self) -> str:
@@ -47,19 +53,26 @@ class Principal:
         return get_registry().is_within(adcode, self.adcode)
 
 
-def principal_for(user: User, token_id: int | None = None) -> Principal:
+def principal_for(user: User, token_id: int | None = None, two_factor: bool = False) -> Principal:
     org = user.organisation
-    return Principal(user.id, user.username, org.id, org.kind, org.adcode, token_id)
+    return Principal(user.id, user.username, org.id, org.kind, org.adcode, token_id, two_factor)
 
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def check_password_strength(password: str) -> None:
-    if len(password) < 10:
-        raise ValidationFailed("password must have at least 10 characters",
-                               details=[{"field": "password", "problem": "too short"}])
+def verify_hash(stored: str, secret: str) -> bool:
+    """Does `secret` match an argon2 hash made by hash_password?"""
+    try:
+        return _hasher.verify(stored, secret)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def check_password_strength(password: str, policy: SignInPolicy | None = None, *, username: str | None = None,
+                            field: str = "password") -> None:
+    passwords.check_strength(password, policy or SignInPolicy(), username=username, field=field)
 
 
 def create_organisation(session: Session, *, kind: OrgKind, name: str, adcode: str | None = None,
@@ -97,21 +110,30 @@ def create_organisation(session: Session, *, kind: OrgKind, name: str, adcode: s
 
 
 def create_user(session: Session, *, username: str, password: str, organisation_id: int,
-                display_name: str | None = None) -> User:
-    check_password_strength(password)
+                display_name: str | None = None, policy: SignInPolicy | None = None, must_change: bool = False,
+                rules_exempt: bool = False) -> User:
+    """Create an account. `must_change`: the password was chosen by someone else (an authority) and must be
+    changed at the first sign-in; `rules_exempt`: a demo or test account (see services/passwords.py)."""
+    check_password_strength(password, policy, username=username)
     if session.get(Organisation, organisation_id) is None:
         raise NotFound(f"organisation {organisation_id} does not exist")
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"username {username!r} is taken", code="duplicate_username")
     user = User(username=username, display_name=display_name or username,
-                password_hash=hash_password(password), organisation_id=organisation_id)
+                password_hash=hash_password(password), organisation_id=organisation_id,
+                password_changed_at=clock.now(), must_change_password=must_change, rules_exempt=rules_exempt)
     session.add(user)
     session.flush()
     return user
 
 
-def authenticate(session: Session, username: str, password: str) -> User:
-    """Check a username and password; the same error for every failure."""
+def authenticate(session: Session, username: str, password: str, policy: SignInPolicy | None = None) -> User:
+    """Check a username and password; the same error for every failure (the caller counts it with
+    `passwords.record_failure` in its own transaction). A locked account is refused (429) first.
+
+    This is the first step only: `sign_in_steps` says what must follow before a token or session is issued, and
+    `signed_in` marks the sign-in complete."""
+    policy = policy or SignInPolicy()
     user = session.scalar(select(User).where(User.username == username))
     failure = Unauthenticated("username or password is wrong", code="invalid_credentials")
     if user is None:
@@ -120,6 +142,7 @@ def authenticate(session: Session, username: str, password: str) -> User:
         except VerificationError:
             pass
         raise failure
+    passwords.check_not_locked(user, policy)
     try:
         _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
@@ -128,8 +151,48 @@ def authenticate(session: Session, username: str, password: str) -> User:
         raise Unauthenticated("this account is disabled", code="account_disabled")
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    user.last_login_at = clock.now()
     return user
+
+
+def signed_in(user: User) -> None:
+    """A sign-in completed (every step passed): the failure count and lockout start afresh. Not at the
+    password alone, or a known password would reset the count between guesses of the second factor."""
+    passwords.record_success(user)
+    user.last_login_at = clock.now()
+
+
+def sign_in_steps(user: User, policy: SignInPolicy) -> list[str]:
+    """What must follow a right password: "totp" (a code: TOTP is set up), "totp_enrol" (TOTP is required
+    and not set up yet), "password_change" (set by an authority, or older than the maximum age)."""
+    steps = []
+    if user.totp_enabled_at is not None:
+        steps.append("totp")
+    elif policy.totp_required_for(user):
+        steps.append("totp_enrol")
+    if passwords.must_change(user, policy):
+        steps.append("password_change")
+    return steps
+
+
+def change_password(session: Session, user: User, new_password: str, policy: SignInPolicy | None = None,
+                    *, field: str = "new_password") -> User:
+    """Set a new password chosen by its owner (the caller has checked the current one)."""
+    check_password_strength(new_password, policy, username=user.username, field=field)
+    if verify_hash(user.password_hash, new_password):
+        raise ValidationFailed("the new password must differ from the current one", code="weak_password",
+                               details=[{"field": field, "problem": "same as the current password"}])
+    user.password_hash = hash_password(new_password)
+    user.password_changed_at = clock.now()
+    user.must_change_password = False
+    return user
+
+
+def check_may_create_token(principal: Principal, user: User, policy: SignInPolicy) -> None:
+    """A token made by a signed-in user (API or web session) needs that sign-in to have passed two factors
+    when TOTP is required for the account; the operator's `gi-service tokens create` is not asked."""
+    if policy.totp_required_for(user) and not principal.two_factor:
+        raise Forbidden("creating API tokens needs a sign-in with two factors: sign in again with your "
+                        "authenticator code (POST /api/v1/auth/login with `totp`)", code="two_factor_required")
 
 
 def _digest(token: str) -> str:
@@ -137,7 +200,7 @@ def _digest(token: str) -> str:
 
 
 def create_token(session: Session, user: User, *, name: str, ttl_days: int,
-                 token: str | None = None) -> tuple[ApiToken, str]:
+                 token: str | None = None, two_factor: bool = False) -> tuple[ApiToken, str]:
     """Issue a bearer token; the plaintext is returned once and only its hash is kept.
 
     `token` may be given for the documented demo accounts only.
@@ -147,7 +210,7 @@ def create_token(session: Session, user: User, *, name: str, ttl_days: int,
                                details=[{"field": "ttl_days", "problem": "out of range"}])
     plaintext = token or TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(user_id=user.id, name=name, prefix=plaintext[:10], token_hash=_digest(plaintext),
-                   expires_at=clock.now() + dt.timedelta(days=ttl_days))
+                   expires_at=clock.now() + dt.timedelta(days=ttl_days), two_factor=two_factor)
     session.add(row)
     session.flush()
     return row, plaintext
@@ -179,3 +242,36 @@ def revoke_token(session: Session, token_id: int, *, by: Principal) -> ApiToken:
 
 def list_tokens(session: Session, user_id: int) -> list[ApiToken]:
     return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id)))
+
+
+def user_for_authority(session: Session, user_id: int, by: Principal) -> User:
+    """A user whose organisation lies in the jurisdiction of authority `by` (the same or a lower level)."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist")
+    if by.org_kind != OrgKind.authority or not by.covers(user.organisation.adcode):
+        raise Forbidden(f"user {user_id} belongs to an organisation outside your jurisdiction",
+                        code="outside_jurisdiction")
+    return user
+
+
+def users_in_jurisdiction(session: Session, by: Principal, *, q: str | None = None, limit: int = 500) -> list[User]:
+    """The accounts of the organisations in an authority's jurisdiction (username or organisation name
+    containing `q`), for the account-security page: who has TOTP, who is locked."""
+    from .jurisdiction import jurisdiction_codes
+
+    stmt = select(User).join(User.organisation).order_by(Organisation.kind, Organisation.name, User.username)
+    codes = jurisdiction_codes(by.adcode)
+    if codes is not None:
+        stmt = stmt.where(Organisation.adcode.in_(codes))
+    if q:
+        like = f"%{q}%"
+        stmt = stmt.where(User.username.ilike(like) | Organisation.name.ilike(like))
+    return list(session.scalars(stmt.limit(limit)))
+
+
+def unlock(session: Session, user_id: int, *, by: Principal) -> User:
+    """End a user's sign-in lockout now (an authority covering the user's organisation)."""
+    user = user_for_authority(session, user_id, by)
+    passwords.record_success(user)
+    return user

@@ -122,6 +122,9 @@ class ReportInput:
     shop_address: str | None
     lat: float | None
     lon: float | None
+    # Only if the consumer wants to be called back (stored encrypted).
+    reporter_name: str | None = None
+    reporter_phone: str | None = None
 
 
 def create_report(session: Session, *, scan_id: int, code: str, keyring: MarkKeyring, data: ReportInput,
@@ -170,7 +173,8 @@ def create_report(session: Session, *, scan_id: int, code: str, keyring: MarkKey
         photo_bytes=photo.bytes if photo else None, photo_width=photo.width if photo else None,
         photo_height=photo.height if photo else None,
         photo_original_sha256=photo.original_sha256 if photo else None,
-        photo_taken_at=photo.taken_at if photo else None, ip_hash=scan_ip_hash(secret, ip, now))
+        photo_taken_at=photo.taken_at if photo else None, ip_hash=scan_ip_hash(secret, ip, now),
+        reporter_name=data.reporter_name, reporter_phone=data.reporter_phone)
     session.add(clue)
     session.flush()
     return clue
@@ -215,6 +219,7 @@ def serialize(clue: Clue, *, gi_names: dict[int, str] | None = None) -> dict[str
         data["report"] = {
             "code": r.code, "verdict": r.verdict, "description": r.description, "shop_name": r.shop_name,
             "shop_address": r.shop_address, "lat": r.lat, "lon": r.lon, "adcode": r.adcode,
+            "reporter_name": r.reporter_name, "reporter_phone": r.reporter_phone,
             "photo": None if not r.photo_key else {
                 "url": f"/api/v1/clues/{clue.id}/photo", "sha256": r.photo_sha256, "bytes": r.photo_bytes,
                 "width": r.photo_width, "height": r.photo_height, "original_sha256": r.photo_original_sha256,

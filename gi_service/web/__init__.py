@@ -18,5 +18,5 @@ def init_app(app: Flask) -> None:
 
 # The page modules register their views on `bp` when imported.
 from . import framework, auth, home, registry_pages, producer_pages, ledger_pages  # noqa: E402,F401
-from . import inspect_pages, case_pages, report_pages, statistics_pages  # noqa: E402,F401
+from . import inspect_pages, case_pages, report_pages, statistics_pages, account_pages  # noqa: E402,F401
 from . import audit_pages  # noqa: E402,F401

@@ -11,7 +11,10 @@ user id, that row's id, the sign-in time and the time of the last request. So:
 * disabling the user or organisation ends its sessions at the next request (as for tokens);
 * the operator can end a session like any token (``gi-service tokens revoke ID``).
 
-Signing in clears the old session first (no fixation) and makes a new CSRF token.
+Signing in clears the old session first (no fixation) and makes a new CSRF token. A right password may
+still need steps before the session is made (web/account_pages.py: the authenticator's code, setting TOTP
+up, a new password); until then the cookie holds only the pending sign-in, and failures count towards the
+account's temporary lockout (services/passwords.py). The session row records whether a code was checked.
 
 The session is read only for the web blueprint's pages (and the GET landing page, which shows
 who is signed in). The JSON API never accepts it: a cookie-authenticated API write would be
@@ -28,15 +31,22 @@ from ..db import write_session
 from ..errors import Unauthenticated
 from ..http import audit
 from ..i18n import t
-from ..models import ApiToken
-from ..services import accounts
-from ..services.accounts import Principal, principal_for
+from ..models import ApiToken, User
+from ..services import accounts, passwords, totp
+from ..services.accounts import WEB_SESSION_NAME, Principal, principal_for
+from ..services.passwords import AccountLocked, SignInPolicy
 from . import csrf
 from .framework import NOT_BLANK, Field, F, page, render, safe_next
 
 WEB_SESSION_DAYS = 1  # at the latest a day after sign-in; the idle limit is PERMANENT_SESSION_LIFETIME (12 h)
-WEB_SESSION_NAME = "web session"
 SEEN_RESOLUTION_S = 60  # the last-request time is rewritten at most once a minute
+PENDING_S = 600  # the steps after the password (code, set-up, new password) must be done within 10 minutes
+# The page of each step that may follow a right password (accounts.sign_in_steps).
+STEP_PAGES = {"totp": "web.login_code", "totp_enrol": "web.login_enrol", "password_change": "web.login_password"}
+
+
+def policy() -> SignInPolicy:
+    return SignInPolicy.from_settings(current_app.config["GI_SETTINGS"])
 
 
 def _session_applies() -> bool:
@@ -66,7 +76,7 @@ def session_principal() -> Principal | None:
         if not valid:
             principal = None
         else:
-            principal = principal_for(row.user, token_id=row.id)
+            principal = principal_for(row.user, token_id=row.id, two_factor=row.two_factor)
             g.web_org_name = row.user.organisation.name
     if principal is None:
         _end(expired=True)
@@ -88,10 +98,82 @@ def _end(*, expired: bool = False) -> None:
 NEXT_DESCRIPTION = "a local path to go to after signing in (/app/...); anything else is ignored"
 
 
-def _refused(status: int, code: str, key: str, *, target: str | None, username: str):
+def _refused(status: int, code: str, key: str, *, target: str | None, username: str, **values):
     """The sign-in form again, saying why, with the refusal's status and X-Error-Code."""
     g.web_error_code = code
-    return render("app/login.html", status=status, next=target, username=username, login_error=t(key))
+    resp = render("app/login.html", status=status, next=target, username=username, login_error=t(key, **values))
+    if "retry_after" in values:
+        resp.headers["Retry-After"] = str(values["retry_after"])
+    return resp
+
+
+def locked(exc: AccountLocked, *, target: str | None = None, username: str = ""):
+    """The sign-in form saying the account is locked for a while (429, Retry-After)."""
+    _end_pending()
+    return _refused(429, "account_locked", "login_locked", target=target, username=username,
+                    retry_after=exc.retry_after, minutes=max(1, -(-exc.retry_after // 60)))
+
+
+# --- the steps after a right password --------------------------------------------------------------------
+# Between the password and the session, the cookie holds only the pending sign-in: the user id, when the
+# password was right, the steps left and whether a second factor passed. No page but the steps' reads it.
+
+def begin_pending(user_id: int, steps: list[str], target: str | None) -> None:
+    lang = session.get("lang")
+    session.clear()
+    session["pending"] = {"uid": user_id, "at": time.time(), "steps": list(steps), "tf": False, "next": target}
+    if lang:
+        session["lang"] = lang
+
+
+def pending() -> dict | None:
+    """The pending sign-in, if one is under way and not older than PENDING_S."""
+    state = session.get("pending")
+    if not state or time.time() - state.get("at", 0) > PENDING_S:
+        return None
+    return state
+
+
+def _end_pending() -> None:
+    session.pop("pending", None)
+
+
+def step_done(state: dict, step: str, *, two_factor: bool = False) -> None:
+    state = dict(state)
+    state["steps"] = [s for s in state["steps"] if s != step]
+    state["tf"] = state["tf"] or two_factor
+    session["pending"] = state
+
+
+def next_step_url(state: dict) -> str | None:
+    return url_for(STEP_PAGES[state["steps"][0]]) if state["steps"] else None
+
+
+def pending_user(db, state: dict) -> User | None:
+    user = db.get(User, state["uid"])
+    if user is None or not user.is_active or not user.organisation.is_active:
+        return None
+    return user
+
+
+def finish_sign_in(db, user: User, *, two_factor: bool, target: str | None):
+    """Every step passed: the web session (an api_tokens row) and a fresh cookie. The caller's `db` is
+    committed here."""
+    accounts.signed_in(user)
+    audit.signed_in(db, user, two_factor=two_factor)
+    row, _secret = accounts.create_token(db, user, name=WEB_SESSION_NAME, ttl_days=WEB_SESSION_DAYS,
+                                         two_factor=two_factor)
+    db.commit()
+    uid, sid, name = user.id, row.id, user.display_name or user.username
+    lang = session.get("lang")
+    session.clear()  # a new session: nothing from before sign-in survives (fixation)
+    session.permanent = True
+    session.update(uid=uid, sid=sid, login_at=time.time(), seen=time.time())
+    if lang:
+        session["lang"] = lang
+    csrf.renew()
+    flash(t("welcome", name=name), "ok")
+    return redirect(target or url_for("web.home"), code=303)
 
 
 @page("/login", "login", methods=("GET", "POST"), kinds=None, summary="Sign-in page (username and password)",
@@ -102,7 +184,9 @@ def _refused(status: int, code: str, key: str, *, target: str | None, username: 
             "next": F.string(description=NEXT_DESCRIPTION)},
       responses={401: "sign-in refused: wrong username or password, or a disabled account (the form again, saying "
                       "so alike; X-Error-Code: invalid_credentials)",
-                 422: "username or password left out (the form again)"})
+                 422: "username or password left out (the form again)",
+                 429: "too many failed sign-ins: the account is locked for Retry-After seconds (X-Error-Code: "
+                      "account_locked)"})
 def login():
     from ..http.access import current_principal
 
@@ -115,26 +199,30 @@ def login():
     password = request.form.get("password") or ""
     if not username or not password:
         return _refused(422, "validation_failed", "login_missing", target=target, username=username)
+    rules = policy()
     with write_session(current_app.extensions["gi_engine"]) as db:
         try:
-            user = accounts.authenticate(db, username, password)
+            user = accounts.authenticate(db, username, password, rules)
+        except AccountLocked as exc:
+            db.rollback()
+            return locked(exc, target=target, username=username)
         except Unauthenticated:
             # Wrong password, unknown user and disabled account read the same: nothing to probe.
             db.rollback()
+            passwords.record_failure(db, username, rules)
+            db.commit()
             return _refused(401, "invalid_credentials", "login_failed", target=target, username=username)
-        row, _secret = accounts.create_token(db, user, name=WEB_SESSION_NAME, ttl_days=WEB_SESSION_DAYS)
-        audit.signed_in(db, user)
+        steps = accounts.sign_in_steps(user, rules)
+        if not steps:
+            return finish_sign_in(db, user, two_factor=False, target=target)
+        audit.signed_in(db, user, password=True, steps_left=list(steps))
+        if "totp_enrol" in steps:
+            totp.begin_enrolment(db, user)  # the secret the set-up page shows
         db.commit()
-        uid, sid, name = user.id, row.id, user.display_name or user.username
-    lang = session.get("lang")
-    session.clear()  # a new session: nothing from before sign-in survives (fixation)
-    session.permanent = True
-    session.update(uid=uid, sid=sid, login_at=time.time(), seen=time.time())
-    if lang:
-        session["lang"] = lang
+        uid = user.id
+    begin_pending(uid, steps, target)
     csrf.renew()
-    flash(t("welcome", name=name), "ok")
-    return redirect(target or url_for("web.home"), code=303)
+    return redirect(url_for(STEP_PAGES[steps[0]]), code=303)
 
 
 @page("/logout", "logout", methods=("POST",), kinds=None, summary="Sign out: ends the web session for good",

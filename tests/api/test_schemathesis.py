@@ -64,6 +64,8 @@ DATA_REFUSALS = {
     "not_an_image",          # an upload that is not a readable PNG/JPEG
     "no_change",             # an amendment equal to the stored record
     "same_account",          # a quota transfer to the account's own holder
+    "weak_password",         # a password in the bundled common-password list, or too few kinds of characters
+    "passwords_differ",      # a new password and its repetition that differ (equality of two fields)
 }
 
 # Known conformance failures this test tolerates for now: (operation pattern, check, why). Keep it short.

@@ -261,3 +261,26 @@ def test_queue_filters_are_validated(world, client):
     assert client.get("/api/v1/clues/99999", headers=headers).status_code == 404
     r = client.get("/api/v1/clues?adcode=999999", headers=headers)
     assert r.status_code == 422 and r.json["error"] == "unknown_adcode"
+
+
+def test_the_reporters_name_and_phone_are_stored_encrypted_and_shown_to_the_inspectors(world, client, session,
+                                                                                         guangzhou):
+    """May a consumer leave a name and phone to be called back; are they encrypted in the database, shown to the
+    inspectors of the clue, and is a phone number that is none refused?"""
+    from sqlalchemy import text
+
+    b = world.batch(5)
+    world.activate(b, 1, 5)
+    token = checked(client, b.code(2))
+    r = client.post(f"/v/{b.code(2)}/report", headers=JSON, content_type="multipart/form-data",
+                    data=form(token, reporter_phone="call me maybe"))
+    assert r.status_code == 422 and r.json["details"][0]["field"] == "reporter_phone"
+    r = client.post(f"/v/{b.code(2)}/report", headers=JSON, content_type="multipart/form-data",
+                    data=form(token, reporter_name="陈小姐", reporter_phone="+86 139-1234-5678",
+                              lat=str(GUANGZHOU_SHOP[0]), lon=str(GUANGZHOU_SHOP[1])))
+    assert r.status_code == 201, r.json
+    raw = session.execute(text("SELECT reporter_name, reporter_phone FROM consumer_reports")).one()
+    assert all(v.startswith("gienc:1:") for v in raw) and "5678" not in raw[1] and "陈" not in raw[0]
+    _authority, inspection = guangzhou
+    report = client.get(f"/api/v1/clues/{r.json['id']}", headers=inspection.headers).json["report"]
+    assert (report["reporter_name"], report["reporter_phone"]) == ("陈小姐", "+86 139-1234-5678")

@@ -1,0 +1,156 @@
+"""Password rules and sign-in lockout (GB/T 22239-2019 level 3: complexity, periodic change, failed sign-ins).
+
+* A new password has at least ``min_length`` characters of at least ``min_classes`` of four classes (lower
+  case, upper case, digits, anything else), is not in the bundled list of common passwords, and does not
+  contain the username.
+* A password set by an authority for someone else must be changed at its owner's first sign-in, and any
+  password older than ``max_age_days`` must be changed at the next sign-in.
+* After ``lockout_threshold`` failed sign-ins in a row an account is locked for ``lockout_seconds``; each
+  further lockout before a successful sign-in doubles that, up to ``lockout_max_seconds``. A lockout always
+  ends by itself: a permanent one would let anyone lock an authority out by guessing.
+
+Demo and test accounts (``users.rules_exempt``) are exempt from age, forced change, lockout and two-factor
+sign-in outside production; in production the flag is ignored.
+
+The common-password list (gi_service/data/common-passwords.txt.gz) is the 20,000 common passwords
+compiled by Royce Williams from breach corpora, as shipped in Django (django/contrib/auth,
+BSD-3-Clause licence, Copyright (c) Django Software Foundation and individual contributors).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import gzip
+from dataclasses import dataclass
+from http import HTTPStatus
+from importlib import resources
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .. import clock
+from ..errors import GIError, ValidationFailed
+from ..models import OrgKind, User
+
+
+class AccountLocked(GIError):
+    """Too many failed sign-ins in a row: answered 429 with ``Retry-After`` (seconds)."""
+
+    status = HTTPStatus.TOO_MANY_REQUESTS
+    code = "account_locked"
+
+    def __init__(self, message: str, *, retry_after: int, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class SignInPolicy:
+    """The sign-in rules in force (from the settings: GI_PASSWORD_*, GI_LOCKOUT_*, GI_TOTP_REQUIRED)."""
+
+    min_length: int = 10
+    min_classes: int = 3
+    max_age_days: int = 90
+    lockout_threshold: int = 5
+    lockout_seconds: int = 60
+    lockout_max_seconds: int = 3600
+    totp_required: bool = False
+    production: bool = False
+
+    @classmethod
+    def from_settings(cls, settings) -> "SignInPolicy":
+        return cls(min_length=settings.password_min_length, min_classes=settings.password_min_classes,
+                   max_age_days=settings.password_max_age_days, lockout_threshold=settings.lockout_threshold,
+                   lockout_seconds=settings.lockout_seconds, lockout_max_seconds=settings.lockout_max_seconds,
+                   totp_required=bool(settings.totp_required), production=settings.is_production)
+
+    def exempt(self, user: User) -> bool:
+        return bool(user.rules_exempt) and not self.production
+
+    def totp_required_for(self, user: User) -> bool:
+        """Must this account sign in with a second factor? Authority and inspection accounts, when required."""
+        return (self.totp_required and user.organisation.kind in (OrgKind.authority, OrgKind.inspection)
+                and not self.exempt(user))
+
+    def lockout_for(self, lockouts: int) -> int:
+        """Seconds of the `lockouts`-th lockout in a row (1st: lockout_seconds, then doubling, capped)."""
+        return min(self.lockout_max_seconds, self.lockout_seconds * 2 ** min(max(lockouts - 1, 0), 30))
+
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    data = resources.files("gi_service").joinpath("data/common-passwords.txt.gz").read_bytes()
+    return frozenset(line.strip().lower() for line in gzip.decompress(data).decode("utf-8").splitlines()
+                     if line.strip())
+
+
+def character_classes(password: str) -> int:
+    return sum((any(c.islower() for c in password), any(c.isupper() for c in password),
+                any(c.isdigit() for c in password), any(not c.isalnum() for c in password)))
+
+
+def check_strength(password: str, policy: SignInPolicy, *, username: str | None = None,
+                   field: str = "password") -> None:
+    """Refuse a new password that breaks the rules (422 weak_password, every problem listed)."""
+    problems = []
+    if len(password) < policy.min_length:
+        problems.append(f"at least {policy.min_length} characters (it has {len(password)})")
+    if character_classes(password) < policy.min_classes:
+        problems.append(f"characters of at least {policy.min_classes} kinds of: lower case, upper case, digits, "
+                        "other characters")
+    if password.strip().lower() in common_passwords():
+        problems.append("not one of the commonly used passwords (it is in the list of 20,000 that attackers "
+                        "try first)")
+    if username and len(username) >= 3 and username.lower() in password.lower():
+        problems.append("not containing the username")
+    if problems:
+        raise ValidationFailed("the password needs " + "; ".join(problems), code="weak_password",
+                               details=[{"field": field, "problem": p} for p in problems])
+
+
+def password_expired(user: User, policy: SignInPolicy, now: dt.datetime | None = None) -> bool:
+    if not policy.max_age_days:
+        return False
+    changed = user.password_changed_at or user.created_at
+    return changed is not None and (now or clock.now()) - changed > dt.timedelta(days=policy.max_age_days)
+
+
+def must_change(user: User, policy: SignInPolicy) -> bool:
+    """Must the password be changed before this sign-in goes on (set by an authority, or too old)?"""
+    if policy.exempt(user):
+        return False
+    return bool(user.must_change_password) or password_expired(user, policy)
+
+
+def check_not_locked(user: User, policy: SignInPolicy) -> None:
+    """Refuse a sign-in to a locked account before its password is even looked at."""
+    if policy.exempt(user) or user.locked_until is None:
+        return
+    left = (user.locked_until - clock.now()).total_seconds()
+    if left > 0:
+        seconds = int(left) + (left > int(left))
+        raise AccountLocked(f"too many failed sign-ins: this account is locked for {seconds} more seconds; "
+                            "the lock ends by itself (an authority need not do anything)", retry_after=seconds)
+
+
+def record_failure(session: Session, username: str, policy: SignInPolicy) -> int | None:
+    """Count a failed sign-in (wrong password or second factor) for an existing account; the seconds of the
+    lockout it starts, if it starts one. Call it in its own transaction, after the failed one's rollback,
+    and commit."""
+    user = session.scalar(select(User).where(User.username == username).with_for_update(of=User))
+    if user is None or policy.exempt(user):
+        return None
+    user.failed_logins = (user.failed_logins or 0) + 1
+    if user.failed_logins < policy.lockout_threshold:
+        return None
+    user.lockouts = (user.lockouts or 0) + 1
+    seconds = policy.lockout_for(user.lockouts)
+    user.locked_until = clock.now() + dt.timedelta(seconds=seconds)
+    user.failed_logins = 0
+    return seconds
+
+
+def record_success(user: User) -> None:
+    user.failed_logins = 0
+    user.lockouts = 0
+    user.locked_until = None
