@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import current_app
 from sqlalchemy import select
 
-from ..db import get_session
+from ..db import get_session, write_session
 from ..errors import Forbidden, NotFound, Unauthenticated
 from ..http import audit
 from ..http.access import public, signed_in
@@ -53,8 +53,10 @@ def _sign_in(session, username: str, password: str, code: str | None, *, changin
     except Unauthenticated as exc:
         session.rollback()
         if exc.code in ("invalid_credentials", "invalid_totp", "totp_reused"):
-            passwords.record_failure(session, username, rules)
-            session.commit()
+            # Not the request's session: its commit would be recorded as the sign-in's success.
+            with write_session(current_app.extensions["gi_engine"]) as own:
+                audit.note(lockout_started_s=passwords.record_failure(own, username, rules))
+                own.commit()
         raise
     return user, two_factor
 

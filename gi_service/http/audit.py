@@ -161,6 +161,14 @@ def signed_in(session: Session, user: User, **detail: Any) -> None:
     session.info["gi_audit"] = True
 
 
+def note(**detail: Any) -> None:
+    """Add `detail` (values not None) to this request's audit record: what a view knows and the wrapper does not,
+    e.g. the lockout a refused sign-in started."""
+    capture = g.get("audit") if has_request_context() else None
+    if capture is not None:
+        capture.detail.update({name: value for name, value in detail.items() if value is not None})
+
+
 def _error_code(resp: Response) -> str:
     code = g.get("web_error_code") or resp.headers.get("X-Error-Code")
     if not code and resp.is_json:

@@ -19,6 +19,7 @@ from flask import current_app, g, redirect, request, url_for
 from .. import clock
 from ..db import write_session
 from ..errors import Conflict, GIError, Unauthenticated, ValidationFailed
+from ..http import audit
 from ..i18n import t
 from ..models import OrgKind, User
 from ..services import accounts, passwords, totp
@@ -96,6 +97,7 @@ def login_code():
         except Unauthenticated as exc:
             db.rollback()
             seconds = passwords.record_failure(db, user.username, rules)
+            audit.note(lockout_started_s=seconds)
             db.commit()
             if seconds:
                 return auth.locked(AccountLocked("locked", retry_after=seconds))
@@ -221,8 +223,7 @@ def account_password(principal):
         accounts.change_password(db, user, new, rules)
     except Unauthenticated as exc:
         db.rollback()
-        passwords.record_failure(db, principal.username, rules)
-        db.commit()
+        auth.count_failure(principal.username, rules)
         return _account_page(principal, status=401, error=problem(exc))
     except GIError as exc:
         db.rollback()
@@ -302,8 +303,7 @@ def account_recovery_codes(principal):
         codes = totp.new_recovery_codes(db, user)
     except Unauthenticated as exc:
         db.rollback()
-        passwords.record_failure(db, principal.username, rules)
-        db.commit()
+        auth.count_failure(principal.username, rules)
         return _account_page(principal, status=401, error=problem(exc))
     except GIError as exc:
         db.rollback()

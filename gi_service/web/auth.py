@@ -45,6 +45,17 @@ PENDING_S = 600  # the steps after the password (code, set-up, new password) mus
 STEP_PAGES = {"totp": "web.login_code", "totp_enrol": "web.login_enrol", "password_change": "web.login_password"}
 
 
+def count_failure(username: str, rules: SignInPolicy) -> int | None:
+    """Count a wrong password or code towards the account's lockout, in a transaction of its own (the request's
+    session is rolled back: its commit would be recorded in the audit trail as the action's success), and name
+    the lockout it starts, if any, in the request's audit record. The lockout's seconds."""
+    with write_session(current_app.extensions["gi_engine"]) as own:
+        seconds = passwords.record_failure(own, username, rules)
+        own.commit()
+    audit.note(lockout_started_s=seconds)
+    return seconds
+
+
 def policy() -> SignInPolicy:
     return SignInPolicy.from_settings(current_app.config["GI_SETTINGS"])
 
@@ -209,7 +220,7 @@ def login():
         except Unauthenticated:
             # Wrong password, unknown user and disabled account read the same: nothing to probe.
             db.rollback()
-            passwords.record_failure(db, username, rules)
+            audit.note(lockout_started_s=passwords.record_failure(db, username, rules))
             db.commit()
             return _refused(401, "invalid_credentials", "login_failed", target=target, username=username)
         steps = accounts.sign_in_steps(user, rules)

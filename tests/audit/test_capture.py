@@ -114,7 +114,8 @@ def test_api_sign_in_attempts_are_recorded_with_the_username_tried(app, client, 
                        environ_base={"REMOTE_ADDR": "198.51.100.7"})
     assert resp.status_code == (201 if outcome == "right" else 401)
     [r] = records(app)
-    assert (r.action, r.username, r.address, r.detail) == ("api.login", username, "198.51.100.7", {"sign_in": True})
+    assert (r.action, r.username, r.address, r.detail) == (
+        "api.login", username, "198.51.100.7", {"sign_in": True, **({"two_factor": False} if outcome == "right" else {})})
     if outcome == "right":
         assert (r.outcome, r.user_id, r.organisation_id, r.http_status) == (
             "success", actor.principal.user_id, actor.org.id, 201)

@@ -31,7 +31,7 @@ def test_rotate_data_re_encrypts_under_the_new_key(app, database, factory, sessi
     producer = factory.producer()
     session.get(Organisation, producer.org.id).contact = "周七 0558-7654321"
     session.commit()
-    old = (tmp_path / "instance" / "data_keys").read_text().strip()
+    old = app.config["GI_SETTINGS"].data_keys        # the keys the app encrypted with
     new = keystore.new_key("D2", "aes-256-gcm")
     env = {"GI_DATABASE_URL": database.url, "GI_INSTANCE_PATH": str(tmp_path / "cli"),
            "GI_DATA_KEYS": old + "," + new, "GI_DATA_KEY_ID": "D2"}
@@ -57,7 +57,8 @@ def test_reset_2fa_and_unlock_from_the_command_line(app, database, factory, sess
     user.locked_until = clock.now() + dt.timedelta(hours=1)
     user.lockouts = 3
     session.commit()
-    env = {"GI_DATABASE_URL": database.url, "GI_INSTANCE_PATH": str(tmp_path / "instance")}
+    env = {"GI_DATABASE_URL": database.url, "GI_INSTANCE_PATH": str(tmp_path / "instance"),
+           "GI_DATA_KEYS": app.config["GI_SETTINGS"].data_keys}       # the keys the app encrypted with
     assert "reset" in run(env, "users", "reset-2fa", user.username).output
     assert "unlocked" in run(env, "users", "unlock", user.username).output
     session.expire_all()

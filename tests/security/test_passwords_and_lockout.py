@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from gi_service.errors import ValidationFailed
 from gi_service.models import User
@@ -126,3 +128,22 @@ def test_password_rules_are_published(strict_client):
     rules = strict_client.get("/api/v1/auth/password-rules").get_json()
     assert rules["min_length"] == 10 and rules["min_classes"] == 3 and rules["max_age_days"] == 90
     assert rules["two_factor_required_for"] == ["authority", "inspection"]
+
+
+def test_the_audit_trail_names_the_lockout_a_failed_sign_in_started(strict_app, strict_client, strict_factory,
+                                                                   strict_session, clock):
+    """Is every failed sign-in in the audit trail under the username tried, and does the failure that locks the
+    account say for how long (the sign-in refused while locked is recorded too, as account_locked)?"""
+    from gi_service.models import AuditRecord
+
+    producer = strict_factory.producer()
+    user = real_account(strict_session, producer)
+    for _ in range(3):
+        assert login(strict_client, user.username, "Wrong-passw0rd!").status_code == 401
+    assert login(strict_client, user.username, STRONG).status_code == 429
+    with Session(strict_app.extensions["gi_engine"]) as s:
+        rows = s.scalars(select(AuditRecord).where(AuditRecord.action == "api.login")
+                         .order_by(AuditRecord.id)).all()
+    assert [(r.outcome, r.error_code, r.username) for r in rows] == (
+        [("failure", "invalid_credentials", user.username)] * 3 + [("failure", "account_locked", user.username)])
+    assert [r.detail.get("lockout_started_s") for r in rows] == [None, None, 60, None]
