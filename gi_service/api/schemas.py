@@ -330,7 +330,7 @@ class ReportQuery(Query):
     gi_id: Optional[Id] = None
     producer_id: Optional[Id] = None
     printer_id: Optional[Id] = None
-    format: Literal["json", "csv"] = "json"
+    format: Literal["json", "csv", "xlsx"] = "json"
     part: Literal["rows", "mismatches"] = "rows"
 
 

@@ -118,6 +118,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "main_work": ("主要工作", "Main work"),
     # registry
     "registry_title": ("地理标志档案", "GI registry"),
+    "registry_download": ("登记簿下载（在册记录）", "Download the records in force"),
     "registry_search_hint": ("名称、拼音或英文，如 longjing", "Name, pinyin or English, e.g. longjing"),
     "results": ("共 {n} 条", "{n} found"),
     "kind": ("类型", "Kind"),
