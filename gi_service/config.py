@@ -79,6 +79,9 @@ class Settings:
     # use before `gi-service authorizations expire` lapses it.
     credit_rules_path: Path | None = None
     authorization_lapse_days: int = 730
+    # Bulk imports (services/imports.py): the largest file and the most data rows one import takes.
+    import_max_mb: int = 10
+    import_max_rows: int = 10_000
     # Extra keys a test or embedding application passes straight to Flask.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -172,6 +175,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         ratelimit_login=env.get("GI_RATELIMIT_LOGIN", "").strip() or "10/minute;100/hour",
         credit_rules_path=Path(env["GI_CREDIT_RULES"]).resolve() if env.get("GI_CREDIT_RULES") else None,
         authorization_lapse_days=_int(env, "GI_AUTHORIZATION_LAPSE_DAYS", 730, minimum=1),
+        import_max_mb=_int(env, "GI_IMPORT_MAX_MB", 10, minimum=1),
+        import_max_rows=_int(env, "GI_IMPORT_MAX_ROWS", 10_000, minimum=1),
     )
     if overrides:
         settings = settings.with_overrides(**overrides)

@@ -10,3 +10,4 @@ from . import cases, credit  # noqa: E402,F401
 from . import epcis  # noqa: E402,F401
 from . import annual_reports, opendata  # noqa: E402,F401
 from . import statistics  # noqa: E402,F401
+from . import imports  # noqa: E402,F401

@@ -1021,6 +1021,27 @@ ERRORS_ZH: dict[str, str] = {
 
 
 ERRORS_ZH.update({
+    # bulk imports (services/imports.py)
+    "import_refused": "文件无法导入",
+    "import_too_large": "文件过大",
+    "unsafe_file": "文件不安全（疑似压缩炸弹或含XML实体），已拒绝",
+    "unreadable_file": "无法读取文件，请另存为 .xlsx 或 CSV",
+    "too_many_rows": "行数超过上限，请拆分文件",
+    "empty_file": "文件为空",
+    "missing_columns": "缺少必填列，请下载模板",
+    "unknown_column": "无法识别的列",
+    "duplicate_column": "列重复",
+    "invalid_character": "含有非法字符",
+    "too_long": "内容过长",
+    "too_short": "内容过短",
+    "not_an_integer": "应为整数",
+    "not_a_date": "应为日期（年-月-日）",
+    "not_wgs84": "坐标须为 WGS-84 经纬度",
+    "required": "必填",
+    "duplicate_in_file": "与文件中另一行重复",
+    "record_differs": "与已登记信息不一致（导入不会覆盖已登记信息）",
+    "duplicate_plot_code": "该生产者已有相同编号的地块",
+    "duplicate_uscc": "统一社会信用代码已被登记",
     "client_id_reused": "该检查记录编号已用于内容不同的记录",
     "point_outside_china": "检查位置不在中国境内的县级行政区",
     "gi_required": "请选择所涉地理标志",

@@ -10,6 +10,7 @@ from .supervision import (AnnualReport, AnnualReportStatus, Case, CaseEvent, Cas
                           CasePartyRole, CaseStatus, CreditEntry, CreditEntryKind, Finding, FindingCode, FindingPhoto,
                           PremisesKind, SeriousViolator, ViolationKind)
 from .registry import GI_FIELD_NAMES, GIAreaUnit, GICategory, GIKind, GIProduct, GIStatus, GIVersion, OriginArea
+from .imports import ImportRun
 
 __all__ = [
     "BatchStatus", "IdempotencyRecord", "LedgerCheckpoint", "LedgerEvent", "LedgerHead", "Lot", "LotStatus",
@@ -23,4 +24,5 @@ __all__ = [
     "CasePartyRole", "CaseStatus", "CreditEntry", "CreditEntryKind", "Finding", "FindingCode", "FindingPhoto",
     "PremisesKind", "SeriousViolator", "ViolationKind",
     "GI_FIELD_NAMES", "GIAreaUnit", "GICategory", "GIKind", "GIProduct", "GIStatus", "GIVersion", "OriginArea",
+    "ImportRun",
 ]
