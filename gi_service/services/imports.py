@@ -641,12 +641,13 @@ def _file_key(kind: str, row: dict[str, Any]) -> str | None:
 
 
 def run_import(session: Session, kind: str, filename: str, data: bytes, *, by: Principal, dry_run: bool,
-               limits: Limits, progress: Callable[[int], Any] | None = None) -> ImportReport:
+               limits: Limits, progress: Callable[[int, int], Any] | None = None) -> ImportReport:
     """Check every row of the file and write the good ones within the session's transaction (savepoints).
 
     The caller commits only when ``report.written`` (a real run without a bad row) and rolls back otherwise:
     a dry run checks exactly what a real run would, through the same services. Refusals of the file as a whole
-    raise (ImportRefused, ImportTooLarge, Forbidden); refusals of rows are in the report.
+    raise (ImportRefused, ImportTooLarge, Forbidden); refusals of rows are in the report. `progress(done, total)`
+    is called after each row (the CLI's progress bar).
     """
     if kind not in KINDS:
         raise MalformedRequest(f"nothing to import named {kind!r}: {', '.join(KINDS)}", code="not_found", status=404)
@@ -697,7 +698,7 @@ def run_import(session: Session, kind: str, filename: str, data: bytes, *, by: P
         if not bad:
             _take_row(session, kind, by, row, number, filename, report)
         if progress is not None:
-            progress(done)
+            progress(done, len(raw.rows))
     if report.valid and not dry_run:
         run = ImportRun(kind=kind, filename=filename, sha256=report.sha256, rows=report.rows,
                         created=report.created, unchanged=report.unchanged, organisation_id=by.organisation_id,
@@ -741,3 +742,9 @@ def template_columns(kind: str) -> list[ImportColumn]:
     if kind not in KINDS:
         raise MalformedRequest(f"no template named {kind!r}: {', '.join(KINDS)}", code="not_found", status=404)
     return SPECS[kind]
+
+
+def recent_runs(session: Session, by: Principal, limit: int = 10) -> list[ImportRun]:
+    """The organisation's latest imports that wrote, newest first."""
+    return list(session.scalars(select(ImportRun).where(ImportRun.organisation_id == by.organisation_id)
+                                .order_by(ImportRun.id.desc()).limit(limit)))

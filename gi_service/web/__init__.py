@@ -19,3 +19,4 @@ def init_app(app: Flask) -> None:
 # The page modules register their views on `bp` when imported.
 from . import framework, auth, home, registry_pages, producer_pages, ledger_pages  # noqa: E402,F401
 from . import inspect_pages, case_pages, report_pages, statistics_pages  # noqa: E402,F401
+from . import import_pages  # noqa: E402,F401

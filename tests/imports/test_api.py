@@ -23,7 +23,7 @@ def producers_in(session) -> list[tuple[str, str, str]]:
 
 
 def uscc(n: int, adcode: str = "341602") -> str:
-    return make_uscc("9", "1", adcode, f"MA{n:06d}")
+    return make_uscc("9", "1", adcode, f"QX{n:06d}")
 
 
 def bad_check_character(code: str) -> str:
