@@ -120,7 +120,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "registry_title": ("地理标志档案", "GI registry"),
     "registry_download": ("登记簿下载（在册记录）", "Download the records in force"),
     # bulk imports
-    "nav_imports": ("批量导入", "Import"),
+    "nav_imports": ("批量导入", "Bulk import"),
+    "imports_hint": ("从 Excel 或 CSV 导入生产者、使用核准和地块", "producers, authorizations and plots from Excel or CSV"),
     "imports_title": ("批量导入", "Bulk import"),
     "imports_intro": ("从 Excel（.xlsx）或 CSV 批量导入生产者、使用核准和地块。先下载模板填写；上传后系统逐行检查"
                       "（不写入），列出每一处问题；全部无误后确认导入，所有行一次写入，或一行也不写入。"

@@ -63,7 +63,6 @@ NAV: dict[OrgKind, list[tuple[str, str]]] = {
 NAV[AUTHORITY] += [("web.cases", "nav_cases"), ("web.clues", "nav_clues"), ("web.findings", "nav_findings"),
                    ("web.credit", "nav_credit"), ("web.annual_reports", "nav_annual"),
                    ("web.statistics", "nav_statistics")]
-NAV[AUTHORITY] += [("web.imports", "nav_imports")]
 NAV[PRODUCER] += [("web.annual_report", "nav_annual_report")]
 NAV[INSPECTION][1:1] = [("web.scan", "nav_scan"), ("web.findings", "nav_findings"), ("web.clues", "nav_clues"),
                         ("web.cases", "nav_cases")]

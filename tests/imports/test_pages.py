@@ -91,3 +91,12 @@ def test_a_file_refused_as_a_whole_is_shown_on_the_page(world):
     r = world.client.post("/app/imports/check", headers=world.authority.headers, data={"kind": "printers"},
                           content_type="multipart/form-data")
     assert r.status_code == 422
+
+
+def test_the_producers_page_links_the_import_for_authorities(world):
+    """Does the producers' page link the import page for an authority, and not for an inspection unit?"""
+    html = world.client.get("/app/producers", headers=world.authority.headers).get_data(as_text=True)
+    assert '<a href="/app/imports" id="bulk-import">' in html
+    inspection = world.factory.inspection("341600")
+    assert 'id="bulk-import"' not in world.client.get("/app/producers", headers=inspection.headers).get_data(
+        as_text=True)
