@@ -326,11 +326,15 @@ def credit_list(principal):
 @page("/app/credit/export", "credit_export", kinds=ANY_KIND, content_type="text/csv", alt_content_types=(XLSX,),
       query={"format": ("csv (default) or xlsx", {"type": "string", "enum": ["csv", "xlsx"]}),
              "history": ("1: with the delisted entries (authorities and inspection units)", {"type": "string"})},
+      responses={422: "a format other than csv or xlsx"},
       summary="The serious-violator list as the page shows it, as CSV or Excel (as GET /api/v1/serious-violators"
               "?format=csv|xlsx)")
 def credit_export(principal):
     history = request.args.get("history") == "1" and principal.org_kind in credit.SUPERVISORS
-    fmt = "xlsx" if request.args.get("format") == "xlsx" else "csv"
+    fmt = request.args.get("format") or "csv"
+    if fmt not in ("csv", "xlsx"):
+        raise ValidationFailed(f"format must be csv or xlsx, not {fmt[:20]!r}",
+                               details=[{"field": "format", "problem": "csv or xlsx"}])
     return violators_file(get_session(), fmt, include_delisted=history)
 
 

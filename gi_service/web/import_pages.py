@@ -17,9 +17,13 @@ from ..http.answers import imports as answers
 from ..http.files import XLSX
 from ..i18n import t
 from ..services import imports
-from .framework import AUTHORITY, F, Form, done, page, problem, render
+from .framework import AUTHORITY, F, Field, Form, done, page, problem, render
 
 KIND_FIELD = F.choice(imports.KINDS, description="what the file holds: producers, authorizations or plots")
+FILE_FIELD = Field({"type": "string", "format": "binary",
+                    "description": "the filled-in template: .xlsx, or CSV (UTF-8 or GB18030)"}, True)
+SHA256_FIELD = Field({"type": "string", "pattern": "^[0-9a-f]{64}$",
+                      "description": "the checked file's SHA-256, from the report"}, True, "text", (64,))
 
 
 def _key(principal, sha256: str, fmt: str) -> str:
@@ -52,7 +56,7 @@ def import_template(principal):
 
 @page("/app/imports/check", "import_check", kinds=(AUTHORITY,), methods=("POST",),
       body_content_type="multipart/form-data", status=200,
-      form={"kind": KIND_FIELD, "file": F.files("the filled-in template: .xlsx, or CSV (UTF-8 or GB18030)")},
+      form={"kind": KIND_FIELD, "file": FILE_FIELD},
       responses={200: "the dry run's report: every bad row with its column and what to fix, and a confirmation "
                       "when every row is good", 413: "file too large", 422: "the file refused as a whole"},
       summary="Check an upload (a dry run: nothing is written) and show its report")
@@ -75,7 +79,7 @@ def import_check(principal):
 
 
 @page("/app/imports/confirm", "import_confirm", kinds=(AUTHORITY,), methods=("POST",),
-      form={"kind": KIND_FIELD, "sha256": F.text(64, description="the checked file's SHA-256, from the report"),
+      form={"kind": KIND_FIELD, "sha256": SHA256_FIELD,
             "format": F.choice(["xlsx", "csv"], description="the checked file's format, from the report"),
             "filename": F.text(200, description="the checked file's name, from the report")},
       responses={404: "the checked file is no longer kept: upload it again",
