@@ -1076,6 +1076,7 @@ ERRORS_ZH.update({
     "not_an_integer": "应为整数",
     "not_a_date": "应为日期（年-月-日）",
     "not_wgs84": "坐标须为 WGS-84 经纬度",
+    "number_lost_digits": "单元格为数字格式，Excel 只保留了 15 位，请将该列设为文本后重新填写",
     "required": "必填",
     "duplicate_in_file": "与文件中另一行重复",
     "record_differs": "与已登记信息不一致（导入不会覆盖已登记信息）",

@@ -424,6 +424,11 @@ class CellError(Exception):
 def _text(value: Any, column: ImportColumn) -> str | None:
     if value is None:
         return None
+    if isinstance(value, float) and abs(value) >= 1e15:
+        # An all-digit USCC or code typed into a number cell: Excel keeps 15 significant digits only.
+        raise CellError("number_lost_digits", f"the cell holds the number {value:.15g}, of which Excel kept only 15 "
+                                              "digits; format the column as text (the template does) and type it "
+                                              "again")
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, (dt.datetime, dt.date)):

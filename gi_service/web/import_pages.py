@@ -1,9 +1,10 @@
 """The import page for authorities: upload a filled-in template, read the dry run's report row by row, confirm.
 
-The upload is checked at once (a dry run through the same service as POST /api/v1/imports/{kind}) and kept in
-the file store under a key made of the organisation, the user and the file's SHA-256; the confirmation names that
-digest, and the import runs again on the kept file — every row checked again — then writes all rows or none and
-drops the kept file. Nothing the user typed names a stored path.
+The upload is checked at once (a dry run through the same service as POST /api/v1/imports/{kind}) and, when
+every row is good, kept in the file store as the user's one pending import (a later check replaces it); the
+confirmation names the file's SHA-256, which must be the kept file's, and the import runs again on it — every
+row checked again — then writes all rows or none and drops the kept file. Nothing the user typed names a stored
+path.
 """
 from __future__ import annotations
 
@@ -26,8 +27,8 @@ SHA256_FIELD = Field({"type": "string", "pattern": "^[0-9a-f]{64}$",
                       "description": "the checked file's SHA-256, from the report"}, True, "text", (64,))
 
 
-def _key(principal, sha256: str, fmt: str) -> str:
-    return f"imports/{principal.organisation_id}/{principal.user_id}-{sha256}.{fmt}"
+def _key(principal) -> str:
+    return f"imports/{principal.organisation_id}/{principal.user_id}-pending"
 
 
 def _page(principal, *, report=None, error: str | None = None, kind: str | None = None, status: int = 200):
@@ -74,13 +75,12 @@ def import_check(principal):
         return _page(principal, error=problem(exc), kind=kind if kind in imports.KINDS else None,
                      status=int(exc.status))
     if report.valid:
-        current_app.extensions["gi_storage"].put(_key(principal, report.sha256, report.file_format), data)
+        current_app.extensions["gi_storage"].put(_key(principal), data)
     return _page(principal, report=report, kind=kind, status=200 if report.valid else 422)
 
 
 @page("/app/imports/confirm", "import_confirm", kinds=(AUTHORITY,), methods=("POST",),
       form={"kind": KIND_FIELD, "sha256": SHA256_FIELD,
-            "format": F.choice(["xlsx", "csv"], description="the checked file's format, from the report"),
             "filename": F.text(200, description="the checked file's name, from the report")},
       responses={404: "the checked file is no longer kept: upload it again",
                  422: "a row is no longer good (the records changed since the check): nothing written"},
@@ -90,14 +90,12 @@ def import_confirm(principal):
     kind = request.form.get("kind") or ""
     sha256 = form.text("sha256", "sha256", max_len=64)
     filename = form.text("filename", t("import_file"), max_len=200)
-    fmt = request.form.get("format") or ""
     try:
         form.check()
-        if kind not in imports.KINDS or fmt not in ("xlsx", "csv") or not all(c in "0123456789abcdef"
-                                                                                for c in sha256 or "x"):
+        if kind not in imports.KINDS or not all(c in "0123456789abcdef" for c in sha256 or "x"):
             raise ValidationFailed(t("import_pick_kind"), details=[{"field": "kind", "problem": "unknown"}])
         store = current_app.extensions["gi_storage"]
-        key = _key(principal, sha256, fmt)
+        key = _key(principal)
         data = store.get(key)
         if data is None or hashlib.sha256(data).hexdigest() != sha256:
             raise NotFound(t("import_expired"), code="not_found")

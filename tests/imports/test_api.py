@@ -273,6 +273,15 @@ def test_plots_only_of_producers_in_the_jurisdiction(world):
     assert [(p["row"], p["column"], p["code"]) for p in r.json["problems"]] == [(2, "uscc", "not_your_producer")]
 
 
+def test_an_all_digit_code_typed_as_a_number_is_explained(world):
+    """Is a USCC that Excel turned into a number (15 significant digits kept) refused saying so, not as a wrong
+    check character?"""
+    r = world.post("producers", xlsx([PRODUCER_HEADER, ["亳州市芍花堂饮片有限公司", 913416021234567890, None, None]]),
+                   dry_run=True)
+    [problem] = r.json["problems"]
+    assert (problem["row"], problem["column"], problem["code"]) == (2, "uscc", "number_lost_digits")
+
+
 def test_unknown_import_is_not_found(world):
     """Is an import of something that is not a kind of import a 404?"""
     r = world.post("printers", xlsx([["x"]]))

@@ -67,7 +67,7 @@ def test_check_shows_every_bad_row_then_confirm_imports_the_checked_file(world, 
     session.rollback()
     assert session.scalar(select(Organisation.id).where(Organisation.kind == OrgKind.producer)) is None
     fields = hidden(html)
-    assert fields["kind"] == "producers" and fields["format"] == "xlsx" and len(fields["sha256"]) == 64
+    assert fields["kind"] == "producers" and len(fields["sha256"]) == 64
     r = world.client.post("/app/imports/confirm", headers=world.authority.headers, data=fields)
     assert r.status_code == 303, r.get_data(as_text=True)[:500]
     session.rollback()
@@ -80,6 +80,19 @@ def test_check_shows_every_bad_row_then_confirm_imports_the_checked_file(world, 
     forged = world.client.post("/app/imports/confirm", headers=world.authority.headers,
                                data={**fields, "sha256": "../../etc/passwd"})
     assert forged.status_code == 422
+
+
+def test_a_later_check_replaces_the_pending_file(world, session):
+    """Does a second check replace the first as the user's pending import, so confirming the first imports nothing
+    (404) and confirming the second imports the second?"""
+    first = hidden(check(world, xlsx([PRODUCER_HEADER, ["亳州市芍花堂饮片有限公司", uscc(1), None, None]])).get_data(
+        as_text=True))
+    second = hidden(check(world, xlsx([PRODUCER_HEADER, ["谯城区合作社", uscc(2), None, None]])).get_data(as_text=True))
+    assert world.client.post("/app/imports/confirm", headers=world.authority.headers, data=first).status_code == 404
+    assert world.client.post("/app/imports/confirm", headers=world.authority.headers, data=second).status_code == 303
+    session.rollback()
+    assert [o.name for o in session.scalars(select(Organisation).where(Organisation.kind == OrgKind.producer))] == \
+        ["谯城区合作社"]
 
 
 def test_a_file_refused_as_a_whole_is_shown_on_the_page(world):
