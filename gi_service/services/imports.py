@@ -349,14 +349,15 @@ def read_csv(data: bytes, limits: Limits) -> RawSheet:
     text, encoding = decode_csv(data)
     if "\x00" in text:
         raise ImportRefused("the CSV holds NUL characters: it is not a text file", code="unreadable_file")
-    try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
+    # The delimiter from the header line alone (no boundary, no quoted comma there): a comma, else a tab or a
+    # semicolon (what Excel writes in locales whose decimal mark is a comma).
+    first = text.split("\n", 1)[0]
+    delimiter = "," if "," in first else "\t" if "\t" in first else ";" if ";" in first else ","
     csv.field_size_limit(MAX_CELL + 1)
     try:
-        reader = csv.reader(io.StringIO(text, newline=""), dialect)
-        header, body = _collect(((reader.line_num, row) for row in reader), limits)
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        # Rows numbered as a spreadsheet shows the file (a quoted line break stays inside its row).
+        header, body = _collect(enumerate(reader, start=1), limits)
     except csv.Error as exc:
         raise ImportRefused(f"the CSV cannot be read: {exc}", code="unreadable_file") from None
     return RawSheet("csv", encoding, header, body)
@@ -385,8 +386,13 @@ def _header_key(text: str) -> str:
     return re.sub(r"\s+", "", text).replace("（", "(").replace("）", ")").lower()
 
 
+# Columns a clerk's sheet often has besides the data, read past: a running number and remarks.
+IGNORED_COLUMNS = {"序号", "no", "no.", "#", "备注", "remarks", "notes"}
+
+
 def map_header(kind: str, header: list[Any]) -> tuple[dict[str, int], list[Problem]]:
-    """Where each column is: a header cell may be the key, the Chinese name, or both as the template has them."""
+    """Where each column is: a header cell may be the key, the Chinese name, or both as the template has them.
+    序号 (a running number) and 备注 (remarks) are read past; any other unknown column is a problem on row 1."""
     spec = SPECS[kind]
     names: dict[str, str] = {}
     for c in spec:
@@ -398,6 +404,8 @@ def map_header(kind: str, header: list[Any]) -> tuple[dict[str, int], list[Probl
         if cell is None or not str(cell).strip():
             continue
         key = names.get(_header_key(str(cell)))
+        if key is None and _header_key(str(cell)) in IGNORED_COLUMNS:
+            continue
         if key is None:
             problems.append(Problem(1, str(cell)[:100], "unknown_column",
                                     f"column {str(cell)[:100]!r} is not one of this import's: "
