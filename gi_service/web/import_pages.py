@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 
-from flask import current_app, request
+from flask import current_app, g, request
 
 from ..db import get_session
 from ..errors import GIError, NotFound, ValidationFailed
@@ -32,6 +32,8 @@ def _key(principal) -> str:
 
 
 def _page(principal, *, report=None, error: str | None = None, kind: str | None = None, status: int = 200):
+    if report is not None and not report.valid:
+        g.web_error_code = "import_rows_invalid"     # the X-Error-Code of a report with bad rows, as the API's
     runs = imports.recent_runs(get_session(), principal)
     return render("app/imports.html", status=status, kinds=imports.KINDS, specs=imports.SPECS, report=report,
                   error=error, kind=kind or request.args.get("kind") or "producers", runs=runs)
@@ -46,13 +48,17 @@ def imports_page(principal):
 @page("/app/imports/template", "import_template", kinds=(AUTHORITY,), content_type=XLSX, alt_content_types=("text/csv",),
       query={"kind": ("producers, authorizations or plots", {"type": "string", "enum": list(imports.KINDS)}, True),
              "format": ("xlsx (default) or csv", {"type": "string", "enum": ["xlsx", "csv"]})},
-      responses={404: "no such import"},
+      responses={404: "no such import", 422: "a format other than xlsx or csv"},
       summary="The template of an import (?kind=&format=xlsx|csv), as GET /api/v1/imports/{kind}/template")
 def import_template(principal):
     kind = request.args.get("kind") or ""
     if kind not in imports.KINDS:
         raise NotFound(f"no template named {kind!r}: {', '.join(imports.KINDS)}", code="not_found")
-    return answers.template_answer(kind, "csv" if request.args.get("format") == "csv" else "xlsx")
+    fmt = request.args.get("format") or "xlsx"
+    if fmt not in ("xlsx", "csv"):
+        raise ValidationFailed(f"format must be xlsx or csv, not {fmt[:20]!r}",
+                               details=[{"field": "format", "problem": "xlsx or csv"}])
+    return answers.template_answer(kind, fmt)
 
 
 @page("/app/imports/check", "import_check", kinds=(AUTHORITY,), methods=("POST",),
@@ -92,8 +98,11 @@ def import_confirm(principal):
     filename = form.text("filename", t("import_file"), max_len=200)
     try:
         form.check()
-        if kind not in imports.KINDS or not all(c in "0123456789abcdef" for c in sha256 or "x"):
+        if kind not in imports.KINDS:
             raise ValidationFailed(t("import_pick_kind"), details=[{"field": "kind", "problem": "unknown"}])
+        if len(sha256 or "") != 64 or not all(c in "0123456789abcdef" for c in sha256 or ""):
+            raise ValidationFailed("sha256: 64 lowercase hexadecimal digits, as the report gives it",
+                                   details=[{"field": "sha256", "problem": "not a SHA-256"}])
         store = current_app.extensions["gi_storage"]
         key = _key(principal)
         data = store.get(key)

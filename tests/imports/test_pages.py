@@ -42,6 +42,8 @@ def test_the_page_offers_the_templates(world):
     assert t.status_code == 200 and t.mimetype == XLSX
     assert world.client.get("/app/imports/template", headers=world.authority.headers,
                             query_string={"kind": "printers"}).status_code == 404
+    assert world.client.get("/app/imports/template", headers=world.authority.headers,
+                            query_string={"kind": "plots", "format": "xls"}).status_code == 422
     producer = world.factory.producer("341602")
     assert world.client.get("/app/imports", headers=producer.headers).status_code == 403
 
@@ -52,7 +54,7 @@ def test_check_shows_every_bad_row_then_confirm_imports_the_checked_file(world, 
     bad = xlsx([PRODUCER_HEADER, ["亳州市芍花堂饮片有限公司", uscc(1)[:17] + "0", None, None],
                 ["谯城区合作社", uscc(2), "440100", None]])
     r = check(world, bad)
-    assert r.status_code == 422
+    assert r.status_code == 422 and r.headers["X-Error-Code"] == "import_rows_invalid"
     html = r.get_data(as_text=True)
     table = html[html.index('id="import-problems"'):]
     assert re.search(r'<td class="num">2</td><td class="mono">uscc</td>\s*<td>统一社会信用代码有误：USCC position 18', table)
