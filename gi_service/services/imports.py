@@ -292,6 +292,18 @@ def _collect(rows: Iterator[tuple[int, list[Any]]], limits: Limits) -> tuple[lis
     return header, out
 
 
+def _defused(exc: BaseException) -> bool:
+    """Whether defusedxml refused the XML, anywhere in the exception's chain (openpyxl wraps what it meets)."""
+    from defusedxml import DefusedXmlException
+
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, DefusedXmlException):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
 def read_xlsx(data: bytes, kind: str, limits: Limits) -> RawSheet:
     import openpyxl
     from openpyxl.xml import DEFUSEDXML
@@ -302,7 +314,7 @@ def read_xlsx(data: bytes, kind: str, limits: Limits) -> RawSheet:
         workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:    # openpyxl raises many types for a damaged workbook, defusedxml its own
         name = type(exc).__name__
-        if name in ("DTDForbidden", "EntitiesForbidden", "ExternalReferenceForbidden"):
+        if _defused(exc):
             raise ImportRefused("the workbook declares XML entities, which are refused", code="unsafe_file",
                                 details={"reason": "xml_entities"}) from None
         raise ImportRefused(f"the file is not a readable .xlsx workbook ({name}); save it again from Excel",
@@ -320,7 +332,7 @@ def read_xlsx(data: bytes, kind: str, limits: Limits) -> RawSheet:
             raise
         except Exception as exc:
             name = type(exc).__name__
-            if name in ("DTDForbidden", "EntitiesForbidden", "ExternalReferenceForbidden"):
+            if _defused(exc):
                 raise ImportRefused("the workbook declares XML entities, which are refused", code="unsafe_file",
                                     details={"reason": "xml_entities"}) from None
             raise ImportRefused(f"the sheet cannot be read ({name}); save the workbook again from Excel",
