@@ -48,6 +48,7 @@ from typing import Any, Callable, Iterator
 import shapely
 from shapely.geometry import shape
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .. import clock
@@ -751,6 +752,13 @@ def _take_row(session: Session, kind: str, by: Principal, row: dict[str, Any], n
     except GIError as exc:
         savepoint.rollback()
         report.problems.append(_problem_of(exc, kind, number))
+        return
+    except IntegrityError:
+        # Another request registered the same USCC or plot code between this row's check and its insert.
+        savepoint.rollback()
+        report.problems.append(Problem(number, {"plots": "plot_code"}.get(kind, "uscc"), "conflict",
+                                       "the record was registered by another request meanwhile; import the file "
+                                       "again (the row will then be unchanged or differ)"))
         return
     except BaseException:
         savepoint.rollback()

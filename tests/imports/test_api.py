@@ -293,3 +293,22 @@ def test_unknown_import_is_not_found(world):
     """Is an import of something that is not a kind of import a 404?"""
     r = world.post("printers", xlsx([["x"]]))
     assert r.status_code == 404
+
+
+def test_a_row_registered_meanwhile_is_a_problem_not_a_crash(world, session, monkeypatch):
+    """When the unique index refuses a row's insert (another request registered the same USCC between the row's
+    check and its insert), is the row reported as a conflict and nothing written, rather than a server error?"""
+    from gi_service.services import imports
+
+    def racing(session, **kwargs):
+        # The other request's row and this one's, as the unique index sees them at the flush.
+        for name in ("另一请求", kwargs["name"]):
+            session.add(Organisation(kind=OrgKind.producer, name=name, uscc=kwargs["uscc"], adcode="341602"))
+        session.flush()
+
+    monkeypatch.setattr(imports.accounts, "create_organisation", racing)
+    r = world.post("producers", xlsx([PRODUCER_HEADER, ["亳州市芍花堂饮片有限公司", uscc(1), None, None]]))
+    assert (r.status_code, r.json["error"]) == (422, "import_rows_invalid")
+    [problem] = r.json["details"]["problems"]
+    assert (problem["row"], problem["column"], problem["code"]) == (2, "uscc", "conflict")
+    assert producers_in(session) == []
