@@ -1063,7 +1063,7 @@ ERRORS_ZH.update({
     # bulk imports (services/imports.py)
     "import_refused": "文件无法导入",
     "import_rows_invalid": "有数据行存在问题，未写入任何数据",
-    "conflict": "与同时进行的其他操作冲突，请重试",
+    "conflict": "与现有数据冲突",
     "import_too_large": "文件过大",
     "unsafe_file": "文件不安全（疑似压缩炸弹或含XML实体），已拒绝",
     "unreadable_file": "无法读取文件，请另存为 .xlsx 或 CSV",
