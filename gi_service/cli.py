@@ -555,7 +555,11 @@ def annual_listing(username: str, year: int | None, adcode: str | None, fmt: str
 @click.option("--dry-run", is_flag=True, help="check every row and write nothing")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, writable=True), default=None,
               help="also write the full report as JSON to this file")
-def import_file(kind: str, path: str, username: str, dry_run: bool, report_path: str | None) -> None:
+@click.option("--max-rows", type=click.IntRange(min=1), default=None,
+              help="take up to this many rows (default GI_IMPORT_MAX_ROWS, plots GI_IMPORT_MAX_PLOT_ROWS: the "
+                   "limits of an import through HTTP, which must end within the proxy's timeout)")
+def import_file(kind: str, path: str, username: str, dry_run: bool, report_path: str | None,
+                max_rows: int | None) -> None:
     """Import producers, authorizations or plots from an .xlsx or CSV file (the template of
     GET /api/v1/imports/{kind}/template): every row is checked, then all are written or none.
     Exits 1 when a row has a problem (each is listed: row, column, what to fix)."""
@@ -586,7 +590,8 @@ def import_file(kind: str, path: str, username: str, dry_run: bool, report_path:
             raise click.ClickException(f"no active user {username!r}")
         try:
             report = imports.run_import(session, kind, Path(path).name, data, by=principal_for(user),
-                                        dry_run=dry_run, limits=imports.Limits.from_settings(settings),
+                                        dry_run=dry_run,
+                                        limits=imports.Limits.from_settings(settings, max_rows=max_rows),
                                         progress=progress)
         except GIError as exc:
             session.rollback()

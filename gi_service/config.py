@@ -79,9 +79,12 @@ class Settings:
     # use before `gi-service authorizations expire` lapses it.
     credit_rules_path: Path | None = None
     authorization_lapse_days: int = 730
-    # Bulk imports (services/imports.py): the largest file and the most data rows one import takes.
+    # Bulk imports (services/imports.py): the largest file and the most data rows one import takes (plots
+    # apart: each is checked against China's land, its GI's area and the counties, ~50-100 ms a row, and an
+    # import through HTTP must end well within the proxy's 60 s). `gi-service import --max-rows` raises both.
     import_max_mb: int = 10
-    import_max_rows: int = 10_000
+    import_max_rows: int = 2_000
+    import_max_plot_rows: int = 500
     # Extra keys a test or embedding application passes straight to Flask.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -176,7 +179,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         credit_rules_path=Path(env["GI_CREDIT_RULES"]).resolve() if env.get("GI_CREDIT_RULES") else None,
         authorization_lapse_days=_int(env, "GI_AUTHORIZATION_LAPSE_DAYS", 730, minimum=1),
         import_max_mb=_int(env, "GI_IMPORT_MAX_MB", 10, minimum=1),
-        import_max_rows=_int(env, "GI_IMPORT_MAX_ROWS", 10_000, minimum=1),
+        import_max_rows=_int(env, "GI_IMPORT_MAX_ROWS", 2_000, minimum=1),
+        import_max_plot_rows=_int(env, "GI_IMPORT_MAX_PLOT_ROWS", 500, minimum=1),
     )
     if overrides:
         settings = settings.with_overrides(**overrides)

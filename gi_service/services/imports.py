@@ -6,7 +6,8 @@ the production area). The three kinds and their columns are ``SPECS``; ``templat
 
 How a file is read, and what is refused before any row is looked at:
 
-* at most ``Limits.max_bytes`` (GI_IMPORT_MAX_MB) and ``Limits.max_rows`` data rows (GI_IMPORT_MAX_ROWS);
+* at most ``Limits.max_bytes`` (GI_IMPORT_MAX_MB) and ``Limits.max_rows`` data rows (GI_IMPORT_MAX_ROWS; plots
+  ``max_plot_rows``, GI_IMPORT_MAX_PLOT_ROWS: a plot's checks take far longer than a producer's);
 * .xlsx is a zip: its members' declared and actual uncompressed sizes (in total at most ``max_unzipped_bytes``)
   and each large member's compression ratio (at most ``MAX_RATIO``) are checked before openpyxl parses anything,
   and no member may carry a DTD (``<!DOCTYPE``/``<!ENTITY``: a workbook never needs one; entity expansion is the
@@ -84,13 +85,20 @@ class ImportTooLarge(ImportRefused):
 @dataclass(frozen=True)
 class Limits:
     max_bytes: int = 10 * 1024 * 1024
-    max_rows: int = 10_000
+    max_rows: int = 2_000
+    max_plot_rows: int = 500
     max_unzipped_bytes: int = 100 * 1024 * 1024
 
     @classmethod
-    def from_settings(cls, settings) -> "Limits":
-        return cls(max_bytes=settings.import_max_mb * 1024 * 1024, max_rows=settings.import_max_rows,
+    def from_settings(cls, settings, *, max_rows: int | None = None) -> "Limits":
+        """The settings' limits; `max_rows` (the CLI's --max-rows) replaces both row limits."""
+        return cls(max_bytes=settings.import_max_mb * 1024 * 1024,
+                   max_rows=max_rows or settings.import_max_rows,
+                   max_plot_rows=max_rows or settings.import_max_plot_rows,
                    max_unzipped_bytes=max(100, 10 * settings.import_max_mb) * 1024 * 1024)
+
+    def rows_for(self, kind: str) -> int:
+        return self.max_plot_rows if kind == "plots" else self.max_rows
 
 
 @dataclass(frozen=True)
@@ -264,16 +272,17 @@ def check_zip(data: bytes, limits: Limits) -> None:
                                 "Excel", code="unreadable_file") from None
 
 
-def _too_many(limits: Limits) -> ImportRefused:
-    return ImportRefused(f"the file has more than {limits.max_rows:,} rows; split it into files of at most "
-                         f"{limits.max_rows:,} rows", code="too_many_rows", details={"max_rows": limits.max_rows})
+def _too_many(max_rows: int) -> ImportRefused:
+    return ImportRefused(f"the file has more than {max_rows:,} rows; split it into files of at most {max_rows:,} "
+                         "rows (or import it with `gi-service import --max-rows`)", code="too_many_rows",
+                         details={"max_rows": max_rows})
 
 
 def _blank(cells: list[Any]) -> bool:
     return all(c is None or (isinstance(c, str) and not c.strip()) for c in cells)
 
 
-def _collect(rows: Iterator[tuple[int, list[Any]]], limits: Limits) -> tuple[list[Any], list[tuple[int, list[Any]]]]:
+def _collect(rows: Iterator[tuple[int, list[Any]]], max_rows: int) -> tuple[list[Any], list[tuple[int, list[Any]]]]:
     header: list[Any] | None = None
     out: list[tuple[int, list[Any]]] = []
     for number, cells in rows:
@@ -284,8 +293,8 @@ def _collect(rows: Iterator[tuple[int, list[Any]]], limits: Limits) -> tuple[lis
             continue
         if _blank(cells):
             continue
-        if len(out) >= limits.max_rows:
-            raise _too_many(limits)
+        if len(out) >= max_rows:
+            raise _too_many(max_rows)
         out.append((number, cells))
     if header is None:
         raise ImportRefused("the file is empty: the first row must name the columns (download the template)",
@@ -328,7 +337,7 @@ def read_xlsx(data: bytes, kind: str, limits: Limits) -> RawSheet:
             raise ImportRefused("the workbook has no sheet", code="empty_file")
         try:
             rows = ((n, list(cells)) for n, cells in enumerate(sheet.iter_rows(values_only=True), start=1))
-            header, body = _collect(rows, limits)
+            header, body = _collect(rows, limits.rows_for(kind))
         except ImportRefused:
             raise
         except Exception as exc:
@@ -358,7 +367,7 @@ def decode_csv(data: bytes) -> tuple[str, str]:
                             code="unreadable_file") from None
 
 
-def read_csv(data: bytes, limits: Limits) -> RawSheet:
+def read_csv(data: bytes, limits: Limits, kind: str = "producers") -> RawSheet:
     text, encoding = decode_csv(data)
     if "\x00" in text:
         raise ImportRefused("the CSV holds NUL characters: it is not a text file", code="unreadable_file")
@@ -370,7 +379,7 @@ def read_csv(data: bytes, limits: Limits) -> RawSheet:
     try:
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
         # Rows numbered as a spreadsheet shows the file (a quoted line break stays inside its row).
-        header, body = _collect(enumerate(reader, start=1), limits)
+        header, body = _collect(enumerate(reader, start=1), limits.rows_for(kind))
     except csv.Error as exc:
         raise ImportRefused(f"the CSV cannot be read: {exc}", code="unreadable_file") from None
     return RawSheet("csv", encoding, header, body)
@@ -390,7 +399,7 @@ def read_file(filename: str, data: bytes, kind: str, limits: Limits) -> RawSheet
     if filename.lower().endswith(".xlsx"):
         raise ImportRefused("the file is named .xlsx but is not a workbook; save it again from Excel",
                             code="unreadable_file")
-    return read_csv(data, limits)
+    return read_csv(data, limits, kind)
 
 
 # --- the header and the cells ---------------------------------------------------------------------------

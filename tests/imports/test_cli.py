@@ -52,6 +52,12 @@ def test_import_from_the_command_line(world, database, tmp_path, session):
     assert len(session.scalars(select(Organisation).where(Organisation.kind == OrgKind.producer)).all()) == 2
     result = run(database, tmp_path, "producers", str(good), "--as", name)
     assert result.exit_code == 0 and "0 created, 2 unchanged" in result.stderr
+    # The HTTP limits bound the command too, unless it is told otherwise.
+    env = {"GI_DATABASE_URL": database.url, "GI_INSTANCE_PATH": str(tmp_path), "GI_IMPORT_MAX_ROWS": "1"}
+    result = CliRunner().invoke(main, ["import", "producers", str(good), "--as", name], env=env)
+    assert result.exit_code != 0 and "too_many_rows" in result.output
+    result = CliRunner().invoke(main, ["import", "producers", str(good), "--as", name, "--max-rows", "2"], env=env)
+    assert result.exit_code == 0, result.output
 
     session.rollback()     # end the read above: the runs since wrote
     producer = world.factory.producer("341602")

@@ -69,3 +69,8 @@ def test_rows_are_counted_without_reading_past_the_limit():
     with pytest.raises(imports.ImportRefused) as refused:
         imports.read_csv(csv_bytes([["名称"], *[[str(i)] for i in range(5)]]), imports.Limits(max_rows=4))
     assert refused.value.code == "too_many_rows"
+    plots = csv_bytes([["uscc"], *[[str(i)] for i in range(3)]])
+    assert len(imports.read_csv(plots, imports.Limits(max_rows=2, max_plot_rows=3), "plots").rows) == 3
+    with pytest.raises(imports.ImportRefused) as refused:
+        imports.read_csv(plots, imports.Limits(max_rows=5, max_plot_rows=2), "plots")
+    assert refused.value.details == {"max_rows": 2}
