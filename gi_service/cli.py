@@ -536,9 +536,10 @@ def _annual_options(command):
                      help="the authority or inspection account whose jurisdiction the report covers"),
         click.option("--year", type=int, default=None, help="the reporting year (default: last year, China time)"),
         click.option("--adcode", default=None, help="a province, city or county (rollup default: the account's)"),
-        click.option("--format", "fmt", type=click.Choice(["csv", "pdf", "json"]), default="csv", show_default=True),
+        click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "pdf", "json"]), default="csv",
+                     show_default=True),
         click.option("--out", "out_path", type=click.Path(dir_okay=False, writable=True), default=None,
-                     help="write to this file (default: standard output; a PDF needs --out)"),
+                     help="write to this file (default: standard output; a PDF or an Excel file needs --out)"),
     ]):
         command = option(command)
     return command
@@ -551,8 +552,8 @@ def _annual_run(username: str, year: int | None, fmt: str, out_path: str | None,
     from .models import User
     from .services.accounts import principal_for
 
-    if fmt == "pdf" and not out_path:
-        raise click.ClickException("a PDF needs --out FILE")
+    if fmt in ("pdf", "xlsx") and not out_path:
+        raise click.ClickException(f"a{'n Excel file' if fmt == 'xlsx' else ' PDF'} needs --out FILE")
     year = year or clock.china_year(clock.now()) - 1
     with _session() as session:
         user = session.scalar(select(User).where(User.username == username))
@@ -578,11 +579,14 @@ def annual_rollup(username: str, year: int | None, adcode: str | None, fmt: str,
     """The submitted reports of a region rolled up per GI, with who has not submitted (due 31 March)."""
     from .render.csv import annual_rollup_csv
     from .render.pdf import annual_rollup_pdf
+    from .render.sheets import annual_rollup_table
+    from .render.xlsx import xlsx_bytes
     from .services import annual_reports as ar
 
     def build(session, principal, year):
         data = ar.rollup(session, principal, year, adcode=adcode)
-        return {"csv": annual_rollup_csv, "pdf": annual_rollup_pdf}.get(fmt, lambda d: d)(data)
+        return {"csv": annual_rollup_csv, "pdf": annual_rollup_pdf,
+                "xlsx": lambda d: xlsx_bytes(annual_rollup_table(d))}.get(fmt, lambda d: d)(data)
 
     _annual_run(username, year, fmt, out_path, build)
 
@@ -596,13 +600,85 @@ def annual_listing(username: str, year: int | None, adcode: str | None, fmt: str
     """Every producer that had to report the year, with its report's status (submitted, late, draft, missing)."""
     from .render.csv import annual_listing_csv
     from .render.pdf import annual_listing_pdf
+    from .render.sheets import annual_listing_table
+    from .render.xlsx import xlsx_bytes
     from .services import annual_reports as ar
 
     def build(session, principal, year):
         data = ar.listing(session, principal, year, adcode=adcode, status=status)
-        return {"csv": annual_listing_csv, "pdf": annual_listing_pdf}.get(fmt, ar.public_listing)(data)
+        return {"csv": annual_listing_csv, "pdf": annual_listing_pdf,
+                "xlsx": lambda d: xlsx_bytes(annual_listing_table(d))}.get(fmt, ar.public_listing)(data)
 
     _annual_run(username, year, fmt, out_path, build)
+
+
+@main.command("import")
+@click.argument("kind", type=click.Choice(["producers", "authorizations", "plots"]))
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, readable=True))
+@click.option("--as", "username", required=True,
+              help="the authority account the import is made as: its jurisdiction and rules apply")
+@click.option("--dry-run", is_flag=True, help="check every row and write nothing")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="also write the full report as JSON to this file")
+@click.option("--max-rows", type=click.IntRange(min=1), default=None,
+              help="take up to this many rows (default GI_IMPORT_MAX_ROWS, plots GI_IMPORT_MAX_PLOT_ROWS: the "
+                   "limits of an import through HTTP, which must end within the proxy's timeout)")
+def import_file(kind: str, path: str, username: str, dry_run: bool, report_path: str | None,
+                max_rows: int | None) -> None:
+    """Import producers, authorizations or plots from an .xlsx or CSV file (the template of
+    GET /api/v1/imports/{kind}/template): every row is checked, then all are written or none.
+    Exits 1 when a row has a problem (each is listed: row, column, what to fix)."""
+    import json
+    from pathlib import Path
+
+    from .errors import GIError
+    from .models import User
+    from .services import imports
+    from .services.accounts import principal_for
+
+    settings = _settings()
+    data = Path(path).read_bytes()
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=total, label=f"{'checking' if dry_run else 'importing'} {kind}",
+                                    file=sys.stderr, show_pos=True)
+            bar.__enter__()
+        bar.update(1)
+
+    with _session() as session:
+        session.connection(execution_options={"gi_write": True})   # SQLite: the write lock at BEGIN
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None or not user.is_active:
+            raise click.ClickException(f"no active user {username!r}")
+        try:
+            report = imports.run_import(session, kind, Path(path).name, data, by=principal_for(user),
+                                        dry_run=dry_run,
+                                        limits=imports.Limits.from_settings(settings, max_rows=max_rows),
+                                        progress=progress)
+        except GIError as exc:
+            session.rollback()
+            raise click.ClickException(f"{exc.code}: {exc.message}") from None
+        finally:
+            if bar is not None:
+                bar.__exit__(None, None, None)
+        if report.written:
+            session.commit()
+        else:
+            session.rollback()
+    if report_path:
+        Path(report_path).write_text(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n",
+                                     encoding="utf-8")
+    for p in report.problems:
+        click.echo(f"row {p.row if p.row is not None else '-'}\t{p.column or '-'}\t{p.code}\t{p.message}")
+    done = "written" if report.written else "checked, nothing written" if report.valid else "nothing written"
+    click.echo(f"{kind}: {report.rows} rows, {report.created} {'created' if report.written else 'to create'}, "
+               f"{report.unchanged} unchanged, {len({p.row for p in report.problems})} with problems ({done})",
+               err=True)
+    if report.problems:
+        sys.exit(1)
 
 
 @main.group("audit")

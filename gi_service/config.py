@@ -100,6 +100,12 @@ class Settings:
     lockout_threshold: int = 5
     lockout_seconds: int = 60
     lockout_max_seconds: int = 3600
+    # Bulk imports (services/imports.py): the largest file and the most data rows one import takes (plots
+    # apart: each is checked against China's land, its GI's area and the counties, ~50-100 ms a row, and an
+    # import through HTTP must end well within the proxy's 60 s). `gi-service import --max-rows` raises both.
+    import_max_mb: int = 10
+    import_max_rows: int = 2_000
+    import_max_plot_rows: int = 500
     # Extra keys a test or embedding application passes straight to Flask.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -204,6 +210,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         lockout_threshold=_int(env, "GI_LOCKOUT_THRESHOLD", 5, minimum=1),
         lockout_seconds=_int(env, "GI_LOCKOUT_SECONDS", 60, minimum=1),
         lockout_max_seconds=_int(env, "GI_LOCKOUT_MAX_SECONDS", 3600, minimum=1),
+        import_max_mb=_int(env, "GI_IMPORT_MAX_MB", 10, minimum=1),
+        import_max_rows=_int(env, "GI_IMPORT_MAX_ROWS", 2_000, minimum=1),
+        import_max_plot_rows=_int(env, "GI_IMPORT_MAX_PLOT_ROWS", 500, minimum=1),
     )
     if overrides:
         settings = settings.with_overrides(**overrides)

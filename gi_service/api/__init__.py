@@ -11,3 +11,4 @@ from . import epcis  # noqa: E402,F401
 from . import annual_reports, opendata  # noqa: E402,F401
 from . import statistics  # noqa: E402,F401
 from . import audit  # noqa: E402,F401
+from . import imports  # noqa: E402,F401

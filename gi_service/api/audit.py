@@ -13,6 +13,6 @@ from . import bp
           query=answers.AuditQuery, tags=["audit"],
           content_type=("application/json", *(mimetype for mimetype, _ext, _w in answers.EXPORTS.values())),
           summary="Search the audit trail of staff actions and sign-in attempts (who, what, outcome, when, from "
-                  "where), newest first; or download every match (format=csv)")
+                  "where), newest first; or download every match (format=csv or xlsx)")
 def audit_search(principal, query: answers.AuditQuery):
     return answers.search(principal, query)

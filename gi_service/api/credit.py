@@ -1,7 +1,7 @@
 """Credit supervision: the public serious-violator list, producers' credit records, lifting and delisting."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Literal, Optional
 
 from pydantic import Field
 
@@ -9,6 +9,7 @@ from ..db import get_session
 from ..errors import Forbidden, Unauthenticated
 from ..http.access import public, signed_in
 from ..http.contract import endpoint
+from ..http.answers.credit import violators_file
 from ..http.schemas import Adcode, Id, Offset, Query, Reason, Strict
 from ..models import OrgKind
 from ..services import credit
@@ -29,8 +30,10 @@ class ViolatorQuery(Query):
     producer_id: Optional[Id] = None
     include_delisted: bool = Field(default=False, description="history with delisted entries (authorities and "
                                                               "inspection units only)")
-    limit: int = Field(default=100, ge=1, le=500)
+    limit: int = Field(default=100, ge=1, le=500, description="JSON only: a file holds every matching entry")
     offset: Offset = 0
+    format: Literal["json", "csv", "xlsx"] = Field(default="json", description="csv (UTF-8 with BOM) or xlsx (Excel):"
+                                                                           " every matching entry, newest first")
 
 
 class LiftBody(Strict):
@@ -46,7 +49,8 @@ class DelistBody(Strict):
                                                         "units"),
           query=ViolatorQuery, tags=TAG, responses={401: "history asked without signing in",
                                                     403: "history asked by a producer or printer"},
-          summary="The public serious-violator list (严重违法失信名单): current entries, newest first")
+          summary="The public serious-violator list (严重违法失信名单): current entries, newest first (JSON, CSV or "
+                  "Excel)")
 def list_serious_violators(principal, query: ViolatorQuery):
     if query.include_delisted:
         if principal is None:
@@ -54,6 +58,9 @@ def list_serious_violators(principal, query: ViolatorQuery):
         if principal.org_kind not in credit.SUPERVISORS:
             raise Forbidden("the list's history is for authorities and inspection units", code="wrong_role")
     session = get_session()
+    if query.format != "json":
+        return violators_file(session, query.format, include_delisted=query.include_delisted, adcode=query.adcode,
+                              producer_id=query.producer_id)
     rows, total = credit.list_serious_violators(session, include_delisted=query.include_delisted,
                                                 adcode=query.adcode, producer_id=query.producer_id,
                                                 limit=query.limit, offset=query.offset)

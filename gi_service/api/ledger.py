@@ -7,7 +7,9 @@ from ..db import get_session
 from ..http.access import public, signed_in
 from ..http.contract import endpoint
 from ..models import OrgKind
+from ..http.files import spreadsheet
 from ..render.csv import ledger_report_csv
+from ..render.sheets import ledger_report_table
 from ..services import ledger, reports
 from . import bp
 from .schemas import CheckpointQuery, ConsistencyQuery, EventsQuery, ReportQuery
@@ -75,11 +77,13 @@ def list_events(principal, query: EventsQuery):
                                                  note="producers and printers see their own figures"),
           query=ReportQuery, tags=TAG,
           summary="台账: requested, approved, printed, spoiled, issued, activated, voided, lost and stocks per printer, "
-                  "producer, GI and year, with reconciliation (JSON or CSV)")
+                  "producer, GI and year, with reconciliation (JSON, CSV or Excel)")
 def report(principal, query: ReportQuery):
     data = reports.ledger_report(get_session(), principal, year=query.year, gi_id=query.gi_id,
                                  producer_id=query.producer_id, printer_id=query.printer_id)
     if query.format == "csv":
         return Response(ledger_report_csv(data, query.part), mimetype="text/csv",
                         headers={"Content-Disposition": f"attachment; filename=ledger-{query.part}.csv"})
+    if query.format == "xlsx":
+        return spreadsheet(ledger_report_table(data, query.part), f"ledger-{query.part}.xlsx")
     return data

@@ -15,9 +15,12 @@ from pydantic import Field
 from ..db import get_session
 from ..http.access import public
 from ..http.contract import endpoint
+from ..http.files import XLSX
 from ..http.schemas import Query
 from ..render.csv import registry_csv
 from ..render.geopackage import gpkg_file
+from ..render.sheets import registry_table
+from ..render.xlsx import xlsx_file
 from ..services import opendata
 from . import bp
 
@@ -46,6 +49,8 @@ def open_data_catalogue(principal):
              "areas": url_for("api.open_data_areas", _external=True)}
     for d in data["datasets"]:
         d["href"] = links[d["id"]]
+        if d["id"] == "registry":   # the same records as an Excel workbook
+            d["xlsx_href"] = url_for("api.open_data_registry_xlsx", _external=True)
     return data
 
 
@@ -60,6 +65,30 @@ def open_data_registry(principal, query: OpenDataQuery):
     resp = Response(body, mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
     return _conditional(resp, hashlib.sha256(body).hexdigest()[:32], opendata.last_modified(session, query.as_of))
+
+
+@endpoint(bp, "/open-data/registry.xlsx", access=public(), query=OpenDataQuery, tags=TAG,
+          content_type=XLSX, responses={304: "not modified", 400: "malformed as_of"},
+          summary="The registry.csv's records as an Excel workbook: Chinese headers, dates as dates, areas as "
+                  "numbers; ?as_of=YYYY-MM-DD as for the CSV")
+def open_data_registry_xlsx(principal, query: OpenDataQuery):
+    session = get_session()
+    items = opendata.records(session, query.as_of)
+    # Weak, as the CSV's strong one is of its bytes: two workbooks of the same records differ in their timestamps.
+    etag = opendata.validator(items, query.as_of, "registry-xlsx")
+    modified = opendata.last_modified(session, query.as_of)
+    probe = _conditional(Response(status=200), etag, modified, weak=True)
+    if probe.status_code == 304:
+        return probe
+    handle, size = xlsx_file(registry_table(items))
+    name = f"gi-registry-{query.as_of.isoformat()}.xlsx" if query.as_of else "gi-registry.xlsx"
+    resp = Response(opendata.FileChunks(handle), mimetype=XLSX, direct_passthrough=True,
+                    headers={"Content-Disposition": f'attachment; filename="{name}"', "Content-Length": str(size)})
+    resp.set_etag(etag, weak=True)
+    if modified is not None:
+        resp.last_modified = modified
+    resp.headers["Cache-Control"] = CACHE
+    return resp
 
 
 @endpoint(bp, "/open-data/areas.gpkg", access=public(), query=OpenDataQuery, tags=TAG,

@@ -72,12 +72,13 @@ def list_plots(principal, producer_id: int):
           tags=["producers"], summary="Register a surveyed plot; it must lie inside its GI's production area (1 m "
                                       "tolerance)",
           responses={**PRODUCER_ERRORS, 403: "not your producer",
+                     409: "duplicate_plot_code: the producer has a plot with this code",
                      422: "invalid geometry, or plot_outside_area with how many mu lie outside"})
 def create_plot(principal, producer_id: int, body: PlotBody):
     session = get_session()
     geom = polygon_from_geojson(body.geometry)
     plot = producers.create_plot(session, producer_id, gi_id=body.gi_id, name=body.name, geom=geom,
-                                 survey_year=body.survey_year, by=principal)
+                                 survey_year=body.survey_year, by=principal, code=body.code)
     session.commit()
     return serialize.plot(plot)
 

@@ -170,6 +170,8 @@ class AreaBody(Strict):
 
 class PlotBody(Strict):
     gi_id: Id
+    code: Optional[str] = Field(default=None, min_length=1, max_length=40, pattern=r"^\S(.*\S)?$",
+                                description="the producer's own code for the plot, unique for that producer")
     name: str = Field(min_length=1, max_length=120)
     geometry: dict[str, Any] = Field(description="GeoJSON Polygon or MultiPolygon (WGS-84)")
     survey_year: int = Field(ge=1980, le=2100)
@@ -348,7 +350,7 @@ class ReportQuery(Query):
     gi_id: Optional[Id] = None
     producer_id: Optional[Id] = None
     printer_id: Optional[Id] = None
-    format: Literal["json", "csv"] = "json"
+    format: Literal["json", "csv", "xlsx"] = "json"
     part: Literal["rows", "mismatches"] = "rows"
 
 

@@ -77,7 +77,7 @@ def token(t: ApiToken) -> dict[str, Any]:
 
 
 def plot(p: Plot, *, geometry: bool = True) -> dict[str, Any]:
-    data = {"id": p.id, "producer_id": p.producer_id, "gi_id": p.gi_id, "name": p.name,
+    data = {"id": p.id, "producer_id": p.producer_id, "gi_id": p.gi_id, "code": p.code, "name": p.name,
             "area_mu": round(p.area_mu, 3), "area_m2": round(p.area_m2, 1), "survey_year": p.survey_year,
             "adcode": p.adcode, "created_at": plain(p.created_at), "updated_at": plain(p.updated_at)}
     if geometry:

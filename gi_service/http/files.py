@@ -9,9 +9,12 @@ import io
 from flask import Response, make_response, request
 from PIL import Image
 
+from ..render.tables import Table
+from ..render.xlsx import MEDIA_TYPE as XLSX, xlsx_file
+
 # The media type of each value of a `format` query parameter (/openapi.json lists them per operation).
 FORMAT_TYPES = {"json": "application/json", "csv": "text/csv", "pdf": "application/pdf", "png": "image/png",
-                "svg": "image/svg+xml", "png-zip": "application/zip"}
+                "svg": "image/svg+xml", "png-zip": "application/zip", "xlsx": XLSX}
 
 # A drawing needs nothing from elsewhere: forbid everything but its own inline styles.
 SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'"
@@ -21,6 +24,22 @@ def download(body: bytes | str, mimetype: str, filename: str) -> Response:
     """A file to save (CSV, PDF), private to its caller and never cached."""
     return Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{filename}"',
                                                       "Cache-Control": "private, no-store"})
+
+
+def spreadsheet(table: Table, filename: str) -> Response:
+    """A table as an Excel workbook to save: written to a temporary file in constant memory, then streamed from it
+    (closed, and so deleted, when the answer ends)."""
+    handle, size = xlsx_file(table)
+    resp = Response(_chunks(handle), mimetype=XLSX, direct_passthrough=True,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"', "Content-Length": str(size),
+                             "Cache-Control": "private, no-store"})
+    resp.call_on_close(handle.close)
+    return resp
+
+
+def _chunks(handle, size: int = 64 * 1024):
+    while chunk := handle.read(size):
+        yield chunk
 
 
 def svg_drawing(body: str) -> Response:

@@ -11,6 +11,7 @@ from .supervision import (AnnualReport, AnnualReportStatus, Case, CaseEvent, Cas
                           PremisesKind, SeriousViolator, ViolationKind)
 from .audit import AuditCheckpoint, AuditHead, AuditRecord
 from .registry import GI_FIELD_NAMES, GIAreaUnit, GICategory, GIKind, GIProduct, GIStatus, GIVersion, OriginArea
+from .imports import ImportRun
 
 __all__ = [
     "AuditCheckpoint", "AuditHead", "AuditRecord",
@@ -25,4 +26,5 @@ __all__ = [
     "CasePartyRole", "CaseStatus", "CreditEntry", "CreditEntryKind", "Finding", "FindingCode", "FindingPhoto",
     "PremisesKind", "SeriousViolator", "ViolationKind",
     "GI_FIELD_NAMES", "GIAreaUnit", "GICategory", "GIKind", "GIProduct", "GIStatus", "GIVersion", "OriginArea",
+    "ImportRun",
 ]

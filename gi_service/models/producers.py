@@ -19,11 +19,15 @@ class Plot(Base):
     __tablename__ = "plots"
     __table_args__ = (
         Index("ix_plots_geom", "geom", postgresql_using="gist").ddl_if(dialect="postgresql"),
+        # A producer's own code for the plot (its survey's or its spreadsheet's), unique for that producer:
+        # what an import matches a row by. Plots registered without one keep NULL (NULLs never collide).
+        UniqueConstraint("producer_id", "code"),
     )
 
     id: Mapped[intpk]
     producer_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     gi_id: Mapped[int] = mapped_column(ForeignKey("gis.id"), index=True)
+    code: Mapped[Optional[str]] = mapped_column(String(40))
     name: Mapped[str] = mapped_column(String(120))
     geom: Mapped[Any] = mapped_column(GeometryType("MULTIPOLYGON"))
     area_m2: Mapped[float] = mapped_column(Float)

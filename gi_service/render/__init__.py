@@ -5,8 +5,11 @@ entry point may take the session and ask a service for its data (``charts.statis
 ``maps.statistics_map_svg``, ``maps.public_area_map``), so the HTTP layer calls one function per
 format; no service imports from here.
 
-* ``csv``        — the statistics table, the annual reports' listing and rollup, the open data's registry and
-  the ledger report (台账);
+* ``tables``     — a table declared once (columns with their kind) for both file formats;
+* ``sheets``     — the tables an office hands on: statistics, annual listing and rollup, registry, ledger report
+  (台账), serious-violator list;
+* ``csv``        — those tables as CSV;
+* ``xlsx``       — those tables as Excel workbooks (typed cells, frozen header, constant memory);
 * ``pdf``        — the annual reports: listing, rollup, one producer's report (reportlab, CJK CID font);
 * ``charts``     — accessible, deterministic SVG bar charts (and the statistics charts drawn with them);
 * ``maps``       — one projection for every map: production areas, the statistics map;

@@ -142,16 +142,12 @@ def _names(adcodes: list[str] | None) -> str:
 
 
 def _value(v: Any) -> Any:
-    if v is None:
-        return ""
-    if hasattr(v, "value"):
-        return v.value
-    if isinstance(v, dt.date):
-        return v.isoformat()
-    return v
+    return v.value if hasattr(v, "value") else v
 
 
 def registry_rows(items: list[Published]) -> Iterator[list[Any]]:
+    """The registry's rows in the order of REGISTRY_COLUMNS, typed (dates, the instant, None for none): the CSV
+    and the Excel file print them (render/sheets.registry_table)."""
     for p in items:
         r = p.record
         yield [p.gi_id, p.version, r.name_zh, _value(r.name_pinyin), _value(r.name_en), r.kind.value,
@@ -159,9 +155,8 @@ def registry_rows(items: list[Published]) -> Iterator[list[Any]]:
                _value(r.registration_no), _value(r.registration_date), _value(r.legacy_agi_code), r.status.value,
                STATUS_ZH[GIStatus(r.status)], _value(r.origin_country), _value(r.managing_body), _value(r.standard),
                ";".join(r.area_adcodes or []), _names(r.area_adcodes),
-               round(p.area.area_m2 / 1e6, 3) if p.area else "", p.area.source_crs if p.area else "",
-               ";".join(r.sales_adcodes or []), _names(r.sales_adcodes),
-               p.changed_at.astimezone(clock.CHINA_TZ).isoformat(timespec="seconds")]
+               round(p.area.area_m2 / 1e6, 3) if p.area else None, p.area.source_crs if p.area else None,
+               ";".join(r.sales_adcodes or []), _names(r.sales_adcodes), p.changed_at]
 
 
 CHUNK = 64 * 1024

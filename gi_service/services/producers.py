@@ -71,7 +71,8 @@ def require_producer_access(principal: Principal, producer: Organisation, *, wri
 
 # --- plots -----------------------------------------------------------------------------------
 
-def _plot_geometry(geom: shapely.Geometry) -> shapely.Geometry:
+def plot_geometry(geom: shapely.Geometry) -> shapely.Geometry:
+    """A plot's boundary as stored (a valid WGS-84 MultiPolygon of sane size), or InvalidGeometry saying why."""
     try:
         geom, _warnings, _repaired = validate_area(geom, max_km2=MAX_PLOT_KM2, min_m2=1.0)
     except AreaError as exc:
@@ -96,22 +97,33 @@ def _check_inside(session: Session, gi_id: int, geom: shapely.Geometry) -> None:
 
 
 def create_plot(session: Session, producer_id: int, *, gi_id: int, name: str, geom: shapely.Geometry,
-                survey_year: int, by: Principal) -> Plot:
-    """Register a surveyed plot; it must lie inside its GI's production area."""
+                survey_year: int, by: Principal, code: str | None = None) -> Plot:
+    """Register a surveyed plot; it must lie inside its GI's production area. `code`, the producer's own code for
+    the plot, is unique for that producer."""
     producer = get_producer(session, producer_id)
     require_producer_access(by, producer, write=True)
-    geom = _plot_geometry(geom)
+    if code is not None:
+        existing = plot_by_code(session, producer.id, code)
+        if existing is not None:
+            raise Conflict(f"producer {producer.id} already has plot {existing.id} with code {code!r}",
+                           code="duplicate_plot_code", details={"plot_id": existing.id, "field": "code"})
+    geom = plot_geometry(geom)
     _check_inside(session, gi_id, geom)
     _check_survey_year(survey_year)
     area_m2 = geodesic_area_m2(geom)
     c = geom.representative_point()
     now = clock.now()
-    plot = Plot(producer_id=producer.id, gi_id=gi_id, name=name, geom=geom, area_m2=area_m2,
+    plot = Plot(producer_id=producer.id, gi_id=gi_id, code=code, name=name, geom=geom, area_m2=area_m2,
                 area_mu=m2_to_mu(area_m2), survey_year=survey_year, adcode=county_at(c.x, c.y),
                 created_by_id=by.user_id, created_at=now, updated_at=now)
     session.add(plot)
     session.flush()
     return plot
+
+
+def plot_by_code(session: Session, producer_id: int, code: str) -> Plot | None:
+    """A producer's plot by its code (retired ones too: a code is never given to another plot)."""
+    return session.scalar(select(Plot).where(Plot.producer_id == producer_id, Plot.code == code))
 
 
 def _check_survey_year(year: int) -> None:
@@ -132,7 +144,7 @@ def get_plot(session: Session, plot_id: int, *, by: Principal, write: bool = Fal
 def update_plot(session: Session, plot_id: int, changes: dict[str, Any], *, by: Principal) -> Plot:
     plot = get_plot(session, plot_id, by=by, write=True)
     if "geom" in changes:
-        geom = _plot_geometry(changes["geom"])
+        geom = plot_geometry(changes["geom"])
         _check_inside(session, plot.gi_id, geom)
         area_m2 = geodesic_area_m2(geom)
         plot.geom, plot.area_m2, plot.area_mu = geom, area_m2, m2_to_mu(area_m2)

@@ -20,3 +20,4 @@ def init_app(app: Flask) -> None:
 from . import framework, auth, home, registry_pages, producer_pages, ledger_pages  # noqa: E402,F401
 from . import inspect_pages, case_pages, report_pages, statistics_pages, account_pages  # noqa: E402,F401
 from . import audit_pages  # noqa: E402,F401
+from . import import_pages  # noqa: E402,F401

@@ -26,7 +26,7 @@ _QUERY = {name: (_SCHEMA[name].get("description", name), {k: v for k, v in _SCHE
                                                                         in answers.EXPORTS.items()),
       query=_QUERY, responses={422: "a search field is malformed (the page again, saying which)"},
       summary="The audit trail: who did what, when and from where, for the organisations in the authority's "
-              "jurisdiction; search, page back, download every match (format=csv)",
+              "jurisdiction; search, page back, download every match (format=csv or xlsx)",
       note="records of the organisations in its jurisdiction; the national authority reads all")
 def audit_trail(principal):
     args = {name: request.args[name].strip() for name in (*FIELDS, "before_id", "format")

@@ -16,7 +16,8 @@ from flask import current_app, request
 
 from ..db import get_session
 from ..errors import GIError, NotFound, ValidationFailed
-from ..http.files import photo_thumbnail, stored_photo
+from ..http.answers.credit import violators_file
+from ..http.files import XLSX, photo_thumbnail, stored_photo
 from .. import clock
 from ..i18n import t
 from ..models import (AlertKind, CaseOutcome, CaseStatus, ClueKind, ClueStatus, GIProduct, OrgKind, Organisation,
@@ -320,6 +321,21 @@ def credit_list(principal):
     rows, total = credit.list_serious_violators(db, include_delisted=history, limit=200)
     return render("app/credit.html", rows=rows, total=total, history=history, place=scans.place,
                   can_delist=principal.org_kind == OrgKind.authority)
+
+
+@page("/app/credit/export", "credit_export", kinds=ANY_KIND, content_type="text/csv", alt_content_types=(XLSX,),
+      query={"format": ("csv (default) or xlsx", {"type": "string", "enum": ["csv", "xlsx"]}),
+             "history": ("1: with the delisted entries (authorities and inspection units)", {"type": "string"})},
+      responses={422: "a format other than csv or xlsx"},
+      summary="The serious-violator list as the page shows it, as CSV or Excel (as GET /api/v1/serious-violators"
+              "?format=csv|xlsx)")
+def credit_export(principal):
+    history = request.args.get("history") == "1" and principal.org_kind in credit.SUPERVISORS
+    fmt = request.args.get("format") or "csv"
+    if fmt not in ("csv", "xlsx"):
+        raise ValidationFailed(f"format must be csv or xlsx, not {fmt[:20]!r}",
+                               details=[{"field": "format", "problem": "csv or xlsx"}])
+    return violators_file(get_session(), fmt, include_delisted=history)
 
 
 @page("/app/serious-violators/<id:listing_id>/delist", "credit_delist", kinds=(AUTHORITY,), methods=("POST",),

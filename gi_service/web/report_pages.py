@@ -17,6 +17,7 @@ from ..db import get_session
 from ..errors import GIError, NotFound, ValidationFailed
 from ..http.answers import annual_reports as answers
 from ..http.answers.annual_reports import DeclareBody, ListingQuery, MineQuery, OneReportQuery, RollupQuery
+from ..http.files import XLSX
 from ..http.parsing import parse_model
 from ..models import GIProduct, Organisation
 from ..services import annual_reports as ar
@@ -185,8 +186,9 @@ def annual_reports(principal):
 
 
 @page("/app/annual-reports/export", "annual_reports_export", kinds=SUPERVISORS, content_type="text/csv",
-      summary="Download the listing or the rollup (?what=listing|rollup&format=csv|pdf&year=&gi_id=&status=&adcode=), "
-              "as the API's ?format=csv|pdf")
+      alt_content_types=(XLSX,),
+      summary="Download the listing or the rollup (?what=listing|rollup&format=csv|xlsx|pdf&year=&gi_id=&status="
+              "&adcode=), as the API's ?format=csv|xlsx|pdf")
 def annual_reports_export(principal):
     what = request.args.get("what") or "listing"
     fmt = request.args.get("format") or "csv"

@@ -17,6 +17,7 @@ from ..db import get_session
 from ..errors import GIError, ValidationFailed
 from ..http.answers import statistics as answers
 from ..http.answers.statistics import ChartQuery, MapQuery, StatisticsQuery
+from ..http.files import XLSX
 from ..http.parsing import parse_model
 from .. import clock
 from ..i18n import current_lang, t
@@ -93,13 +94,15 @@ def dashboard(principal):
 
 
 @page("/app/statistics/export", "statistics_export", kinds=SUPERVISORS, standby_reads=True, content_type="text/csv",
-      summary="The dashboard's figures as CSV (UTF-8 with BOM) or JSON, as GET /api/v1/statistics",
+      alt_content_types=(XLSX,),
+      summary="The dashboard's figures as CSV (UTF-8 with BOM), Excel (?format=xlsx) or JSON, as GET "
+              "/api/v1/statistics",
       note="the caller's jurisdiction, or a division inside it")
 def statistics_export(principal):
     choice = _choices()
     fmt = request.args.get("format") or "csv"
     query = parse_model(StatisticsQuery, {**_query_args(choice), "group_by": choice["group_by"],
-                                          "format": "json" if fmt == "json" else "csv"}, "query")
+                                          "format": fmt if fmt in ("json", "xlsx") else "csv"}, "query")
     return answers.figures(principal, query)
 
 

@@ -15,7 +15,7 @@ Existing accounts count their password age from this upgrade (not from their cre
 change on the day of the upgrade), and existing tokens keep working until they expire.
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-06 21:00:00
 """
 
@@ -26,7 +26,7 @@ import gi_service.db
 from gi_service import clock
 
 revision = '0014'
-down_revision = '0012'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 

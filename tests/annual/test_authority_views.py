@@ -14,6 +14,7 @@ And 亳菊, a second GI of the same authority, with one user that submits on tim
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ import pytest
 from gi_service.models import AuthorizationStatus
 from gi_service.services import producers
 
+from ..xlsx import read_download
 from .conftest import API, PRODUCER_NAME, cst, ok, supply
 
 LISTING = f"{API}/annual-reports"
@@ -216,6 +218,38 @@ def test_listing_and_rollup_as_csv(season, users):
     assert (rows[0]["领取标志 (received)"], rows[0]["产量kg (output_kg)"], rows[0]["产值元 (output_value_yuan)"]) == \
         ("1700", "183000.625", "5496000.10")
     assert rows[2]["授权使用人 (authorized)"] == "5" and rows[2]["未提交 (missing)"] == "1"
+
+
+def test_listing_and_rollup_as_excel(season, users):
+    """Are the listing and the rollup Excel workbooks with the CSV's Chinese headers, the submission time a China-time
+    date-time cell, the flags 是/否, the amounts numbers with their decimals, and the same from the page's link?"""
+    h = season.authority.headers
+    sheet = read_download(season.client.get(LISTING, headers=h, query_string={"year": 2025, "format": "xlsx"}))
+    assert "生产者 (producer)" in sheet.header and "提交时间 (submitted_at, China time)" in sheet.header
+    rows = sheet.dicts()
+    assert len(rows) == 6
+    i = next(n for n, row in enumerate(rows) if row["生产者 (producer)"] == PRODUCER_NAME)
+    mine = rows[i]
+    assert mine["提交时间 (submitted_at, China time)"] == dt.datetime(2026, 1, 20, 9, 0)
+    assert sheet.cell(i, "submitted_at, China time").is_date
+    assert (mine["领取标志 (received)"], mine["产量kg (output_kg)"], mine["产值元 (output_value_yuan)"]) == \
+        (1500, 180000.5, 5400000.0)
+    assert sheet.cell(i, "output_value_yuan").number_format == "#,##0.00"
+    assert sheet.cell(i, "output_kg").number_format == "#,##0.000"
+    assert mine["统一社会信用代码 (USCC)"] == season.producer.org.uscc and mine["逾期提交 (late)"] == "否 no"
+    missing = next(row for row in rows if row["生产者 (producer)"] == "涡阳县芍药种植合作社")
+    assert missing["领取标志 (received)"] is None
+
+    r = season.client.get(ROLLUP, headers=h, query_string={"year": 2025, "format": "xlsx"})
+    assert 'filename="annual-rollup-2025-' in r.headers["Content-Disposition"]
+    rollup = read_download(r).dicts()
+    assert [row["地理标志 (GI)"] for row in rollup] == ["亳白芍", "亳菊", "合计 Total"]
+    assert (rollup[0]["产量kg (output_kg)"], rollup[0]["产值元 (output_value_yuan)"]) == (183000.625, 5496000.1)
+    assert rollup[2]["授权使用人 (authorized)"] == 5
+
+    page = read_download(season.client.get("/app/annual-reports/export", headers=h,
+                                           query_string={"what": "rollup", "year": 2025, "format": "xlsx"}))
+    assert page.dicts() == rollup
 
 
 def pdf_text(data: bytes) -> str:

@@ -12,6 +12,7 @@ The registry (`registry`), all by 亳州's authority (341600):
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ from gi_service.models import GICategory, GIStatus
 from gi_service.services import registry as registry_service
 from geodata.areas import geodesic_area_m2
 
+from ..xlsx import read_download
 from .conftest import API, cst, ok
 
 CSV = f"{API}/open-data/registry.csv"
@@ -103,6 +105,34 @@ def test_registry_csv_as_of_a_day(client, reg):
     assert (r.status_code, r.json["error"]) == (422, "validation_failed")
     r = client.get(CSV, query_string={"since": "2024-01-01"})
     assert (r.status_code, r.json["error"]) == (400, "unknown_parameter")
+
+
+def test_registry_as_excel(client, reg, factory):
+    """Does /open-data/registry.xlsx hold the CSV's records under Chinese headers, with the registration date a date,
+    the area a number, the change a China-time date-time, ?as_of= as the CSV, and a weak ETag that revalidates?"""
+    factory.gi(factory.authority("341600"), name_zh="亳花粉", registration_date=dt.date(2025, 3, 1),
+               area_adcodes=("341623",))
+    r = client.get(f"{API}/open-data/registry.xlsx")
+    sheet = read_download(r)
+    assert r.headers["Content-Disposition"] == 'attachment; filename="gi-registry.xlsx"'
+    assert sheet.header[:3] == ["记录编号 (gi_id)", "版本 (version)", "名称 (name_zh)"]
+    csv_rows = parse(client.get(CSV).data)
+    rows = [dict(zip([h[h.rindex("(") + 1:-1] for h in sheet.header], row)) for row in sheet.rows]
+    assert [row["name_zh"] for row in rows] == [row["name_zh"] for row in csv_rows] == ["亳白芍", "亳菊", "亳花粉"]
+    b = rows[0]
+    assert b["gi_id"] == reg.baishao.id and b["area_km2"] == pytest.approx(float(csv_rows[0]["area_km2"]))
+    assert csv_rows[2]["registration_date"] == "2025-03-01" and rows[2]["registration_date"] == dt.datetime(2025, 3, 1)
+    assert sheet.cell(2, "registration_date").is_date and rows[0]["registration_date"] is None
+    assert b["record_changed_at"] == dt.datetime(2025, 6, 1, 9, 0)
+    assert b["area_adcodes"] == "341602;341623" and b["name_en"] == "Bozhou White Peony Root"
+    assert rows[1]["name_en"] is None   # empty in the CSV, an empty cell here
+    old = read_download(client.get(f"{API}/open-data/registry.xlsx", query_string={"as_of": "2024-12-31"}))
+    assert [row[2] for row in old.rows] == ["亳白芍", "亳菊", "涡阳苔干"]
+    etag = r.headers["ETag"]
+    assert etag.startswith("W/")
+    assert client.get(f"{API}/open-data/registry.xlsx", headers={"If-None-Match": etag}).status_code == 304
+    catalogue = ok(client.get(f"{API}/open-data"))
+    assert catalogue["datasets"][0]["xlsx_href"].endswith("/open-data/registry.xlsx")
 
 
 def ok_bytes(r) -> bytes:

@@ -62,6 +62,9 @@ DATA_REFUSALS = {
     "plot_outside_area",     # a plot outside its GI's stored production area
     "point_outside_china",   # a finding's point in none of China's stored counties
     "not_an_image",          # an upload that is not a readable PNG/JPEG
+    "unreadable_file",       # an import's file that is no workbook or CSV a spreadsheet program wrote
+    "empty_file",            # an import's file without a header row
+    "missing_columns",       # an import's file whose header lacks a required column
     "no_change",             # an amendment equal to the stored record
     "same_account",          # a quota transfer to the account's own holder
     "weak_password",         # a password in the bundled common-password list, or too few kinds of characters

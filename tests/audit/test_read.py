@@ -97,6 +97,23 @@ def test_the_csv_download_holds_every_match_with_chinese_headers_and_inert_cells
     assert len(bozhou) == 1 + 5
 
 
+def test_the_excel_download_holds_every_match_typed_with_formula_looking_text_as_text(client, world):
+    """Does format=xlsx download every matching record as a workbook — Chinese headers, the header row frozen,
+    ids as numbers, the time as a date-time, and a username that looks like a formula kept as text?"""
+    import datetime as dt
+
+    from tests.xlsx import read_download
+
+    sheet = read_download(get(client, world["national"], format="xlsx", limit=1))
+    assert sheet.header[:3] == ["记录编号 (id)", "链序号 (seq)", "时间 (at)"] and len(sheet.rows) == 7
+    assert sheet.ws.freeze_panes == "A2"
+    rows = sheet.dicts()
+    assert all(isinstance(r["记录编号 (id)"], int) and isinstance(r["时间 (at)"], dt.datetime) for r in rows)
+    cell = next(sheet.cell(i, "username") for i, r in enumerate(rows) if r["用户名 (username)"] == "=cmd|' /C calc'!A0")
+    assert cell.data_type == "s"                                    # a string, never a formula
+    assert len(read_download(get(client, world["bozhou"], format="xlsx")).rows) == 5
+
+
 def test_the_audit_page_searches_and_downloads_for_authorities_only(client, world):
     """Does /app/audit list the jurisdiction's records with the search applied, offer the download, and refuse
     other kinds of account?"""

@@ -14,6 +14,7 @@ from gi_service.config import ConfigError
 from gi_service.models import (Authorization, AuthorizationEvent, AuthorizationStatus, CreditEntry, LedgerEvent,
                                MarkRange, MarkState, SeriousViolator)
 
+from ..xlsx import read_download
 from .conftest import API, QIAOCHENG, count, fresh
 
 JSON = {"Accept": "application/json"}
@@ -235,6 +236,42 @@ def test_delisting_after_the_repair_period_keeps_the_history(story, rules_app, c
                     json={"reason": "again"})
     assert (r.status_code, r.json["error"]) == (409, "already_delisted")
     assert _kinds(session, story.producer.org.id) == ["serious_violation", "listed", "suspended", "delisted"]
+
+
+def test_the_list_as_csv_and_excel(story, rules_app, client, session):
+    """Does the list download as CSV and Excel (API and page) with every entry, the listing time a China-time
+    date-time cell and the repair date a date; with the delisted entries for supervisors only?"""
+    rc = rules_app(json.dumps({"repair_after_days": 0, "rules": [
+        {"name": "forged", "violations_any": ["forged_or_copied_label"]}]})).test_client()
+    story.concluded_case(["forged_or_copied_label"], client=rc)
+    listing = session.scalar(select(SeriousViolator))
+    r = client.get(f"{API}/serious-violators", query_string={"format": "csv", "limit": 1, "offset": 5})
+    assert r.status_code == 200 and r.mimetype == "text/csv" and r.data.startswith(b"\xef\xbb\xbf")
+    lines = r.data.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("名单编号 (id),生产者 (producer),统一社会信用代码 (uscc)") and len(lines) == 2
+    assert story.producer.org.uscc in lines[1] and lines[1].endswith(",是 yes")
+    sheet = read_download(client.get(f"{API}/serious-violators", query_string={"format": "xlsx"}))
+    [row] = sheet.dicts()
+    assert row["名单编号 (id)"] == listing.id and row["统一社会信用代码 (uscc)"] == story.producer.org.uscc
+    assert sheet.cell(0, "listed_at").is_date and sheet.cell(0, "repair_after").is_date
+    assert row["列入时间 (listed_at)"] == listing.listed_at.astimezone(dt.timezone(dt.timedelta(hours=8))) \
+        .replace(tzinfo=None, microsecond=row["列入时间 (listed_at)"].microsecond)
+    assert "移出时间 (delisted_at)" not in sheet.header
+    page = read_download(client.get("/app/credit/export", headers=story.producer.headers,
+                                    query_string={"format": "xlsx", "history": "1"}))
+    assert page.header == sheet.header        # a producer asks for the history in vain: the current list
+    client.post(f"{API}/serious-violators/{listing.id}/delist", headers=story.authority.headers,
+                json={"reason": "信用修复完成"})
+    assert read_download(client.get(f"{API}/serious-violators", query_string={"format": "xlsx"})).rows == []
+    history = read_download(client.get(f"{API}/serious-violators", headers=story.gz.headers,
+                                       query_string={"format": "xlsx", "include_delisted": "true"}))
+    assert history.dicts()[0]["移出事由 (delist_reason)"] == "信用修复完成"
+    assert history.dicts()[0]["当前在列 (current)"] == "否 no"
+    r = client.get(f"{API}/serious-violators", query_string={"format": "xlsx", "include_delisted": "true"})
+    assert r.status_code == 401
+    page = read_download(client.get("/app/credit/export", headers=story.gz.headers,
+                                    query_string={"format": "xlsx", "history": "1"}))
+    assert page.rows == history.rows
 
 
 def test_who_reads_a_producers_credit_record(story, client):

@@ -20,6 +20,7 @@ from sqlalchemy import text
 
 from gi_service.codes import format_serial, parse_serial
 from tests.factories import LedgerWorld
+from tests.xlsx import read_download
 
 API = "/api/v1"
 YEAR = 2026
@@ -167,6 +168,20 @@ def test_report_as_csv(season):
                          query_string={"format": "csv", "part": "mismatches"})
     assert list(csv.reader(io.StringIO(empty.get_data(as_text=True)))) == \
         [["batch_id", "state", "first", "last", "count", "problem"]]
+
+
+def test_report_as_excel(season):
+    """Does format=xlsx give the CSV's rows under Chinese headers, every figure an integer, balanced as 是/否?"""
+    w = season.w
+    sheet = read_download(w.client.get(f"{API}/ledger/report", headers=w.authority.headers,
+                                       query_string={"format": "xlsx"}))
+    assert sheet.header[:4] == ["年度 (year)", "地理标志编号 (gi_id)", "生产者编号 (producer_id)", "印制单位编号 (printer_id)"]
+    assert [h[h.rindex("(") + 1:-1] for h in sheet.header] == COLUMNS
+    assert sheet.rows == [[*season.key.values(), *[EXPECTED[c] for c in COLUMNS[4:-1]], "是 yes"]]
+    assert all(isinstance(v, int) for v in sheet.rows[0][:-1])
+    empty = read_download(w.client.get(f"{API}/ledger/report", headers=w.authority.headers,
+                                       query_string={"format": "xlsx", "part": "mismatches"}))
+    assert empty.header[0] == "批次编号 (batch_id)" and empty.rows == []
 
 
 # --- who sees what ---------------------------------------------------------------------------

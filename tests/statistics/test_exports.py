@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
+from ..xlsx import read_download
 from .conftest import API, parse_csv
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -74,6 +75,34 @@ def test_csv_of_declared_output_keeps_its_decimals(world):
     assert rows[1]["output.reports_missing"] == "1" and rows[2]["output.reports_due"] == "3"
     [only] = parse_csv(world.stats(world.authority, year=2025, format="csv").data)
     assert only["coverage.percent"] == "66.7" and only["marks.spoiled"] == "2"
+
+
+def test_excel_has_the_csvs_figures_as_numbers(world, client):
+    """Does ?format=xlsx (API and the dashboard's link) hold the CSV's rows with the same headers, counts as numbers,
+    the coverage as a number with one decimal, the yes/no flag as 是/否 and the declared output as an amount?"""
+    csv_rows = parse_csv(world.stats(world.authority, year=2025, group_by="gi", format="csv").data)
+    r = world.stats(world.authority, year=2025, group_by="gi", format="xlsx")
+    assert r.headers["Content-Disposition"] == 'attachment; filename="statistics-2025-341600-by-gi.xlsx"'
+    sheet = read_download(r)
+    assert sheet.header[:5] == ["起始年 (from_year)", "截止年 (to_year)", "统计地区 (scope_adcode)",
+                                "统计地理标志 (scope_gi_id)", "地理标志编号 (gi_id)"]
+    rows = [dict(zip([h[h.rindex("(") + 1:-1] for h in sheet.header], row)) for row in sheet.rows]
+    assert len(rows) == len(csv_rows) == 3
+    for row, csv_row in zip(rows, csv_rows):
+        for key, text in csv_row.items():
+            value = row[key]
+            if value is None or isinstance(value, str):
+                assert (value or "") == text, key
+            else:
+                assert value == float(text), key
+    assert rows[0]["output.output_value_yuan"] == 103765.43 and rows[0]["output.output_kg"] == 1334.5
+    assert sheet.cell(0, "output.output_value_yuan").number_format == "#,##0.00"
+    assert sheet.cell(0, "coverage.percent").number_format == "#,##0.0"
+    assert isinstance(rows[0]["marks.spoiled"], int) and rows[2]["gi_id"] == "合计 total"
+    assert sheet.ws.freeze_panes == "A2"
+    page = read_download(client.get("/app/statistics/export", headers=world.authority.headers,
+                                    query_string={"year": 2025, "group_by": "gi", "format": "xlsx"}))
+    assert page.rows == sheet.rows
 
 
 def test_coverage_chart_shows_each_gi_against_the_90_percent_line(world, client):

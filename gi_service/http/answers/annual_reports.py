@@ -1,5 +1,5 @@
 """The annual usage reports as files: a producer's report (JSON or PDF), the authorities' listing and the
-rollup for the provincial filing (JSON, CSV or PDF), and the declared figures' body.
+rollup for the provincial filing (JSON, CSV, Excel or PDF), and the declared figures' body.
 
 ``GET /api/v1/annual-reports…`` and the report pages (``/app/annual-report…``, ``/app/annual-reports…``)
 answer them, so a page's file is the API's byte for byte.
@@ -16,8 +16,9 @@ from ...db import get_session
 from ...models import GIProduct, Organisation
 from ...render.csv import annual_listing_csv, annual_rollup_csv
 from ...render.pdf import annual_listing_pdf, annual_report_pdf, annual_rollup_pdf
+from ...render.sheets import annual_listing_table, annual_rollup_table
 from ...services import annual_reports as ar
-from ..files import download
+from ..files import download, spreadsheet
 from ..schemas import Adcode, Id, Query, Strict, Year
 
 
@@ -39,13 +40,13 @@ class ListingQuery(Query):
     gi_id: Optional[Id] = None
     adcode: Optional[Adcode] = Field(default=None, description="producers registered inside this division")
     status: Optional[Literal["submitted", "draft", "missing", "late", "overdue"]] = None
-    format: Literal["json", "csv", "pdf"] = "json"
+    format: Literal["json", "csv", "xlsx", "pdf"] = "json"
 
 
 class RollupQuery(Query):
     year: Optional[Year] = Field(default=None, description="the reporting year (default: last year, China time)")
     adcode: Optional[Adcode] = Field(default=None, description="the province or city (default: your jurisdiction)")
-    format: Literal["json", "csv", "pdf"] = "json"
+    format: Literal["json", "csv", "xlsx", "pdf"] = "json"
 
 
 class OneReportQuery(Query):
@@ -88,25 +89,29 @@ def own_report(principal, year: int, query: MineQuery):
 
 
 def listing(principal, query: ListingQuery):
-    """Who had to report the year and how their reports stand, as JSON, CSV or PDF."""
+    """Who had to report the year and how their reports stand, as JSON, CSV, Excel or PDF."""
     session = get_session()
     year = query.year or last_year()
     data = ar.listing(session, principal, year, gi_id=query.gi_id, adcode=query.adcode, status=query.status)
     if query.format == "csv":
         return download(annual_listing_csv(data), "text/csv", f"annual-reports-{year}.csv")
+    if query.format == "xlsx":
+        return spreadsheet(annual_listing_table(data), f"annual-reports-{year}.xlsx")
     if query.format == "pdf":
         return download(annual_listing_pdf(data), "application/pdf", f"annual-reports-{year}.pdf")
     return ar.public_listing(data)
 
 
 def rollup(principal, query: RollupQuery):
-    """The submitted reports of a province or city rolled up per GI, as JSON, CSV or PDF."""
+    """The submitted reports of a province or city rolled up per GI, as JSON, CSV, Excel or PDF."""
     session = get_session()
     year = query.year or last_year()
     data = ar.rollup(session, principal, year, adcode=query.adcode)
     region = data["region"]["adcode"] if data["region"] else "all"
     if query.format == "csv":
         return download(annual_rollup_csv(data), "text/csv", f"annual-rollup-{year}-{region}.csv")
+    if query.format == "xlsx":
+        return spreadsheet(annual_rollup_table(data), f"annual-rollup-{year}-{region}.xlsx")
     if query.format == "pdf":
         return download(annual_rollup_pdf(data), "application/pdf", f"annual-rollup-{year}-{region}.pdf")
     return data

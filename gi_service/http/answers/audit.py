@@ -14,7 +14,9 @@ from pydantic import Field, model_validator
 from ... import clock
 from ...db import get_session
 from ...errors import ValidationFailed
+from ...render import sheets
 from ...render.csv import audit_csv
+from ...render.xlsx import MEDIA_TYPE as XLSX, xlsx_chunks
 from ...services import audit
 from ..schemas import Id, Query
 
@@ -22,6 +24,7 @@ from ..schemas import Id, Query
 # chunks)}. Another format is one line here (the query's `format` and /openapi.json follow).
 EXPORTS: dict[str, tuple[str, str, Any]] = {
     "csv": ("text/csv", "csv", audit_csv),
+    "xlsx": (XLSX, "xlsx", lambda records: xlsx_chunks(sheets.audit_table(records))),
 }
 FORMATS = ("json", *EXPORTS)
 MAX_PAGE = 500

@@ -1,4 +1,4 @@
-"""The statistics as files: the figures (JSON or CSV), a chart and the map as SVG.
+"""The statistics as files: the figures (JSON, CSV or Excel), a chart and the map as SVG.
 
 ``GET /api/v1/statistics…`` and the dashboard's downloads (``/app/statistics/…``) answer them; see
 services/statistics.py for what each figure counts.
@@ -12,9 +12,10 @@ from pydantic import Field
 from ...db import get_session
 from ...render.charts import statistics_chart_svg
 from ...render.csv import statistics_csv
+from ...render.sheets import statistics_table
 from ...render.maps import statistics_map_svg
 from ...services import statistics as stats
-from ..files import download, svg_drawing
+from ..files import XLSX, download, spreadsheet, svg_drawing
 from ..schemas import Adcode, Id, Query, Year
 
 
@@ -33,8 +34,9 @@ class StatisticsQuery(ScopeQuery):
     group_by: Optional[Literal["gi", "region", "year"]] = Field(
         default=None, description="breakdown: per GI, per region one level down (a province's cities, a city's "
                                   "counties), or per year of the series")
-    format: Literal["json", "csv"] = Field(default="json", description="csv: UTF-8 with BOM, one row per group "
-                                                                       "and a total row")
+    format: Literal["json", "csv", "xlsx"] = Field(
+        default="json", description="csv: UTF-8 with BOM; xlsx: an Excel workbook (numbers as numbers); one row per "
+                                    "group and a total row")
 
 
 class ChartQuery(ScopeQuery):
@@ -53,14 +55,16 @@ def _scope(session, principal, query: ScopeQuery) -> stats.Scope:
 
 
 def figures(principal, query: StatisticsQuery):
-    """The figures of the scope, as JSON or as a CSV download."""
+    """The figures of the scope, as JSON or as a CSV or Excel download."""
     session = get_session()
     scope = _scope(session, principal, query)
     data = stats.compute(session, scope, query.group_by).to_dict()
-    if query.format == "csv":
+    if query.format in ("csv", "xlsx"):
         years = str(scope.from_year) if scope.from_year == scope.to_year else f"{scope.from_year}-{scope.to_year}"
         name = f"statistics-{years}-{scope.region.adcode}{f'-gi{scope.gi_id}' if scope.gi_id else ''}" \
-               f"{f'-by-{query.group_by}' if query.group_by else ''}.csv"
+               f"{f'-by-{query.group_by}' if query.group_by else ''}.{query.format}"
+        if query.format == "xlsx":
+            return spreadsheet(statistics_table(data), name)
         return download(statistics_csv(data), "text/csv", name)
     return data
 
