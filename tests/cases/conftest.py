@@ -40,7 +40,11 @@ def count(session, model, *where) -> int:
     stmt = select(func.count()).select_from(model)
     for cond in where:
         stmt = stmt.where(cond)
-    return session.scalar(stmt)
+    found = session.scalar(stmt)
+    # End the read: on SQLite a read transaction left open cannot become a write after another connection has
+    # committed (the app's requests do, refusals included, since the audit trail records them).
+    session.commit()
+    return found
 
 
 class Story(World):
