@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal, Optional
 
-from flask import Response, stream_with_context
+from flask import Response, current_app, stream_with_context
 from pydantic import Field, model_validator
 
 from ... import clock
@@ -96,11 +96,15 @@ def search(principal, query: AuditQuery) -> dict[str, Any] | Response:
 def download(principal, stmt, fmt: str) -> Response:
     """Every record `stmt` selects, streamed as a file of format `fmt` (see EXPORTS)."""
     mimetype, ext, writer = EXPORTS[fmt]
-    session = get_session()
+    sessions = current_app.extensions["gi_sessionmaker"]
 
     def records():
-        for record in session.scalars(stmt.execution_options(yield_per=1000)):
-            yield audit.record_dict(record)
+        # A session of the stream's own, ended with it: the request's session ends at the request's teardown,
+        # which may come before a streamed answer is read, and a closed session used again begins a transaction
+        # nobody ends (an idle connection in a transaction, holding locks, until the process exits).
+        with sessions() as session:
+            for record in session.scalars(stmt.execution_options(yield_per=1000)):
+                yield audit.record_dict(record)
 
     stamp = clock.now().astimezone(clock.CHINA_TZ).strftime("%Y%m%d-%H%M")
     return Response(stream_with_context(writer(records())), mimetype=mimetype,
