@@ -12,7 +12,6 @@ from gi_service.errors import Forbidden
 from gi_service.models import LedgerEvent, MarkBatch
 from gi_service.services import labels as label_service
 from gi_service.services import ledger
-from tests.factories import LedgerWorld
 
 
 def _png(size=(64, 64), exif: bool = False) -> bytes:
@@ -56,9 +55,9 @@ def test_artwork_that_is_not_an_image_is_refused(client, factory):
     assert _put(client, f"/api/v1/gis/{gi.id}/artwork", a, _png()).status_code == 200
 
 
-def test_batch_label_data_is_computed_and_verifies(client, factory, app, session):
+def test_batch_label_data_is_computed_and_verifies(client, factory, app, session, ledger_world):
     """Does every label of a batch carry its serial, a code that verifies to it, and the /v/ URL?"""
-    w = LedgerWorld(factory, client)
+    w = ledger_world()
     batch_json = w.approve(w.request(50)["id"])
     batch = session.get(MarkBatch, batch_json["id"])
     keyring = app.extensions["gi_keyring"]
@@ -71,18 +70,18 @@ def test_batch_label_data_is_computed_and_verifies(client, factory, app, session
         assert item.url == f"https://gi.example.org/v/{item.code}"
 
 
-def test_gtin_labels_carry_the_gs1_digital_link_with_the_mac(client, factory, app, session):
+def test_gtin_labels_carry_the_gs1_digital_link_with_the_mac(client, factory, app, session, ledger_world):
     """Does a batch with a GTIN get GS1 Digital Link URLs that still carry the key id and MAC tag?"""
-    w = LedgerWorld(factory, client)
+    w = ledger_world()
     batch_json = w.approve(w.request(3, gtin="6901234567892")["id"])
     batch = session.get(MarkBatch, batch_json["id"])
     item = next(label_service.iter_batch_marks(batch, app.extensions["gi_keyring"], "https://gi.example.org"))
     assert item.url == f"https://gi.example.org/01/06901234567892/21/{item.serial}?v={item.code[0]}{item.code[16:]}"
 
 
-def test_print_file_downloads_are_ledger_events_and_repeats_are_flagged(client, factory, app, session):
+def test_print_file_downloads_are_ledger_events_and_repeats_are_flagged(client, factory, app, session, ledger_world):
     """Do only the order's printer and the authority get print files, each download a ledger event, the second flagged?"""
-    w = LedgerWorld(factory, client)
+    w = ledger_world()
     batch_json = w.approve(w.request(10)["id"])
     other_printer = factory.printer()
     with pytest.raises(Forbidden):

@@ -21,7 +21,6 @@ from sqlalchemy import update
 from gi_service import clock
 from gi_service.models import ApiToken
 from gi_service.web.auth import WEB_SESSION_NAME
-from tests.factories import LedgerWorld
 
 HTML = {"Accept": "text/html"}
 
@@ -149,10 +148,10 @@ def revoke_tokens(session, actor) -> None:
     session.commit()
 
 
-def test_a_bearer_authenticated_page_write_needs_no_csrf_token(client, factory):
+def test_a_bearer_authenticated_page_write_needs_no_csrf_token(client, factory, ledger_world):
     """Does a page write whose caller a usable bearer token names succeed without any CSRF token or session
     (a browser never sends that header by itself, so no cross-site page can forge it)?"""
-    world = LedgerWorld(factory, client)
+    world = ledger_world()
     before = mark_requests(client, world)
     resp = client.post("/app/requests/new", headers={**HTML, **world.producer.headers}, data=request_form(world))
     assert resp.status_code == 303, resp.get_data(as_text=True)[:300]
@@ -161,10 +160,10 @@ def test_a_bearer_authenticated_page_write_needs_no_csrf_token(client, factory):
 
 
 @pytest.mark.parametrize("kind", ["revoked-token", "unknown-token", "basic-from-a-proxy"])
-def test_an_unusable_header_without_a_csrf_token_is_refused(client, session, factory, kind):
+def test_an_unusable_header_without_a_csrf_token_is_refused(client, session, factory, kind, ledger_world):
     """Is a page write with an unusable Authorization header (revoked or unknown token, a proxy's Basic) and no
     CSRF token refused as without the header: 400 csrf_failed, nothing written?"""
-    world = LedgerWorld(factory, client)
+    world = ledger_world()
     before = mark_requests(client, world)
     header = {"revoked-token": f"Bearer {world.producer.token}", "unknown-token": "Bearer gi_this-is-not-a-token",
               "basic-from-a-proxy": "Basic dXNlcjpwYXNzd29yZA=="}[kind]
@@ -175,11 +174,11 @@ def test_an_unusable_header_without_a_csrf_token_is_refused(client, session, fac
     assert mark_requests(client, world) == before
 
 
-def test_a_revoked_token_beside_the_session_cookie_still_needs_the_csrf_token(client, session, factory):
+def test_a_revoked_token_beside_the_session_cookie_still_needs_the_csrf_token(client, session, factory, ledger_world):
     """Does a person signed in with the session cookie, whose request also carries a revoked bearer token, still
     need the session's CSRF token for a write (the header is ignored, the cookie decides): refused without it,
     done with it?"""
-    world = LedgerWorld(factory, client)
+    world = ledger_world()
     sign_in(client, world.producer)
     revoke_tokens(session, world.producer)
     headers = {**HTML, "Authorization": f"Bearer {world.producer.token}"}
@@ -194,10 +193,10 @@ def test_a_revoked_token_beside_the_session_cookie_still_needs_the_csrf_token(cl
     assert mark_requests(client, world) == before + 1
 
 
-def test_a_session_cookie_write_without_the_csrf_token_is_still_refused(client, factory):
+def test_a_session_cookie_write_without_the_csrf_token_is_still_refused(client, factory, ledger_world):
     """Is a write authenticated by the session cookie alone refused without the session's token (400 csrf_failed,
     nothing written), and with a wrong one, as before bearer tokens were let through?"""
-    world = LedgerWorld(factory, client)
+    world = ledger_world()
     sign_in(client, world.producer)
     before = mark_requests(client, world)
     for extra in ({}, {"csrf_token": "forged"}):
@@ -207,10 +206,10 @@ def test_a_session_cookie_write_without_the_csrf_token_is_still_refused(client, 
     assert mark_requests(client, world) == before
 
 
-def test_a_cookie_write_from_another_origin_is_refused_but_a_bearer_write_is_not_checked(client, factory):
+def test_a_cookie_write_from_another_origin_is_refused_but_a_bearer_write_is_not_checked(client, factory, ledger_world):
     """Is the Origin check kept for a cookie-authenticated write (400 even with the right token), while a bearer
     token's write, which no browser sends cross-site by itself, is not held to it?"""
-    world = LedgerWorld(factory, client)
+    world = ledger_world()
     sign_in(client, world.producer)
     page = client.get("/app/requests", headers=HTML).get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
@@ -221,10 +220,10 @@ def test_a_cookie_write_from_another_origin_is_refused_but_a_bearer_write_is_not
     assert resp.status_code == 303
 
 
-def test_a_refused_page_write_names_its_error_code(client, factory):
+def test_a_refused_page_write_names_its_error_code(client, factory, ledger_world):
     """Does a page write refused for its values answer the form again as HTML with the stable code in
     X-Error-Code (validation_failed for a missing field, the service's own code otherwise)?"""
-    world = LedgerWorld(factory, client)
+    world = ledger_world()
     headers = {**HTML, **world.producer.headers}
     resp = client.post("/app/requests/new", headers=headers, data={"gi_id": str(world.gi.id)})
     assert (resp.status_code, resp.headers.get("X-Error-Code")) == (422, "validation_failed")

@@ -71,7 +71,9 @@ class LiveServer:
     def __init__(self, app):
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, name="live-server", daemon=True)
+        # serve_forever looks for shutdown() every poll_interval (0.5 s by default): every test waited for it.
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
+                                       name="live-server", daemon=True)
         self.thread.start()
 
     def stop(self) -> None:

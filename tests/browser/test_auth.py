@@ -6,7 +6,6 @@ import re
 from sqlalchemy import select, update
 
 from gi_service.models import ApiToken, MarkRequest, User
-from tests.factories import LedgerWorld
 
 from .conftest import PASSWORD
 
@@ -99,10 +98,10 @@ def test_signing_in_replaces_the_session(desktop, factory):
     assert after_token != before_token
 
 
-def test_a_form_without_its_csrf_token_is_refused(desktop, factory, client, session):
+def test_a_form_without_its_csrf_token_is_refused(desktop, factory, client, session, ledger_world):
     """Is a POST that lacks the session's CSRF token (or carries another one) answered 400 with a page that
     says what to do, and does it change nothing?"""
-    world = LedgerWorld(factory, client)
+    world = ledger_world()
     page = desktop.login(world.producer)
     page.goto(desktop.base + "/app/requests")
     page.fill("#request-form input[name=pack_size_g]", "250")

@@ -8,15 +8,14 @@ from sqlalchemy import select
 
 from gi_service.models import (AuthorizationStatus, BatchStatus, GIVersion, MarkBatch, MarkRequest, QuotaAccount,
                                RequestStatus)
-from tests.factories import LedgerWorld
 
 from .conftest import fresh, no_horizontal_scroll
 
 
-def test_authority_approves_a_request_with_a_printer(desktop, factory, client, session):
+def test_authority_approves_a_request_with_a_printer(desktop, factory, client, session, ledger_world):
     """Does the authority see the pending request on its home page, approve it with a printer chosen, and does
     that consume the quota and place the print order exactly as the API would?"""
-    world = LedgerWorld(factory, client)
+    world = ledger_world()
     request = world.request(quantity=400, pack_size_g=250)
     page = desktop.login(world.authority)
     assert page.locator("#count-pending_requests .n").inner_text() == "1"
@@ -39,10 +38,10 @@ def test_authority_approves_a_request_with_a_printer(desktop, factory, client, s
     assert f"批次 #{batch.id}" in page.locator("#batch-list").inner_text()
 
 
-def test_refusal_needs_a_reason_and_an_overspend_is_shown_on_the_form(desktop, factory, client, session):
+def test_refusal_needs_a_reason_and_an_overspend_is_shown_on_the_form(desktop, factory, client, session, ledger_world):
     """Is a request beyond the quota refused on the page with the service's reason (409, nothing written), and can
     the authority then refuse it with a reason?"""
-    world = LedgerWorld(factory, client)
+    world = ledger_world()
     too_big = world.request(quantity=100_000, pack_size_g=250)  # 25 t against ~5.2 t of quota
     page = desktop.login(world.authority)
     page.goto(desktop.base + "/app/requests")

@@ -7,15 +7,14 @@ import re
 from sqlalchemy import select
 
 from gi_service.models import MarkBatch, MarkRequest, RequestStatus
-from tests.factories import LedgerWorld
 
 from .conftest import fresh
 
 
-def test_a_producer_opening_an_authority_page_gets_the_403_page(phone, factory, client):
+def test_a_producer_opening_an_authority_page_gets_the_403_page(phone, factory, client, ledger_world):
     """Does a producer who opens the authority's producer register or request queue actions get the 403 page
     (in Chinese, with a way home), not the data?"""
-    world = LedgerWorld(factory, client)
+    world = ledger_world()
     page = phone.login(world.producer)
     response = page.goto(phone.base + "/app/producers")
     assert response.status == 403
@@ -25,19 +24,19 @@ def test_a_producer_opening_an_authority_page_gets_the_403_page(phone, factory, 
     page.wait_for_url(re.compile(r"/app$"))
 
 
-def test_a_printer_cannot_open_the_request_queue_or_a_producers_page(desktop, factory, client):
+def test_a_printer_cannot_open_the_request_queue_or_a_producers_page(desktop, factory, client, ledger_world):
     """Are the request queue and the producers' pages closed to a printer (403)?"""
-    world = LedgerWorld(factory, client)
+    world = ledger_world()
     page = desktop.login(world.printer)
     assert page.goto(desktop.base + "/app/requests").status == 403
     assert page.goto(desktop.base + f"/app/producers/{world.producer.org.id}").status == 403
     assert page.goto(desktop.base + "/app/marks").status == 403
 
 
-def test_another_producers_batch_is_not_found_and_a_forged_approval_is_refused(desktop, factory, client, session):
+def test_another_producers_batch_is_not_found_and_a_forged_approval_is_refused(desktop, factory, client, session, ledger_world):
     """Does a producer see another producer's batch as 'not found', and is an approval it forges with its own
     valid CSRF token refused (403) without approving anything?"""
-    world = LedgerWorld(factory, client)
+    world = ledger_world()
     batch = world.approve(world.request(quantity=5)["id"])
     pending = world.request(quantity=5)
     other = factory.producer("341602")
@@ -54,10 +53,10 @@ def test_another_producers_batch_is_not_found_and_a_forged_approval_is_refused(d
     assert len(session.scalars(select(MarkBatch)).all()) == 1
 
 
-def test_an_authority_outside_the_gis_jurisdiction_cannot_decide_its_requests(desktop, factory, client, session):
+def test_an_authority_outside_the_gis_jurisdiction_cannot_decide_its_requests(desktop, factory, client, session, ledger_world):
     """Is an authority of another province shown no request of this GI, and refused (with the reason on the
     page) when it posts an approval anyway?"""
-    world = LedgerWorld(factory, client)
+    world = ledger_world()
     pending = world.request(quantity=5)
     hangzhou = factory.authority("330100")
     page = desktop.login(hangzhou)

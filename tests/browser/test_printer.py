@@ -10,7 +10,6 @@ from sqlalchemy import func, select
 from gi_service.codes import parse_serial
 from gi_service.models import BatchStatus, LedgerEvent, MarkBatch, MarkRange, MarkState
 from gi_service.services import marks
-from tests.factories import LedgerWorld
 
 from .conftest import fresh, no_horizontal_scroll
 
@@ -27,10 +26,10 @@ def _counts(session, batch_id: int) -> dict[MarkState, int]:
     return {state: int(n) for state, n in rows}
 
 
-def test_printer_downloads_the_file_and_records_printed_spoiled_and_issued(phone, factory, client, session):
+def test_printer_downloads_the_file_and_records_printed_spoiled_and_issued(phone, factory, client, session, ledger_world):
     """On a phone, does the printer find its order, download the print file (recorded in the ledger, a repeat
     flagged), record the run with a spoiled serial, write off another from stock, and issue the rest?"""
-    world = LedgerWorld(factory, client)
+    world = ledger_world()
     batch = world.approve(world.request(quantity=20)["id"])
     page = phone.login(world.printer)
     assert page.locator("#count-orders_to_print .n").inner_text() == "1"
@@ -81,10 +80,10 @@ def test_printer_downloads_the_file_and_records_printed_spoiled_and_issued(phone
     assert "重复下载" in page.locator("#downloads").inner_text()
 
 
-def test_spoiled_serials_outside_the_batch_are_refused_on_the_form(phone, factory, client, session):
+def test_spoiled_serials_outside_the_batch_are_refused_on_the_form(phone, factory, client, session, ledger_world):
     """Is a print run listing a spoiled serial of another batch refused on the form with the reason, recording
     nothing?"""
-    world = LedgerWorld(factory, client)
+    world = ledger_world()
     other = world.approve(world.request(quantity=5)["id"])
     batch = world.approve(world.request(quantity=5)["id"])
     page = phone.login(world.printer)

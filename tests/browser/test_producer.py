@@ -9,7 +9,6 @@ from sqlalchemy import select
 from gi_service.codes import parse_serial
 from gi_service.models import MarkRequest, MarkState, RequestStatus
 from gi_service.services import marks
-from tests.factories import LedgerWorld
 
 from .conftest import fresh, no_horizontal_scroll
 
@@ -19,10 +18,10 @@ def _state(session, serial: str) -> MarkState:
     return marks.find_mark(session, parse_serial(serial)).state
 
 
-def test_producer_requests_marks_then_activates_a_lot_on_a_phone(phone, factory, client, session):
+def test_producer_requests_marks_then_activates_a_lot_on_a_phone(phone, factory, client, session, ledger_world):
     """On a 390-px phone, can a producer request marks, and once they are printed and issued, activate them on a
     tested lot from its stock list and download a label, with the ledger moving exactly as through the API?"""
-    world = LedgerWorld(factory, client)
+    world = ledger_world()
     page = phone.login(world.producer)
     assert no_horizontal_scroll(page)
     assert int(page.locator("#count-quota_available .n").inner_text().split()[0].replace(",", "")) > 5000
@@ -71,10 +70,10 @@ def test_producer_requests_marks_then_activates_a_lot_on_a_phone(phone, factory,
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
-def test_activation_is_refused_when_the_lot_failed_its_test(phone, factory, client, session):
+def test_activation_is_refused_when_the_lot_failed_its_test(phone, factory, client, session, ledger_world):
     """Is activation on a lot whose test did not pass refused on the form (422, with the reason in Chinese), the
     values kept, and the marks left in stock?"""
-    world = LedgerWorld(factory, client)
+    world = ledger_world()
     batch = world.printed_and_issued(quantity=10)
     page = phone.login(world.producer)
     page.goto(phone.base + f"/app/marks?ranges={batch['first_serial']}~{batch['last_serial']}&pack_size_g=250")
@@ -90,9 +89,9 @@ def test_activation_is_refused_when_the_lot_failed_its_test(phone, factory, clie
     assert _state(session, batch["first_serial"]) == MarkState.issued
 
 
-def test_producer_reports_marks_lost(phone, factory, client, session):
+def test_producer_reports_marks_lost(phone, factory, client, session, ledger_world):
     """Can a producer report part of its stock lost with a reason, leaving the rest in stock?"""
-    world = LedgerWorld(factory, client)
+    world = ledger_world()
     batch = world.printed_and_issued(quantity=10)
     seq = parse_serial(batch["first_serial"]).seq + 2
     lost = marks.span_serials(batch["series"], seq, seq)[0]
@@ -107,10 +106,10 @@ def test_producer_reports_marks_lost(phone, factory, client, session):
     assert _state(session, batch["first_serial"]) == MarkState.issued
 
 
-def test_producer_sees_its_plots_on_a_map_and_registers_one(phone, factory, client, session):
+def test_producer_sees_its_plots_on_a_map_and_registers_one(phone, factory, client, session, ledger_world):
     """Does the plots page draw the producer's plots on its GI's area (and a close-up), and does a plot drawn
     outside the production area get refused with how much lies outside?"""
-    world = LedgerWorld(factory, client)
+    world = ledger_world()
     page = phone.login(world.producer)
     page.click("nav.nav a[href$='/app/plots']")
     group = page.locator(f"#plots-gi-{world.gi.id}")
@@ -128,12 +127,12 @@ def test_producer_sees_its_plots_on_a_map_and_registers_one(phone, factory, clie
     assert "地块超出产地范围" in page.locator("#form-error").inner_text()
 
 
-def test_producer_transfers_quota_to_another_holder_of_the_gi(phone, factory, client, session):
+def test_producer_transfers_quota_to_another_holder_of_the_gi(phone, factory, client, session, ledger_world):
     """Can a producer transfer part of its yearly quota to another authorized holder of the same GI from its
     account page, the balance shown going down by exactly that amount?"""
     from gi_service.models import QuotaAccount
 
-    world = LedgerWorld(factory, client)
+    world = ledger_world()
     packer = factory.producer("341602", name="亳州白芍包装厂")
     factory.authorization(packer, world.gi, by=world.authority)
     page = phone.login(world.producer)

@@ -212,6 +212,58 @@ def test_signed_in_statistics_read_the_standby_until_the_caller_itself_writes(de
     assert approved(stats(world.authority)) == base + 7 and d.router.replica_sessions == sessions + 2
 
 
+def test_partition_retention_on_the_cluster_drops_whole_months_on_both_nodes_and_keeps_the_evidence(
+        deployed, cluster, tmp_path):
+    """On the cluster, through pgbouncer in transaction pooling: does `gi-service scans partitions` (the cron
+    line) make the months ahead, and does retention three years on drop a month whole on the primary — and so,
+    through streaming replication, on the standby — while the check a clue points to survives, readable on
+    both nodes through `scans`?"""
+    import datetime as dt
+
+    from click.testing import CliRunner
+    from sqlalchemy import insert
+
+    from gi_service import clock
+    from gi_service.cli import main
+    from gi_service.models import AlertKind, Scan, UAClass, Verdict
+    from gi_service.services import partitions, scans, signals
+
+    d = deployed(MAX_LAG_MS)
+    settings = d.app.config["GI_SETTINGS"]
+    env = {"GI_DATABASE_URL": cluster["primary_pooled"], "GI_DATABASE_PREPARED_STATEMENTS": "false",
+           "GI_INSTANCE_PATH": str(tmp_path / "cli"), "GI_SECRET_KEY": settings.secret_key,
+           "GI_MARK_KEYS": settings.mark_keys, "GI_MARK_KEY_ID": settings.mark_key_id,
+           "GI_LEDGER_SIGNING_KEY": settings.ledger_signing_key, "GI_DATA_KEYS": settings.data_keys}
+    made = CliRunner().invoke(main, ["scans", "partitions", "--ahead", "3"], env=env)
+    assert made.exit_code == 0, made.output
+    month = partitions.next_month(partitions.month_start(clock.now()))
+    ats = [dt.datetime(month.year, month.month, day, 9, tzinfo=dt.timezone.utc) for day in (2, 3, 4)]
+    ids = [d.session.execute(insert(Scan).values(at=at, mac_ok=False, verdict=Verdict.unknown,
+                                                 ua_class=UAClass.mobile).returning(Scan.id)).scalar_one()
+           for at in ats]
+    signals.raise_alert(d.session, AlertKind.unknown_burst, subject="evidence", at=ats[0], summary="evidence",
+                        details={}, places=[], scan_id=ids[0])
+    d.session.commit()
+    d.synced()
+
+    def on_standby() -> set[str]:
+        with Session(d.standby) as s:
+            return {p.name for p in partitions.partitions(s)}
+
+    assert partitions.month_name(month) in on_standby()
+
+    result = scans.prune(d.session, now=dt.datetime(month.year + 3, month.month, 1, tzinfo=dt.timezone.utc))
+    d.session.rollback()
+    assert partitions.month_name(month) in result.partitions_dropped and result.scans_deleted == 2
+    d.synced()
+    assert partitions.month_name(month) not in on_standby()
+    for engine in (d.primary, d.standby):
+        with engine.connect() as conn:
+            kept = conn.execute(text("SELECT id, tableoid::regclass::text FROM scans WHERE id = ANY(:ids)"),
+                                {"ids": ids}).all()
+        assert kept == [(ids[0], partitions.DEFAULT_PARTITION)]
+
+
 def test_two_app_instances_behind_nginx_answer_through_pgbouncer(cluster, deployed, tmp_path):
     """Do two gunicorn instances behind nginx (GI_TRUSTED_PROXIES=1), each reaching the primary and the standby
     through pgbouncer, both answer; and is a consumer's check logged under the client's address as nginx saw it
