@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["bench.jurisdiction", "bench.codes", "bench.ledger", "bench.labels", "bench.xlsx", "bench.load"]
+BENCHMARKS = ["bench.jurisdiction", "bench.codes", "bench.ledger", "bench.labels", "bench.xlsx", "bench.load", "bench.scaleout"]
 
 
 def main() -> int:
