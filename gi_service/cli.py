@@ -834,7 +834,7 @@ def audit_export(out_path: str) -> None:
 # command, today's and any added later, is recorded as the operator's action (tests/audit/test_cli.py).
 UNAUDITED = {"db current", "ledger verify", "keys generate", "serve", "reports annual rollup",
              "reports annual listing", "audit verify", "audit seal"}
-_cli_capture: "contextvars.ContextVar" = None  # type: ignore[assignment]  (set below)
+_cli_capture = None  # a contextvars.ContextVar of the running command's capture, set by _install_cli_audit
 
 
 def _cli_params(kwargs: dict) -> dict:

@@ -276,7 +276,7 @@ def map_svg(*, ident: str, title: Label, description: str, frame: MapFrame, regi
     height = top + map_h + 12 + legend_h
     out = _svg_open(ident, width_all, height, title, description)
     out.append(f'<g transform="translate(0 {top:g})">')
-    out.append(f'<g class="units" fill="#eef2ee" stroke="#9aa7a0" stroke-width="0.6" fill-rule="evenodd">')
+    out.append('<g class="units" fill="#eef2ee" stroke="#9aa7a0" stroke-width="0.6" fill-rule="evenodd">')
     for part in parts:
         out.append(f'<path d="{part.path}"><title>{_x(part.label.text())}</title></path>')
     out.append("</g>")
@@ -346,7 +346,7 @@ def _base_map(adcode: str) -> _Base:
         if child.is_empty:
             continue
         minx, miny, maxx, maxy = child.bounds
-        (ax, _ay), (bx, _by) = frame.project(minx, maxy), frame.project(maxx, miny)
+        ax, bx = frame.project(minx, maxy)[0], frame.project(maxx, miny)[0]
         anchor = None
         if bx - ax > 10 * max(2, len(unit.name)):
             p = child.representative_point()

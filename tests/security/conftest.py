@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pyotp
 import pytest
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gi_service import create_app

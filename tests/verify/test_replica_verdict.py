@@ -254,7 +254,8 @@ def test_partition_retention_on_the_cluster_drops_whole_months_on_both_nodes_and
 
     result = scans.prune(d.session, now=dt.datetime(month.year + 3, month.month, 1, tzinfo=dt.timezone.utc))
     d.session.rollback()
-    assert partitions.month_name(month) in result.partitions_dropped and result.scans_deleted == 2
+    # (the cluster is the module's: other tests' checks in that month go too; ours are looked for below)
+    assert partitions.month_name(month) in result.partitions_dropped and result.scans_deleted >= 2
     d.synced()
     assert partitions.month_name(month) not in on_standby()
     for engine in (d.primary, d.standby):

@@ -15,7 +15,7 @@ from ...render.csv import statistics_csv
 from ...render.sheets import statistics_table
 from ...render.maps import statistics_map_svg
 from ...services import statistics as stats
-from ..files import XLSX, download, spreadsheet, svg_drawing
+from ..files import download, spreadsheet, svg_drawing
 from ..schemas import Adcode, Id, Query, Year
 
 
