@@ -1,17 +1,16 @@
 """Sign-in, tokens, organisations and users."""
 from __future__ import annotations
 
-from flask import current_app
 from sqlalchemy import select
 
-from ..db import get_session, write_session
+from ..db import get_session
 from ..errors import Forbidden, NotFound, Unauthenticated
 from ..http import audit
 from ..http.access import public, signed_in
 from ..http.contract import endpoint
+from ..http.sign_in import count_failure, policy
 from ..models import OrgKind, Organisation, User
-from ..services import accounts, passwords, totp
-from ..services.passwords import SignInPolicy
+from ..services import accounts, totp
 from . import bp, serialize
 from .schemas import LoginBody, OrganisationBody, PasswordChangeBody, TokenBody, UserBody
 
@@ -22,10 +21,6 @@ SIGN_IN_REFUSALS = {
          "must be changed first with POST /api/v1/auth/password (password_change_required)",
     429: "too many failed sign-ins: the account is locked for the seconds in Retry-After (account_locked)",
 }
-
-
-def policy() -> SignInPolicy:
-    return SignInPolicy.from_settings(current_app.config["GI_SETTINGS"])
 
 
 def _sign_in(session, username: str, password: str, code: str | None, *, changing_password: bool) -> tuple:
@@ -53,10 +48,7 @@ def _sign_in(session, username: str, password: str, code: str | None, *, changin
     except Unauthenticated as exc:
         session.rollback()
         if exc.code in ("invalid_credentials", "invalid_totp", "totp_reused"):
-            # Not the request's session: its commit would be recorded as the sign-in's success.
-            with write_session(current_app.extensions["gi_engine"]) as own:
-                audit.note(lockout_started_s=passwords.record_failure(own, username, rules))
-                own.commit()
+            count_failure(username, rules)
         raise
     return user, two_factor
 

@@ -15,7 +15,7 @@ from pydantic import Field
 from ..db import get_session
 from ..http.access import public
 from ..http.contract import endpoint
-from ..http.files import XLSX
+from ..http.files import XLSX, file_download
 from ..http.schemas import Query
 from ..render.csv import registry_csv
 from ..render.geopackage import gpkg_file
@@ -80,15 +80,8 @@ def open_data_registry_xlsx(principal, query: OpenDataQuery):
     probe = _conditional(Response(status=200), etag, modified, weak=True)
     if probe.status_code == 304:
         return probe
-    handle, size = xlsx_file(registry_table(items))
     name = f"gi-registry-{query.as_of.isoformat()}.xlsx" if query.as_of else "gi-registry.xlsx"
-    resp = Response(opendata.FileChunks(handle), mimetype=XLSX, direct_passthrough=True,
-                    headers={"Content-Disposition": f'attachment; filename="{name}"', "Content-Length": str(size)})
-    resp.set_etag(etag, weak=True)
-    if modified is not None:
-        resp.last_modified = modified
-    resp.headers["Cache-Control"] = CACHE
-    return resp
+    return _published_file(file_download(*xlsx_file(registry_table(items)), XLSX, name), etag, modified)
 
 
 @endpoint(bp, "/open-data/areas.gpkg", access=public(), query=OpenDataQuery, tags=TAG,
@@ -106,10 +99,14 @@ def open_data_areas(principal, query: OpenDataQuery):
     if probe.status_code == 304:
         return probe
     items = opendata.records(session, query.as_of, with_geometry=True)
-    handle, size = gpkg_file(items, as_of=query.as_of)
     name = f"gi-areas-{query.as_of.isoformat()}.gpkg" if query.as_of else "gi-areas.gpkg"
-    resp = Response(opendata.FileChunks(handle), mimetype="application/geopackage+sqlite3", direct_passthrough=True,
-                    headers={"Content-Disposition": f'attachment; filename="{name}"', "Content-Length": str(size)})
+    return _published_file(file_download(*gpkg_file(items, as_of=query.as_of), "application/geopackage+sqlite3", name),
+                           etag, modified)
+
+
+def _published_file(resp: Response, etag: str, modified) -> Response:
+    """A built file of the open data with its weak validator (two builds differ in their timestamps), its last
+    change and the open data's caching."""
     resp.set_etag(etag, weak=True)
     if modified is not None:
         resp.last_modified = modified

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+from typing import BinaryIO, Iterator
 
 from flask import Response, make_response, request
 from PIL import Image
@@ -26,20 +27,34 @@ def download(body: bytes | str, mimetype: str, filename: str) -> Response:
                                                       "Cache-Control": "private, no-store"})
 
 
+class FileChunks:
+    """A response body read from an open file in chunks; closed by the server when the response ends, even if
+    it was never read (a HEAD request, a client gone before the first byte)."""
+
+    def __init__(self, handle: BinaryIO, size: int = 64 * 1024):
+        self.handle, self.size = handle, size
+
+    def __iter__(self) -> Iterator[bytes]:
+        while chunk := self.handle.read(self.size):
+            yield chunk
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def file_download(handle: BinaryIO, size: int, mimetype: str, filename: str) -> Response:
+    """A file written to `handle` (rewound; `size` bytes) to save, streamed from it and closed (a temporary file:
+    deleted) when the answer ends."""
+    return Response(FileChunks(handle), mimetype=mimetype, direct_passthrough=True,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"', "Content-Length": str(size)})
+
+
 def spreadsheet(table: Table, filename: str) -> Response:
-    """A table as an Excel workbook to save: written to a temporary file in constant memory, then streamed from it
-    (closed, and so deleted, when the answer ends)."""
-    handle, size = xlsx_file(table)
-    resp = Response(_chunks(handle), mimetype=XLSX, direct_passthrough=True,
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"', "Content-Length": str(size),
-                             "Cache-Control": "private, no-store"})
-    resp.call_on_close(handle.close)
+    """A table as an Excel workbook to save: written to a temporary file in constant memory, then streamed from it,
+    private to its caller and never cached."""
+    resp = file_download(*xlsx_file(table), XLSX, filename)
+    resp.headers["Cache-Control"] = "private, no-store"
     return resp
-
-
-def _chunks(handle, size: int = 64 * 1024):
-    while chunk := handle.read(size):
-        yield chunk
 
 
 def svg_drawing(body: str) -> Response:

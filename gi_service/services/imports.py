@@ -323,12 +323,7 @@ def read_xlsx(data: bytes, kind: str, limits: Limits) -> RawSheet:
     try:
         workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:    # openpyxl raises many types for a damaged workbook, defusedxml its own
-        name = type(exc).__name__
-        if _defused(exc):
-            raise ImportRefused("the workbook declares XML entities, which are refused", code="unsafe_file",
-                                details={"reason": "xml_entities"}) from None
-        raise ImportRefused(f"the file is not a readable .xlsx workbook ({name}); save it again from Excel",
-                            code="unreadable_file") from None
+        raise _unreadable(exc, "the file is not a readable .xlsx workbook") from None
     try:
         sheets = workbook.worksheets
         wanted = {kind, TITLES[kind].lower(), TITLES[kind].split()[0]}
@@ -341,15 +336,18 @@ def read_xlsx(data: bytes, kind: str, limits: Limits) -> RawSheet:
         except ImportRefused:
             raise
         except Exception as exc:
-            name = type(exc).__name__
-            if _defused(exc):
-                raise ImportRefused("the workbook declares XML entities, which are refused", code="unsafe_file",
-                                    details={"reason": "xml_entities"}) from None
-            raise ImportRefused(f"the sheet cannot be read ({name}); save the workbook again from Excel",
-                                code="unreadable_file") from None
+            raise _unreadable(exc, "the sheet cannot be read") from None
     finally:
         workbook.close()
     return RawSheet("xlsx", None, header, body)
+
+
+def _unreadable(exc: Exception, what: str) -> ImportRefused:
+    """The refusal for what openpyxl could not read: entities defusedxml refused, or a damaged file."""
+    if _defused(exc):
+        return ImportRefused("the workbook declares XML entities, which are refused", code="unsafe_file",
+                             details={"reason": "xml_entities"})
+    return ImportRefused(f"{what} ({type(exc).__name__}); save it again from Excel", code="unreadable_file")
 
 
 def decode_csv(data: bytes) -> tuple[str, str]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Iterator
+from typing import Any, Iterator
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, undefer
@@ -158,23 +158,6 @@ def registry_rows(items: list[Published]) -> Iterator[list[Any]]:
                round(p.area.area_m2 / 1e6, 3) if p.area else None, p.area.source_crs if p.area else None,
                ";".join(r.sales_adcodes or []), _names(r.sales_adcodes), p.changed_at]
 
-
-CHUNK = 64 * 1024
-
-
-class FileChunks:
-    """A response body read from an open file in chunks; closed by the server when the response ends, even if
-    it was never read (a HEAD request, a client gone before the first byte)."""
-
-    def __init__(self, handle: BinaryIO):
-        self.handle = handle
-
-    def __iter__(self) -> Iterator[bytes]:
-        while chunk := self.handle.read(CHUNK):
-            yield chunk
-
-    def close(self) -> None:
-        self.handle.close()
 
 
 def catalogue(session: Session) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from .. import clock
 from ..db import write_session
 from ..errors import Conflict, GIError, Unauthenticated, ValidationFailed
 from ..http import audit
+from ..http.sign_in import count_failure, policy
 from ..i18n import t
 from ..models import OrgKind, User
 from ..services import accounts, passwords, totp
@@ -78,7 +79,7 @@ def login_code():
         return _no_pending()
     if request.method == "GET":
         return render("app/login_code.html")
-    rules = auth.policy()
+    rules = policy()
     engine = current_app.extensions["gi_engine"]
     form = Form()
     with write_session(engine) as db:
@@ -164,7 +165,7 @@ def login_password():
     state = auth.pending()
     if state is None or "password_change" not in state["steps"] or state["steps"][0] != "password_change":
         return _no_pending()
-    rules = auth.policy()
+    rules = policy()
     if request.method == "GET":
         return render("app/password_change.html", rules=rules, action=url_for("web.login_password"))
     form = Form()
@@ -193,10 +194,10 @@ def _account_page(principal, status: int = 200, **extra):
     user = db.get(User, principal.user_id)
     tokens = [row for row in accounts.list_tokens(db, user.id)
                   if row.name != accounts.WEB_SESSION_NAME and row.is_valid()]
-    return render("app/account.html", status=status, user=user, rules=auth.policy(), tokens=tokens,
-                  may_create_tokens=not auth.policy().totp_required_for(user) or principal.two_factor,
+    return render("app/account.html", status=status, user=user, rules=policy(), tokens=tokens,
+                  may_create_tokens=not policy().totp_required_for(user) or principal.two_factor,
                   remaining=totp.remaining_recovery_codes(db, user.id), expired=passwords.password_expired(
-                      user, auth.policy()), **extra)
+                      user, policy()), **extra)
 
 
 @page("/app/account", "account", summary="My account's security: password, two-factor sign-in, recovery codes")
@@ -214,7 +215,7 @@ def account_password(principal):
     from ..db import get_session
 
     db = get_session()
-    rules = auth.policy()
+    rules = policy()
     form = Form()
     try:
         current = form.text("password", t("current_password"), max_len=200)
@@ -223,7 +224,7 @@ def account_password(principal):
         accounts.change_password(db, user, new, rules)
     except Unauthenticated as exc:
         db.rollback()
-        auth.count_failure(principal.username, rules)
+        count_failure(principal.username, rules)
         return _account_page(principal, status=401, error=problem(exc))
     except GIError as exc:
         db.rollback()
@@ -293,7 +294,7 @@ def account_recovery_codes(principal):
     from ..db import get_session
 
     db = get_session()
-    rules = auth.policy()
+    rules = policy()
     user = db.get(User, principal.user_id)
     form = Form()
     try:
@@ -303,7 +304,7 @@ def account_recovery_codes(principal):
         codes = totp.new_recovery_codes(db, user)
     except Unauthenticated as exc:
         db.rollback()
-        auth.count_failure(principal.username, rules)
+        count_failure(principal.username, rules)
         return _account_page(principal, status=401, error=problem(exc))
     except GIError as exc:
         db.rollback()
@@ -328,7 +329,7 @@ def account_tokens(principal):
         name = form.text("name", t("token_name"), max_len=100)
         ttl_days = form.integer("ttl_days", t("token_days"), lo=1, hi=365)
         form.check()
-        accounts.check_may_create_token(principal, user, auth.policy())
+        accounts.check_may_create_token(principal, user, policy())
         row, plaintext = accounts.create_token(db, user, name=name, ttl_days=ttl_days,
                                                two_factor=principal.two_factor)
     except GIError as exc:

@@ -30,11 +30,12 @@ from .. import clock
 from ..db import write_session
 from ..errors import Unauthenticated
 from ..http import audit
+from ..http.sign_in import policy
 from ..i18n import t
 from ..models import ApiToken, User
 from ..services import accounts, passwords, totp
 from ..services.accounts import WEB_SESSION_NAME, Principal, principal_for
-from ..services.passwords import AccountLocked, SignInPolicy
+from ..services.passwords import AccountLocked
 from . import csrf
 from .framework import NOT_BLANK, Field, F, page, render, safe_next
 
@@ -43,21 +44,6 @@ SEEN_RESOLUTION_S = 60  # the last-request time is rewritten at most once a minu
 PENDING_S = 600  # the steps after the password (code, set-up, new password) must be done within 10 minutes
 # The page of each step that may follow a right password (accounts.sign_in_steps).
 STEP_PAGES = {"totp": "web.login_code", "totp_enrol": "web.login_enrol", "password_change": "web.login_password"}
-
-
-def count_failure(username: str, rules: SignInPolicy) -> int | None:
-    """Count a wrong password or code towards the account's lockout, in a transaction of its own (the request's
-    session is rolled back: its commit would be recorded in the audit trail as the action's success), and name
-    the lockout it starts, if any, in the request's audit record. The lockout's seconds."""
-    with write_session(current_app.extensions["gi_engine"]) as own:
-        seconds = passwords.record_failure(own, username, rules)
-        own.commit()
-    audit.note(lockout_started_s=seconds)
-    return seconds
-
-
-def policy() -> SignInPolicy:
-    return SignInPolicy.from_settings(current_app.config["GI_SETTINGS"])
 
 
 def _session_applies() -> bool:
