@@ -71,9 +71,13 @@ def column_widths(columns: list[Column], sample: list[Any]) -> list[float]:
 
 
 def _china_naive(value: dt.datetime) -> dt.datetime:
+    """The instant as China wall time to the whole second (truncated, as the CSV's minutes are).
+
+    An Excel cell holds a fraction of a day; a reader rounds it, so 08.9997 s would come back as the next
+    second (and a minute's last instant as the next minute): truncating first keeps cell and CSV agreeing."""
     if value.tzinfo is None:   # the services keep instants in UTC; SQLite hands them back without a zone
         value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(clock.CHINA_TZ).replace(tzinfo=None)
+    return value.astimezone(clock.CHINA_TZ).replace(tzinfo=None, microsecond=0)
 
 
 class _Writer:

@@ -144,7 +144,10 @@ def phone(browser, live_server):
 
 
 def no_horizontal_scroll(page) -> bool:
-    """Does the page fit the phone's width (tables may scroll inside their own box)?"""
+    """Does the page fit the phone's width (tables may scroll inside their own box)?
+
+    Measured once the current document has loaded: right after a click the old document may be half torn down."""
+    page.wait_for_load_state("load")
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
 
 

@@ -34,6 +34,7 @@ def test_printer_downloads_the_file_and_records_printed_spoiled_and_issued(phone
     page = phone.login(world.printer)
     assert page.locator("#count-orders_to_print .n").inner_text() == "1"
     page.click(f"a[href$='/app/batches/{batch['id']}']")
+    page.wait_for_url(re.compile(rf"/app/batches/{batch['id']}$"))
     assert no_horizontal_scroll(page)
     # The page follows the work: download the print file, print, then record the run.
     assert page.locator("#print-file").bounding_box()["y"] < page.locator("#printed").bounding_box()["y"]

@@ -97,3 +97,13 @@ def test_naive_instants_are_utc_and_sheet_names_are_legal():
     assert sheet.ws.title == "a b"
     assert sheet_name("[台账]: 2026/04*?") == "台账   2026 04"
     assert sheet_name("x" * 40) == "x" * 31 and sheet_name("[]") == "Sheet1"
+
+
+def test_an_instant_is_kept_to_the_second_it_is_in():
+    """Does an instant a fraction before the next second (or minute) stay in its own second, as the CSV shows it,
+    rather than being rounded up by the reader of the cell?"""
+    late = dt.datetime(2026, 12, 6, 23, 59, 59, 999699, tzinfo=dt.timezone.utc)
+    t = Table("t", [Column("at", "时间", "datetime")], [[late]])
+    sheet = read_xlsx(xlsx_bytes(t))
+    assert sheet.rows == [[dt.datetime(2026, 12, 7, 7, 59, 59)]]
+    assert csv_text(t).splitlines()[1].endswith("2026-12-07 07:59")
