@@ -58,7 +58,19 @@ def declare_and_submit(season, actor, output_kg, value, **query) -> dict:
 
 
 @pytest.fixture
-def users(season, factory) -> Users:
+def users(season, factory, reused_world) -> Users:
+    """The users above, on top of the season: built once per test process and database, then restored; each
+    test starts on 15 February 2026 at 09:00, where the building ended."""
+    def rebind(_: Users) -> None:
+        season.clock.set(BUILT_AT)
+
+    return reused_world("annual-users", lambda: build_users(season, factory), rebind)
+
+
+BUILT_AT = cst(2026, 2, 15, 9, 0)
+
+
+def build_users(season, factory) -> Users:
     clock = season.clock
     clock.set(cst(2024, 3, 1, 9, 0))
     revoked = factory.producer("341602", name="谯城区已撤销合作社")
@@ -98,7 +110,7 @@ def users(season, factory) -> Users:
     reports["chrysanthemum"] = declare_and_submit(season, chrysanthemum, 500, 20000)
     clock.set(cst(2026, 2, 10, 9, 0))
     reports["late"] = declare_and_submit(season, late, "3000.125", "96000.10")
-    clock.set(cst(2026, 2, 15, 9, 0))
+    clock.set(BUILT_AT)
     return Users(late, draft, suspended, far, revoked, newcomer, chrysanthemum, g2, reports)
 
 

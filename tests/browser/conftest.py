@@ -1,8 +1,11 @@
-"""Browser tests: the real pages in headless Chromium (Debian's `chromium`, driven by Playwright).
+"""Browser tests: the real pages in headless Chromium (Debian's `chromium-headless-shell`, driven by Playwright).
 
 The app of the ordinary `app` fixture (same test database, same factories) is served by
-werkzeug in a thread on 127.0.0.1 and a free port. The browser is Debian's /usr/bin/chromium
-(`make test` and `.ci/run` install it; `GI_CHROMIUM` points elsewhere), never a downloaded build.
+werkzeug in a thread on 127.0.0.1 and a free port. The browser is Debian's headless shell,
+/usr/bin/chromium-headless-shell (`make test` and `.ci/run` install it; `GI_CHROMIUM` points elsewhere,
+e.g. at /usr/bin/chromium), never a downloaded build. The headless shell is the same Chromium (same
+version, Blink and V8, from the same Debian source) without the desktop browser around it — what Playwright
+itself runs for headless tests — and takes about half the time per page of the full browser's headless mode.
 Every page may reach only that server: any other request is aborted and fails the test, so a
 page that needed a CDN, a web font or map tiles would be caught.
 
@@ -22,14 +25,14 @@ from werkzeug.serving import make_server
 
 from tests.factories import Actor
 
-CHROMIUM = os.environ.get("GI_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = os.environ.get("GI_CHROMIUM", "/usr/bin/chromium-headless-shell")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PASSWORD = "password-123456"  # the factories' password
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, "is_mobile": True, "has_touch": True,
          "user_agent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
                        "Chrome/120.0 Mobile Safari/537.36"}
-MISSING = (f"Debian's chromium is not installed at {CHROMIUM}: `make test` installs it "
-           "(or run `sudo apt-get install chromium`, or set GI_CHROMIUM)")
+MISSING = (f"Debian's chromium headless shell is not installed at {CHROMIUM}: `make test` installs it "
+           "(or run `sudo apt-get install chromium-headless-shell`, or set GI_CHROMIUM)")
 
 
 def _chromium_present() -> bool:
