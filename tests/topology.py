@@ -164,12 +164,8 @@ class Topology:
         except (OSError, ValueError):
             return
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                os.kill(number, 0)
-            except OSError:
-                return
-            time.sleep(0.05)
+        while time.monotonic() < deadline and _running(number):
+            time.sleep(0.02)
 
     def start_app(self, env: dict[str, str]) -> int:
         """One gunicorn instance of the app in its production configuration, on a free port."""
@@ -226,6 +222,15 @@ class Topology:
             subprocess.run([*_as_postgres(), str(BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
                            capture_output=True, timeout=60)
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    """Whether process `pid` still runs: an exited daemon waits as a zombie until init reaps it (here up to a
+    second), its sockets already closed."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _wait_http(port: int, proc: subprocess.Popen | None, timeout_s: float = 60) -> None:
