@@ -351,11 +351,14 @@ def _connect_checked(dialect, cargs, cparams: dict[str, Any], attrs: str):
     try:
         for attempt in host_attempts(cparams):
             where = f"{attempt.get('host') or attempt.get('hostaddr')}:{attempt.get('port', '')}"
+            conn = None
             try:
                 conn = dialect.connect(*cargs, **attempt)
                 conn.pgconn.send_query(question)
             except dialect.loaded_dbapi.Error as exc:
                 failures.append(f"{where}: {' '.join(str(exc).split())}")
+                if conn is not None:
+                    conn.close()
                 continue
             deadline, got = time.monotonic() + timeout, {}
             found = verdict(conn, where, min(deadline, time.monotonic() + _FIRST_ANSWER_S), deadline, got)
