@@ -218,9 +218,204 @@ def _make_engine(url: str, *, prepared: bool | None = None, **kwargs: Any) -> En
         # Behind pgbouncer in transaction pooling (before 1.21), a statement prepared on one server
         # connection is unknown on the next: psycopg must not prepare any.
         connect_args["prepare_threshold"] = None
-    engine = create_engine(url, connect_args=connect_args, **kwargs)
+    engine = follow_the_primary(create_engine(url, connect_args=connect_args, **kwargs))
     _connect_args[engine] = connect_args
     return engine
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Failover behind pgbouncer.
+#
+# A multi-host URL with `target_session_attrs=read-write` lets libpq pick the server that accepts writes, and that
+# is enough when the app reaches PostgreSQL directly. Behind pgbouncer 1.18 it is not: a pgbouncer answers a
+# client's login from the parameters its pool cached at its first server login, `in_hot_standby` and
+# `default_transaction_read_only` included, and keeps them until it is reloaded with another target. After a
+# failover the dead primary's pgbouncer still says "read-write" (libpq takes it, and every statement then fails)
+# and the promoted standby's pgbouncer still says "in hot standby" (libpq refuses it): the app never gets to the
+# new primary. So for such a URL the app asks each host in turn, through its pgbouncer, what the server behind
+# answers now, as libpq does when a server reports nothing (`SHOW transaction_read_only`), and takes the first
+# that accepts writes. Errors a pgbouncer sends when its server is gone (SQLSTATE 08P01: "server conn crashed?",
+# "server login has been failing", "query_wait_timeout") discard the connection like a lost one.
+
+_WRITABLE_CHECKS = {
+    # target_session_attrs: (the question, the answer of a server that does not qualify)
+    "read-write": (b"SHOW transaction_read_only", b"on"),
+    "primary": (b"SELECT pg_is_in_recovery()", b"t"),
+}
+_CHECK_TIMEOUT_S = 10.0           # a URL without connect_timeout: how long a host may take to answer the check
+_FIRST_ANSWER_S = 0.5             # ... and how long before the next host is asked meanwhile
+_DISCONNECT_STATES = ("57P01", "57P02", "57P03")   # admin shutdown, crash shutdown, cannot connect now
+
+
+def wanted_session(engine: Engine) -> str | None:
+    """The `target_session_attrs` of a PostgreSQL engine's URL when the app checks it itself, else None."""
+    attrs = engine.url.query.get("target_session_attrs")
+    attrs = attrs[-1] if isinstance(attrs, tuple) else attrs
+    return attrs if attrs in _WRITABLE_CHECKS else None
+
+
+def follow_the_primary(engine: Engine) -> Engine:
+    """Give a PostgreSQL `engine` the failover behaviour above: its own check of `target_session_attrs`
+    (read-write, primary) on every host of the URL in turn, and pgbouncer's and the server's connection-level
+    errors taken for a lost connection (also a read-only refusal, SQLSTATE 25006, on an engine that wants a
+    writable server: the server behind its pgbouncer is no longer the primary). Returns `engine`."""
+    if engine.dialect.name != "postgresql":
+        return engine
+    wants_writes = wanted_session(engine) is not None
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(dialect, _record, cargs, cparams):
+        attrs = cparams.get("target_session_attrs")
+        if attrs not in _WRITABLE_CHECKS:
+            return None                     # libpq's own connect
+        return _connect_checked(dialect, cargs, cparams, attrs)
+
+    @event.listens_for(engine, "handle_error")
+    def _classify(context) -> None:
+        if context.is_disconnect:
+            return
+        state = getattr(context.original_exception, "sqlstate", None) or ""
+        if state.startswith("08") or state in _DISCONNECT_STATES or (wants_writes and state == "25006"):
+            context.is_disconnect = True
+
+    return engine
+
+
+def host_attempts(params: dict[str, Any]) -> list[dict[str, Any]]:
+    """libpq's connection parameters split into one set per host of a multi-host `host`/`hostaddr`/`port`
+    (one port for all, or one each), in order (shuffled with `load_balance_hosts=random`), without
+    `target_session_attrs`. Counts that do not match are left to libpq to refuse."""
+    one = {k: v for k, v in params.items() if k != "target_session_attrs"}
+    hosts = str(params.get("host") or "").split(",")
+    addrs = str(params.get("hostaddr") or "").split(",")
+    count = len(hosts) if params.get("host") else len(addrs)
+    ports = str(params.get("port") or "").split(",")
+    ports = ports * count if len(ports) == 1 else ports
+    if len(ports) != count or (params.get("host") and params.get("hostaddr") and len(addrs) != count):
+        return [one]
+    attempts = []
+    for n in range(count):
+        attempt = dict(one)
+        if params.get("host"):
+            attempt["host"] = hosts[n]
+        if params.get("hostaddr"):
+            attempt["hostaddr"] = addrs[n]
+        if ports[n]:
+            attempt["port"] = ports[n]
+        else:
+            attempt.pop("port", None)
+        attempts.append(attempt)
+    if params.get("load_balance_hosts") == "random":
+        import random
+
+        random.shuffle(attempts)
+    return attempts
+
+
+def _connect_checked(dialect, cargs, cparams: dict[str, Any], attrs: str):
+    """The first host of `cparams` whose server qualifies for `attrs` now, asked through its pgbouncer if any.
+
+    Each host has `connect_timeout` to connect and as much to answer. A host that has not answered within
+    `_FIRST_ANSWER_S` is kept waiting while the next ones are asked, and waited for to the end only when none
+    of them qualifies: right after its server died, a pgbouncer keeps a query waiting for a server instead of
+    refusing it (until query_wait_timeout), while a busy but healthy one answers late."""
+    import time
+
+    try:
+        timeout = float(cparams.get("connect_timeout") or 0)
+    except ValueError:
+        timeout = 0.0
+    timeout = max(2.0, timeout) if timeout > 0 else _CHECK_TIMEOUT_S      # libpq's rule: at least 2 s
+    question, refusal = _WRITABLE_CHECKS[attrs]
+    failures: list[str] = []
+    waiting: list[tuple[Any, str, float, dict]] = []      # (connection, host, deadline, what came so far)
+
+    def verdict(conn, where: str, until: float, deadline: float, got: dict) -> bool | None:
+        """True: `conn` qualifies; False: it does not (closed); None: no answer by `until`, before `deadline`."""
+        try:
+            answer = _answer(conn, until, got)
+        except dialect.loaded_dbapi.Error as exc:
+            failures.append(f"{where}: {' '.join(str(exc).split())}")
+        else:
+            if answer is _NO_ANSWER_YET:
+                if time.monotonic() < deadline:
+                    return None
+                failures.append(f"{where}: no answer within {timeout:g} s")
+            elif answer != refusal:
+                return True
+            else:
+                failures.append(f"{where}: the server does not qualify for target_session_attrs={attrs}")
+        conn.close()
+        return False
+
+    try:
+        for attempt in host_attempts(cparams):
+            where = f"{attempt.get('host') or attempt.get('hostaddr')}:{attempt.get('port', '')}"
+            conn = None
+            try:
+                conn = dialect.connect(*cargs, **attempt)
+                conn.pgconn.send_query(question)
+            except dialect.loaded_dbapi.Error as exc:
+                failures.append(f"{where}: {' '.join(str(exc).split())}")
+                if conn is not None:
+                    conn.close()
+                continue
+            deadline, got = time.monotonic() + timeout, {}
+            found = verdict(conn, where, min(deadline, time.monotonic() + _FIRST_ANSWER_S), deadline, got)
+            if found:
+                return conn
+            if found is None:
+                waiting.append((conn, where, deadline, got))
+        while waiting:
+            conn, where, deadline, got = waiting.pop(0)
+            if verdict(conn, where, deadline, deadline, got):
+                return conn
+    finally:
+        for conn, *_ in waiting:
+            conn.close()
+    raise dialect.loaded_dbapi.OperationalError(
+        f"no host qualifies for target_session_attrs={attrs}: " + "; ".join(failures))
+
+
+_NO_ANSWER_YET = object()
+
+
+def _answer(conn, deadline: float, got: dict):
+    """The one value the query sent on psycopg connection `conn` returns, or `_NO_ANSWER_YET` at `deadline`
+    (the query stays sent and `got` keeps what came: call again with it to wait longer); psycopg itself would
+    wait without a bound. Raises psycopg's error for an error answer or a lost connection."""
+    import selectors
+    import time
+
+    import psycopg
+    from psycopg import pq
+
+    pgconn = conn.pgconn
+
+    def ready(events: int) -> bool:
+        with selectors.DefaultSelector() as selector:
+            selector.register(pgconn.socket, events)
+            return bool(selector.select(max(0.0, deadline - time.monotonic())))
+
+    while pgconn.flush():
+        if not ready(selectors.EVENT_WRITE):
+            return _NO_ANSWER_YET
+    while True:
+        pgconn.consume_input()
+        if pgconn.is_busy():
+            if not ready(selectors.EVENT_READ):
+                return _NO_ANSWER_YET
+            continue
+        result = pgconn.get_result()
+        if result is None:
+            break
+        if result.status == pq.ExecStatus.TUPLES_OK and result.ntuples == 1:
+            got["answer"] = result.get_value(0, 0)
+        elif result.status == pq.ExecStatus.FATAL_ERROR:
+            got["error"] = (result.error_message or b"").decode("utf-8", "replace").strip()
+    if "error" in got or got.get("answer") is None:
+        raise psycopg.OperationalError(got.get("error") or "no answer")
+    return got["answer"]
 
 
 _connect_args: "weakref.WeakKeyDictionary[Engine, dict]" = weakref.WeakKeyDictionary()
@@ -238,8 +433,8 @@ _readers_lock = threading.Lock()
 def autocommit_engine(url, like: Engine, **kwargs: Any) -> Engine:
     """An engine for single reads in autocommit at `url` (the reader twin, a standby's), made with the driver
     arguments of `like`: no pre-ping (the caller replaces a connection found dead) and nothing to reset."""
-    return create_engine(url, pool_pre_ping=False, isolation_level="AUTOCOMMIT", pool_reset_on_return=None,
-                         connect_args=connect_args_of(like), **kwargs)
+    return follow_the_primary(create_engine(url, pool_pre_ping=False, isolation_level="AUTOCOMMIT",
+                                            pool_reset_on_return=None, connect_args=connect_args_of(like), **kwargs))
 
 
 def reader_engine(engine: Engine) -> Engine:

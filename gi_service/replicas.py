@@ -100,13 +100,13 @@ class ReplicaRouter:
             if self._pid == pid:
                 return
             # After a fork, the parent's connections are not ours.
-            from .db import autocommit_engine, connect_args_of, refuse_nul_characters
+            from .db import autocommit_engine, connect_args_of, follow_the_primary, refuse_nul_characters
 
             self._engines = [autocommit_engine(url, self.primary) for url in self.urls]
             # Sessions of public reads on a standby: ordinary pooled engines, known to lead back here, with the
             # writer's guard against U+0000 (a search's text reaches them).
-            self._session_engines = [refuse_nul_characters(create_engine(
-                url, pool_pre_ping=True, connect_args=connect_args_of(self.primary))) for url in self.urls]
+            self._session_engines = [refuse_nul_characters(follow_the_primary(create_engine(
+                url, pool_pre_ping=True, connect_args=connect_args_of(self.primary)))) for url in self.urls]
             for engine in self._session_engines:
                 _routers[engine] = self
             self._probed = {}

@@ -63,6 +63,19 @@ def missing() -> str | None:
     return None
 
 
+FAILOVER_SETTINGS = ("server_login_retry", "server_connect_timeout", "query_wait_timeout")
+
+
+def deploy_pgbouncer_settings(names: tuple[str, ...] = FAILOVER_SETTINGS) -> dict[str, str]:
+    """The values deploy/pgbouncer/pgbouncer.ini gives the named [pgbouncer] settings (the failover's), so the
+    topology's pgbouncers fail over as the deployed ones do."""
+    import configparser
+
+    ini = configparser.ConfigParser(inline_comment_prefixes=(";", "#"), comment_prefixes=(";", "#"))
+    ini.read(Path(__file__).resolve().parent.parent / "deploy" / "pgbouncer" / "pgbouncer.ini")
+    return {name: ini["pgbouncer"][name] for name in names}
+
+
 class Topology:
     def __init__(self) -> None:
         self.base = Path(tempfile.mkdtemp(prefix="gi-topology-", dir="/var/tmp"))
@@ -71,7 +84,7 @@ class Topology:
             os.chown(self.base, pw.pw_uid, pw.pw_gid)
         self.servers: list[Path] = []
         self.ports: dict[str, int] = {}
-        self.bouncer_pid: Path | None = None
+        self.bouncer_pids: dict[str, Path] = {}
         self.apps: list[subprocess.Popen] = []
         self.nginx_conf: Path | None = None
 
@@ -121,21 +134,38 @@ class Topology:
     def promote(self, name: str) -> None:
         as_postgres(str(BIN / "pg_ctl"), "-D", str(self.base / name), "-w", "promote")
 
-    def start_pgbouncer(self, databases: dict[str, str]) -> int:
-        """pgbouncer in transaction pooling in front of the named servers: {db alias: server name}."""
-        port = self.ports["pgbouncer"] = free_port()
+    def start_pgbouncer(self, databases: dict[str, str], name: str = "pgbouncer", **settings: str | int) -> int:
+        """A pgbouncer called `name` in transaction pooling in front of the named servers ({db alias: server
+        name}), on a free port kept as `ports[name]`; `settings` are added to its [pgbouncer] section. Several
+        may run (one per database node, as deployed); `stop()` stops every one."""
+        port = self.ports[name] = free_port()
         lines = "".join(f"{alias} = host=127.0.0.1 port={self.ports[server]} dbname=gi user=postgres\n"
                         for alias, server in databases.items())
-        self.bouncer_pid = self.base / "pgbouncer.pid"
-        (self.base / "pgbouncer.ini").write_text(
+        pid = self.bouncer_pids[name] = self.base / f"{name}.pid"
+        extra = "".join(f"{k} = {v}\n" for k, v in settings.items())
+        (self.base / f"{name}.ini").write_text(
             f"[databases]\n{lines}[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
             "auth_type = any\npool_mode = transaction\ndefault_pool_size = 10\nmax_client_conn = 200\n"
-            f"pidfile = {self.bouncer_pid}\nlogfile = {self.base}/pgbouncer.log\n")
-        as_postgres(PGBOUNCER, "-d", str(self.base / "pgbouncer.ini"))
+            f"pidfile = {pid}\nlogfile = {self.base}/{name}.log\n{extra}")
+        as_postgres(PGBOUNCER, "-d", str(self.base / f"{name}.ini"))
         deadline = time.monotonic() + 10
-        while not self.bouncer_pid.exists() and time.monotonic() < deadline:
+        while not pid.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         return port
+
+    def stop_pgbouncer(self, name: str = "pgbouncer") -> None:
+        """Stop the pgbouncer called `name` (SIGTERM, then wait for it to be gone)."""
+        pid = self.bouncer_pids.get(name)
+        if pid is None or not pid.exists():
+            return
+        try:
+            number = int(pid.read_text().strip())
+            os.kill(number, 15)
+        except (OSError, ValueError):
+            return
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _running(number):
+            time.sleep(0.02)
 
     def start_app(self, env: dict[str, str]) -> int:
         """One gunicorn instance of the app in its production configuration, on a free port."""
@@ -186,15 +216,21 @@ class Topology:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
-        if self.bouncer_pid is not None and self.bouncer_pid.exists():
-            try:
-                os.kill(int(self.bouncer_pid.read_text().strip()), 15)
-            except (OSError, ValueError):
-                pass
+        for name in self.bouncer_pids:
+            self.stop_pgbouncer(name)
         for data in reversed(self.servers):
             subprocess.run([*_as_postgres(), str(BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
                            capture_output=True, timeout=60)
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    """Whether process `pid` still runs: an exited daemon waits as a zombie until init reaps it (here up to a
+    second), its sockets already closed."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _wait_http(port: int, proc: subprocess.Popen | None, timeout_s: float = 60) -> None:
