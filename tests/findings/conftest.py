@@ -6,6 +6,7 @@ has nothing to do with any of it.
 """
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import io
 from pathlib import Path
@@ -111,3 +112,38 @@ def fw(factory, client, app, reused_world) -> FindingWorld:
     """The findings world (built once per test process and database, then restored for each test)."""
     return reused_world("findings", lambda: FindingWorld(factory, client, app),
                         lambda world: world.rebind(factory, client, app=app))
+
+
+@pytest.fixture
+def filed(fw, app, reused_world):
+    """`filed(key, build)`: what `build(fw)` files on the findings world — and returns (ids, a finding as the API
+    answered it) — built once per test process, database and key, then restored for every later test asking for
+    the same key (the findings world's rows with them). Ask for it before the test writes anything; each test
+    gets its own deep copy of what `build` returned.
+
+    Rows only: files (photos, in the test's own instance folder) and the service clock are not restored, so a
+    build must store no file (checked) and must not move the clock; a build that dates its rows from the real
+    time must put into `key` what its tests compare those dates with (see `three` in test_listing.py)."""
+    def get(key: str, build):
+        def built():
+            made = build(fw)
+            assert stored_files(app) == [], "a reused world's files would not be there for the next test"
+            return made
+
+        return copy.deepcopy(reused_world(f"findings+{key}", built, lambda made: None))
+
+    return get
+
+
+def one_finding(fw) -> dict:
+    """A finding in the Tianhe shop about a forged label, its code the first of a real, activated batch of 3."""
+    b = fw.batch(3)
+    fw.activate(b, 1, 3)
+    return fw.file(body(codes=[b.code(1)], violations=["forged_or_copied_label"])).json
+
+
+@pytest.fixture
+def finding(filed) -> dict:
+    """`one_finding` as the API answered it (filed once per test process and database, then restored): the
+    photo tests add their photos to it."""
+    return filed("one-finding", one_finding)

@@ -15,13 +15,6 @@ from gi_service.models import FindingPhoto
 from .conftest import API, body, count, jpeg_with_exif, small_png, stored_files
 
 
-@pytest.fixture
-def finding(fw) -> dict:
-    b = fw.batch(3)
-    fw.activate(b, 1, 3)
-    return fw.file(body(codes=[b.code(1)], violations=["forged_or_copied_label"])).json
-
-
 def test_a_photo_is_stored_without_exif_and_served_with_its_hash(fw, client, app, session, finding):
     """Is an uploaded phone photo re-encoded without EXIF (GPS, names), its capture time kept as data, its
     SHA-256 (stored and original) recorded, and served as exactly those bytes, privately and uncached?"""

@@ -26,7 +26,7 @@ from gi_service.errors import GIError
 from gi_service.models import ConsumerReport, FindingPhoto
 from gi_service.storage import FileStore
 
-from .conftest import API, body, count, stored_files
+from .conftest import API, count, stored_files
 
 MAX_BYTES = 10 * 1024 * 1024
 JSON = {"Accept": "application/json"}
@@ -313,13 +313,6 @@ def test_a_multi_picture_jpeg_is_accepted_as_its_first_picture(store):
 # --- through the endpoints ----------------------------------------------------------------------
 
 COMMENTED = b"SECRET-COMMENT: Li Si, 138 0013 8000"
-
-
-@pytest.fixture
-def finding(fw) -> dict:
-    b = fw.batch(3)
-    fw.activate(b, 1, 3)
-    return fw.file(body(codes=[b.code(1)], violations=["forged_or_copied_label"])).json
 
 
 def test_a_finding_photo_is_served_without_its_jpeg_comment(fw, client, app, finding):
