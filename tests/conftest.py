@@ -87,6 +87,7 @@ class Database:
         self.engine = make_engine(self.url)
         self._sequences: list[str] | None = None
         self._snapshots: dict[str, object] = {}   # key -> an in-memory SQLite copy, or a PostgreSQL schema
+        self.worlds: dict[str, object] = {}       # key -> the world object `reused_world` built with those rows
 
     def clear(self) -> None:
         """Empty every table and restart the sequences the tables own (ids count from 1 in every test).
@@ -239,13 +240,8 @@ def app(database, tmp_path, test_keys):
     database.clear()
 
 
-@pytest.fixture(scope="session")
-def _built_worlds() -> dict:
-    return {}
-
-
 @pytest.fixture
-def reused_world(database, app, session, _built_worlds):
+def reused_world(database, app, session):
     """`reused_world(key, build, rebind)`: a world built once per test process and database, its rows restored
     for every later test that asks for it.
 
@@ -256,18 +252,20 @@ def reused_world(database, app, session, _built_worlds):
     change anything in the database: the next one starts again from the copy. The world's ORM objects are
     detached and loaded (read their columns; query the session for relationships)."""
     def get(key: str, build, rebind):
-        slot = (database.backend, key)
-        if slot not in _built_worlds:
+        # Kept on the database whose snapshots hold their rows: pytest builds a backend's database again when
+        # the order of tests alternates between backends, and a world known without its snapshot was a KeyError.
+        built = database.worlds
+        if key not in built:
             world = build()
             # The world's rows as loaded, detached from the building test's session (whose end would expire
             # them): every test, the first included, reads the same loaded objects.
             session.commit()
             session.expunge_all()
             database.snapshot(key)
-            _built_worlds[slot] = copy.copy(world)     # as built: this test may change its own copy
+            built[key] = copy.copy(world)     # as built: this test may change its own copy
             return world
         database.restore(key)
-        world = copy.copy(_built_worlds[slot])
+        world = copy.copy(built[key])
         rebind(world)
         return world
 
@@ -327,3 +325,19 @@ def cheap_password_hashing(monkeypatch):
     from gi_service.services import accounts
 
     monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+
+
+def pytest_collection_finish(session):
+    """Python's cyclic garbage collector, left at its defaults (a young collection every 700 allocations, a full
+    one every 100 of those), took a quarter of a test process's time: each test builds an app (~190 URL rules,
+    ORM state, compiled statements) and throws it away, and every full collection walked everything the
+    process had imported and collected too. The collected tests and the imported modules are moved out of
+    the collector's sight (gc.freeze), and young collections run every 50,000 allocations: the cycles a test
+    leaves are still collected, a few times per test instead of hundreds."""
+    import gc
+
+    if os.environ.get("GI_TEST_GC_DEFAULTS"):
+        return
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
