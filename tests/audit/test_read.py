@@ -11,19 +11,26 @@ HTML = {"Accept": "text/html"}
 
 
 @pytest.fixture
-def world(client, factory):
-    """Records by staff in Bozhou (341600) and in Guangzhou (440100), and a refused sign-in of an unknown name."""
-    bozhou, guangzhou = factory.authority("341600"), factory.authority("440100")
-    national = factory.authority("100000")
-    producer = factory.producer("341602")
-    for n in range(3):
-        client.post("/api/v1/tokens", headers=producer.headers, json={"name": f"p{n}"})
-    client.post("/api/v1/tokens", headers=guangzhou.headers, json={"name": "g"})
-    client.post("/api/v1/tokens", headers=bozhou.headers, json={"name": ""})         # refused: 422
-    client.post("/api/v1/auth/login", json={"username": "=cmd|' /C calc'!A0", "password": "x"})
-    token_id = client.get("/api/v1/tokens", headers=producer.headers).json["tokens"][1]["id"]
-    client.delete(f"/api/v1/tokens/{token_id}", headers=producer.headers)
-    return dict(bozhou=bozhou, guangzhou=guangzhou, national=national, producer=producer, token_id=token_id)
+def world(client, factory, reused_world):
+    """Records by staff in Bozhou (341600) and in Guangzhou (440100), and a refused sign-in of an unknown name.
+
+    Made once per test process and database, then restored for each test (`reused_world`): the trail's records,
+    their chain and its head are rows like any other, and the tests only read them (the actors' columns, through
+    the API)."""
+    def build() -> dict:
+        bozhou, guangzhou = factory.authority("341600"), factory.authority("440100")
+        national = factory.authority("100000")
+        producer = factory.producer("341602")
+        for n in range(3):
+            client.post("/api/v1/tokens", headers=producer.headers, json={"name": f"p{n}"})
+        client.post("/api/v1/tokens", headers=guangzhou.headers, json={"name": "g"})
+        client.post("/api/v1/tokens", headers=bozhou.headers, json={"name": ""})         # refused: 422
+        client.post("/api/v1/auth/login", json={"username": "=cmd|' /C calc'!A0", "password": "x"})
+        token_id = client.get("/api/v1/tokens", headers=producer.headers).json["tokens"][1]["id"]
+        client.delete(f"/api/v1/tokens/{token_id}", headers=producer.headers)
+        return dict(bozhou=bozhou, guangzhou=guangzhou, national=national, producer=producer, token_id=token_id)
+
+    return reused_world("audit-read", build, lambda world: None)
 
 
 def get(client, actor, **params):

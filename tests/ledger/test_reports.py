@@ -12,6 +12,7 @@ The season (`season`), all 250 g packs, year 2026, one printer:
 """
 from __future__ import annotations
 
+import copy
 import csv
 import io
 
@@ -90,13 +91,15 @@ EXPECTED = {"requested": 1630, "approved": 1500, "printed": 1500, "spoiled": 15,
 
 
 @pytest.fixture
-def w(ledger_world) -> LedgerWorld:
-    return ledger_world(year=YEAR)
+def season(factory, client, ledger_world, reused_world) -> Season:
+    """The season played on the ledger world (`ledger_world`), once per test process and database; each test
+    starts from its rows. A test's copy of the season gets its own copy of the world, bound to its factory and
+    client (the reports are read at whatever time it is, as before)."""
+    def rebind(played: Season) -> None:
+        played.w = copy.copy(played.w)
+        played.w.rebind(factory, client)
 
-
-@pytest.fixture
-def season(w) -> Season:
-    return Season(w)
+    return reused_world(f"ledger-report-season-{YEAR}", lambda: Season(ledger_world(year=YEAR)), rebind)
 
 
 def second_producer(w: LedgerWorld):

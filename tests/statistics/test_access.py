@@ -1,6 +1,8 @@
 """Who may read the statistics, of which region, and the refusals of bad requests."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from .conftest import API, cst
@@ -9,19 +11,26 @@ URLS = [f"{API}/statistics", f"{API}/statistics/charts/coverage.svg", f"{API}/st
 
 
 @pytest.fixture
-def people(factory, clock):
-    """Supervisors in 亳州 and 广州, and a producer and a printer, on 1 July 2026."""
-    clock.set(cst(2026, 7, 1, 9, 0))
+def people(factory, clock, reused_world):
+    """Supervisors in 亳州 and 广州, and a producer and a printer, on 1 July 2026.
 
-    class People:
-        bozhou = factory.authority("341600")
-        qiaocheng = factory.authority("341602")
-        inspection = factory.inspection("341600")
-        guangzhou = factory.inspection("440100")
-        national = factory.authority("100000")
-        producer = factory.producer("341602")
-        printer = factory.printer()
-    return People
+    Made once per test process and database, then restored for each test (`reused_world`); every test's clock is
+    set to that moment (the year in the future is judged by it)."""
+    moment = cst(2026, 7, 1, 9, 0)
+
+    def build():
+        clock.set(moment)
+        return SimpleNamespace(
+            bozhou=factory.authority("341600"),
+            qiaocheng=factory.authority("341602"),
+            inspection=factory.inspection("341600"),
+            guangzhou=factory.inspection("440100"),
+            national=factory.authority("100000"),
+            producer=factory.producer("341602"),
+            printer=factory.printer(),
+        )
+
+    return reused_world("statistics-people", build, lambda _people: clock.set(moment))
 
 
 def get(client, url: str, actor=None, **params):

@@ -71,11 +71,16 @@ class World(LedgerWorld):
         assert r.status_code == 200, r.json
 
 
+def verify_world(factory, client, app, reused_world) -> World:
+    """The ledger world of `world`, for a fixture that builds a reused world of its own on top of it."""
+    return reused_world("verify", lambda: World(factory, client, app),
+                        lambda world: world.rebind(factory, client, app=app))
+
+
 @pytest.fixture
 def world(factory, client, app, reused_world) -> World:
     """The ledger world (built once per test process and database, then restored for each test)."""
-    return reused_world("verify", lambda: World(factory, client, app),
-                        lambda world: world.rebind(factory, client, app=app))
+    return verify_world(factory, client, app, reused_world)
 
 
 class StatementLog:

@@ -15,7 +15,7 @@ from gi_service.models import Authorization, Lot, Scan, Verdict
 from gi_service.services.labels import mark_url
 from gi_service.public.verify import gtin14, normalise_link_type, parse_digital_link
 
-from .conftest import forged
+from .conftest import Batch, forged, verify_world
 
 GTIN = "09506000134352"
 BASE = "http://gi.test"
@@ -23,11 +23,33 @@ VOC = "https://gs1.org/voc/"
 
 
 @pytest.fixture
-def item(world):
+def gs1(factory, client, app, reused_world):
+    """The ledger world (`world` of tests/verify/conftest.py) with `item`, its batch of 20 marks with a GTIN, 1-10
+    activated: built once per test process and database on the restored ledger world, then restored for each test
+    (the building makes no check, so the check log has nothing of it to flush)."""
+    def build():
+        w = verify_world(factory, client, app, reused_world)
+        w.item = w.batch(20, gtin=GTIN)
+        w.activate(w.item, 1, 10)
+        return w
+
+    def rebind(w) -> None:
+        w.rebind(factory, client, app=app)
+        w.item = Batch(w.item.data, w.keyring)
+
+    return reused_world("verify-gs1", build, rebind)
+
+
+@pytest.fixture
+def world(gs1):
+    """This module's tests that read the world also read `item`: the world is the one `item` was made in."""
+    return gs1
+
+
+@pytest.fixture
+def item(gs1):
     """An activated mark of a batch with a GTIN: (batch, its GS1 path without the query)."""
-    b = world.batch(20, gtin=GTIN)
-    world.activate(b, 1, 10)
-    return b
+    return gs1.item
 
 
 def dl(b, n: int = 1, **query) -> str:
