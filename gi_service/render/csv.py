@@ -2,7 +2,10 @@
 headers "中文 (key)"), the open data's GI registry (with a byte-order mark, bare keys), the ledger report (台账)
 and the serious-violator list.
 
-The byte-order mark makes Excel read the file as UTF-8 (it assumes the local code page otherwise).
+The byte-order mark makes Excel read the file as UTF-8 (it assumes the local code page otherwise). Text that a
+spreadsheet would run as a formula — a producer's name typed as ``=HYPERLINK(…)``, opened by an authority in
+Excel — is written inert, with a leading apostrophe (OWASP's advice for CSV injection); numbers, dates and the
+open data's registry are written as they are.
 """
 from __future__ import annotations
 
@@ -22,7 +25,11 @@ def csv_text(table: Table) -> str:
     writer = csv.writer(buf, lineterminator=table.csv_lineterminator)
     columns = list(table.columns)
     writer.writerow([c.key if table.csv_headers == "key" else c.header for c in columns])
-    writer.writerows([csv_cell(c, v) for c, v in zip(columns, row)] for row in table.rows)
+    if table.csv_inert:
+        writer.writerows([_inert(csv_cell(c, v)) if c.kind == "text" else csv_cell(c, v) for c, v in zip(columns, row)]
+                         for row in table.rows)
+    else:
+        writer.writerows([csv_cell(c, v) for c, v in zip(columns, row)] for row in table.rows)
     return buf.getvalue()
 
 
@@ -65,7 +72,7 @@ def serious_violators_csv(items: Iterable[dict[str, Any]], *, history: bool = Fa
 
 def _inert(value: Any) -> Any:
     """A cell a spreadsheet will not run: text starting with =, +, -, @ (or a tab or CR) gets a leading
-    apostrophe. The trail holds text from anyone (a username tried at sign-in, a path)."""
+    apostrophe. Text from anyone reaches these files (a producer's name, a username tried at sign-in, a path)."""
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value

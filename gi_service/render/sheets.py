@@ -197,7 +197,7 @@ REGISTRY_TABLE_COLUMNS = [
 def registry_table(items: list[opendata.Published]) -> Table:
     """The open data's GI registry (``opendata.records``): bare keys as the CSV's headers (its data dictionary)."""
     return Table("地理标志登记簿 GI registry", REGISTRY_TABLE_COLUMNS, opendata.registry_rows(items),
-                 csv_headers="key")
+                 csv_headers="key", csv_inert=False)
 
 
 # --- the ledger report (台账) -------------------------------------------------------------------------

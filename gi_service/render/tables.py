@@ -53,6 +53,9 @@ class Table:
     csv_headers: str = "bilingual"
     csv_bom: bool = True
     csv_lineterminator: str = "\r\n"
+    # CSV only: text cells a spreadsheet would take for a formula (=, +, -, @, a tab or CR first) get a leading
+    # apostrophe, as the Excel writer marks them as text. Off for open data, which programs read as published.
+    csv_inert: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -232,6 +232,20 @@ def test_listing_and_rollup_as_csv(season, users):
     assert rows[2]["授权使用人 (authorized)"] == "5" and rows[2]["未提交 (missing)"] == "1"
 
 
+def test_a_name_that_looks_like_a_formula_is_inert_in_the_csv(season, users):
+    """Does a producer's name typed as a spreadsheet formula reach the authority's CSV as text after an apostrophe
+    (so Excel shows it and runs nothing), while the JSON keeps the name as typed?"""
+    hostile = '=HYPERLINK("http://evil.example","点击")'
+    org = season.factory.session.get(type(users.late.org), users.late.org.id)
+    org.name = hostile
+    season.factory.session.commit()
+    assert hostile in by_name(listing(season))
+    r = season.client.get(LISTING, headers=season.authority.headers, query_string={"year": 2025, "format": "csv"})
+    rows = list(csv.DictReader(io.StringIO(r.data.decode("utf-8-sig"))))
+    assert "'" + hostile in [row["生产者 (producer)"] for row in rows]
+    assert hostile not in [row["生产者 (producer)"] for row in rows]
+
+
 def test_listing_and_rollup_as_excel(season, users):
     """Are the listing and the rollup Excel workbooks with the CSV's Chinese headers, the submission time a China-time
     date-time cell, the flags 是/否, the amounts numbers with their decimals, and the same from the page's link?"""

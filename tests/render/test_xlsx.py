@@ -65,7 +65,8 @@ def test_widths_follow_kind_and_sampled_values():
 
 def test_formula_looking_text_stays_text():
     """Is text that begins with =, +, -, @, a tab or a CR stored as a string cell (with Excel's quote prefix), never
-    as a formula, while the CSV keeps the characters as they are?"""
+    as a formula, and written to the CSV after an apostrophe (as the audit trail's CSV always did), except in a
+    table for programs (the open data's registry), and never a number or a date?"""
     hostile = ["=HYPERLINK(\"http://evil\",\"x\")", "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"]
     data = xlsx_bytes(Table("t", [Column("v", "值")], [[h] for h in hostile]))
     sheet = read_xlsx(data)
@@ -77,7 +78,11 @@ def test_formula_looking_text_stays_text():
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         assert b"<f>" not in z.read("xl/worksheets/sheet1.xml")
     assert csv_text(Table("t", [Column("v", "值")], [[h] for h in hostile[:4]])).splitlines()[1:] == \
+        ['"\'=HYPERLINK(""http://evil"",""x"")"', "'+1+1", "'-2+3", "'@SUM(A1)"]
+    assert csv_text(Table("t", [Column("v", "值")], [[h] for h in hostile[:4]], csv_inert=False)).splitlines()[1:] == \
         ['"=HYPERLINK(""http://evil"",""x"")"', "+1+1", "-2+3", "@SUM(A1)"]
+    numbers = Table("t", [Column("n", "数", "integer"), Column("d", "值", "decimal")], [[-3, Decimal("-2.50")]])
+    assert csv_text(numbers).splitlines()[1] == "-3,-2.50"
 
 
 def test_rows_from_a_generator_and_an_empty_table():
