@@ -202,20 +202,48 @@ def _china_land():
     return get_registry().boundary(COUNTRY_ADCODE)
 
 
+# China's land cut into 1-degree tiles, each cut once when first needed and kept (shared by all threads: a plain
+# geometry, never prepared; two threads cutting the same tile keep one). The whole land has ~154,000 vertices in
+# ~1,900 parts, and intersecting a plot's window with all of it took ~13 ms a plot; with the tiles around the
+# window it takes a fraction of a millisecond once they are cut.
+_LAND_TILE_DEG = 1
+_land_tiles: dict[tuple[int, int], object] = {}
+
+
+def _land_tile(i: int, j: int):
+    key = (i, j)
+    tile = _land_tiles.get(key)
+    if tile is None:
+        cell = box(i * _LAND_TILE_DEG, j * _LAND_TILE_DEG, (i + 1) * _LAND_TILE_DEG, (j + 1) * _LAND_TILE_DEG)
+        tile = _land_tiles.setdefault(key, shapely.intersection(_china_land(), cell))
+    return tile
+
+
+def _land_in(window):
+    """China's land inside the rectangle `window` (exactly ``intersection(land, window)``, from the tiles)."""
+    minx, miny, maxx, maxy = window.bounds
+    pieces = [_land_tile(i, j)
+              for i in range(math.floor(minx / _LAND_TILE_DEG), math.floor(maxx / _LAND_TILE_DEG) + 1)
+              for j in range(math.floor(miny / _LAND_TILE_DEG), math.floor(maxy / _LAND_TILE_DEG) + 1)]
+    pieces = [p for p in pieces if not p.is_empty and p.intersects(window)]
+    if not pieces:
+        return None
+    return shapely.intersection(pieces[0] if len(pieces) == 1 else shapely.union_all(pieces), window)
+
+
 def china_share(geom, tolerance_km: float = CHINA_TOLERANCE_KM) -> float:
     """Share (0..1) of `geom`'s area on China's land widened by `tolerance_km`."""
     if geom.is_empty or geom.area == 0:
         return 0.0
-    land = _china_land()
     minx, miny, maxx, maxy = geom.bounds
     mid_lat = min(max(abs(miny), abs(maxy)), 80.0)
     # Degrees of longitude shrink with latitude; use the widest to stay generous.
     pad = tolerance_km / 111.32 / math.cos(math.radians(mid_lat))
     window = box(minx - 2 * pad, miny - 2 * pad, maxx + 2 * pad, maxy + 2 * pad)
-    if not land.intersects(window):
-        return 0.0
     # Only land near the area matters, so widen that piece, not the whole country.
-    nearby = shapely.intersection(land, window)
+    nearby = _land_in(window)
+    if nearby is None or nearby.is_empty:
+        return 0.0
     if pad > 0:
         nearby = nearby.buffer(pad, quad_segs=4)
     inside = shapely.intersection(geom, nearby).area

@@ -247,6 +247,33 @@ def test_china_share():
     assert china_share(box(-30.0, 40.0, -29.9, 40.1)) == 0.0
 
 
+@pytest.mark.parametrize("area", [
+    FIELD,                                   # inside one tile
+    box(115.9, 33.9, 116.1, 34.1),           # across four tiles
+    box(106.0, 41.5, 107.0, 43.0),           # the Mongolian border, across two tiles
+    Point(121.9, 29.9).buffer(0.05),         # Zhoushan's islands and the sea
+    Point(110.0, 18.2).buffer(0.6),          # Hainan's coast
+    box(129.5, 42.0, 131.5, 43.5),           # the North Korean and Russian borders
+    box(-0.5, -0.5, 0.5, 0.5),               # negative coordinates, far from China
+], ids=["field", "four-tiles", "mongolia", "zhoushan", "hainan", "tumen", "null-island"])
+def test_china_share_from_the_tiles_is_the_share_from_the_whole_land(area):
+    """Does the share computed from the land's 1-degree tiles equal the one computed against the whole land
+    (what china_share did before the tiles), to a millionth of the area?"""
+    import math
+
+    from geodata import areas
+
+    land = areas._china_land()
+    pad = areas.CHINA_TOLERANCE_KM / 111.32 / math.cos(math.radians(min(max(abs(area.bounds[1]),
+                                                                               abs(area.bounds[3])), 80.0)))
+    minx, miny, maxx, maxy = area.bounds
+    window = box(minx - 2 * pad, miny - 2 * pad, maxx + 2 * pad, maxy + 2 * pad)
+    nearby = shapely.intersection(land, window)
+    whole = 0.0 if nearby.is_empty else min(1.0, shapely.intersection(area, nearby.buffer(pad, quad_segs=4)).area
+                                            / area.area)
+    assert china_share(area) == pytest.approx(whole, abs=1e-6)
+
+
 def test_area_error_is_a_value_error_with_fields():
     """Does AreaError carry a code, a message and details, and behave as a ValueError?"""
     err = AreaError("empty", "nothing", {"a": 1})
