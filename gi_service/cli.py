@@ -256,7 +256,7 @@ def ledger_verify() -> None:
     from .services import ledger as ledger_service
 
     settings = _settings()
-    signer = ledger_service.CheckpointSigner(settings.ledger_signing_key)
+    signer = _signer(settings)
     with _session() as session:
         result = ledger_service.verify(session, signer=signer)
     if result.ok:
@@ -275,7 +275,7 @@ def ledger_checkpoint() -> None:
     from .services import ledger as ledger_service
 
     settings = _settings()
-    signer = ledger_service.CheckpointSigner(settings.ledger_signing_key)
+    signer = _signer(settings)
     with write_session(make_engine(settings.database_url)) as session:
         cp = ledger_service.create_checkpoint(session, signer)
         session.commit()

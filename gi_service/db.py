@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import random
+import selectors
 import threading
+import time
 import weakref
 from typing import Annotated, Any, Sequence, TypeVar
 
@@ -306,8 +309,6 @@ def host_attempts(params: dict[str, Any]) -> list[dict[str, Any]]:
             attempt.pop("port", None)
         attempts.append(attempt)
     if params.get("load_balance_hosts") == "random":
-        import random
-
         random.shuffle(attempts)
     return attempts
 
@@ -319,8 +320,6 @@ def _connect_checked(dialect, cargs, cparams: dict[str, Any], attrs: str):
     `_FIRST_ANSWER_S` is kept waiting while the next ones are asked, and waited for to the end only when none
     of them qualifies: right after its server died, a pgbouncer keeps a query waiting for a server instead of
     refusing it (until query_wait_timeout), while a busy but healthy one answers late."""
-    import time
-
     try:
         timeout = float(cparams.get("connect_timeout") or 0)
     except ValueError:
@@ -384,9 +383,6 @@ def _answer(conn, deadline: float, got: dict):
     """The one value the query sent on psycopg connection `conn` returns, or `_NO_ANSWER_YET` at `deadline`
     (the query stays sent and `got` keeps what came: call again with it to wait longer); psycopg itself would
     wait without a bound. Raises psycopg's error for an error answer or a lost connection."""
-    import selectors
-    import time
-
     import psycopg
     from psycopg import pq
 

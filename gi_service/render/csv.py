@@ -25,11 +25,9 @@ def csv_text(table: Table) -> str:
     writer = csv.writer(buf, lineterminator=table.csv_lineterminator)
     columns = list(table.columns)
     writer.writerow([c.key if table.csv_headers == "key" else c.header for c in columns])
-    if table.csv_inert:
-        writer.writerows([_inert(csv_cell(c, v)) if c.kind == "text" else csv_cell(c, v) for c, v in zip(columns, row)]
-                         for row in table.rows)
-    else:
-        writer.writerows([csv_cell(c, v) for c, v in zip(columns, row)] for row in table.rows)
+    inert = [table.csv_inert and c.kind == "text" for c in columns]
+    writer.writerows([_inert(csv_cell(c, v)) if guard else csv_cell(c, v) for c, v, guard in zip(columns, row, inert)]
+                     for row in table.rows)
     return buf.getvalue()
 
 

@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import clock
+from ..config import Settings
 from ..errors import GIError, ValidationFailed
 from ..models import OrgKind, User
 
@@ -44,18 +45,22 @@ class AccountLocked(GIError):
         self.retry_after = retry_after
 
 
+_DEFAULTS = Settings()   # the settings' own defaults: one place for each value
+
+
 @dataclass(frozen=True)
 class SignInPolicy:
-    """The sign-in rules in force (from the settings: GI_PASSWORD_*, GI_LOCKOUT_*, GI_TOTP_REQUIRED)."""
+    """The sign-in rules in force (from the settings: GI_PASSWORD_*, GI_LOCKOUT_*, GI_TOTP_REQUIRED); without
+    arguments, the settings' defaults outside production."""
 
-    min_length: int = 10
-    min_classes: int = 3
-    max_age_days: int = 90
-    lockout_threshold: int = 5
-    lockout_seconds: int = 60
-    lockout_max_seconds: int = 3600
-    totp_required: bool = False
-    production: bool = False
+    min_length: int = _DEFAULTS.password_min_length
+    min_classes: int = _DEFAULTS.password_min_classes
+    max_age_days: int = _DEFAULTS.password_max_age_days
+    lockout_threshold: int = _DEFAULTS.lockout_threshold
+    lockout_seconds: int = _DEFAULTS.lockout_seconds
+    lockout_max_seconds: int = _DEFAULTS.lockout_max_seconds
+    totp_required: bool = bool(_DEFAULTS.totp_required)
+    production: bool = _DEFAULTS.is_production
 
     @classmethod
     def from_settings(cls, settings) -> "SignInPolicy":
