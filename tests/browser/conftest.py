@@ -146,6 +146,18 @@ def phone(browser, live_server):
     assert b.foreign == [], f"pages asked for something outside the service: {b.foreign}"
 
 
+def follow(page, link) -> None:
+    """Click a link (a selector or a locator) and return once the page it leads to has loaded.
+
+    A bare click returns as soon as the click is dispatched; a read right after it (a `count()`, or an element
+    both pages have) could otherwise land on the page being left."""
+    with page.expect_navigation():
+        if isinstance(link, str):
+            page.click(link)
+        else:
+            link.click()
+
+
 def no_horizontal_scroll(page) -> bool:
     """Does the page fit the phone's width (tables may scroll inside their own box)?
 

@@ -11,7 +11,7 @@ from gi_service.models import AnnualReport, AnnualReportStatus
 from tests.annual.conftest import Clock, cst, span
 from tests.factories import LedgerWorld
 
-from .conftest import fresh, no_horizontal_scroll
+from .conftest import follow, fresh, no_horizontal_scroll
 
 API = "/api/v1"
 
@@ -39,7 +39,7 @@ def test_producer_declares_its_output_and_submits_its_annual_report_on_a_phone(p
     clock = Clock(monkeypatch, cst(2025, 3, 1, 9, 0))
     world = Year2025(factory, client, clock)
     page = phone.login(world.producer)
-    page.click("nav.nav a[href$='/app/annual-report']")
+    follow(page, "nav.nav a[href$='/app/annual-report']")
     assert "2025" in page.locator("h1").inner_text()
     assert page.locator("#fig-received").inner_text() == "300"
     assert page.locator("#fig-activated").inner_text().startswith("120")
@@ -89,7 +89,7 @@ def test_authority_sees_who_reported_and_downloads_the_rollup(desktop, factory, 
     clock.set(cst(2026, 2, 10, 9, 0))    # after the 31 January deadline: it has not reported
 
     page = desktop.login(world.authority)
-    page.click("nav.nav a[href$='/app/annual-reports']")
+    follow(page, "nav.nav a[href$='/app/annual-reports']")
     row = page.locator(f"#row-{world.producer.org.id}-{world.gi.id}")
     assert "已提交" in row.inner_text() and "800" in row.inner_text()
     assert "逾期未交" in page.locator(f"#row-{late.org.id}-{world.gi.id}").inner_text()

@@ -14,7 +14,7 @@ from gi_service.models import (AuthorizationStatus, Case, CaseOutcome, CaseParty
 from gi_service.services import producers
 from tests.cases.conftest import Story
 
-from .conftest import fresh, no_horizontal_scroll
+from .conftest import follow, fresh, no_horizontal_scroll
 
 API = "/api/v1"
 TIANHE = (23.1291, 113.3280)
@@ -58,7 +58,7 @@ def test_a_case_goes_from_a_finding_through_referral_to_conclusion(desktop, fact
     finding_id = _file_finding(story, batch, story.gz)
 
     page = desktop.login(gz_authority)
-    page.click("nav.nav a[href$='/app/findings']")
+    follow(page, "nav.nav a[href$='/app/findings']")
     card = page.locator(f"#finding-{finding_id}")
     assert "天河茶叶市场" in card.inner_text() and "伪造或复制标志" in card.inner_text()
     card.locator("input[name=finding_id]").check()
@@ -88,8 +88,8 @@ def test_a_case_goes_from_a_finding_through_referral_to_conclusion(desktop, fact
     _logout(page)
 
     page = desktop.login(story.authority, page)
-    page.click("nav.nav a[href$='/app/cases']")
-    page.click(f"#case-{case_id} h3 a")
+    follow(page, "nav.nav a[href$='/app/cases']")
+    follow(page, f"#case-{case_id} h3 a")
     page.fill("#investigate input[name=reason]", "受理移送，开始调查")
     page.click("#investigate button[type=submit]")
     assert "开始调查" in page.locator(".flash.ok").inner_text()
@@ -121,9 +121,9 @@ def test_a_case_goes_from_a_finding_through_referral_to_conclusion(desktop, fact
     auth = producers.list_authorizations(session, producer_id=story.producer.org.id)[0]
     assert auth.status == AuthorizationStatus.suspended
 
-    page.click("nav.nav a[href$='/app/credit']")
+    follow(page, "nav.nav a[href$='/app/credit']")
     assert story.producer.org.name in page.locator("#violators").inner_text()
-    page.click(f"#violators a:has-text('{story.producer.org.name}')")
+    follow(page, f"#violators a:has-text('{story.producer.org.name}')")
     assert page.locator("#listed").inner_text() == "在名单中"
     page.fill(f"#lift-{story.gi.id} input[name=reason]", "整改完成")
     page.click(f"#lift-{story.gi.id} button[type=submit]")
@@ -140,8 +140,8 @@ def test_an_inspector_opens_a_case_from_a_clue_and_handles_the_queue(phone, fact
     story = Story(factory, client, app, session)
     clue_id = story.clue(adcode="440106")
     page = phone.login(story.gz)
-    page.click("nav.nav a[href$='/app/clues']")
-    page.click(f"#clue-{clue_id} h3 a")
+    follow(page, "nav.nav a[href$='/app/clues']")
+    follow(page, f"#clue-{clue_id} h3 a")
     page.select_option("#clue-status select[name=status]", "acknowledged")
     page.fill("#clue-status input[name=reason]", "安排现场核查")
     page.click("#clue-status button[type=submit]")

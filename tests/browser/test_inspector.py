@@ -13,7 +13,7 @@ from gi_service.models import Finding, FindingPhoto, MarkCheck, Scan
 from tests.verify.conftest import World
 
 from .camera import label_png, label_video
-from .conftest import fresh, no_horizontal_scroll, with_location
+from .conftest import follow, fresh, no_horizontal_scroll, with_location
 
 TIANHE = (23.1291, 113.3280)   # a market in 广州 天河区 (440106)
 
@@ -51,7 +51,7 @@ def test_inspector_scans_a_label_with_the_camera_and_files_a_finding(camera_phon
     phone = camera_phone(video, geolocation=TIANHE)
 
     page = phone.login(shop.inspector)
-    page.click("nav.nav a[href$='/app/scan']")
+    follow(page, "nav.nav a[href$='/app/scan']")
     expect(page.locator("#scan-stop")).to_be_hidden()         # no "关闭相机" while the camera is off
     expect(page.locator("#scan-start")).to_be_visible()
     expect(page.locator("#scan-start")).to_be_enabled()       # only once scan.js has taken the button

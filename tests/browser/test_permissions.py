@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from gi_service.models import MarkBatch, MarkRequest, RequestStatus
 
-from .conftest import fresh
+from .conftest import follow, fresh
 
 
 def test_a_producer_opening_an_authority_page_gets_the_403_page(phone, factory, client, ledger_world):
@@ -20,7 +20,7 @@ def test_a_producer_opening_an_authority_page_gets_the_403_page(phone, factory, 
     assert response.status == 403
     assert page.locator("h1").inner_text() == "无权访问"
     assert "producer" in page.locator(".error-page").inner_text()
-    page.click("a:has-text('返回首页')")
+    follow(page, "a:has-text('返回首页')")
     page.wait_for_url(re.compile(r"/app$"))
 
 

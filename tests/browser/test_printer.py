@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import re
 
+from playwright.sync_api import expect
 from sqlalchemy import func, select
 
 from gi_service.codes import parse_serial
@@ -70,7 +71,7 @@ def test_printer_downloads_the_file_and_records_printed_spoiled_and_issued(phone
     assert "已发放 18 枚" in page.locator(".flash.ok").inner_text()
     assert _counts(session, batch["id"]) == {MarkState.issued: 18, MarkState.spoiled: 2}
     assert session.get(MarkBatch, batch["id"]).status == BatchStatus.issued
-    assert page.locator("#ranges li.range.st-spoiled").count() == 2
+    expect(page.locator("#ranges li.range.st-spoiled")).to_have_count(2)
     assert no_horizontal_scroll(page)
 
     with page.expect_download() as again:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from gi_service.codes import parse_serial
 from gi_service.models import MarkRequest, MarkState, RequestStatus
 from gi_service.services import marks
 
-from .conftest import fresh, no_horizontal_scroll
+from .conftest import follow, fresh, no_horizontal_scroll
 
 
 def _state(session, serial: str) -> MarkState:
@@ -26,7 +27,7 @@ def test_producer_requests_marks_then_activates_a_lot_on_a_phone(phone, factory,
     assert no_horizontal_scroll(page)
     assert int(page.locator("#count-quota_available .n").inner_text().split()[0].replace(",", "")) > 5000
 
-    page.click("a.button[href$='/app/requests#new']")
+    follow(page, "a.button[href$='/app/requests#new']")
     page.fill("#request-form input[name=pack_size_g]", "250")
     page.fill("#request-form input[name=quantity]", "50")
     page.fill("#request-form input[name=year]", str(world.year))
@@ -44,10 +45,10 @@ def test_producer_requests_marks_then_activates_a_lot_on_a_phone(phone, factory,
     assert client.post(f"/api/v1/batches/{batch['id']}/issue", headers=world.printer.headers,
                        json={}).status_code == 200
 
-    page.click("nav.nav a[href$='/app/marks']")
+    follow(page, "nav.nav a[href$='/app/marks']")
     stock = page.locator("#stock li.range.st-issued")
     assert stock.count() == 1 and batch["first_serial"] in stock.inner_text().replace("-", "")
-    stock.locator("a:has-text('填入启用表单')").click()
+    follow(page, stock.locator("a:has-text('填入启用表单')"))
     form = page.locator("#activate-form")
     assert batch["first_serial"] in form.locator("textarea[name=ranges]").input_value()
     assert form.locator("input[name=pack_size_g]").input_value() == "250"
@@ -58,7 +59,7 @@ def test_producer_requests_marks_then_activates_a_lot_on_a_phone(phone, factory,
     form.locator("input[name=test_passed]").check()
     form.locator("button[type=submit]").click()
     assert "已在批次 BS-2026-001 上启用 50 枚标志" in page.locator(".flash.ok").inner_text()
-    assert page.locator("#stock li.range.st-activated").count() == 1
+    expect(page.locator("#stock li.range.st-activated")).to_have_count(1)
     assert "BS-2026-001" in page.locator("#lots").inner_text()
     assert _state(session, batch["first_serial"]) == MarkState.activated
     assert _state(session, batch["last_serial"]) == MarkState.activated
@@ -111,7 +112,7 @@ def test_producer_sees_its_plots_on_a_map_and_registers_one(phone, factory, clie
     outside the production area get refused with how much lies outside?"""
     world = ledger_world()
     page = phone.login(world.producer)
-    page.click("nav.nav a[href$='/app/plots']")
+    follow(page, "nav.nav a[href$='/app/plots']")
     group = page.locator(f"#plots-gi-{world.gi.id}")
     assert group.locator("svg.map").count() == 2
     assert group.locator("svg.area-map .plot-marker, svg.area-map .plot").count() == 1
@@ -136,8 +137,8 @@ def test_producer_transfers_quota_to_another_holder_of_the_gi(phone, factory, cl
     packer = factory.producer("341602", name="亳州白芍包装厂")
     factory.authorization(packer, world.gi, by=world.authority)
     page = phone.login(world.producer)
-    page.click("nav.nav a[href$='/app/quota']")
-    page.click(f"#accounts a[href$='/app/quota/{world.account['id']}']")
+    follow(page, "nav.nav a[href$='/app/quota']")
+    follow(page, f"#accounts a[href$='/app/quota/{world.account['id']}']")
     before = float(page.locator("#available .n").inner_text().replace(",", ""))
     page.select_option("#transfer select[name=to_producer_id]", str(packer.org.id))
     page.fill("#transfer input[name=amount_kg]", "120.5")

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from tests.cases.conftest import Story
 
-from .conftest import no_horizontal_scroll
+from .conftest import follow, no_horizontal_scroll
 
 
 def test_authority_reads_the_dashboard_with_charts_and_the_map_of_findings(desktop, factory, client, app, session):
@@ -22,7 +22,7 @@ def test_authority_reads_the_dashboard_with_charts_and_the_map_of_findings(deskt
     story.finding(story.bozhou_inspection, place=(33.85, 115.7, "341602"), kind="production",
                   violations=("look_alike",), name="谯城区某加工厂")
     page = desktop.login(story.anhui)
-    page.click("nav.nav a[href$='/app/statistics']")
+    follow(page, "nav.nav a[href$='/app/statistics']")
     assert "安徽省" in page.locator("h1").inner_text()
     assert page.locator("#fig-coverage .n").inner_text().startswith("100")
     assert page.locator("#fig-activated .n").inner_text() == "10"
@@ -53,7 +53,7 @@ def test_the_dashboard_keeps_the_scope_rules_on_a_phone(phone, factory, client, 
     asking for another province get the refusal on the page (403), and a producer the 403 page?"""
     story = Story(factory, client, app, session)
     page = phone.login(story.gz)
-    page.click("nav.nav a[href$='/app/statistics']")
+    follow(page, "nav.nav a[href$='/app/statistics']")
     assert "广州市" in page.locator("h1").inner_text()
     assert no_horizontal_scroll(page)
     response = page.goto(phone.base + "/app/statistics?adcode=340000")
