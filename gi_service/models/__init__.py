@@ -1,5 +1,5 @@
 """All models, imported here so Alembic and the app see one metadata."""
-from .accounts import ApiToken, OrgKind, Organisation, RecoveryCode, User
+from .accounts import ApiToken, OrgKind, Organisation, RecoveryCode, UnknownNameFailures, User
 from .producers import Authorization, AuthorizationBasis, AuthorizationEvent, AuthorizationStatus, Plot
 from .marks import (BatchStatus, IdempotencyRecord, LedgerCheckpoint, LedgerEvent, LedgerHead, Lot, LotStatus,
                     MarkBatch, MarkRange, MarkRequest, MarkState, QuotaAccount, QuotaEntry, RequestStatus,
@@ -18,7 +18,7 @@ __all__ = [
     "BatchStatus", "IdempotencyRecord", "LedgerCheckpoint", "LedgerEvent", "LedgerHead", "Lot", "LotStatus",
     "MarkBatch", "MarkRange", "MarkRequest", "MarkState", "QuotaAccount", "QuotaEntry", "RequestStatus",
     "SerialCounter",
-    "ApiToken", "OrgKind", "Organisation", "RecoveryCode", "User",
+    "ApiToken", "OrgKind", "Organisation", "RecoveryCode", "UnknownNameFailures", "User",
     "Authorization", "AuthorizationBasis", "AuthorizationEvent", "AuthorizationStatus", "Plot",
     "MarkCheck", "ReplicationHeartbeat", "Scan", "ScanIdBlock", "UAClass", "Verdict",
     "AlertKind", "Clue", "ClueKind", "CluePlace", "ClueStatus", "ConsumerReport", "PlaceRole",

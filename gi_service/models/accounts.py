@@ -77,6 +77,20 @@ class User(Base):
     organisation: Mapped[Organisation] = relationship(back_populates="users", lazy="joined")
 
 
+class UnknownNameFailures(Base):
+    """Failed sign-ins under a username that no account has, counted and locked exactly as an account's are
+    (services/passwords.py), so that a lockout never tells whether an account exists. Keyed by the name's
+    SHA-256: a password typed into the username box is not kept. Forgotten 30 days after its last failure."""
+
+    __tablename__ = "unknown_name_failures"
+
+    name_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    lockouts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime())
+    last_failed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+
+
 class RecoveryCode(Base):
     """A one-time code that stands in for a TOTP code (phone lost); only its argon2 hash is kept."""
 

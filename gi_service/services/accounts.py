@@ -129,7 +129,8 @@ def create_user(session: Session, *, username: str, password: str, organisation_
 
 def authenticate(session: Session, username: str, password: str, policy: SignInPolicy | None = None) -> User:
     """Check a username and password; the same error for every failure (the caller counts it with
-    `passwords.record_failure` in its own transaction). A locked account is refused (429) first.
+    `passwords.record_failure` in its own transaction). A locked account is refused (429) first, and so is a
+    name no account has once its failures have locked it, so that neither answer tells who has an account.
 
     This is the first step only: `sign_in_steps` says what must follow before a token or session is issued, and
     `signed_in` marks the sign-in complete."""
@@ -137,6 +138,7 @@ def authenticate(session: Session, username: str, password: str, policy: SignInP
     user = session.scalar(select(User).where(User.username == username))
     failure = Unauthenticated("username or password is wrong", code="invalid_credentials")
     if user is None:
+        passwords.check_unknown_name_not_locked(session, username)   # locked alike: a 429 names no account
         try:
             _hasher.verify(_DUMMY_HASH, password)
         except VerificationError:

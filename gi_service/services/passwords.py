@@ -8,6 +8,9 @@
 * After ``lockout_threshold`` failed sign-ins in a row an account is locked for ``lockout_seconds``; each
   further lockout before a successful sign-in doubles that, up to ``lockout_max_seconds``. A lockout always
   ends by itself: a permanent one would let anyone lock an authority out by guessing.
+* A username that no account has is counted and locked the same way (``unknown_name_failures``, keyed by the
+  name's SHA-256), so neither the 401 nor the 429 tells whether an account exists. Its count is forgotten
+  30 days after its last failure (``FORGET_UNKNOWN_AFTER``); an account's lasts until its next success.
 
 Demo and test accounts (``users.rules_exempt``) are exempt from age, forced change, lockout and two-factor
 sign-in outside production; in production the flag is ignored.
@@ -20,18 +23,20 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import gzip
 from dataclasses import dataclass
 from http import HTTPStatus
 from importlib import resources
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .. import clock
 from ..config import Settings
 from ..errors import GIError, ValidationFailed
-from ..models import OrgKind, User
+from ..models import OrgKind, UnknownNameFailures, User
 
 
 class AccountLocked(GIError):
@@ -127,32 +132,80 @@ def must_change(user: User, policy: SignInPolicy) -> bool:
     return bool(user.must_change_password) or password_expired(user, policy)
 
 
-def check_not_locked(user: User, policy: SignInPolicy) -> None:
-    """Refuse a sign-in to a locked account before its password is even looked at."""
-    if policy.exempt(user) or user.locked_until is None:
+FORGET_UNKNOWN_AFTER = dt.timedelta(days=30)
+
+
+def _name_digest(username: str) -> str:
+    return hashlib.sha256(username.encode("utf-8")).hexdigest()
+
+
+def _refuse_if_locked(locked_until: dt.datetime | None) -> None:
+    if locked_until is None:
         return
-    left = (user.locked_until - clock.now()).total_seconds()
+    left = (locked_until - clock.now()).total_seconds()
     if left > 0:
         seconds = int(left) + (left > int(left))
         raise AccountLocked(f"too many failed sign-ins: this account is locked for {seconds} more seconds; "
                             "the lock ends by itself (an authority need not do anything)", retry_after=seconds)
 
 
-def record_failure(session: Session, username: str, policy: SignInPolicy) -> int | None:
-    """Count a failed sign-in (wrong password or second factor) for an existing account; the seconds of the
-    lockout it starts, if it starts one. Call it in its own transaction, after the failed one's rollback,
-    and commit."""
-    user = session.scalar(select(User).where(User.username == username).with_for_update(of=User))
-    if user is None or policy.exempt(user):
+def check_not_locked(user: User, policy: SignInPolicy) -> None:
+    """Refuse a sign-in to a locked account before its password is even looked at."""
+    if not policy.exempt(user):
+        _refuse_if_locked(user.locked_until)
+
+
+def check_unknown_name_not_locked(session: Session, username: str) -> None:
+    """Refuse a sign-in under a name no account has, when its failures have locked it, in the words and with
+    the Retry-After an account's lock has."""
+    row = session.get(UnknownNameFailures, _name_digest(username))
+    if row is not None:
+        _refuse_if_locked(row.locked_until)
+
+
+def _count(holder: User | UnknownNameFailures, policy: SignInPolicy) -> int | None:
+    holder.failed_logins = (holder.failed_logins or 0) + 1
+    if holder.failed_logins < policy.lockout_threshold:
         return None
-    user.failed_logins = (user.failed_logins or 0) + 1
-    if user.failed_logins < policy.lockout_threshold:
-        return None
-    user.lockouts = (user.lockouts or 0) + 1
-    seconds = policy.lockout_for(user.lockouts)
-    user.locked_until = clock.now() + dt.timedelta(seconds=seconds)
-    user.failed_logins = 0
+    holder.lockouts = (holder.lockouts or 0) + 1
+    seconds = policy.lockout_for(holder.lockouts)
+    holder.locked_until = clock.now() + dt.timedelta(seconds=seconds)
+    holder.failed_logins = 0
     return seconds
+
+
+def _unknown_name_row(session: Session, username: str) -> UnknownNameFailures:
+    """The failure count of a name no account has, locked for this transaction; created (and the counts of
+    names forgotten for 30 days deleted) on its first failure."""
+    digest = _name_digest(username)
+    query = select(UnknownNameFailures).where(UnknownNameFailures.name_digest == digest).with_for_update()
+    row = session.scalar(query)
+    if row is not None:
+        return row
+    now = clock.now()
+    forgotten = UnknownNameFailures.last_failed_at < now - FORGET_UNKNOWN_AFTER
+    session.execute(delete(UnknownNameFailures).where(forgotten))
+    try:
+        with session.begin_nested():
+            row = UnknownNameFailures(name_digest=digest, failed_logins=0, lockouts=0, last_failed_at=now)
+            session.add(row)
+    except IntegrityError:   # a concurrent first failure under the same name created it
+        row = session.scalar(query)
+    return row
+
+
+def record_failure(session: Session, username: str, policy: SignInPolicy) -> int | None:
+    """Count a failed sign-in (wrong password or second factor) under a username, whether an account has it or
+    not; the seconds of the lockout it starts, if it starts one. Call it in its own transaction, after the
+    failed one's rollback, and commit."""
+    user = session.scalar(select(User).where(User.username == username).with_for_update(of=User))
+    if user is None:
+        row = _unknown_name_row(session, username)
+        row.last_failed_at = clock.now()
+        return _count(row, policy)
+    if policy.exempt(user):
+        return None
+    return _count(user, policy)
 
 
 def record_success(user: User) -> None:

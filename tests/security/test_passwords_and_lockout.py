@@ -1,12 +1,14 @@
 """Password rules, forced changes and the temporary lockout, on the API and the service."""
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gi_service.errors import ValidationFailed
-from gi_service.models import User
+from gi_service.models import UnknownNameFailures, User
 from gi_service.services import passwords
 from gi_service.services.passwords import SignInPolicy
 
@@ -108,14 +110,49 @@ def test_repeated_failures_lock_the_account_for_a_while_that_grows(strict_client
     assert (row.failed_logins, row.lockouts, row.locked_until) == (0, 0, None)
 
 
-def test_unknown_usernames_and_exempt_accounts_are_never_locked(strict_client, strict_factory):
-    """Outside production, are the demo and test accounts exempt (a shared demo cannot be locked), and does an
-    unknown username keep answering 401 alike?"""
+def test_exempt_accounts_are_never_locked_outside_production(strict_client, strict_factory):
+    """Outside production, are the demo and test accounts exempt (a shared demo cannot be locked)?"""
     producer = strict_factory.producer()  # a factory account: rules_exempt
     for _ in range(5):
         assert login(strict_client, producer.principal.username, "wrong-Passw0rd").status_code == 401
-        assert login(strict_client, "nobody-here", "wrong-Passw0rd").status_code == 401
     assert login(strict_client, producer.principal.username, "password-123456").status_code == 201
+
+
+def test_a_name_no_account_has_is_locked_exactly_as_an_account_is(strict_client, strict_factory, strict_session,
+                                                                   clock):
+    """Does a username that no account has answer every attempt as a real account's does: 401 below the
+    threshold, then the same 429 body and Retry-After, a longer lock the next time, so that a lockout never
+    tells whether an account exists? Is the name kept only as its SHA-256?"""
+    user = real_account(strict_session, strict_factory.producer())
+
+    def attempts(username: str, password: str) -> list[tuple[int, dict, str | None]]:
+        answers = [login(strict_client, username, "wrong-Passw0rd") for _ in range(3)]
+        answers.append(login(strict_client, username, password))
+        return [(r.status_code, {k: v for k, v in r.get_json().items() if k != "request_id"},
+                 r.headers.get("Retry-After")) for r in answers]
+
+    for retry_after in ("60", "120"):
+        real, unknown = attempts(user.username, STRONG), attempts("nobody-here", STRONG)
+        assert real == unknown
+        assert [status for status, _, _ in real] == [401, 401, 401, 429]
+        assert real[-1][1]["error"] == "account_locked" and real[-1][2] == retry_after
+        clock.advance(seconds=int(retry_after) + 1)
+
+    rows = strict_session.scalars(select(UnknownNameFailures)).all()
+    assert [(r.name_digest, r.lockouts) for r in rows] == [(hashlib.sha256(b"nobody-here").hexdigest(), 2)]
+
+
+def test_a_name_no_account_has_is_forgotten_30_days_after_its_last_failure(strict_client, strict_session, clock):
+    """Is the count of a name no account has deleted once it has been quiet for 30 days (when the next name's
+    first failure is counted), so that guessing at random names cannot fill the table for ever?"""
+    for _ in range(3):
+        assert login(strict_client, "old-guess", "wrong-Passw0rd").status_code == 401
+    clock.advance(days=29)
+    assert login(strict_client, "recent-guess", "wrong-Passw0rd").status_code == 401
+    clock.advance(days=2)
+    assert login(strict_client, "new-guess", "wrong-Passw0rd").status_code == 401
+    digests = set(strict_session.scalars(select(UnknownNameFailures.name_digest)))
+    assert digests == {hashlib.sha256(name).hexdigest() for name in (b"recent-guess", b"new-guess")}
 
 
 def test_exemption_does_not_hold_in_production():
