@@ -172,15 +172,11 @@ def get_organisation(principal, org_id: int):
                           "characters, a common password, or containing the username)"})
 def create_user(principal, body: UserBody):
     session = get_session()
-    org = session.get(Organisation, body.organisation_id)
-    if org is None:
-        raise NotFound(f"organisation {body.organisation_id} does not exist")
-    if not principal.covers(org.adcode):
-        raise Forbidden(f"organisation {org.id} is outside your jurisdiction", code="outside_jurisdiction")
     # The authority chose this password: its owner must change it at the first sign-in.
-    user = accounts.create_user(session, username=body.username, password=body.password,
-                                organisation_id=org.id, display_name=body.display_name, policy=policy(),
-                                must_change=True)
+    user = accounts.create_user_in_jurisdiction(session, principal, organisation_id=body.organisation_id,
+                                                username=body.username, password=body.password,
+                                                display_name=body.display_name, policy=policy())
+    audit.note(user_id=user.id, organisation_id=user.organisation_id)
     session.commit()
     return serialize.user(user)
 

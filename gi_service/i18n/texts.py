@@ -58,6 +58,24 @@ TEXTS: dict[str, tuple[str, str]] = {
     "users_locked_until": ("锁定至 {at}", "Locked until {at}"),
     "users_totp_reset": ("重置双因素验证", "Reset two-factor sign-in"),
     "users_unlock": ("解除锁定", "Unlock"),
+    "users_new": ("新建账号", "New account"),
+    "user_new_title": ("新建账号", "New account"),
+    "user_new_intro": ("为本辖区内的机构（生产者、印制企业、下级主管部门、执法单位）开设登录账号。初始密码由系统随机生成，"
+                       "只显示一次；请通过安全渠道交给账号使用人，其首次登录时须修改密码。",
+                       "Open a sign-in account for an organisation in your jurisdiction (a producer, printer, "
+                       "lower-level office or inspection unit). The first password is made at random by the "
+                       "service and shown once: hand it over by a safe channel; its owner must change it at the "
+                       "first sign-in."),
+    "user_new_find_org": ("查找机构（名称或统一社会信用代码）", "Find an organisation (name or USCC)"),
+    "display_name": ("姓名或显示名", "Name shown"),
+    "username_hint": ("3–64 位字母、数字或 . _ -", "3–64 letters, digits, . _ or -"),
+    "user_create": ("创建账号", "Create the account"),
+    "user_created": ("已为{org}创建账号 {name}。", "Account {name} created for {org}."),
+    "first_password": ("初始密码", "First password"),
+    "first_password_once": ("请立即抄录或复制此初始密码，离开本页后不再显示；账号使用人首次登录时须修改。",
+                            "Copy this first password now: it is not shown again. Its owner must change it at the "
+                            "first sign-in."),
+    "user_new_for_org": ("为该机构新建账号", "New account for this organisation"),
     "totp_was_reset": ("已重置 {name} 的双因素验证，其下次登录时需重新设置。",
                        "Two-factor sign-in of {name} reset: it is set up again at the next sign-in."),
     "user_unlocked": ("已解除 {name} 的登录锁定。", "{name} can sign in again."),

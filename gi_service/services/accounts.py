@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -25,6 +26,8 @@ TOKEN_PREFIX = "gi_"
 # The name of the api_tokens row behind a web sign-in (web/auth.py): never usable as a bearer token.
 WEB_SESSION_NAME = "web session"
 _hasher = PasswordHasher()
+# Usernames: what people can type on any keyboard and read out on the phone (the API's UserBody says the same).
+USERNAME = re.compile(r"[A-Za-z0-9_.\-]{3,64}")
 # Verifying against this keeps the time of a login for an unknown user the same as for a known one.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
@@ -115,6 +118,9 @@ def create_user(session: Session, *, username: str, password: str, organisation_
     """Create an account. `must_change`: the password was chosen by someone else (an authority) and must be
     changed at the first sign-in; `rules_exempt`: a demo or test account (see services/passwords.py)."""
     check_password_strength(password, policy, username=username)
+    if not USERNAME.fullmatch(username or ""):
+        raise ValidationFailed("a username is 3 to 64 letters (a-z, A-Z), digits, '.', '_' or '-': no spaces and "
+                               "no Chinese characters", details=[{"field": "username", "problem": "invalid"}])
     if session.get(Organisation, organisation_id) is None:
         raise NotFound(f"organisation {organisation_id} does not exist")
     if session.scalar(select(User.id).where(User.username == username)) is not None:
@@ -125,6 +131,21 @@ def create_user(session: Session, *, username: str, password: str, organisation_
     session.add(user)
     session.flush()
     return user
+
+
+def create_user_in_jurisdiction(session: Session, by: Principal, *, organisation_id: int, username: str,
+                                password: str, display_name: str | None = None,
+                                policy: SignInPolicy | None = None) -> User:
+    """An authority creates an account for an organisation in its jurisdiction (the same or a lower level). It
+    chose the first password, or was shown one (`passwords.first_password`): the owner must change it at the
+    first sign-in."""
+    org = session.get(Organisation, organisation_id)
+    if org is None:
+        raise NotFound(f"organisation {organisation_id} does not exist")
+    if by.org_kind != OrgKind.authority or not by.covers(org.adcode):
+        raise Forbidden(f"organisation {org.id} is outside your jurisdiction", code="outside_jurisdiction")
+    return create_user(session, username=username, password=password, organisation_id=org.id,
+                       display_name=display_name, policy=policy, must_change=True)
 
 
 def authenticate(session: Session, username: str, password: str, policy: SignInPolicy | None = None) -> User:
@@ -269,6 +290,22 @@ def users_in_jurisdiction(session: Session, by: Principal, *, q: str | None = No
     if q:
         like = f"%{q}%"
         stmt = stmt.where(User.username.ilike(like) | Organisation.name.ilike(like))
+    return list(session.scalars(stmt.limit(limit)))
+
+
+def organisations_in_jurisdiction(session: Session, by: Principal, *, q: str | None = None,
+                                  limit: int = 200) -> list[Organisation]:
+    """The organisations in an authority's jurisdiction (name or USCC containing `q`), by kind and name: whom
+    it may create accounts for."""
+    from .jurisdiction import jurisdiction_codes
+
+    stmt = select(Organisation).order_by(Organisation.kind, Organisation.name, Organisation.id)
+    codes = jurisdiction_codes(by.adcode)
+    if codes is not None:
+        stmt = stmt.where(Organisation.adcode.in_(codes))
+    if q:
+        stmt = stmt.where(Organisation.name.contains(q, autoescape=True)
+                          | Organisation.uscc.contains(q.upper(), autoescape=True))
     return list(session.scalars(stmt.limit(limit)))
 
 

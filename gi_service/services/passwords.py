@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import secrets
 import gzip
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -85,6 +86,22 @@ class SignInPolicy:
     def lockout_for(self, lockouts: int) -> int:
         """Seconds of the `lockouts`-th lockout in a row (1st: lockout_seconds, then doubling, capped)."""
         return min(self.lockout_max_seconds, self.lockout_seconds * 2 ** min(max(lockouts - 1, 0), 30))
+
+
+# A first password's characters: no look-alikes (0/O, 1/l/I), so it can be read out or copied by hand.
+_FIRST_PASSWORD_KINDS = ("ABCDEFGHJKLMNPQRSTUVWXYZ", "abcdefghijkmnpqrstuvwxyz", "23456789")
+
+
+def first_password(policy: SignInPolicy) -> str:
+    """A first password for an account an authority creates, shown to it once: at least 16 random characters
+    (about 5.8 bits each) of upper case, lower case and digits, in groups of four joined by '-', so of four
+    kinds and at least the policy's length. Its owner must change it at the first sign-in."""
+    alphabet = "".join(_FIRST_PASSWORD_KINDS)
+    groups = max(4, -(-(policy.min_length + 1) // 5))   # 5 * groups - 1 characters: four and a hyphen a group
+    while True:
+        chars = "".join(secrets.choice(alphabet) for _ in range(4 * groups))
+        if all(any(c in kind for c in chars) for kind in _FIRST_PASSWORD_KINDS):
+            return "-".join(chars[i:i + 4] for i in range(0, len(chars), 4))
 
 
 @functools.cache

@@ -26,7 +26,7 @@ from ..models import OrgKind, User
 from ..services import accounts, passwords, totp
 from ..services.passwords import AccountLocked
 from . import auth
-from .framework import F, Form, done, page, problem, render
+from .framework import MAX_ID, F, Form, done, page, problem, render
 
 CODE_FIELD = {"code": F.text(20, description="the 6-digit code of the authenticator app, or a recovery code "
                                             "(XXXXX-XXXXX)")}
@@ -356,15 +356,21 @@ def account_token_revoke(principal, token_id: int):
 
 # --- an authority's view of the accounts in its jurisdiction ----------------------------------------------
 
+def _search_text() -> str | None:
+    """The `q` of a search form: at most 100 characters, blank is none."""
+    q = (request.args.get("q") or "").strip() or None
+    if q is not None and len(request.args["q"]) > 100:
+        raise ValidationFailed("search for at most 100 characters", details=[{"field": "q", "problem": "too long"}])
+    return q
+
+
 @page("/app/users", "users", kinds=(OrgKind.authority,),
       summary="The accounts in my jurisdiction: two-factor sign-in, lockouts, last sign-in; reset TOTP, unlock",
       query={"q": ("part of a username or an organisation's name", {"type": "string", "maxLength": 100})})
 def users(principal):
     from ..db import get_session
 
-    q = (request.args.get("q") or "").strip() or None
-    if q is not None and len(request.args["q"]) > 100:
-        raise ValidationFailed("search for at most 100 characters", details=[{"field": "q", "problem": "too long"}])
+    q = _search_text()
     rows = accounts.users_in_jurisdiction(get_session(), principal, q=q)
     return render("app/users.html", rows=rows, q=q or "", now=clock.now())
 
@@ -392,3 +398,65 @@ def user_unlock(principal, user_id: int):
     name = user.username
     db.commit()
     return done(t("user_unlocked", name=name), "web.users")
+
+
+USER_FIELDS = {
+    "organisation_id": F.ident(description="the organisation the account belongs to: one in your jurisdiction"),
+    "username": F.text(64, description="3 to 64 letters (a-z, A-Z), digits, '.', '_' or '-'"),
+    "display_name": F.text(120, required=False, description="the person's name as lists show it (optional: "
+                                                             "the username)"),
+}
+ORG_QUERY = {"q": ("part of an organisation's name or USCC", {"type": "string", "maxLength": 100}),
+             "org": ("the id of the organisation to choose in the form (e.g. from its producer page)",
+                     {"type": "integer", "minimum": 1, "maximum": MAX_ID})}
+
+
+def _user_form_page(principal, *, status: int = 200, error: str | None = None, form=None, created: dict | None = None):
+    from ..db import get_session
+    from ..models import Organisation
+
+    db = get_session()
+    q = _search_text()
+    orgs = accounts.organisations_in_jurisdiction(db, principal, q=q)
+    chosen = (form or {}).get("organisation_id") or request.args.get("org")
+    selected = int(chosen) if chosen and str(chosen).isdigit() and int(chosen) <= MAX_ID else None
+    if selected is not None and selected not in {o.id for o in orgs}:
+        org = db.get(Organisation, selected)   # chosen on its own page: listed even when the search would not
+        if org is not None and principal.covers(org.adcode):
+            orgs.insert(0, org)
+    return render("app/user_new.html", status=status, orgs=orgs, q=q or "", selected=selected, form=form or {},
+                  error=error, created=created)
+
+
+@page("/app/users/new", "user_new", kinds=(OrgKind.authority,), query=ORG_QUERY,
+      summary="The form that opens an account for an organisation in my jurisdiction")
+def user_new(principal):
+    return _user_form_page(principal)
+
+
+@page("/app/users/new", "user_create", kinds=(OrgKind.authority,), methods=("POST",), form=USER_FIELDS, status=200,
+      summary="Open an account for an organisation in my jurisdiction: the service makes its first password, shows "
+              "it only in this answer, and its owner must change it at the first sign-in",
+      responses={403: "the organisation is outside your jurisdiction", 404: "no such organisation",
+                 409: "the username is taken (duplicate_username)", 422: "a missing or invalid field"})
+def user_create(principal):
+    from ..db import get_session
+
+    db = get_session()
+    form = Form()
+    try:
+        org_id = form.integer("organisation_id", t("users_org"), lo=1, hi=MAX_ID)
+        username = form.text("username", t("username"), max_len=64)
+        display_name = form.text("display_name", t("display_name"), required=False, max_len=120)
+        form.check()
+        rules = policy()
+        first = passwords.first_password(rules)
+        user = accounts.create_user_in_jurisdiction(db, principal, organisation_id=org_id, username=username,
+                                                    password=first, display_name=display_name, policy=rules)
+    except GIError as exc:
+        db.rollback()
+        return _user_form_page(principal, status=exc.status, error=problem(exc), form=request.form)
+    created = {"id": user.id, "username": user.username, "org": user.organisation.name, "password": first}
+    audit.note(user_id=user.id, organisation_id=org_id)
+    db.commit()
+    return _user_form_page(principal, created=created)

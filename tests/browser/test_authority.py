@@ -7,9 +7,9 @@ import re
 from sqlalchemy import select
 
 from gi_service.models import (AuthorizationStatus, BatchStatus, GIVersion, MarkBatch, MarkRequest, QuotaAccount,
-                               RequestStatus)
+                               RequestStatus, User)
 
-from .conftest import fresh, no_horizontal_scroll
+from .conftest import follow, fresh, no_horizontal_scroll
 
 
 def test_authority_approves_a_request_with_a_printer(desktop, factory, client, session, ledger_world):
@@ -166,3 +166,35 @@ def test_the_authoritys_menu_takes_one_row_on_a_phone(phone, factory):
     page.wait_for_url(re.compile(r"/app/audit"))
     current = page.locator("nav.nav a[aria-current=page]")
     assert current.get_attribute("href").endswith("/app/audit") and in_view(current)
+
+
+def test_an_authority_opens_an_account_and_its_owner_sets_a_password_of_their_own(phone, factory, session):
+    """On a phone, can an authority go from its accounts page to the new-account form, open an account for a
+    producer of its jurisdiction, read the first password once, and does that password lead the account's owner
+    straight to choosing a password of their own, then into the service?"""
+    authority = factory.authority("341600")
+    producer = factory.producer("341602", name="亳州白芍合作社")
+    page = phone.login(authority)
+    page.goto(phone.base + "/app/users")
+    follow(page, "#user-new")
+    page.select_option("#user-form select[name=organisation_id]", str(producer.org.id))
+    page.fill("#user-form input[name=username]", "zhang.wei")
+    page.fill("#user-form input[name=display_name]", "张伟")
+    page.click("#user-form button[type=submit]")
+    assert "已为亳州白芍合作社创建账号 zhang.wei" in page.locator("#created .flash.ok").inner_text()
+    first = page.locator("#first-password").inner_text()
+    assert len(first) == 19 and no_horizontal_scroll(page)
+    fresh(session)
+    assert session.scalar(select(User).where(User.username == "zhang.wei")).must_change_password
+
+    page.click("header .logout button")
+    page.wait_for_url(re.compile(r"/login$"))
+    page.fill("input[name=username]", "zhang.wei")
+    page.fill("input[name=password]", first)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/login/password$"))
+    page.fill("#password-form input[name=new_password]", "Zhang-wei-2026!")
+    page.fill("#password-form input[name=new_password2]", "Zhang-wei-2026!")
+    page.click("#password-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/app$"))
+    assert "zhang.wei" in page.locator("#who").inner_text()
