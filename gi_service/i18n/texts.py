@@ -1230,6 +1230,8 @@ ERRORS_ZH.update({
     "record_differs": "与已登记信息不一致（导入不会覆盖已登记信息）",
     "duplicate_plot_code": "该生产者已有相同编号的地块",
     "duplicate_uscc": "统一社会信用代码已被登记",
+    "duplicate_username": "用户名已被使用",
+    "organisation_inactive": "该机构已停用",
     "client_id_reused": "该检查记录编号已用于内容不同的记录",
     "point_outside_china": "检查位置不在中国境内的县级行政区",
     "gi_required": "请选择所涉地理标志",

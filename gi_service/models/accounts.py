@@ -80,7 +80,7 @@ class User(Base):
 class UnknownNameFailures(Base):
     """Failed sign-ins under a username that no account has, counted and locked exactly as an account's are
     (services/passwords.py), so that a lockout never tells whether an account exists. Keyed by the name's
-    SHA-256: a password typed into the username box is not kept. Forgotten 30 days after its last failure."""
+    SHA-256, so the table holds no names in clear. Forgotten 30 days after its last failure."""
 
     __tablename__ = "unknown_name_failures"
 

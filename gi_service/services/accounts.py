@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from geodata.admin import get_registry
@@ -129,7 +130,11 @@ def create_user(session: Session, *, username: str, password: str, organisation_
                 password_hash=hash_password(password), organisation_id=organisation_id,
                 password_changed_at=clock.now(), must_change_password=must_change, rules_exempt=rules_exempt)
     session.add(user)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:   # the same name created meanwhile by another request; the caller rolls back
+        raise Conflict(f"username {username!r} is taken", code="duplicate_username") from None
+    passwords.inherit_unknown_name_failures(session, user)
     return user
 
 
@@ -144,6 +149,9 @@ def create_user_in_jurisdiction(session: Session, by: Principal, *, organisation
         raise NotFound(f"organisation {organisation_id} does not exist")
     if by.org_kind != OrgKind.authority or not by.covers(org.adcode):
         raise Forbidden(f"organisation {org.id} is outside your jurisdiction", code="outside_jurisdiction")
+    if not org.is_active:
+        raise Conflict(f"organisation {org.id} is deactivated: it can have no new accounts",
+                       code="organisation_inactive")
     return create_user(session, username=username, password=password, organisation_id=org.id,
                        display_name=display_name, policy=policy, must_change=True)
 
@@ -299,7 +307,8 @@ def organisations_in_jurisdiction(session: Session, by: Principal, *, q: str | N
     it may create accounts for."""
     from .jurisdiction import jurisdiction_codes
 
-    stmt = select(Organisation).order_by(Organisation.kind, Organisation.name, Organisation.id)
+    stmt = (select(Organisation).where(Organisation.is_active)
+            .order_by(Organisation.kind, Organisation.name, Organisation.id))
     codes = jurisdiction_codes(by.adcode)
     if codes is not None:
         stmt = stmt.where(Organisation.adcode.in_(codes))

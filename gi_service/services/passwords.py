@@ -10,7 +10,8 @@
   ends by itself: a permanent one would let anyone lock an authority out by guessing.
 * A username that no account has is counted and locked the same way (``unknown_name_failures``, keyed by the
   name's SHA-256), so neither the 401 nor the 429 tells whether an account exists. Its count is forgotten
-  30 days after its last failure (``FORGET_UNKNOWN_AFTER``); an account's lasts until its next success.
+  30 days after its last failure (``FORGET_UNKNOWN_AFTER``); an account's lasts until its next success. An
+  account opened under such a name takes its count over.
 
 Demo and test accounts (``users.rules_exempt``) are exempt from age, forced change, lockout and two-factor
 sign-in outside production; in production the flag is ignored.
@@ -92,16 +93,19 @@ class SignInPolicy:
 _FIRST_PASSWORD_KINDS = ("ABCDEFGHJKLMNPQRSTUVWXYZ", "abcdefghijkmnpqrstuvwxyz", "23456789")
 
 
-def first_password(policy: SignInPolicy) -> str:
+def first_password(policy: SignInPolicy, *, username: str | None = None) -> str:
     """A first password for an account an authority creates, shown to it once: at least 16 random characters
     (about 5.8 bits each) of upper case, lower case and digits, in groups of four joined by '-', so of four
-    kinds and at least the policy's length. Its owner must change it at the first sign-in."""
+    kinds, at least the policy's length, and never containing the username. Its owner must change it at the
+    first sign-in."""
     alphabet = "".join(_FIRST_PASSWORD_KINDS)
     groups = max(4, -(-(policy.min_length + 1) // 5))   # 5 * groups - 1 characters: four and a hyphen a group
     while True:
         chars = "".join(secrets.choice(alphabet) for _ in range(4 * groups))
-        if all(any(c in kind for c in chars) for kind in _FIRST_PASSWORD_KINDS):
-            return "-".join(chars[i:i + 4] for i in range(0, len(chars), 4))
+        made = "-".join(chars[i:i + 4] for i in range(0, len(chars), 4))
+        if (all(any(c in kind for c in chars) for kind in _FIRST_PASSWORD_KINDS)
+                and not (username and len(username) >= 3 and username.lower() in made.lower())):
+            return made
 
 
 @functools.cache
@@ -200,8 +204,12 @@ def _unknown_name_row(session: Session, username: str) -> UnknownNameFailures:
     if row is not None:
         return row
     now = clock.now()
-    forgotten = UnknownNameFailures.last_failed_at < now - FORGET_UNKNOWN_AFTER
-    session.execute(delete(UnknownNameFailures).where(forgotten))
+    # At most 500 forgotten names a time, and none another sign-in holds (SKIP LOCKED on PostgreSQL): the
+    # sign-in that prunes never waits, and two that prune at once cannot deadlock.
+    forgotten = (select(UnknownNameFailures.name_digest)
+                 .where(UnknownNameFailures.last_failed_at < now - FORGET_UNKNOWN_AFTER)
+                 .limit(500).with_for_update(skip_locked=True))
+    session.execute(delete(UnknownNameFailures).where(UnknownNameFailures.name_digest.in_(forgotten.scalar_subquery())))
     try:
         with session.begin_nested():
             row = UnknownNameFailures(name_digest=digest, failed_logins=0, lockouts=0, last_failed_at=now)
@@ -223,6 +231,15 @@ def record_failure(session: Session, username: str, policy: SignInPolicy) -> int
     if policy.exempt(user):
         return None
     return _count(user, policy)
+
+
+def inherit_unknown_name_failures(session: Session, user: User) -> None:
+    """A new account takes over the failures counted under its name while no account had it (and the lock they
+    started), so that opening the account does not end a lock and tell a guesser that it now exists."""
+    row = session.get(UnknownNameFailures, _name_digest(user.username))
+    if row is not None:
+        user.failed_logins, user.lockouts, user.locked_until = row.failed_logins, row.lockouts, row.locked_until
+        session.delete(row)
 
 
 def record_success(user: User) -> None:

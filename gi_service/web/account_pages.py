@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 
 import qrcode
 from flask import current_app, g, redirect, request, url_for
@@ -418,8 +419,8 @@ def _user_form_page(principal, *, status: int = 200, error: str | None = None, f
     db = get_session()
     q = _search_text()
     orgs = accounts.organisations_in_jurisdiction(db, principal, q=q)
-    chosen = (form or {}).get("organisation_id") or request.args.get("org")
-    selected = int(chosen) if chosen and str(chosen).isdigit() and int(chosen) <= MAX_ID else None
+    chosen = ((form or {}).get("organisation_id") or request.args.get("org") or "").strip()
+    selected = int(chosen) if re.fullmatch(r"[0-9]{1,10}", chosen) and int(chosen) <= MAX_ID else None
     if selected is not None and selected not in {o.id for o in orgs}:
         org = db.get(Organisation, selected)   # chosen on its own page: listed even when the search would not
         if org is not None and principal.covers(org.adcode):
@@ -450,7 +451,7 @@ def user_create(principal):
         display_name = form.text("display_name", t("display_name"), required=False, max_len=120)
         form.check()
         rules = policy()
-        first = passwords.first_password(rules)
+        first = passwords.first_password(rules, username=username)
         user = accounts.create_user_in_jurisdiction(db, principal, organisation_id=org_id, username=username,
                                                     password=first, display_name=display_name, policy=rules)
     except GIError as exc:

@@ -30,10 +30,10 @@ from .. import clock
 from ..db import write_session
 from ..errors import Unauthenticated
 from ..http import audit
-from ..http.sign_in import policy
+from ..http.sign_in import count_failure, policy
 from ..i18n import t
 from ..models import ApiToken, User
-from ..services import accounts, passwords, totp
+from ..services import accounts, totp
 from ..services.accounts import WEB_SESSION_NAME, Principal, principal_for
 from ..services.passwords import AccountLocked
 from . import csrf
@@ -206,8 +206,7 @@ def login():
         except Unauthenticated:
             # Wrong password, unknown user and disabled account read the same: nothing to probe.
             db.rollback()
-            audit.note(lockout_started_s=passwords.record_failure(db, username, rules))
-            db.commit()
+            count_failure(username, rules)   # its own write transaction (BEGIN IMMEDIATE on SQLite)
             return _refused(401, "invalid_credentials", "login_failed", target=target, username=username)
         steps = accounts.sign_in_steps(user, rules)
         if not steps:

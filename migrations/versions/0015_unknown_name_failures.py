@@ -2,7 +2,7 @@
 
 A lockout answered only for real accounts told an attacker which usernames exist (guess a name a few times:
 a 429 means there is an account). Failures under a name without an account are now counted in a table of
-their own, keyed by the name's SHA-256 (a password typed into the username box is not kept), and locked the
+their own, keyed by the name's SHA-256 (no names in clear in this table), and locked the
 same way; a row is forgotten 30 days after its last failure.
 
 Revision ID: 0015

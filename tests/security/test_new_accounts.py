@@ -122,3 +122,62 @@ def test_a_first_password_is_as_long_as_the_rules_ask_and_of_four_kinds(min_leng
     for first in made:
         passwords.check_strength(first, policy)
         assert len(first) >= max(min_length, 19) and len(first.replace("-", "")) >= 16
+
+
+def test_odd_organisation_ids_are_refused_or_ignored_never_an_error(strict_client, strict_factory):
+    """Do a superscript digit or an id of thousands of digits, in the form's `org` or in the posted field,
+    leave the form shown (GET, nothing chosen) or refused on it (POST, 422), never a server error?"""
+    city = strict_factory.authority("341600")
+    strict_factory.producer("341602")
+    for odd in ("²", "9" * 5000, "-1", "1.5", "0"):
+        r = strict_client.get("/app/users/new", headers=city.headers, query_string={"org": odd})
+        assert r.status_code == 200 and " selected>" not in r.get_data(as_text=True), odd
+        r = strict_client.post("/app/users/new", headers=city.headers,
+                               data={"organisation_id": odd, "username": "odd.id"})
+        assert (r.status_code, r.headers.get("X-Error-Code")) == (422, "validation_failed"), odd
+
+
+def test_a_deactivated_organisation_gets_no_new_account(strict_client, strict_factory, strict_session):
+    """Is a deactivated organisation left out of the form's list, and refused (409 organisation_inactive) when
+    its id is posted anyway?"""
+    city = strict_factory.authority("341600")
+    gone = strict_factory.producer("341602", name="已注销合作社")
+    gone_org = strict_session.get(type(gone.org), gone.org.id)
+    gone_org.is_active = False
+    strict_session.commit()
+    assert "已注销合作社" not in strict_client.get("/app/users/new", headers=city.headers).get_data(as_text=True)
+    r = strict_client.post("/app/users/new", headers=city.headers,
+                           data={"organisation_id": gone.org.id, "username": "late.user"})
+    assert (r.status_code, r.headers.get("X-Error-Code")) == (409, "organisation_inactive")
+    assert "该机构已停用" in r.get_data(as_text=True)
+
+
+def test_an_account_opened_under_a_locked_name_keeps_the_lock(strict_client, strict_factory, strict_session,
+                                                              clock):
+    """When a name no account had is locked and an account is then opened under it, is the next sign-in still
+    refused for the rest of that lock (opening the account must not end it and so tell the guesser), and does
+    the unknown name's row go?"""
+    from gi_service.models import UnknownNameFailures
+
+    city = strict_factory.authority("341600")
+    producer = strict_factory.producer("341602")
+    for _ in range(3):
+        assert strict_client.post("/api/v1/auth/login", json={"username": "li.na", "password": "Wrong-passw0rd"}
+                                  ).status_code == 401
+    r = strict_client.post("/app/users/new", headers=city.headers,
+                           data={"organisation_id": producer.org.id, "username": "li.na"})
+    first = _first_password(r.get_data(as_text=True))
+    r = strict_client.post("/api/v1/auth/login", json={"username": "li.na", "password": first})
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) <= 60
+    strict_session.expire_all()
+    assert strict_session.scalars(select(UnknownNameFailures)).all() == []
+    clock.advance(seconds=61)
+    r = strict_client.post("/api/v1/auth/login", json={"username": "li.na", "password": first})
+    assert r.status_code == 403 and r.get_json()["error"] == "password_change_required"
+
+
+def test_a_first_password_never_contains_the_username(monkeypatch):
+    """When the random draw happens to spell the username, is it drawn again?"""
+    drawn = iter("abcdABCD2345EFGH" + "Wxyz9876mnpqRSTU")
+    monkeypatch.setattr(passwords.secrets, "choice", lambda alphabet: next(drawn))
+    assert passwords.first_password(SignInPolicy(), username="ABCD") == "Wxyz-9876-mnpq-RSTU"
