@@ -392,6 +392,10 @@ def watch_commits(finder) -> None:
 
 
 def _stage_on_commit(session: Session) -> None:
+    # SQLAlchemy calls before_commit (and after_commit) for a savepoint's release too: the record waits for
+    # the request's real commit, so that what the view notes after a service's savepoint is in it.
+    if session.in_nested_transaction():
+        return
     # Only a commit that writes carries the success record: a commit of nothing (a view that answered an error
     # without raising, a no-op) leaves the record to the face, written with the answer's real outcome.
     if not (session.info.get("gi_wrote") or session.new or session.dirty or session.deleted):
@@ -413,11 +417,17 @@ def _statement_writes(state) -> None:
 
 
 def _transaction_over(session: Session, *_args) -> None:
-    session.info.pop("gi_wrote", None)
+    if not session.in_nested_transaction():       # a savepoint released: the writes before it still count
+        session.info.pop("gi_wrote", None)
+
+
+def _rolled_back(session: Session, previous_transaction) -> None:
+    if not previous_transaction.nested:           # a savepoint rolled back: the writes before it still count
+        session.info.pop("gi_wrote", None)
 
 
 event.listen(Session, "before_commit", _stage_on_commit)
 event.listen(Session, "after_flush", lambda session, _context: _wrote(session))
 event.listen(Session, "do_orm_execute", _statement_writes)
 event.listen(Session, "after_commit", _transaction_over)
-event.listen(Session, "after_soft_rollback", _transaction_over)
+event.listen(Session, "after_soft_rollback", _rolled_back)

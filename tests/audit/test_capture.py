@@ -215,3 +215,34 @@ def test_a_write_that_changes_nothing_is_recorded_once_with_its_answer(app, clie
     assert [(r.action, r.outcome, r.http_status) for r in records(app)] == [
         ("api.create_token", "success", 201), ("api.revoke_token", "success", 200),
         ("api.revoke_token", "success", 200)]
+
+
+def test_a_services_savepoint_does_not_stage_the_record_before_the_request_commits(app):
+    """SQLAlchemy runs the commit hooks for a savepoint's release too. Is the record of an action whose service
+    used a savepoint (quota opening, plot codes, ...) staged once, at the real commit, with what the view noted
+    after the savepoint, and does a savepoint rolled back leave the writes before it counted?"""
+    from gi_service.services import audit as audit_service
+
+    session = Session(app.extensions["gi_engine"])   # the app's: its tables are emptied after the test
+    capture = audit_service.Capture(channel="api", action="api.test_savepoint", success_status=201)
+    finder = lambda s: capture if s is session else None  # noqa: E731
+    audit_service.watch_commits(finder)
+    try:
+        session.add(Organisation(kind="authority", name="某局", adcode="341600"))
+        with session.begin_nested():
+            session.add(Organisation(kind="authority", name="某县局", adcode="341602"))
+            session.flush()
+        try:
+            with session.begin_nested():
+                session.execute(select(1))
+                raise ValueError("a refused step the service recovers from")
+        except ValueError:
+            pass
+        assert not capture.written
+        capture.detail["noted_after_the_savepoint"] = True
+        session.commit()
+    finally:
+        audit_service._capture_finders.remove(finder)
+        session.close()
+    [row] = [r for r in records(app) if r.action == "api.test_savepoint"]
+    assert (row.outcome, row.http_status, row.detail) == ("success", 201, {"noted_after_the_savepoint": True})
