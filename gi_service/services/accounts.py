@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -286,15 +286,29 @@ def user_for_authority(session: Session, user_id: int, by: Principal) -> User:
     return user
 
 
+def _within(stmt: Select, by: Principal) -> Select:
+    """`stmt` (over Organisation) kept to the organisations in `by`'s jurisdiction."""
+    from .jurisdiction import jurisdiction_codes
+
+    codes = jurisdiction_codes(by.adcode)
+    return stmt if codes is None else stmt.where(Organisation.adcode.in_(codes))
+
+
+def organisations_matching(by: Principal, q: str | None = None) -> Select:
+    """The organisations in `by`'s jurisdiction whose name or USCC contains `q` (a statement to narrow, order
+    and limit)."""
+    stmt = _within(select(Organisation), by)
+    if q:
+        stmt = stmt.where(Organisation.name.contains(q, autoescape=True)
+                          | Organisation.uscc.contains(q.upper(), autoescape=True))
+    return stmt
+
+
 def users_in_jurisdiction(session: Session, by: Principal, *, q: str | None = None, limit: int = 500) -> list[User]:
     """The accounts of the organisations in an authority's jurisdiction (username or organisation name
     containing `q`), for the account-security page: who has TOTP, who is locked."""
-    from .jurisdiction import jurisdiction_codes
-
-    stmt = select(User).join(User.organisation).order_by(Organisation.kind, Organisation.name, User.username)
-    codes = jurisdiction_codes(by.adcode)
-    if codes is not None:
-        stmt = stmt.where(Organisation.adcode.in_(codes))
+    stmt = _within(select(User).join(User.organisation), by).order_by(Organisation.kind, Organisation.name,
+                                                                       User.username)
     if q:
         like = f"%{q}%"
         stmt = stmt.where(User.username.ilike(like) | Organisation.name.ilike(like))
@@ -303,19 +317,10 @@ def users_in_jurisdiction(session: Session, by: Principal, *, q: str | None = No
 
 def organisations_in_jurisdiction(session: Session, by: Principal, *, q: str | None = None,
                                   limit: int = 200) -> list[Organisation]:
-    """The organisations in an authority's jurisdiction (name or USCC containing `q`), by kind and name: whom
-    it may create accounts for."""
-    from .jurisdiction import jurisdiction_codes
-
-    stmt = (select(Organisation).where(Organisation.is_active)
-            .order_by(Organisation.kind, Organisation.name, Organisation.id))
-    codes = jurisdiction_codes(by.adcode)
-    if codes is not None:
-        stmt = stmt.where(Organisation.adcode.in_(codes))
-    if q:
-        stmt = stmt.where(Organisation.name.contains(q, autoescape=True)
-                          | Organisation.uscc.contains(q.upper(), autoescape=True))
-    return list(session.scalars(stmt.limit(limit)))
+    """The active organisations in an authority's jurisdiction (name or USCC containing `q`), by kind and name:
+    whom it may create accounts for."""
+    stmt = organisations_matching(by, q).where(Organisation.is_active)
+    return list(session.scalars(stmt.order_by(Organisation.kind, Organisation.name, Organisation.id).limit(limit)))
 
 
 def unlock(session: Session, user_id: int, *, by: Principal) -> User:

@@ -103,8 +103,8 @@ def first_password(policy: SignInPolicy, *, username: str | None = None) -> str:
     while True:
         chars = "".join(secrets.choice(alphabet) for _ in range(4 * groups))
         made = "-".join(chars[i:i + 4] for i in range(0, len(chars), 4))
-        if (all(any(c in kind for c in chars) for kind in _FIRST_PASSWORD_KINDS)
-                and not (username and len(username) >= 3 and username.lower() in made.lower())):
+        four_kinds = all(any(c in kind for c in chars) for kind in _FIRST_PASSWORD_KINDS)
+        if four_kinds and not contains_username(made, username):
             return made
 
 
@@ -120,6 +120,11 @@ def character_classes(password: str) -> int:
                 any(c.isdigit() for c in password), any(not c.isalnum() for c in password)))
 
 
+def contains_username(password: str, username: str | None) -> bool:
+    """Does the password contain the username (of three characters or more), whatever the case?"""
+    return bool(username) and len(username) >= 3 and username.lower() in password.lower()
+
+
 def check_strength(password: str, policy: SignInPolicy, *, username: str | None = None,
                    field: str = "password") -> None:
     """Refuse a new password that breaks the rules (422 weak_password, every problem listed)."""
@@ -132,7 +137,7 @@ def check_strength(password: str, policy: SignInPolicy, *, username: str | None 
     if password.strip().lower() in common_passwords():
         problems.append("not one of the commonly used passwords (it is in the list of 20,000 that attackers "
                         "try first)")
-    if username and len(username) >= 3 and username.lower() in password.lower():
+    if contains_username(password, username):
         problems.append("not containing the username")
     if problems:
         raise ValidationFailed("the password needs " + "; ".join(problems), code="weak_password",

@@ -457,7 +457,7 @@ def user_create(principal):
     except GIError as exc:
         db.rollback()
         return _user_form_page(principal, status=exc.status, error=problem(exc), form=request.form)
-    created = {"id": user.id, "username": user.username, "org": user.organisation.name, "password": first}
+    created = {"username": user.username, "org": user.organisation.name, "password": first}
     audit.note(user_id=user.id, organisation_id=org_id)
     db.commit()
     return _user_form_page(principal, created=created)

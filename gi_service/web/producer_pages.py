@@ -15,7 +15,7 @@ from .. import clock
 from ..i18n import t, v
 from ..models import Authorization, AuthorizationStatus, GIProduct, OrgKind, Organisation, Plot, User
 from ..render.maps import area_map, plots_map
-from ..services import jurisdiction, marks, producers
+from ..services import accounts, marks, producers
 from ..services.registry import can_manage_gi
 from .framework import (AUTHORITY, INSPECTION, MAX_ID, PRODUCER, F, Form, commit, done, page, problem, render,
                         rollback)
@@ -47,13 +47,7 @@ def plots_by_gi(db, plots: list[Plot]) -> list[dict]:
 def producer_list(principal):
     db = get_session()
     q = (request.args.get("q") or "").strip()[:100]
-    stmt = select(Organisation).where(Organisation.kind == OrgKind.producer)
-    codes = jurisdiction.jurisdiction_codes(principal.adcode)
-    if codes is not None:
-        stmt = stmt.where(Organisation.adcode.in_(codes))
-    if q:
-        stmt = stmt.where(Organisation.name.contains(q, autoescape=True)
-                          | Organisation.uscc.contains(q.upper(), autoescape=True))
+    stmt = accounts.organisations_matching(principal, q or None).where(Organisation.kind == OrgKind.producer)
     rows = list(db.scalars(stmt.order_by(Organisation.id).limit(PAGE_SIZE)))
     auths = defaultdict(list)
     if rows:
